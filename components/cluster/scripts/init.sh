@@ -1,0 +1,30 @@
+#!/bin/sh
+# Runs on the first manager: initialises the swarm, or adopts the one this host already
+# manages, and prints the cluster's identity and join tokens (a secret output).
+: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}"
+
+state=$(swarm_info '{{.Swarm.LocalNodeState}}') || die "the Docker engine does not answer"
+case "$state" in
+inactive)
+    # The CLI prints a join command with the worker token: keep it out of the logs.
+    docker swarm init --advertise-addr "$ADVERTISE_ADDR" >/dev/null || die "docker swarm init failed"
+    action=initialised
+    ;;
+active)
+    is_manager ||
+        die "is a worker of an existing swarm; the first manager in swarm-ha:nodes must be a manager of that swarm, or in no swarm"
+    action=adopted
+    ;;
+locked)
+    die "its swarm is locked (autolock is on); run 'docker swarm unlock' on it, then run again"
+    ;;
+*)
+    die "its swarm state is '$state'; if a join was interrupted run 'docker swarm leave' on it, then run again"
+    ;;
+esac
+
+printf 'action=%s\n' "$action"
+printf 'cluster_id=%s\n' "$(swarm_info '{{.Swarm.Cluster.ID}}')"
+printf 'node_id=%s\n' "$(swarm_info '{{.Swarm.NodeID}}')"
+printf 'manager_token=%s\n' "$(docker swarm join-token --quiet manager)"
+printf 'worker_token=%s\n' "$(docker swarm join-token --quiet worker)"

@@ -1,0 +1,62 @@
+/**
+ * SwarmNetworks: one overlay network per kind of traffic, so that a service reaches only
+ * the tiers it needs (the load balancer never sees the databases).
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+
+export const NETWORK_KINDS = ["edge", "app", "data", "monitoring"] as const;
+export type NetworkKind = (typeof NETWORK_KINDS)[number];
+
+export interface SwarmNetworksArgs {
+    /** Prefix of the Docker network names, e.g. `swarm-ha` gives `swarm-ha-edge`. */
+    namePrefix: string;
+    /**
+     * Encrypt overlay traffic between nodes (IPsec). Default: `true`. Turn it off only where
+     * the hosts' kernels lack ESP support (as in the local lab) or the links are trusted.
+     */
+    encrypted?: boolean;
+    /** The Docker provider of the swarm (from `SwarmCluster.provider`). */
+    provider: docker.Provider;
+}
+
+/**
+ * Which networks admit one-off containers (`docker run --network`): app and data, for
+ * migrations and restore checks; monitoring, for ad-hoc scrapes. Edge carries only the
+ * load balancer.
+ */
+const ATTACHABLE: Record<NetworkKind, boolean> = { edge: false, app: true, data: true, monitoring: true };
+
+export class SwarmNetworks extends pulumi.ComponentResource {
+    public readonly networks: Record<NetworkKind, docker.Network>;
+    /** Docker network names by kind. */
+    public readonly names: Record<NetworkKind, string>;
+
+    constructor(name: string, args: SwarmNetworksArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("swarm-ha:networks:SwarmNetworks", name, {}, opts);
+        const encrypted = args.encrypted ?? true;
+        const networks = {} as Record<NetworkKind, docker.Network>;
+        const names = {} as Record<NetworkKind, string>;
+        for (const kind of NETWORK_KINDS) {
+            names[kind] = `${args.namePrefix}-${kind}`;
+            networks[kind] = new docker.Network(
+                `${name}-${kind}`,
+                {
+                    name: names[kind],
+                    driver: "overlay",
+                    attachable: ATTACHABLE[kind],
+                    // Docker enables IPsec when the "encrypted" option is present at all.
+                    options: encrypted ? { encrypted: "true" } : {},
+                    labels: [
+                        { label: "swarm-ha.network", value: kind },
+                        { label: "swarm-ha.stack", value: pulumi.getStack() },
+                    ],
+                },
+                { parent: this, provider: args.provider },
+            );
+        }
+        this.networks = networks;
+        this.names = names;
+        this.registerOutputs({ names });
+    }
+}

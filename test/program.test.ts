@@ -1,0 +1,203 @@
+/**
+ * The graph the program builds for the dev stack (Pulumi.dev.yaml), under mocks: which
+ * resources, their key inputs, parents, order, and which values are secret.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { CLUSTER_ID, FAKE_SSH_KEY, MANAGER_TOKEN, WORKER_TOKEN, devConfig, runProgram, stringsIn, type RunResult } from "./support/program";
+
+const COMMAND = "command:remote:Command";
+
+function dev(extra: Record<string, string> = {}) {
+    return { ...devConfig(), "swarm-ha:sshPrivateKey": FAKE_SSH_KEY, ...extra };
+}
+
+describe("the dev stack", () => {
+    let run: RunResult;
+    beforeAll(async () => {
+        run = await runProgram(dev(), { stepMs: 15 });
+    });
+
+    test("builds one resource per step, per node", () => {
+        const commands = run.resources.filter((r) => r.type === COMMAND).map((r) => r.name).sort();
+        const nodes = ["manager-1", "manager-2", "manager-3", "worker-1", "worker-2"];
+        const expected = [
+            ...nodes.map((n) => `swarm-${n}-preflight`),
+            ...nodes.map((n) => `swarm-${n}-settings`),
+            ...nodes.slice(1).map((n) => `swarm-${n}-join`),
+            ...nodes.slice(1).map((n) => `swarm-${n}-registration`),
+            "swarm-manager-1-init",
+            "swarm-quorum-guard",
+        ].sort();
+        expect(commands).toEqual(expected);
+        const types = run.resources.map((r) => r.type);
+        expect(types.filter((t) => t === "docker:index/network:Network")).toHaveLength(4);
+        expect(types.filter((t) => t === "docker:index/secret:Secret")).toHaveLength(4);
+        expect(types.filter((t) => t === "pulumi:providers:docker")).toHaveLength(1);
+    });
+
+    test("every child is parented to its component", () => {
+        const parentOf = (name: string) => run.byName(name).parent;
+        expect(parentOf("swarm-manager-1-init")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
+        expect(parentOf("swarm-worker-2-settings")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
+        expect(parentOf("swarm-docker")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
+        expect(parentOf("net-edge")).toMatch(/swarm-ha:networks:SwarmNetworks::net$/);
+        expect(parentOf("secrets-redis-password")).toMatch(/swarm-ha:security:StackSecrets::secrets$/);
+    });
+
+    test("commands connect to their own node, manager-side steps to the first manager", () => {
+        expect(run.byName("swarm-worker-2-join").inputs.connection).toMatchObject({ host: "192.0.2.22", port: 22, user: "deploy" });
+        expect(run.byName("swarm-worker-2-preflight").inputs.connection.host).toBe("192.0.2.22");
+        for (const n of ["swarm-worker-2-settings", "swarm-worker-2-registration", "swarm-quorum-guard", "swarm-manager-1-init"]) {
+            expect(run.byName(n).inputs.connection.host).toBe("192.0.2.11");
+        }
+    });
+
+    test("init advertises the first manager's address; joins name the swarm and role", () => {
+        expect(run.byName("swarm-manager-1-init").inputs.create).toContain("ADVERTISE_ADDR='192.0.2.11'");
+        const join = run.byName("swarm-manager-2-join").inputs.create;
+        expect(join).toContain("ADVERTISE_ADDR='192.0.2.12'");
+        expect(join).toContain("SWARM_ROLE='manager'");
+        expect(join).toContain(`CLUSTER_ID='${CLUSTER_ID}'`);
+        expect(join).toContain("MANAGER_ADDRS='192.0.2.11:2377 192.0.2.12:2377 192.0.2.13:2377'");
+        expect(run.byName("swarm-worker-1-join").inputs.create).toContain("SWARM_ROLE='worker'");
+        expect(run.byName("swarm-quorum-guard").inputs.create).toContain("DESIRED_MANAGERS='192.0.2.11 192.0.2.12 192.0.2.13'");
+    });
+
+    test("each node's settings carry its role, availability and labels (roles become swarm-ha.role.* labels)", () => {
+        const s = run.byName("swarm-worker-1-settings").inputs.create as string;
+        expect(s).toContain("NODE_ID='id-worker-1'");
+        expect(s).toContain("SWARM_ROLE='worker'");
+        expect(s).toContain("AVAILABILITY='active'");
+        expect(s).toContain(
+            "LABELS='swarm-ha.name=worker-1\nswarm-ha.role.app=true\nswarm-ha.role.postgres-primary=true\nswarm-ha.role.redis=true\ndisk=ssd\nzone=a'",
+        );
+        expect(run.byName("swarm-worker-1-settings").inputs.delete).toContain("drain.sh");
+        expect(run.byName("swarm-worker-1-join").inputs.delete).toContain("leave.sh");
+        expect(run.byName("swarm-worker-1-registration").inputs.delete).toContain("node-remove.sh");
+    });
+
+    test("order: preflight, guard, init, managers one at a time, then workers, then settings", () => {
+        const r = (n: string) => run.byName(n);
+        const before = (a: string, b: string) => expect(r(a).ended).toBeLessThanOrEqual(r(b).started);
+        for (const n of ["manager-1", "manager-2", "worker-2"]) before(`swarm-${n}-preflight`, "swarm-quorum-guard");
+        before("swarm-quorum-guard", "swarm-manager-1-init");
+        before("swarm-manager-1-init", "swarm-manager-2-join");
+        before("swarm-manager-2-join", "swarm-manager-3-join");
+        before("swarm-manager-3-join", "swarm-worker-1-join");
+        before("swarm-manager-3-join", "swarm-worker-2-join");
+        for (const n of ["worker-1", "worker-2", "manager-3"]) {
+            before(`swarm-worker-2-join`, `swarm-${n}-settings`);
+            before(`swarm-${n}-registration`, `swarm-${n}-join`);
+        }
+        // And as declared dependencies (what Pulumi uses to order deletes in reverse).
+        expect(r("swarm-manager-3-join").dependencies).toContain(r("swarm-manager-2-join").urn);
+        expect(r("swarm-worker-1-join").dependencies).toEqual(expect.arrayContaining([r("swarm-manager-2-join").urn, r("swarm-manager-3-join").urn]));
+        expect(r("swarm-worker-1-join").dependencies).toContain(r("swarm-worker-1-registration").urn);
+        expect(r("swarm-worker-1-settings").dependencies).toContain(r("swarm-worker-1-join").urn);
+        expect(r("swarm-docker").dependencies).toEqual(expect.arrayContaining(["manager-1", "worker-2"].map((n) => r(`swarm-${n}-settings`).urn)));
+    });
+
+    test("networks: overlay, encrypted by default, attachable where one-off containers need it", () => {
+        const net = (k: string) => run.byName(`net-${k}`).inputs;
+        expect(net("edge")).toMatchObject({ name: "swarm-ha-edge", driver: "overlay", attachable: false, options: { encrypted: "true" } });
+        expect(net("data")).toMatchObject({ name: "swarm-ha-data", attachable: true });
+        expect(run.outputs.networkNames).toEqual({ edge: "swarm-ha-edge", app: "swarm-ha-app", data: "swarm-ha-data", monitoring: "swarm-ha-monitoring" });
+    });
+
+    test("the Docker provider talks to the first manager over SSH with a key file, not the key", () => {
+        const p = run.byName("swarm-docker").inputs;
+        expect(p.host).toBe("ssh://deploy@192.0.2.11:22");
+        // Provider inputs travel as JSON strings.
+        expect(JSON.parse(p.sshOpts)).toEqual(expect.arrayContaining(["-i", "~/.ssh/swarm-ha/swarm-ha-test/id", "StrictHostKeyChecking=accept-new"]));
+    });
+
+    test("stack outputs list the nodes with their swarm IDs", () => {
+        expect(run.outputs.clusterId).toBe(CLUSTER_ID);
+        expect(run.outputs.nodes).toMatchObject({ "worker-2": { address: "192.0.2.22", swarmRole: "worker", nodeId: "id-worker-2", roles: ["app", "postgres-replica"] } });
+        expect(Object.values(run.outputs.secretNames as object)).toEqual(expect.arrayContaining([expect.stringMatching(/^swarm-ha-redis-password-[0-9a-f]{12}$/)]));
+    });
+});
+
+describe("secrets stay secret", () => {
+    let run: RunResult;
+    beforeAll(async () => {
+        run = await runProgram(dev({ "swarm-ha:redisPassword": "user-supplied-redis-pw" }));
+    });
+
+    test("join tokens, passwords and the SSH key are secret outputs and inputs", async () => {
+        const join = run.byName("swarm-worker-1-join");
+        expect(join.secretInputs).toContain("stdin");
+        expect(join.inputs.stdin).toBe(`${WORKER_TOKEN}\n`);
+        expect(run.byName("swarm-manager-2-join").inputs.stdin).toBe(`${MANAGER_TOKEN}\n`);
+        expect(join.secretInputs).toContain("connection"); // it holds the private key
+        expect(run.byName("secrets-redis-password").secretInputs).toContain("data");
+        expect(run.byName("secrets-postgres-password").secretInputs).toContain("data");
+        // The join tokens come back in init's stdout, which must be a secret output and not logged.
+        const init = run.byName("swarm-manager-1-init");
+        expect(init.inputs.logging).toBe("stderr");
+    });
+
+    test("no secret value appears in plain text in any resource input", () => {
+        expect(run.secretValues).toEqual(expect.arrayContaining(["user-supplied-redis-pw", FAKE_SSH_KEY, MANAGER_TOKEN]));
+        const leaks: string[] = [];
+        for (const r of run.resources) {
+            for (const [field, value] of Object.entries(r.rawInputs)) {
+                if (r.secretInputs.has(field)) continue;
+                for (const s of stringsIn(value)) {
+                    for (const secret of run.secretValues) {
+                        if (s.includes(secret)) leaks.push(`${r.name}.${field}`);
+                    }
+                }
+            }
+        }
+        expect(leaks).toEqual([]);
+    });
+
+    test("a supplied password is used as given; the others are generated", () => {
+        const data = (id: string) => Buffer.from(run.byName(`secrets-${id}`).inputs.data, "base64").toString();
+        expect(data("redis-password")).toBe("user-supplied-redis-pw");
+        expect(data("postgres-password")).toMatch(/^pw/);
+        expect(run.resources.find((r) => r.name.startsWith("secrets-redis-password") && r.type.startsWith("random"))).toBeUndefined();
+        expect(run.byName("secrets-postgres-password").inputs.name).toMatch(/^swarm-ha-postgres-password-[0-9a-f]{12}$/);
+    });
+
+    test("join tokens are a secret stack output; cluster ID, node list and secret names are plain", async () => {
+        expect(await pulumi.isSecret(run.exports.joinTokens)).toBe(true);
+        expect(run.outputs.joinTokens).toEqual({ manager: MANAGER_TOKEN, worker: WORKER_TOKEN });
+        expect(await pulumi.isSecret(run.exports.clusterId)).toBe(false);
+        expect(await pulumi.isSecret(run.exports.secretNames)).toBe(false);
+        expect(await pulumi.isSecret(run.exports.nodes)).toBe(false);
+    });
+});
+
+describe("secret rotation", () => {
+    test("a new password gives a new Docker secret name (create, then switch), the same password the same name", async () => {
+        const a = await runProgram(dev({ "swarm-ha:redisPassword": "first-password" }));
+        const b = await runProgram(dev({ "swarm-ha:redisPassword": "second-password" }));
+        const c = await runProgram(dev({ "swarm-ha:redisPassword": "first-password" }));
+        const name = (r: RunResult) => r.byName("secrets-redis-password").inputs.name;
+        expect(name(a)).not.toEqual(name(b));
+        expect(name(a)).toEqual(name(c));
+    });
+});
+
+describe("changing a label", () => {
+    test("changes only that node's settings step; its join stays as it was", async () => {
+        const base = devConfig();
+        const nodes = JSON.parse(base["swarm-ha:nodes"]);
+        nodes[3].labels.disk = "nvme";
+        const a = await runProgram(dev());
+        const b = await runProgram(dev({ "swarm-ha:nodes": JSON.stringify(nodes) }));
+        const changed = a.resources
+            .filter((r) => r.type === COMMAND)
+            .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(b.byName(r.name).inputs))
+            .map((r) => r.name);
+        expect(changed).toEqual(["swarm-worker-1-settings"]);
+    });
+});
+
+test("the test fixtures really are what the program sees (guard against a vacuous leak check)", async () => {
+    const run = await runProgram(dev());
+    const stdin = stringsIn(run.byName("swarm-worker-2-join").rawInputs.stdin).join("");
+    expect(stdin).toContain(WORKER_TOKEN);
+});

@@ -1,0 +1,187 @@
+/**
+ * Runs the unchanged program (index.ts) under `pulumi.runtime.setMocks` with a mock that
+ * records every resource: its inputs (with Pulumi's secret markers kept, so a test can tell a
+ * secret input from a plain one), its parent, and when its creation started and ended.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+
+/** Pulumi's wire marker for a secret value (`{ [SIG]: SECRET, value }`). */
+const SIG = "4dabf18193072939515e22adb298388d";
+const SECRET = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface Recorded {
+    type: string;
+    name: string;
+    /** Inputs with secrets unwrapped. */
+    inputs: Record<string, any>;
+    /** Inputs as registered, secret values still wrapped in Pulumi's secret marker. */
+    rawInputs: Record<string, any>;
+    /** Top-level input names whose value is (or contains) a secret. */
+    secretInputs: Set<string>;
+    /** URN of the parent resource ("" for the stack's root). */
+    parent: string;
+    /** URNs this resource waited for (dependsOn and input dependencies). */
+    dependencies: string[];
+    urn: string;
+    started: number;
+    ended: number;
+}
+
+export interface RunResult {
+    resources: Recorded[];
+    outputs: Record<string, unknown>;
+    /** Module exports of index.ts, as Outputs (to ask `pulumi.isSecret`). */
+    exports: Record<string, any>;
+    /** Plain values every secret took in this run (tokens, passwords, the SSH key). */
+    secretValues: string[];
+    byName(suffix: string): Recorded;
+}
+
+export const FAKE_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-fake-test-key\n-----END OPENSSH PRIVATE KEY-----";
+export const MANAGER_TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-managerfakefakefakefake";
+export const WORKER_TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-workerfakefakefakefakef";
+export const CLUSTER_ID = "k2x9fakeclusterid0001";
+
+function isSecretWrapper(v: unknown): v is { value: unknown } {
+    return typeof v === "object" && v !== null && (v as any)[SIG] === SECRET;
+}
+function unwrap(v: any): any {
+    if (isSecretWrapper(v)) return unwrap(v.value);
+    if (Array.isArray(v)) return v.map(unwrap);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+    return v;
+}
+function containsSecret(v: any): boolean {
+    if (isSecretWrapper(v)) return true;
+    if (Array.isArray(v)) return v.some(containsSecret);
+    if (v && typeof v === "object") return Object.values(v).some(containsSecret);
+    return false;
+}
+
+/** What the hosts' scripts print, keyed by the resource's name suffix. */
+function fakeStdout(name: string): string {
+    const node = name.replace(/^swarm-/, "").replace(/-(init|join|preflight|settings|registration|quorum-guard)$/, "");
+    if (name.endsWith("-init")) {
+        return `action=initialised\ncluster_id=${CLUSTER_ID}\nnode_id=id-${node}\nmanager_token=${MANAGER_TOKEN}\nworker_token=${WORKER_TOKEN}\n`;
+    }
+    if (name.endsWith("-join")) return `action=joined\nnode_id=id-${node}\n`;
+    if (name.endsWith("-preflight")) return "docker_version=24.0.7\nswarm_state=inactive\n";
+    return "";
+}
+
+/** Stack config as `Pulumi.<stack>.yaml` would hold it: values as strings, structured ones as JSON. */
+export function stackConfigFromYaml(file: string): Record<string, string> {
+    const doc = parse(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+    return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+export function devConfig(): Record<string, string> {
+    return stackConfigFromYaml(path.join(__dirname, "..", "..", "Pulumi.dev.yaml"));
+}
+
+/**
+ * Runs index.ts with `config` (keys with the `swarm-ha:` prefix). `secretKeys` are the keys
+ * set with `--secret`; by default the SSH key and any password key given.
+ */
+export async function runProgram(
+    config: Record<string, string>,
+    opts: { secretKeys?: string[]; stepMs?: number } = {},
+): Promise<RunResult> {
+    const resources: Recorded[] = [];
+    const secretValues = new Set<string>();
+    const t0 = Date.now();
+    const stepMs = opts.stepMs ?? 3;
+    const secretKeys =
+        opts.secretKeys ?? Object.keys(config).filter((k) => /sshPrivateKey|Password$/.test(k));
+    for (const k of secretKeys) if (config[k]) secretValues.add(config[k]);
+    secretValues.add(MANAGER_TOKEN);
+    secretValues.add(WORKER_TOKEN);
+
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-ha-test-home-"));
+    const previousHome = process.env.HOME;
+    process.env.HOME = home; // the Docker provider's key file goes under ~/.ssh
+
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    await pulumi.runtime.setMocks(
+        {
+            newResource: async (args: pulumi.runtime.MockResourceArgs) => {
+                const started = Date.now() - t0;
+                await new Promise((r) => setTimeout(r, stepMs));
+                const inputs = unwrap(args.inputs);
+                const secretInputs = new Set(Object.keys(args.inputs).filter((k) => containsSecret(args.inputs[k])));
+                let state: Record<string, any> = { ...inputs };
+                if (args.type === "command:remote:Command") {
+                    state = { ...inputs, stdout: fakeStdout(args.name), stderr: "" };
+                } else if (args.type === "random:index/randomPassword:RandomPassword") {
+                    const result = `pw${args.name.replace(/[^a-z0-9]/gi, "")}`.slice(0, inputs.length).padEnd(inputs.length, "x");
+                    secretValues.add(result);
+                    state = { ...inputs, result };
+                }
+                const reg = registrations.get(args.name) ?? { parent: "", dependencies: [] };
+                const parentType = reg.parent ? reg.parent.split("::")[2].split("$").pop() + "$" : "";
+                const urn = `urn:pulumi:test::swarm-ha::${parentType}${args.type}::${args.name}`;
+                resources.push({ type: args.type, name: args.name, inputs, rawInputs: args.inputs, secretInputs, ...reg, urn, started, ended: Date.now() - t0 });
+                return { id: `${args.name}-id`, state };
+            },
+            call: () => ({}),
+        },
+        "swarm-ha",
+        "test",
+        false,
+    );
+
+    // The mock API does not pass a resource's parent or dependencies to newResource: read them
+    // off each registration request as it reaches the mock monitor.
+    const registrations = new Map<string, { parent: string; dependencies: string[] }>();
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: any) => {
+        registrations.set(req.getName(), { parent: req.getParent(), dependencies: req.getDependenciesList() });
+        return register(req, callback);
+    };
+
+    let programExports: Record<string, any> = {};
+    try {
+        jest.isolateModules(() => {
+            programExports = require("../../index");
+        });
+        const outputs: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(programExports)) {
+            outputs[k] = pulumi.Output.isInstance(v) ? await new Promise((res) => (v as pulumi.Output<unknown>).apply((x) => res(x))) : v;
+        }
+        await pulumi.runtime.disconnect();
+        return {
+            resources,
+            outputs,
+            exports: programExports,
+            secretValues: [...secretValues],
+            byName(suffix: string) {
+                const r = resources.find((x) => x.name === suffix || x.name.endsWith(`-${suffix}`));
+                if (!r) throw new Error(`no resource named *${suffix}; have: ${resources.map((x) => x.name).join(", ")}`);
+                return r;
+            },
+        };
+    } catch (e: any) {
+        // Let a test check that a failed run created nothing.
+        await pulumi.runtime.disconnect().catch(() => undefined);
+        if (e && typeof e === "object") e.resourcesCreated = resources.length;
+        throw e;
+    } finally {
+        process.env.HOME = previousHome;
+        fs.rmSync(home, { recursive: true, force: true });
+    }
+}
+
+/** Every string inside a value (for searching inputs for leaked secrets). */
+export function stringsIn(v: unknown): string[] {
+    if (typeof v === "string") return [v];
+    if (Array.isArray(v)) return v.flatMap(stringsIn);
+    if (v && typeof v === "object") return Object.values(v).flatMap(stringsIn);
+    return [];
+}
+
+export { isSecretWrapper, unwrap };
