@@ -52,7 +52,9 @@ export class SwarmNetworks extends pulumi.ComponentResource {
                         { label: "swarm-ha.stack", value: pulumi.getStack() },
                     ],
                 },
-                { parent: this, provider: args.provider },
+                // A network keeps its name when replaced (e.g. encryption turned off), and Docker
+                // refuses two networks of one name: remove the old one first.
+                { parent: this, provider: args.provider, deleteBeforeReplace: true },
             );
         }
         this.networks = networks;

@@ -101,6 +101,8 @@ describe("the dev stack", () => {
         const net = (k: string) => run.byName(`net-${k}`).inputs;
         expect(net("edge")).toMatchObject({ name: "swarm-ha-edge", driver: "overlay", attachable: false, options: { encrypted: "true" } });
         expect(net("data")).toMatchObject({ name: "swarm-ha-data", attachable: true });
+        // Same name after a replacement: the old network must go first.
+        expect(run.byName("net-edge").deleteBeforeReplace).toBe(true);
         expect(run.outputs.networkNames).toEqual({ edge: "swarm-ha-edge", app: "swarm-ha-app", data: "swarm-ha-data", monitoring: "swarm-ha-monitoring" });
     });
 

@@ -26,6 +26,7 @@ export interface Recorded {
     parent: string;
     /** URNs this resource waited for (dependsOn and input dependencies). */
     dependencies: string[];
+    deleteBeforeReplace: boolean;
     urn: string;
     started: number;
     ended: number;
@@ -121,7 +122,7 @@ export async function runProgram(
                     secretValues.add(result);
                     state = { ...inputs, result };
                 }
-                const reg = registrations.get(args.name) ?? { parent: "", dependencies: [] };
+                const reg = registrations.get(args.name) ?? { parent: "", dependencies: [], deleteBeforeReplace: false };
                 const parentType = reg.parent ? reg.parent.split("::")[2].split("$").pop() + "$" : "";
                 const urn = `urn:pulumi:test::swarm-ha::${parentType}${args.type}::${args.name}`;
                 resources.push({ type: args.type, name: args.name, inputs, rawInputs: args.inputs, secretInputs, ...reg, urn, started, ended: Date.now() - t0 });
@@ -136,11 +137,11 @@ export async function runProgram(
 
     // The mock API does not pass a resource's parent or dependencies to newResource: read them
     // off each registration request as it reaches the mock monitor.
-    const registrations = new Map<string, { parent: string; dependencies: string[] }>();
+    const registrations = new Map<string, { parent: string; dependencies: string[]; deleteBeforeReplace: boolean }>();
     const monitor = pulumi.runtime.getMonitor() as any;
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, callback: any) => {
-        registrations.set(req.getName(), { parent: req.getParent(), dependencies: req.getDependenciesList() });
+        registrations.set(req.getName(), { parent: req.getParent(), dependencies: req.getDependenciesList(), deleteBeforeReplace: req.getDeletebeforereplace() });
         return register(req, callback);
     };
 

@@ -1,0 +1,75 @@
+/**
+ * npm run bench:lab [-- --runs N] [--skip-cold]
+ * Times the lab: cold `lab:up` (image cache and lab data purged), warm `lab:up`, the time
+ * from the start of the deploy until the swarm is formed (every node joined and labelled),
+ * and `lab:down`. Writes the median of N runs (default 3) to bench/results/lab.json and a
+ * line to bench/results/SUMMARY.md. Not a test: nothing passes or fails on a number.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+const ROOT = path.resolve(__dirname, "..");
+const args = process.argv.slice(2);
+const runs = Number(args[args.indexOf("--runs") + 1]) || 3;
+const skipCold = args.includes("--skip-cold");
+
+function timed(label: string, cmd: string, cmdArgs: string[]): number {
+    const t0 = Date.now();
+    const r = spawnSync(cmd, cmdArgs, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status})`);
+    const s = (Date.now() - t0) / 1000;
+    console.log(`[bench] ${label}: ${s.toFixed(1)}s`);
+    return s;
+}
+
+/** Seconds from the deploy's start until the last swarm step (init, joins, settings) ended. */
+function swarmFormedSeconds(): number {
+    const summary = JSON.parse(fs.readFileSync(path.join(ROOT, ".lab", "last-deploy.json"), "utf8"));
+    const swarmSteps = summary.steps.filter((s: { name: string }) => /-(init|join|settings)$/.test(s.name));
+    return Math.max(...swarmSteps.map((s: { endedAt: number }) => s.endedAt));
+}
+
+const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
+};
+
+const samples = { coldUp: [] as number[], warmUp: [] as number[], swarmFormed: [] as number[], down: [] as number[] };
+for (let i = 0; i < runs; i++) {
+    if (!skipCold) {
+        timed("lab:down --purge (not measured)", "bash", ["lab/down.sh", "--purge"]);
+        samples.coldUp.push(timed("cold lab:up", "npx", ["tsx", "lab/up.ts"]));
+        samples.swarmFormed.push(swarmFormedSeconds());
+    }
+    samples.down.push(timed("lab:down", "bash", ["lab/down.sh"]));
+    samples.warmUp.push(timed("warm lab:up", "npx", ["tsx", "lab/up.ts"]));
+    samples.swarmFormed.push(swarmFormedSeconds());
+}
+timed("lab:down (not measured)", "bash", ["lab/down.sh"]);
+
+const result = {
+    date: new Date().toISOString(),
+    command: `npm run bench:lab -- --runs ${runs}${skipCold ? " --skip-cold" : ""}`,
+    machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    lab: "3 managers + 1 worker",
+    runs,
+    medianSeconds: {
+        coldUp: median(samples.coldUp),
+        warmUp: median(samples.warmUp),
+        swarmFormed: median(samples.swarmFormed),
+        down: median(samples.down),
+    },
+    samplesSeconds: samples,
+};
+const out = path.join(ROOT, "bench", "results", "lab.json");
+fs.mkdirSync(path.dirname(out), { recursive: true });
+fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+const m = result.medianSeconds;
+const fmt = (x: number | null) => (x === null ? "n/a" : `${x.toFixed(0)} s`);
+const line = `- ${result.date.slice(0, 10)} lab (3 managers + 1 worker), median of ${runs}: cold lab:up ${fmt(m.coldUp)}, warm lab:up ${fmt(m.warmUp)}, swarm formed ${fmt(m.swarmFormed)} after the deploy starts, lab:down ${fmt(m.down)} — \`${result.command}\``;
+const summaryFile = path.join(ROOT, "bench", "results", "SUMMARY.md");
+const prior = fs.existsSync(summaryFile) ? fs.readFileSync(summaryFile, "utf8") : "# Benchmark results\n\nOne line per run of a benchmark, newest last. Raw numbers in the JSON files beside this one.\n\n";
+fs.writeFileSync(summaryFile, prior + line + "\n");
+console.log(line);

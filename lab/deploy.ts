@@ -1,0 +1,161 @@
+/**
+ * Runs the unchanged swarm-ha program (index.ts) for real against hosts, through the lab
+ * engine: `pulumi up` for machines where the Pulumi CLI cannot run.
+ *
+ *   tsx lab/deploy.ts [--stack lab] [--config FILE] [--state FILE] [--fresh-state]
+ *                     [--destroy] [--summary FILE]
+ *
+ * --config        stack config (default Pulumi.<stack>.yaml)
+ * --state         the engine's state file (default .lab/state/<stack>.json)
+ * --fresh-state   forget the state first (as after a lost state file): everything is created
+ *                 again, which the program must survive by adopting what exists
+ * --destroy       declare nothing, so every resource in state is deleted in reverse
+ *                 dependency order (`pulumi destroy`)
+ * --summary       write a JSON summary (steps, outputs with secrets redacted, error)
+ *
+ * The SSH key for the lab stack comes from .lab/ssh/id_ed25519 unless the config file sets
+ * swarm-ha:sshPrivateKey. Exit code 0 on success, 1 on any error (named host and step).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { LabEngine, type StepRecord } from "./harness/engine";
+
+const ROOT = path.resolve(__dirname, "..");
+
+interface Options {
+    stack: string;
+    config: string;
+    state: string;
+    freshState: boolean;
+    destroy: boolean;
+    summary?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+    const o: Partial<Options> = { stack: "lab", freshState: false, destroy: false };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const next = () => {
+            const v = argv[++i];
+            if (v === undefined) throw new Error(`${a} needs a value`);
+            return v;
+        };
+        if (a === "--stack") o.stack = next();
+        else if (a === "--config") o.config = path.resolve(next());
+        else if (a === "--state") o.state = path.resolve(next());
+        else if (a === "--fresh-state") o.freshState = true;
+        else if (a === "--destroy") o.destroy = true;
+        else if (a === "--summary") o.summary = path.resolve(next());
+        else throw new Error(`unknown argument ${a}`);
+    }
+    o.config ??= path.join(ROOT, `Pulumi.${o.stack}.yaml`);
+    o.state ??= path.join(ROOT, ".lab", "state", `${o.stack}.json`);
+    return o as Options;
+}
+
+/** Stack config as the Pulumi CLI hands it to a program: strings, structured values as JSON. */
+function loadConfig(file: string): { config: Record<string, string>; secretKeys: string[] } {
+    const doc = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const config: Record<string, string> = {};
+    for (const [k, v] of Object.entries(doc.config ?? {})) {
+        if (v && typeof v === "object" && "secure" in (v as object)) {
+            throw new Error(`${file}: ${k} is encrypted by the Pulumi CLI, which this harness cannot decrypt; leave it out of the lab's config`);
+        }
+        config[k] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    const secretKeys: string[] = [];
+    if (config["swarm-ha:sshPrivateKey"] === undefined) {
+        const keyFile = path.join(ROOT, ".lab", "ssh", "id_ed25519");
+        if (!fs.existsSync(keyFile)) throw new Error(`no SSH key: ${keyFile} is missing (run lab/hosts.sh up first)`);
+        config["swarm-ha:sshPrivateKey"] = fs.readFileSync(keyFile, "utf8");
+    }
+    secretKeys.push("swarm-ha:sshPrivateKey");
+    return { config, secretKeys };
+}
+
+async function valueOf(o: unknown): Promise<{ value: unknown; secret: boolean }> {
+    if (!pulumi.Output.isInstance(o)) return { value: o, secret: false };
+    const secret = await pulumi.isSecret(o);
+    return { value: await (o as any).promise(), secret };
+}
+
+export interface DeploySummary {
+    ok: boolean;
+    error?: string;
+    seconds: number;
+    steps: StepRecord[];
+    counts: Record<string, number>;
+    outputs: Record<string, unknown>;
+}
+
+async function main(): Promise<number> {
+    const opts = parseArgs(process.argv.slice(2));
+    const t0 = Date.now();
+    const log = (l: string) => console.log(`[deploy] ${l}`);
+    if (opts.freshState) {
+        fs.rmSync(opts.state, { force: true });
+        log(`state forgotten: ${path.relative(ROOT, opts.state)}`);
+    }
+    const engine = new LabEngine(opts.state, "swarm-ha", opts.stack, log);
+    const outputs: Record<string, unknown> = {};
+    let error: Error | undefined;
+    process.on("unhandledRejection", (e) => {
+        if (!engine.errors.includes(e as Error)) engine.errors.push(e as Error);
+    });
+
+    try {
+        const { config, secretKeys } = loadConfig(opts.config);
+        pulumi.runtime.setAllConfig(config, secretKeys);
+        await pulumi.runtime.setMocks(engine, "swarm-ha", opts.stack, false);
+        engine.attach(pulumi.runtime.getMonitor());
+        log(`stack ${opts.stack}: running index.ts against the hosts in ${path.relative(ROOT, opts.config)}`);
+        if (!opts.destroy) {
+            const program = require(path.join(ROOT, "index.ts"));
+            for (const [k, v] of Object.entries(program)) {
+                const { value, secret } = await valueOf(v);
+                outputs[k] = secret ? "[secret]" : value;
+            }
+        }
+        await pulumi.runtime.disconnect();
+    } catch (e) {
+        error = e as Error;
+    }
+    if (!error && engine.errors.length > 0) error = engine.errors[0];
+    try {
+        await engine.finish(!error);
+    } catch (e) {
+        error ??= e as Error;
+    }
+
+    const counts: Record<string, number> = {};
+    for (const s of engine.steps) counts[s.action] = (counts[s.action] ?? 0) + 1;
+    const summary: DeploySummary = {
+        ok: !error,
+        error: error?.message,
+        seconds: (Date.now() - t0) / 1000,
+        steps: engine.steps,
+        counts,
+        outputs,
+    };
+    if (opts.summary) {
+        fs.mkdirSync(path.dirname(opts.summary), { recursive: true });
+        fs.writeFileSync(opts.summary, JSON.stringify(summary, null, 2));
+    }
+    log(`resources: ${Object.entries(counts).map(([a, n]) => `${n} ${a}`).join(", ") || "none"} in ${summary.seconds.toFixed(1)}s`);
+    if (error) {
+        console.error(`[deploy] FAILED: ${error.message}`);
+        return 1;
+    }
+    console.log(JSON.stringify({ outputs }, null, 2));
+    return 0;
+}
+
+main().then(
+    (code) => process.exit(code),
+    (e) => {
+        console.error(`[deploy] FAILED: ${(e as Error).stack ?? e}`);
+        process.exit(1);
+    },
+);

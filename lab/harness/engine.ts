@@ -1,0 +1,280 @@
+/**
+ * The lab engine: a `pulumi.runtime.Mocks` whose `newResource` performs each resource for
+ * real, with a state file so that a second run behaves like `pulumi up` on a stack:
+ *
+ * - a resource whose inputs are unchanged is left alone (its stored outputs are returned);
+ * - a changed one is updated, or replaced when the provider would replace it (create the
+ *   new one, delete the old one at the end; delete first if `deleteBeforeReplace`);
+ * - a resource in state that the program no longer declares is deleted at the end, in
+ *   reverse dependency order (dependents first; a provider after everything it served);
+ * - nothing is deleted after a failed step, as Pulumi stops an update at its first error.
+ *
+ * Simpler than the Pulumi engine (documented in lab/README.md): no preview, no refresh, no
+ * import, no parallelism limit, `ignoreChanges`/`protect`/`retainOnDelete`/aliases unused by
+ * the program and not implemented; a replaced resource's dependents are not replaced with it.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
+import Docker from "dockerode";
+import type { Client } from "ssh2";
+import { dockerProviderTarget, HANDLERS, type HandlerContext, NotImplemented } from "./resources";
+import { containsSecret, makeSecret, reveal, SecretBox } from "./secrets";
+import { connect, dockerAgent } from "./ssh";
+
+export interface StoredResource {
+    urn: string;
+    type: string;
+    name: string;
+    id: string;
+    /** `urn::id` of the provider that manages it, if any. */
+    provider?: string;
+    /** Inputs and outputs, secrets sealed. */
+    inputs: Record<string, unknown>;
+    outputs: Record<string, unknown>;
+    dependencies: string[];
+}
+
+interface StateFile {
+    version: 1;
+    resources: StoredResource[];
+}
+
+interface Registration {
+    parent: string;
+    dependencies: string[];
+    deleteBeforeReplace: boolean;
+    additionalSecretOutputs: string[];
+}
+
+export type Action = "create" | "update" | "replace" | "delete" | "same";
+
+export interface StepRecord {
+    action: Action;
+    type: string;
+    name: string;
+    seconds: number;
+    /** When the step ended, in seconds since the engine started. */
+    endedAt: number;
+}
+
+/** Key-order-independent JSON, to compare inputs. */
+function stable(v: unknown): string {
+    if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
+    if (v && typeof v === "object") {
+        return `{${Object.keys(v as object)
+            .filter((k) => (v as any)[k] !== undefined)
+            .sort()
+            .map((k) => `${JSON.stringify(k)}:${stable((v as any)[k])}`)
+            .join(",")}}`;
+    }
+    return JSON.stringify(v);
+}
+
+export class LabEngine implements pulumi.runtime.Mocks {
+    public readonly steps: StepRecord[] = [];
+    public readonly errors: Error[] = [];
+    private readonly previous = new Map<string, StoredResource>();
+    private readonly current = new Map<string, StoredResource>();
+    /** Old versions of replaced resources, deleted at the end. */
+    private readonly replaced: StoredResource[] = [];
+    private readonly registrations = new Map<string, Registration>();
+    private readonly box: SecretBox;
+    private readonly sshClients = new Map<string, Promise<Client>>();
+    private readonly dockers = new Map<string, Promise<Docker>>();
+    private readonly t0 = Date.now();
+
+    constructor(
+        private readonly stateFile: string,
+        private readonly project: string,
+        private readonly stack: string,
+        private readonly log: (line: string) => void = (l) => console.log(l),
+    ) {
+        this.box = new SecretBox(path.join(path.dirname(stateFile), "secrets.key"));
+        if (fs.existsSync(stateFile)) {
+            const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as StateFile;
+            for (const r of state.resources) this.previous.set(r.urn, r);
+        }
+    }
+
+    /** Reads each registration's parent and options, which the Mocks API does not pass on. */
+    attach(monitor: any): void {
+        const register = monitor.registerResource.bind(monitor);
+        monitor.registerResource = (req: any, callback: any) => {
+            this.registrations.set(`${req.getType()}::${req.getName()}`, {
+                parent: req.getParent(),
+                dependencies: req.getDependenciesList(),
+                deleteBeforeReplace: req.getDeletebeforereplace(),
+                additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+            });
+            return register(req, callback);
+        };
+    }
+
+    /** The URN the SDK's mock monitor gives the resource (dependencies refer to these). */
+    private urnOf(type: string, name: string, parent: string): string {
+        const qualified = parent ? `${parent.split("::")[2].split("$").pop()}$${type}` : type;
+        return `urn:pulumi:${this.stack}::${this.project}::${qualified}::${name}`;
+    }
+
+    call(): Record<string, any> {
+        throw new NotImplemented("lab harness: provider functions (invokes) are not implemented");
+    }
+
+    async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
+        try {
+            return await this.perform(args);
+        } catch (e) {
+            this.errors.push(e as Error);
+            throw e;
+        }
+    }
+
+    private async perform(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
+        if (!args.custom) return { id: undefined, state: args.inputs }; // components hold no state of their own
+        const reg = this.registrations.get(`${args.type}::${args.name}`);
+        if (!reg) throw new Error(`lab harness: no registration seen for ${args.type} ${args.name}`);
+        const handler = HANDLERS[args.type];
+        if (!handler) throw new NotImplemented(`lab harness: resource type ${args.type} (${args.name}) is not implemented`);
+        for (const k of Object.keys(args.inputs)) {
+            if (args.inputs[k] !== undefined && !handler.fields.includes(k)) {
+                throw new NotImplemented(`lab harness: ${args.type}.${k} (${args.name}) is not implemented`);
+            }
+        }
+        const inputs = reveal(args.inputs);
+        handler.validate?.(inputs);
+
+        const urn = this.urnOf(args.type, args.name, reg.parent);
+        const prev = this.previous.get(urn);
+        const ctx = this.context(args.name, args.provider);
+        const started = Date.now();
+        let action: Action;
+        let id: string;
+        let outputs: Record<string, unknown>;
+
+        if (!prev) {
+            action = "create";
+            this.log(`  + ${args.type} ${args.name} ...`);
+            ({ id, outputs } = await handler.create(inputs, ctx));
+        } else {
+            const prevInputs = reveal(this.box.open(prev.inputs));
+            const changed = Object.keys({ ...prevInputs, ...inputs }).filter((k) => stable(prevInputs[k]) !== stable(inputs[k]));
+            if (changed.length === 0) {
+                action = "same";
+                id = prev.id;
+                outputs = reveal(this.box.open(prev.outputs));
+            } else if (handler.replaceOn === "all" || changed.some((k) => (handler.replaceOn as string[]).includes(k)) || !handler.update) {
+                action = "replace";
+                this.log(`  +- ${args.type} ${args.name} (replace: ${changed.join(", ")}) ...`);
+                if (reg.deleteBeforeReplace) await this.deleteOne(prev);
+                else this.replaced.push(prev);
+                ({ id, outputs } = await handler.create(inputs, ctx));
+            } else {
+                action = "update";
+                this.log(`  ~ ${args.type} ${args.name} (${changed.join(", ")}) ...`);
+                ({ id, outputs } = await handler.update(inputs, { id: prev.id, outputs: reveal(this.box.open(prev.outputs)) }, ctx));
+            }
+        }
+
+        // Secret outputs: those the provider always marks, those the program asks for, and
+        // any output that echoes a secret input.
+        const secretNames = new Set([...(handler.secretOutputs ?? []), ...reg.additionalSecretOutputs]);
+        const wrapped: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(outputs)) wrapped[k] = secretNames.has(k) ? makeSecret(v) : v;
+        const state = { ...args.inputs, ...wrapped };
+        for (const k of Object.keys(args.inputs)) if (secretNames.has(k) && !containsSecret(args.inputs[k])) state[k] = makeSecret(inputs[k]);
+
+        this.current.set(urn, {
+            urn,
+            type: args.type,
+            name: args.name,
+            id,
+            provider: args.provider || undefined,
+            inputs: this.box.seal(args.inputs),
+            outputs: this.box.seal(wrapped),
+            dependencies: reg.dependencies,
+        });
+        this.save();
+        const seconds = (Date.now() - started) / 1000;
+        this.steps.push({ action, type: args.type, name: args.name, seconds, endedAt: (Date.now() - this.t0) / 1000 });
+        if (action !== "same") this.log(`    done ${args.name} (${seconds.toFixed(1)}s)`);
+        return { id, state };
+    }
+
+    private context(name: string, providerRef: string | undefined): HandlerContext {
+        return {
+            name,
+            log: this.log,
+            docker: () => {
+                if (!providerRef) throw new Error(`lab harness: ${name} has no Docker provider`);
+                return this.dockerFor(providerRef.split("::").slice(0, -1).join("::"));
+            },
+        };
+    }
+
+    private dockerFor(providerUrn: string): Promise<Docker> {
+        let d = this.dockers.get(providerUrn);
+        if (!d) {
+            const stored = this.current.get(providerUrn) ?? this.previous.get(providerUrn);
+            if (!stored) throw new Error(`lab harness: unknown provider ${providerUrn}`);
+            const target = dockerProviderTarget(reveal(this.box.open(stored.inputs)));
+            const key = `${target.user}@${target.host}:${target.port}`;
+            let client = this.sshClients.get(key);
+            if (!client) {
+                client = connect(target);
+                this.sshClients.set(key, client);
+            }
+            d = client.then((c) => new Docker({ protocol: "http", host: "docker", port: 80, agent: dockerAgent(c) } as Docker.DockerOptions));
+            this.dockers.set(providerUrn, d);
+        }
+        return d;
+    }
+
+    private async deleteOne(r: StoredResource): Promise<void> {
+        const handler = HANDLERS[r.type];
+        const started = Date.now();
+        this.log(`  - ${r.type} ${r.name} ...`);
+        if (handler?.delete) await handler.delete(reveal(this.box.open(r.inputs)), r.id, this.context(r.name, r.provider));
+        const seconds = (Date.now() - started) / 1000;
+        this.steps.push({ action: "delete", type: r.type, name: r.name, seconds, endedAt: (Date.now() - this.t0) / 1000 });
+        this.log(`    deleted ${r.name} (${seconds.toFixed(1)}s)`);
+    }
+
+    /**
+     * After the program has registered everything: delete what it no longer declares and the
+     * old halves of replacements, dependents before their dependencies, providers last.
+     * `programCompleted` must say the program ran to the end: a program that threw early
+     * declared nothing, and that must never read as "delete everything". Skipped too when
+     * any step failed. Closes the engine's SSH connections either way.
+     */
+    async finish(programCompleted: boolean): Promise<void> {
+        try {
+            if (!programCompleted || this.errors.length > 0) return;
+            const pending = [...[...this.previous.values()].filter((r) => !this.current.has(r.urn)), ...this.replaced];
+            const needs = (r: StoredResource) => [...r.dependencies, ...(r.provider ? [r.provider.split("::").slice(0, -1).join("::")] : [])];
+            while (pending.length > 0) {
+                // A resource can go once nothing still pending depends on it.
+                const ready = pending.filter((r) => !pending.some((o) => o !== r && needs(o).includes(r.urn)));
+                if (ready.length === 0) throw new Error(`lab harness: dependency cycle among ${pending.map((r) => r.name).join(", ")}`);
+                for (const r of ready) {
+                    await this.deleteOne(r);
+                    pending.splice(pending.indexOf(r), 1);
+                    if (this.previous.get(r.urn) === r) this.previous.delete(r.urn);
+                    this.save();
+                }
+            }
+        } finally {
+            for (const c of this.sshClients.values()) c.then((x) => x.end()).catch(() => undefined);
+        }
+    }
+
+    /** Current state: what this run declared, plus what it has not yet deleted. */
+    private save(): void {
+        const resources = [...this.current.values()];
+        for (const r of this.previous.values()) if (!this.current.has(r.urn)) resources.push(r);
+        fs.mkdirSync(path.dirname(this.stateFile), { recursive: true, mode: 0o700 });
+        const tmp = `${this.stateFile}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify({ version: 1, resources } satisfies StateFile, null, 1), { mode: 0o600 });
+        fs.renameSync(tmp, this.stateFile);
+    }
+}

@@ -1,0 +1,74 @@
+/**
+ * The lab's stack config, made from the hosts `lab/hosts.sh up` started (.lab/hosts.json).
+ * Roles are spread the way a small real cluster would spread them.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { stringify } from "yaml";
+
+export const ROOT = path.resolve(__dirname, "..");
+export const HOSTS_JSON = path.join(ROOT, ".lab", "hosts.json");
+export const LAB_STACK_FILE = path.join(ROOT, "Pulumi.lab.yaml");
+
+export interface LabHosts {
+    subnet: string;
+    gateway: string;
+    vip: string;
+    sshUser: string;
+    sshPort: number;
+    sshKeyPath: string;
+    nodes: { name: string; address: string; role: "manager" | "worker" }[];
+}
+
+export function readHosts(): LabHosts {
+    if (!fs.existsSync(HOSTS_JSON)) throw new Error(`${HOSTS_JSON} is missing: run lab/hosts.sh up first`);
+    return JSON.parse(fs.readFileSync(HOSTS_JSON, "utf8")) as LabHosts;
+}
+
+/** Roles for the i-th manager / worker of the lab. */
+function rolesFor(role: "manager" | "worker", i: number, workers: number): string[] {
+    if (role === "manager") return [["edge", "monitoring"], ["edge", "redis"], ["redis", "postgres-replica"]][i] ?? ["redis"];
+    if (i === 0) return workers > 1 ? ["app", "postgres-primary"] : ["app", "postgres-primary", "redis"];
+    return ["app"];
+}
+
+export interface LabNode {
+    name: string;
+    address: string;
+    swarmRole: "manager" | "worker";
+    roles: string[];
+    labels: Record<string, string>;
+}
+
+export function labNodes(hosts: LabHosts): LabNode[] {
+    const managers = hosts.nodes.filter((n) => n.role === "manager");
+    const workers = hosts.nodes.filter((n) => n.role === "worker");
+    const zone = (i: number) => ["a", "b", "c"][i % 3];
+    return [
+        ...managers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("manager", i, workers.length), labels: { zone: zone(i) } })),
+        ...workers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("worker", i, workers.length), labels: { zone: zone(i) } })),
+    ];
+}
+
+/** The lab stack's config: a real stack file, as `pulumi config set` would write it. */
+export function labStackConfig(hosts: LabHosts, nodes: LabNode[] = labNodes(hosts), extra: Record<string, unknown> = {}) {
+    return {
+        config: {
+            "swarm-ha:sshUser": hosts.sshUser,
+            "swarm-ha:sshPort": String(hosts.sshPort),
+            "swarm-ha:vip": hosts.vip,
+            // The lab's kernel has no ESP: encrypted overlays cannot carry traffic there.
+            "swarm-ha:encryptOverlay": "false",
+            "swarm-ha:nodes": nodes,
+            ...extra,
+        },
+    };
+}
+
+export function writeStackFile(file: string, doc: object): void {
+    const header =
+        "# Written by `npm run lab:up` for the lab's hosts; regenerated on every run.\n" +
+        "# The SSH key is .lab/ssh/id_ed25519; with the Pulumi CLI set it as a secret:\n" +
+        '#   pulumi config set --secret sshPrivateKey --stack lab -- "$(cat .lab/ssh/id_ed25519)"\n';
+    fs.writeFileSync(file, header + stringify(doc));
+}

@@ -1,0 +1,194 @@
+/**
+ * End-to-end: the unchanged program, run by the lab engine against the lab's real hosts
+ * (npm run test:lab starts them and always tears them down). The tests run in order on one
+ * lab, each a `pulumi up` with a different stack config.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { DeploySummary } from "../deploy";
+import { onLabNode } from "../nodes";
+import { type LabNode, ROOT, labNodes, labStackConfig, readHosts, writeStackFile } from "../stack";
+
+const hosts = readHosts();
+const WORK = path.join(ROOT, ".lab", "test");
+const STATE = path.join(ROOT, ".lab", "state", "lab.json");
+fs.mkdirSync(WORK, { recursive: true });
+
+const byName = (name: string) => hosts.nodes.find((n) => n.name === name)!;
+const M1 = byName("lab-m1").address;
+const W1 = byName("lab-w1").address;
+
+interface Deployed {
+    status: number | null;
+    summary: DeploySummary;
+    output: string;
+}
+
+let runs = 0;
+function deploy(nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []): Deployed {
+    const n = ++runs;
+    const config = path.join(WORK, `Pulumi.lab-${n}.yaml`);
+    const summaryFile = path.join(WORK, `summary-${n}.json`);
+    writeStackFile(config, labStackConfig(hosts, nodes, extra));
+    const r = spawnSync("npx", ["tsx", path.join(ROOT, "lab", "deploy.ts"), "--stack", "lab", "--config", config, "--summary", summaryFile, ...args], {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 10 * 60 * 1000,
+    });
+    const output = `${r.stdout}\n${r.stderr}`;
+    fs.writeFileSync(path.join(WORK, `deploy-${n}.log`), output);
+    if (!fs.existsSync(summaryFile)) throw new Error(`deploy ${n} wrote no summary (exit ${r.status}):\n${output.slice(-3000)}`);
+    return { status: r.status, summary: JSON.parse(fs.readFileSync(summaryFile, "utf8")), output };
+}
+
+function changes(d: Deployed): string[] {
+    return d.summary.steps.filter((s) => s.action !== "same").map((s) => `${s.action} ${s.name}`);
+}
+
+interface NodeRow {
+    id: string;
+    hostname: string;
+    status: string;
+    manager: string;
+}
+function nodeList(): NodeRow[] {
+    return onLabNode(M1, "docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.ManagerStatus}}'")
+        .trim()
+        .split("\n")
+        .map((l) => {
+            const [id, hostname, status, manager = ""] = l.split(" ");
+            return { id, hostname, status, manager };
+        })
+        .sort((a, b) => a.hostname.localeCompare(b.hostname));
+}
+const swarmState = (address: string) => onLabNode(address, "docker info --format '{{.Swarm.LocalNodeState}}'").trim();
+
+const baseNodes = labNodes(hosts);
+let first: Deployed;
+
+test("one run forms a swarm of 3 managers and 1 worker, with labels, networks and secrets", () => {
+    first = deploy(baseNodes);
+    expect(first.summary.error).toBeUndefined();
+    expect(first.status).toBe(0);
+
+    const nodes = nodeList();
+    expect(nodes.map((n) => `${n.hostname} ${n.status} ${n.manager}`)).toEqual([
+        "lab-m1 Ready Leader",
+        "lab-m2 Ready Reachable",
+        "lab-m3 Ready Reachable",
+        "lab-w1 Ready ",
+    ]);
+
+    const labels = JSON.parse(onLabNode(M1, "docker node inspect lab-w1 --format '{{json .Spec.Labels}}'"));
+    expect(labels).toMatchObject({ "swarm-ha.name": "lab-w1", "swarm-ha.role.app": "true", "swarm-ha.role.postgres-primary": "true", zone: "a" });
+    const m3 = JSON.parse(onLabNode(M1, "docker node inspect lab-m3 --format '{{json .Spec.Labels}}'"));
+    expect(m3).toMatchObject({ "swarm-ha.role.postgres-replica": "true", zone: "c" });
+
+    for (const [kind, attachable] of [["edge", false], ["app", true], ["data", true], ["monitoring", true]] as const) {
+        const net = JSON.parse(onLabNode(M1, `docker network inspect swarm-ha-${kind} --format '{{json .}}'`));
+        expect({ driver: net.Driver, scope: net.Scope, attachable: net.Attachable, labels: net.Labels }).toEqual({
+            driver: "overlay",
+            scope: "swarm",
+            attachable,
+            labels: { "swarm-ha.network": kind, "swarm-ha.stack": "lab" },
+        });
+        expect(net.Options ?? {}).not.toHaveProperty("encrypted"); // off in the lab: no ESP in its kernel
+    }
+
+    const secretNames = Object.values(first.summary.outputs.secretNames as Record<string, string>);
+    expect(secretNames).toHaveLength(4);
+    const existing = onLabNode(M1, "docker secret ls --format '{{.Name}}'").trim().split("\n");
+    expect(existing).toEqual(expect.arrayContaining(secretNames));
+
+    // Secrets stay secret: the outputs redact the join tokens, and the engine's state file
+    // holds neither the tokens nor the SSH key in clear.
+    expect(first.summary.outputs.joinTokens).toBe("[secret]");
+    const state = fs.readFileSync(STATE, "utf8");
+    const workerToken = onLabNode(M1, "docker swarm join-token -q worker").trim();
+    expect(workerToken).toMatch(/^SWMTKN-1-/);
+    expect(state).not.toContain(workerToken);
+    expect(state).not.toContain("PRIVATE KEY");
+    expect(first.output).not.toContain(workerToken);
+});
+
+test("running again with the same config changes nothing", () => {
+    const again = deploy(baseNodes);
+    expect(again.summary.error).toBeUndefined();
+    expect(changes(again)).toEqual([]);
+    expect(again.summary.outputs.clusterId).toBe(first.summary.outputs.clusterId);
+});
+
+test("with no record of the swarm steps (lost state, or a create re-run after a failure) the swarm is adopted: no re-init, no rejoin", () => {
+    const state = JSON.parse(fs.readFileSync(STATE, "utf8"));
+    state.resources = state.resources.filter((r: { type: string }) => r.type !== "command:remote:Command");
+    fs.writeFileSync(STATE, JSON.stringify(state));
+    const before = nodeList();
+
+    const adopted = deploy(baseNodes);
+    expect(adopted.summary.error).toBeUndefined();
+    expect(changes(adopted).filter((c) => c.startsWith("create"))).toEqual(expect.arrayContaining(["create swarm-lab-m1-init", "create swarm-lab-w1-join"]));
+    expect(changes(adopted).filter((c) => !c.startsWith("create"))).toEqual([]);
+    expect(adopted.summary.outputs.clusterId).toBe(first.summary.outputs.clusterId);
+    expect(adopted.summary.outputs.nodes).toEqual(first.summary.outputs.nodes); // same node IDs: nobody rejoined
+    expect(nodeList()).toEqual(before);
+});
+
+test("a config that would remove two of the three managers is refused before anything changes", () => {
+    const before = nodeList();
+    const m1 = { ...baseNodes[0], roles: ["edge", "monitoring", "postgres-replica"] };
+    const w1 = baseNodes.find((n) => n.name === "lab-w1")!;
+
+    // Without allowNonHa the config itself is refused.
+    const refused = deploy([m1, w1]);
+    expect(refused.status).toBe(1);
+    expect(refused.summary.error).toMatch(/swarm-ha:nodes: has 1 manager\(s\); a highly available swarm needs an odd number of at least 3/);
+    expect(changes(refused)).toEqual([]);
+
+    // With allowNonHa, the quorum guard on the first manager refuses it.
+    const guarded = deploy([m1, w1], { "swarm-ha:allowNonHa": "true" });
+    expect(guarded.status).toBe(1);
+    expect(guarded.summary.error).toMatch(/refusing to change the swarm's managers: of the 3 current managers, this change removes 198\.18\.42\.12 198\.18\.42\.13/);
+    expect(changes(guarded)).toEqual([]);
+    expect(nodeList()).toEqual(before);
+});
+
+test("removing the worker from config drains it, makes it leave and removes it from the node list; managers untouched", () => {
+    const managersBefore = nodeList().filter((n) => n.hostname !== "lab-w1");
+    const nodes = baseNodes
+        .filter((n) => n.name !== "lab-w1")
+        .map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
+
+    const down = deploy(nodes);
+    expect(down.summary.error).toBeUndefined();
+    expect(changes(down)).toEqual(
+        expect.arrayContaining(["delete swarm-lab-w1-settings", "delete swarm-lab-w1-join", "delete swarm-lab-w1-registration"]),
+    );
+    const order = changes(down).filter((c) => c.includes("lab-w1"));
+    expect(order).toEqual(["delete swarm-lab-w1-settings", "delete swarm-lab-w1-join", "delete swarm-lab-w1-registration"]);
+    expect(nodeList()).toEqual(managersBefore);
+    expect(swarmState(W1)).toBe("inactive");
+});
+
+test("a host that is down, or that refuses SSH, fails the run with an error naming that host", () => {
+    const current = baseNodes
+        .filter((n) => n.name !== "lab-w1")
+        .map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
+    const ghost = (address: string): LabNode => ({ name: "lab-ghost", address, swarmRole: "worker", roles: ["app"], labels: {} });
+
+    const down = deploy([...current, ghost("198.18.42.99")]); // nothing lives there
+    expect(down.status).toBe(1);
+    expect(down.summary.error).toMatch(/swarm-lab-ghost-preflight \(create\): host 198\.18\.42\.99: cannot open SSH/);
+
+    const refused = deploy([...current, ghost(hosts.gateway)]); // the lab host itself runs no sshd on the lab bridge
+    expect(refused.status).toBe(1);
+    expect(refused.summary.error).toMatch(new RegExp(`host ${hosts.gateway.replace(/\./g, "\\.")}: cannot open SSH`));
+    expect(nodeList().map((n) => n.hostname)).toEqual(["lab-m1", "lab-m2", "lab-m3"]);
+});
+
+test("destroy takes the swarm apart: every node leaves, nothing is left in state", () => {
+    const gone = deploy(baseNodes, {}, ["--destroy"]);
+    expect(gone.summary.error).toBeUndefined();
+    for (const n of hosts.nodes) expect(`${n.name} ${swarmState(n.address)}`).toBe(`${n.name} inactive`);
+    expect(JSON.parse(fs.readFileSync(STATE, "utf8")).resources).toEqual([]);
+});

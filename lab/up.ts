@@ -1,0 +1,35 @@
+/**
+ * npm run lab:up [-- --managers N --workers M]
+ * Starts the lab's hosts, writes Pulumi.lab.yaml for them, deploys swarm-ha onto them with
+ * the lab engine, and prints what it made.
+ */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { LAB_STACK_FILE, ROOT, labStackConfig, readHosts, writeStackFile } from "./stack";
+import { onLabNode } from "./nodes";
+
+function step(name: string, cmd: string, args: string[]): void {
+    console.log(`[lab] ${name}`);
+    const r = spawnSync(cmd, args, { cwd: ROOT, stdio: "inherit" });
+    if (r.status !== 0) {
+        console.error(`[lab] FAILED at step: ${name} (exit ${r.status}). The lab is left as it is: inspect it, or run npm run lab:down.`);
+        process.exit(1);
+    }
+}
+
+const t0 = Date.now();
+step("starting the hosts", "bash", [path.join(ROOT, "lab", "hosts.sh"), "up", ...process.argv.slice(2)]);
+const hosts = readHosts();
+writeStackFile(LAB_STACK_FILE, labStackConfig(hosts));
+console.log(`[lab] wrote ${path.relative(ROOT, LAB_STACK_FILE)} for ${hosts.nodes.length} hosts`);
+step("deploying swarm-ha onto the lab (stack lab)", "npx", ["tsx", path.join(ROOT, "lab", "deploy.ts"), "--stack", "lab", "--summary", path.join(ROOT, ".lab", "last-deploy.json")]);
+
+const manager = hosts.nodes.find((n) => n.role === "manager")!;
+console.log(`\n[lab] what swarm-ha made (seen from ${manager.name}):`);
+console.log(onLabNode(manager.address, "docker node ls --format 'table {{.Hostname}}\\t{{.Status}}\\t{{.Availability}}\\t{{.ManagerStatus}}'"));
+console.log(onLabNode(manager.address, "docker network ls --filter label=swarm-ha.network --format 'table {{.Name}}\\t{{.Driver}}\\t{{.Scope}}'"));
+console.log(onLabNode(manager.address, "docker secret ls --filter label=swarm-ha.secret --format 'table {{.Name}}\\t{{.CreatedAt}}'"));
+console.log(onLabNode(manager.address, "docker service ls"));
+console.log(`[lab] services with URLs: none yet (the load balancer, app and monitoring come in later issues); the VIP reserved for them is ${hosts.vip}`);
+console.log(`[lab] ssh into a host: ssh -i .lab/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@${manager.address}`);
+console.log(`[lab] up in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
