@@ -132,8 +132,6 @@ export class LabEngine implements pulumi.runtime.Mocks {
 
     private async perform(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
         if (!args.custom) return { id: undefined, state: args.inputs }; // components hold no state of their own
-        const reg = this.registrations.get(`${args.type}::${args.name}`);
-        if (!reg) throw new Error(`lab harness: no registration seen for ${args.type} ${args.name}`);
         const handler = HANDLERS[args.type];
         if (!handler) throw new NotImplemented(`lab harness: resource type ${args.type} (${args.name}) is not implemented`);
         for (const k of Object.keys(args.inputs)) {
@@ -143,6 +141,8 @@ export class LabEngine implements pulumi.runtime.Mocks {
         }
         const inputs = reveal(args.inputs);
         handler.validate?.(inputs);
+        const reg = this.registrations.get(`${args.type}::${args.name}`);
+        if (!reg) throw new Error(`lab harness: no registration seen for ${args.type} ${args.name}`);
 
         const urn = this.urnOf(args.type, args.name, reg.parent);
         const prev = this.previous.get(urn);
