@@ -111,14 +111,16 @@ async function main(): Promise<number> {
         await pulumi.runtime.setMocks(engine, "swarm-ha", opts.stack, false);
         engine.attach(pulumi.runtime.getMonitor());
         log(`stack ${opts.stack}: running index.ts against the hosts in ${path.relative(ROOT, opts.config)}`);
-        if (!opts.destroy) {
-            const program = require(path.join(ROOT, "index.ts"));
-            for (const [k, v] of Object.entries(program)) {
-                const { value, secret } = await valueOf(v);
-                outputs[k] = secret ? "[secret]" : value;
-            }
+        const program = opts.destroy ? {} : require(path.join(ROOT, "index.ts"));
+        // Every registration has finished once the RPC queue drains (or, after a failed
+        // step, once the engine has gone quiet). Read the
+        // outputs only then, with a bound: an output that depends on a failed step never
+        // resolves, and awaiting it would let the process run out of work and exit.
+        await Promise.race([pulumi.runtime.disconnect(), engine.idleAfterError()]);
+        for (const [k, v] of Object.entries(program)) {
+            const settled = await Promise.race([valueOf(v), new Promise<undefined>((r) => setTimeout(r, 2000))]);
+            outputs[k] = settled === undefined ? "[not known: a step it depends on failed]" : settled.secret ? "[secret]" : settled.value;
         }
-        await pulumi.runtime.disconnect();
     } catch (e) {
         error = e as Error;
     }

@@ -49,8 +49,12 @@ async function run(program: Program, opts: { completes?: boolean } = {}): Promis
     return engine;
 }
 
-const thing = (name: string, props: Record<string, unknown>, opts: pulumi.CustomResourceOptions = {}) =>
-    new pulumi.CustomResource(TYPE, name, props, opts);
+class Thing extends pulumi.CustomResource {
+    constructor(name: string, props: Record<string, unknown>, opts: pulumi.CustomResourceOptions = {}) {
+        super(TYPE, name, props, opts);
+    }
+}
+const thing = (name: string, props: Record<string, unknown>, opts: pulumi.CustomResourceOptions = {}) => new Thing(name, props, opts);
 
 test("first run creates; an identical second run does nothing", async () => {
     const program = () => {

@@ -83,6 +83,8 @@ export class LabEngine implements pulumi.runtime.Mocks {
     private readonly sshClients = new Map<string, Promise<Client>>();
     private readonly dockers = new Map<string, Promise<Docker>>();
     private readonly t0 = Date.now();
+    private inFlight = 0;
+    private lastActivity = Date.now();
 
     constructor(
         private readonly stateFile: string,
@@ -122,12 +124,33 @@ export class LabEngine implements pulumi.runtime.Mocks {
     }
 
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
+        this.inFlight++;
         try {
             return await this.perform(args);
         } catch (e) {
             this.errors.push(e as Error);
             throw e;
+        } finally {
+            this.inFlight--;
+            this.lastActivity = Date.now();
         }
+    }
+
+    /**
+     * Resolves once a step has failed and nothing has been performed for `quietMs`. After a
+     * failed registration the SDK's mock runtime never reports its queue as drained (the
+     * failed resource's dependents wait forever, as they would under Pulumi, which stops the
+     * update), so this is how a run that failed knows it is over.
+     */
+    idleAfterError(quietMs = 3000): Promise<void> {
+        return new Promise((resolve) => {
+            const timer = setInterval(() => {
+                if (this.errors.length > 0 && this.inFlight === 0 && Date.now() - this.lastActivity > quietMs) {
+                    clearInterval(timer);
+                    resolve();
+                }
+            }, 200);
+        });
     }
 
     private async perform(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {

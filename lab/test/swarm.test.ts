@@ -161,11 +161,12 @@ test("removing the worker from config drains it, makes it leave and removes it f
 
     const down = deploy(nodes);
     expect(down.summary.error).toBeUndefined();
-    expect(changes(down)).toEqual(
-        expect.arrayContaining(["delete swarm-lab-w1-settings", "delete swarm-lab-w1-join", "delete swarm-lab-w1-registration"]),
+    // Its preflight goes too; drain, leave and node rm go in that order.
+    expect(changes(down).filter((c) => c.includes("lab-w1")).sort()).toEqual(
+        ["delete swarm-lab-w1-preflight", "delete swarm-lab-w1-registration", "delete swarm-lab-w1-settings", "delete swarm-lab-w1-join"].sort(),
     );
-    const order = changes(down).filter((c) => c.includes("lab-w1"));
-    expect(order).toEqual(["delete swarm-lab-w1-settings", "delete swarm-lab-w1-join", "delete swarm-lab-w1-registration"]);
+    const teardown = changes(down).filter((c) => /lab-w1-(settings|join|registration)$/.test(c));
+    expect(teardown).toEqual(["delete swarm-lab-w1-settings", "delete swarm-lab-w1-join", "delete swarm-lab-w1-registration"]);
     expect(nodeList()).toEqual(managersBefore);
     expect(swarmState(W1)).toBe("inactive");
 });

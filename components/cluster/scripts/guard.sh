@@ -39,6 +39,8 @@ done
 
 need=$((total / 2 + 1))
 if [ "$kept" -lt "$need" ]; then
-    die "refusing to change the swarm's managers: of the $total current managers, this change removes$removed and $unreachable of those kept are unreachable, leaving $kept. Raft needs a majority ($need of $total) of the current managers to stay reachable while others are demoted, or the swarm loses quorum and stops accepting changes. Remove at most $((total - need)) manager(s) per update (pulumi up again for the rest), and bring unreachable managers back first. Nothing was changed."
+    what="this change removes${removed:- none of them}"
+    if [ "$unreachable" -gt 0 ]; then what="$what and $unreachable of those it keeps are unreachable"; fi
+    die "refusing to change the swarm's managers: of the $total current managers, $what, leaving $kept. Raft needs a majority ($need of $total) of the current managers to stay reachable while others are demoted, or the swarm loses quorum and stops accepting changes. Remove at most $((total - need)) manager(s) per update (pulumi up again for the rest), and bring unreachable managers back first. Nothing was changed."
 fi
 printf 'status=ok\nmanagers=%s\nkept=%s\n' "$total" "$kept"
