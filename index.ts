@@ -10,7 +10,7 @@ import { StackSecrets } from "./components/secrets";
 
 const config = loadStackConfig();
 
-const cluster = new SwarmCluster("swarm", { nodes: config.nodes, ssh: config.ssh });
+const cluster = new SwarmCluster("swarm", { nodes: config.nodes, ssh: config.ssh, defaultAddrPool: config.defaultAddrPool });
 
 const networks = new SwarmNetworks("net", {
     namePrefix: config.namePrefix,

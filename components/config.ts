@@ -53,6 +53,8 @@ export interface StackConfig {
     encryptOverlay: boolean;
     /** Prefix of every Docker object name (networks, secrets, services). */
     namePrefix: string;
+    /** IPv4 range swarm allocates overlay subnets from, when it initialises the swarm; Docker's 10.0.0.0/8 if absent. */
+    defaultAddrPool?: string;
     /** User-supplied secret values, by key; absent keys are generated. */
     suppliedSecrets: Partial<Record<SuppliableSecret, pulumi.Output<string>>>;
 }
@@ -85,6 +87,11 @@ const RESERVED_LABEL_PREFIXES = ["swarm-ha.", "com.docker.", "io.docker.", "org.
 const SSH_USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
 
 const isIp = (s: string) => net.isIP(s) !== 0;
+/** An IPv4 network in CIDR form with a prefix that leaves room for /24 overlay subnets. */
+const isPool = (s: string) => {
+    const [addr, bits, extra] = s.split("/");
+    return extra === undefined && net.isIPv4(addr) && /^\d+$/.test(bits ?? "") && Number(bits) >= 8 && Number(bits) <= 24;
+};
 
 const nodeSchema = z
     .object({
@@ -135,6 +142,9 @@ const rawSchema = z.object({
     namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, {
         message: "must be 1-31 lower-case letters, digits or '-', starting with a letter",
     }),
+    defaultAddrPool: z.string().refine((v) => v === "" || isPool(v), {
+        message: "must be an IPv4 network from /8 to /24 (e.g. 10.20.0.0/16) that no host network uses, or empty for Docker's default 10.0.0.0/8",
+    }),
 });
 
 const DEFAULTS: Record<string, string> = {
@@ -144,6 +154,7 @@ const DEFAULTS: Record<string, string> = {
     encryptOverlay: "true",
     vip: "",
     namePrefix: "swarm-ha",
+    defaultAddrPool: "",
 };
 
 /** `swarm-ha:nodes[2].labels.zone`, from a zod issue path. */
@@ -189,6 +200,7 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
         encryptOverlay: value("encryptOverlay"),
         vip: value("vip"),
         namePrefix: value("namePrefix"),
+        defaultAddrPool: value("defaultAddrPool"),
     });
     if (!parsed.success) {
         for (const issue of parsed.error.issues) {
@@ -218,6 +230,7 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
                 vip: c.vip === "" ? undefined : c.vip,
                 encryptOverlay: c.encryptOverlay,
                 namePrefix: c.namePrefix,
+                defaultAddrPool: c.defaultAddrPool === "" ? undefined : c.defaultAddrPool,
             };
         }
     }
@@ -343,7 +356,7 @@ function isConfigSecret(key: string): boolean {
  */
 export function loadStackConfig(): StackConfig {
     const config = new pulumi.Config(NAMESPACE);
-    const keys = ["nodes", "sshUser", "sshPort", "allowNonHa", "encryptOverlay", "vip", "namePrefix", "sshPrivateKey", ...Object.keys(SUPPLIABLE_SECRETS)];
+    const keys = ["nodes", "sshUser", "sshPort", "allowNonHa", "encryptOverlay", "vip", "namePrefix", "defaultAddrPool", "sshPrivateKey", ...Object.keys(SUPPLIABLE_SECRETS)];
     const raw: RawConfig = {};
     for (const k of keys) raw[k] = config.get(k);
     const secretKeys = new Set(keys.map((k) => `${NAMESPACE}:${k}`).filter(isConfigSecret));

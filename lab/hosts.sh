@@ -9,7 +9,7 @@
 # Everything runs on a PRIVATE host dockerd (socket /run/swarm-ha-lab/docker.sock,
 # data-root /var/lib/swarm-ha-lab/docker); no other docker on the machine is used.
 # `up` writes .lab/hosts.json for the Pulumi harness. The nodes are NOT joined into a
-# swarm: the Pulumi program does that over SSH. See lab/README-hosts.md.
+# swarm: the Pulumi program does that over SSH. See lab/README.md.
 set -Eeuo pipefail
 
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"

@@ -59,6 +59,8 @@ export function labStackConfig(hosts: LabHosts, nodes: LabNode[] = labNodes(host
             "swarm-ha:vip": hosts.vip,
             // The lab's kernel has no ESP: encrypted overlays cannot carry traffic there.
             "swarm-ha:encryptOverlay": "false",
+            // Overlay subnets from the lab's own range, not Docker's default 10.0.0.0/8.
+            "swarm-ha:defaultAddrPool": "198.18.64.0/18",
             "swarm-ha:nodes": nodes,
             ...extra,
         },

@@ -44,7 +44,7 @@ test("the dev stack's config is valid, with defaults applied", () => {
         roles: ["edge", "monitoring"], labels: { zone: "a" }, availability: "active",
     });
     expect(c.ssh).toEqual({ user: "deploy", port: 22 });
-    expect(c).toMatchObject({ allowNonHa: false, encryptOverlay: true, vip: "192.0.2.100", namePrefix: "swarm-ha" });
+    expect(c).toMatchObject({ allowNonHa: false, encryptOverlay: true, vip: "192.0.2.100", namePrefix: "swarm-ha", defaultAddrPool: "10.20.0.0/16" });
 });
 
 test("no nodes at all", () => {
@@ -193,6 +193,12 @@ test("a VIP that is a node's address", () => {
 
 test("a VIP that is not an IP address", () => {
     expectProblem({ ...devRaw(), vip: "vip.example.com" }, "swarm-ha:vip", /must be an IP address/);
+});
+
+test("an overlay address pool that is not an IPv4 network from /8 to /24", () => {
+    for (const pool of ["10.20.0.0", "10.20.0.0/28", "fd00::/64", "10.20.0.0/16/2"]) {
+        expectProblem({ ...devRaw(), defaultAddrPool: pool }, "swarm-ha:defaultAddrPool", /must be an IPv4 network from \/8 to \/24/);
+    }
 });
 
 test("bad scalar values: port, booleans, user, prefix", () => {

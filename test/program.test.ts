@@ -54,6 +54,7 @@ describe("the dev stack", () => {
 
     test("init advertises the first manager's address; joins name the swarm and role", () => {
         expect(run.byName("swarm-manager-1-init").inputs.create).toContain("ADVERTISE_ADDR='192.0.2.11'");
+        expect(run.byName("swarm-manager-1-init").inputs.create).toContain("ADDR_POOL='10.20.0.0/16'");
         const join = run.byName("swarm-manager-2-join").inputs.create;
         expect(join).toContain("ADVERTISE_ADDR='192.0.2.12'");
         expect(join).toContain("SWARM_ROLE='manager'");

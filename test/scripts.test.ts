@@ -60,7 +60,7 @@ test.each(SCRIPTS)("%s.sh rendered with hostile values passes shellcheck and bin
 });
 
 test("rendering refuses a missing or an undeclared parameter", () => {
-    expect(() => renderScript("init", { NODE_NAME: "m1" })).toThrow(/init.sh: missing parameter\(s\) ADVERTISE_ADDR/);
+    expect(() => renderScript("init", { NODE_NAME: "m1", ADDR_POOL: "" })).toThrow(/init.sh: missing parameter\(s\) ADVERTISE_ADDR/);
     expect(() => renderScript("leave", { NODE_NAME: "m1", EXTRA: "x" })).toThrow(/undeclared parameter\(s\) EXTRA/);
 });
 

@@ -33,6 +33,12 @@ export interface SwarmClusterArgs {
     nodes: NodeSpec[];
     ssh: SshSettings;
     /**
+     * IPv4 range the swarm allocates overlay network subnets from (`docker swarm init
+     * --default-addr-pool`), e.g. `10.20.0.0/16`. Only takes effect when swarm-ha initialises
+     * the swarm; an adopted swarm keeps its own. Default: Docker's `10.0.0.0/8`.
+     */
+    defaultAddrPool?: string;
+    /**
      * Where the Docker provider's copy of the SSH key lives (its transport runs the system
      * `ssh`, which needs a key file). `~` is the home directory of the user running Pulumi.
      * Default: `~/.ssh/swarm-ha/<project>-<stack>`.
@@ -101,7 +107,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
 
         // 3. Init (or adopt) on the first manager. Its stdout carries the join tokens.
         const init = run(`${first.name}-init`, first, {
-            create: renderScript("init", { NODE_NAME: first.name, ADVERTISE_ADDR: first.advertiseAddress }),
+            create: renderScript("init", { NODE_NAME: first.name, ADVERTISE_ADDR: first.advertiseAddress, ADDR_POOL: args.defaultAddrPool ?? "" }),
             delete: renderScript("init-delete", { NODE_NAME: first.name }),
             logging: "stderr",
             triggers: [first.address],

@@ -30,7 +30,8 @@ export function declaredParams(text: string): string[] {
     const names = new Set<string>();
     for (const line of text.split("\n")) {
         if (!line.startsWith(": ")) continue;
-        for (const m of line.matchAll(/"\$\{([A-Z_][A-Z0-9_]*):\?\}"/g)) names.add(m[1]);
+        // `${X:?}` must be non-empty, `${X?}` may be empty: both are parameters.
+        for (const m of line.matchAll(/"\$\{([A-Z_][A-Z0-9_]*):?\?\}"/g)) names.add(m[1]);
     }
     return [...names];
 }

@@ -67,6 +67,13 @@ const swarmState = (address: string) => onLabNode(address, "docker info --format
 const baseNodes = labNodes(hosts);
 let first: Deployed;
 
+/** The lab's nodes without the worker, its roles moved to the first manager. */
+function afterWorkerRemoval(): LabNode[] {
+    return baseNodes
+        .filter((n) => n.name !== "lab-w1")
+        .map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
+}
+
 test("one run forms a swarm of 3 managers and 1 worker, with labels, networks and secrets", () => {
     first = deploy(baseNodes);
     expect(first.summary.error).toBeUndefined();
@@ -94,6 +101,7 @@ test("one run forms a swarm of 3 managers and 1 worker, with labels, networks an
             labels: { "swarm-ha.network": kind, "swarm-ha.stack": "lab" },
         });
         expect(net.Options ?? {}).not.toHaveProperty("encrypted"); // off in the lab: no ESP in its kernel
+        expect(net.IPAM.Config[0].Subnet).toMatch(/^198\.18\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.0\/24$/); // from defaultAddrPool 198.18.64.0/18
     }
 
     const secretNames = Object.values(first.summary.outputs.secretNames as Record<string, string>);
@@ -117,6 +125,23 @@ test("running again with the same config changes nothing", () => {
     expect(again.summary.error).toBeUndefined();
     expect(changes(again)).toEqual([]);
     expect(again.summary.outputs.clusterId).toBe(first.summary.outputs.clusterId);
+});
+
+test("changing a label updates it in place: only that node's settings step runs, nobody rejoins", () => {
+    const relabelled = baseNodes.map((n) => (n.name === "lab-w1" ? { ...n, labels: { zone: "b", disk: "ssd" } } : n));
+    const changed = deploy(relabelled);
+    expect(changed.summary.error).toBeUndefined();
+    expect(changes(changed)).toEqual(["update swarm-lab-w1-settings"]);
+    const labels = JSON.parse(onLabNode(M1, "docker node inspect lab-w1 --format '{{json .Spec.Labels}}'"));
+    expect(labels).toMatchObject({ zone: "b", disk: "ssd" });
+    expect(changed.summary.outputs.nodes).toEqual(first.summary.outputs.nodes); // same node IDs
+
+    // And back: a label swarm-ha set and no longer wants is removed.
+    const back = deploy(baseNodes);
+    expect(changes(back)).toEqual(["update swarm-lab-w1-settings"]);
+    const after = JSON.parse(onLabNode(M1, "docker node inspect lab-w1 --format '{{json .Spec.Labels}}'"));
+    expect(after.zone).toBe("a");
+    expect(after).not.toHaveProperty("disk");
 });
 
 test("with no record of the swarm steps (lost state, or a create re-run after a failure) the swarm is adopted: no re-init, no rejoin", () => {
@@ -155,9 +180,7 @@ test("a config that would remove two of the three managers is refused before any
 
 test("removing the worker from config drains it, makes it leave and removes it from the node list; managers untouched", () => {
     const managersBefore = nodeList().filter((n) => n.hostname !== "lab-w1");
-    const nodes = baseNodes
-        .filter((n) => n.name !== "lab-w1")
-        .map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
+    const nodes = afterWorkerRemoval();
 
     const down = deploy(nodes);
     expect(down.summary.error).toBeUndefined();
@@ -171,20 +194,32 @@ test("removing the worker from config drains it, makes it leave and removes it f
     expect(swarmState(W1)).toBe("inactive");
 });
 
+test("removing one of three managers demotes it before it leaves; the other two keep the swarm", () => {
+    const nodes = afterWorkerRemoval()
+        .filter((n) => n.name !== "lab-m3")
+        .map((n) => (n.name === "lab-m2" ? { ...n, roles: [...n.roles, "postgres-replica"] } : n));
+    const shrunk = deploy(nodes, { "swarm-ha:allowNonHa": "true" });
+    expect(shrunk.summary.error).toBeUndefined();
+    const teardown = changes(shrunk).filter((c) => /lab-m3-(settings|join|registration)$/.test(c));
+    expect(teardown).toEqual(["delete swarm-lab-m3-settings", "delete swarm-lab-m3-join", "delete swarm-lab-m3-registration"]);
+    expect(nodeList().map((n) => `${n.hostname} ${n.status} ${n.manager}`)).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable"]);
+    expect(swarmState(byName("lab-m3").address)).toBe("inactive");
+});
+
 test("a host that is down, or that refuses SSH, fails the run with an error naming that host", () => {
-    const current = baseNodes
-        .filter((n) => n.name !== "lab-w1")
-        .map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
+    const current = afterWorkerRemoval()
+        .filter((n) => n.name !== "lab-m3")
+        .map((n) => (n.name === "lab-m2" ? { ...n, roles: [...n.roles, "postgres-replica"] } : n));
     const ghost = (address: string): LabNode => ({ name: "lab-ghost", address, swarmRole: "worker", roles: ["app"], labels: {} });
 
-    const down = deploy([...current, ghost("198.18.42.99")]); // nothing lives there
+    const down = deploy([...current, ghost("198.18.42.99")], { "swarm-ha:allowNonHa": "true" }); // nothing lives there
     expect(down.status).toBe(1);
     expect(down.summary.error).toMatch(/swarm-lab-ghost-preflight \(create\): host 198\.18\.42\.99: cannot open SSH/);
 
-    const refused = deploy([...current, ghost(hosts.gateway)]); // the lab host itself runs no sshd on the lab bridge
+    const refused = deploy([...current, ghost(hosts.gateway)], { "swarm-ha:allowNonHa": "true" }); // the lab host runs no sshd on the lab bridge
     expect(refused.status).toBe(1);
     expect(refused.summary.error).toMatch(new RegExp(`host ${hosts.gateway.replace(/\./g, "\\.")}: cannot open SSH`));
-    expect(nodeList().map((n) => n.hostname)).toEqual(["lab-m1", "lab-m2", "lab-m3"]);
+    expect(nodeList().map((n) => n.hostname)).toEqual(["lab-m1", "lab-m2"]);
 });
 
 test("destroy takes the swarm apart: every node leaves, nothing is left in state", () => {

@@ -1,13 +1,16 @@
 #!/bin/sh
 # Runs on the first manager: initialises the swarm, or adopts the one this host already
 # manages, and prints the cluster's identity and join tokens (a secret output).
-: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}"
+: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}" "${ADDR_POOL?}"
+# ADDR_POOL: the overlay address pool (CIDR), or empty for Docker's default.
 
 state=$(swarm_info '{{.Swarm.LocalNodeState}}') || die "the Docker engine does not answer"
 case "$state" in
 inactive)
     # The CLI prints a join command with the worker token: keep it out of the logs.
-    docker swarm init --advertise-addr "$ADVERTISE_ADDR" >/dev/null || die "docker swarm init failed"
+    set -- --advertise-addr "$ADVERTISE_ADDR"
+    if [ -n "$ADDR_POOL" ]; then set -- "$@" --default-addr-pool "$ADDR_POOL"; fi
+    docker swarm init "$@" >/dev/null || die "docker swarm init failed"
     action=initialised
     ;;
 active)
