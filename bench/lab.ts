@@ -24,10 +24,10 @@ function timed(label: string, cmd: string, cmdArgs: string[]): number {
     return s;
 }
 
-/** Seconds from the deploy's start until the last swarm step (init, joins, settings) ended. */
+/** Seconds from the deploy's start until the last swarm step (members, settings) ended. */
 function swarmFormedSeconds(): number {
     const summary = JSON.parse(fs.readFileSync(path.join(ROOT, ".lab", "last-deploy.json"), "utf8"));
-    const swarmSteps = summary.steps.filter((s: { name: string }) => /-(init|join|settings)$/.test(s.name));
+    const swarmSteps = summary.steps.filter((s: { name: string }) => /-(member|settings)$/.test(s.name));
     return Math.max(...swarmSteps.map((s: { endedAt: number }) => s.endedAt));
 }
 

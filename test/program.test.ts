@@ -23,9 +23,8 @@ describe("the dev stack", () => {
         const expected = [
             ...nodes.map((n) => `swarm-${n}-preflight`),
             ...nodes.map((n) => `swarm-${n}-settings`),
-            ...nodes.slice(1).map((n) => `swarm-${n}-join`),
-            ...nodes.slice(1).map((n) => `swarm-${n}-registration`),
-            "swarm-manager-1-init",
+            ...nodes.map((n) => `swarm-${n}-member`),
+            ...nodes.map((n) => `swarm-${n}-registration`),
             "swarm-quorum-guard",
         ].sort();
         expect(commands).toEqual(expected);
@@ -37,7 +36,7 @@ describe("the dev stack", () => {
 
     test("every child is parented to its component", () => {
         const parentOf = (name: string) => run.byName(name).parent;
-        expect(parentOf("swarm-manager-1-init")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
+        expect(parentOf("swarm-manager-1-member")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
         expect(parentOf("swarm-worker-2-settings")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
         expect(parentOf("swarm-docker")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
         expect(parentOf("net-edge")).toMatch(/swarm-ha:networks:SwarmNetworks::net$/);
@@ -45,22 +44,24 @@ describe("the dev stack", () => {
     });
 
     test("commands connect to their own node, manager-side steps to the first manager", () => {
-        expect(run.byName("swarm-worker-2-join").inputs.connection).toMatchObject({ host: "192.0.2.22", port: 22, user: "deploy" });
+        expect(run.byName("swarm-worker-2-member").inputs.connection).toMatchObject({ host: "192.0.2.22", port: 22, user: "deploy" });
         expect(run.byName("swarm-worker-2-preflight").inputs.connection.host).toBe("192.0.2.22");
-        for (const n of ["swarm-worker-2-settings", "swarm-worker-2-registration", "swarm-quorum-guard", "swarm-manager-1-init"]) {
+        for (const n of ["swarm-worker-2-settings", "swarm-worker-2-registration", "swarm-quorum-guard", "swarm-manager-1-member"]) {
             expect(run.byName(n).inputs.connection.host).toBe("192.0.2.11");
         }
     });
 
-    test("init advertises the first manager's address; joins name the swarm and role", () => {
-        expect(run.byName("swarm-manager-1-init").inputs.create).toContain("ADVERTISE_ADDR='192.0.2.11'");
-        expect(run.byName("swarm-manager-1-init").inputs.create).toContain("ADDR_POOL='10.20.0.0/16'");
-        const join = run.byName("swarm-manager-2-join").inputs.create;
+    test("the first manager's member step initialises the swarm; the others join it, naming the swarm and their role", () => {
+        expect(run.byName("swarm-manager-1-member").inputs.create).toContain("# swarm-ha init.sh");
+        expect(run.byName("swarm-manager-2-member").inputs.create).toContain("# swarm-ha join.sh");
+        expect(run.byName("swarm-manager-1-member").inputs.create).toContain("ADVERTISE_ADDR='192.0.2.11'");
+        expect(run.byName("swarm-manager-1-member").inputs.create).toContain("ADDR_POOL='10.20.0.0/16'");
+        const join = run.byName("swarm-manager-2-member").inputs.create;
         expect(join).toContain("ADVERTISE_ADDR='192.0.2.12'");
         expect(join).toContain("SWARM_ROLE='manager'");
         expect(join).toContain(`CLUSTER_ID='${CLUSTER_ID}'`);
         expect(join).toContain("MANAGER_ADDRS='192.0.2.11:2377 192.0.2.12:2377 192.0.2.13:2377'");
-        expect(run.byName("swarm-worker-1-join").inputs.create).toContain("SWARM_ROLE='worker'");
+        expect(run.byName("swarm-worker-1-member").inputs.create).toContain("SWARM_ROLE='worker'");
         expect(run.byName("swarm-quorum-guard").inputs.create).toContain("DESIRED_MANAGERS='192.0.2.11 192.0.2.12 192.0.2.13'");
     });
 
@@ -73,28 +74,30 @@ describe("the dev stack", () => {
             "LABELS='swarm-ha.name=worker-1\nswarm-ha.role.app=true\nswarm-ha.role.postgres-primary=true\nswarm-ha.role.redis=true\ndisk=ssd\nzone=a'",
         );
         expect(run.byName("swarm-worker-1-settings").inputs.delete).toContain("drain.sh");
-        expect(run.byName("swarm-worker-1-join").inputs.delete).toContain("leave.sh");
+        expect(run.byName("swarm-worker-1-member").inputs.delete).toContain("leave.sh");
+        expect(run.byName("swarm-manager-1-member").inputs.delete).toContain("init-delete.sh");
         expect(run.byName("swarm-worker-1-registration").inputs.delete).toContain("node-remove.sh");
     });
 
-    test("order: preflight, guard, init, managers one at a time, then workers, then settings", () => {
+    test("order: preflight, guard, init, managers join one at a time, then workers, then settings", () => {
         const r = (n: string) => run.byName(n);
         const before = (a: string, b: string) => expect(r(a).ended).toBeLessThanOrEqual(r(b).started);
         for (const n of ["manager-1", "manager-2", "worker-2"]) before(`swarm-${n}-preflight`, "swarm-quorum-guard");
-        before("swarm-quorum-guard", "swarm-manager-1-init");
-        before("swarm-manager-1-init", "swarm-manager-2-join");
-        before("swarm-manager-2-join", "swarm-manager-3-join");
-        before("swarm-manager-3-join", "swarm-worker-1-join");
-        before("swarm-manager-3-join", "swarm-worker-2-join");
+        before("swarm-quorum-guard", "swarm-manager-1-registration");
+        before("swarm-manager-1-registration", "swarm-manager-1-member");
+        before("swarm-manager-1-member", "swarm-manager-2-member");
+        before("swarm-manager-2-member", "swarm-manager-3-member");
+        before("swarm-manager-3-member", "swarm-worker-1-member");
+        before("swarm-manager-3-member", "swarm-worker-2-member");
         for (const n of ["worker-1", "worker-2", "manager-3"]) {
-            before(`swarm-worker-2-join`, `swarm-${n}-settings`);
-            before(`swarm-${n}-registration`, `swarm-${n}-join`);
+            before(`swarm-worker-2-member`, `swarm-${n}-settings`);
+            before(`swarm-${n}-registration`, `swarm-${n}-member`);
         }
         // And as declared dependencies (what Pulumi uses to order deletes in reverse).
-        expect(r("swarm-manager-3-join").dependencies).toContain(r("swarm-manager-2-join").urn);
-        expect(r("swarm-worker-1-join").dependencies).toEqual(expect.arrayContaining([r("swarm-manager-2-join").urn, r("swarm-manager-3-join").urn]));
-        expect(r("swarm-worker-1-join").dependencies).toContain(r("swarm-worker-1-registration").urn);
-        expect(r("swarm-worker-1-settings").dependencies).toContain(r("swarm-worker-1-join").urn);
+        expect(r("swarm-manager-3-member").dependencies).toContain(r("swarm-manager-2-member").urn);
+        expect(r("swarm-worker-1-member").dependencies).toEqual(expect.arrayContaining([r("swarm-manager-2-member").urn, r("swarm-manager-3-member").urn]));
+        expect(r("swarm-worker-1-member").dependencies).toContain(r("swarm-worker-1-registration").urn);
+        expect(r("swarm-worker-1-settings").dependencies).toContain(r("swarm-worker-1-member").urn);
         expect(r("swarm-docker").dependencies).toEqual(expect.arrayContaining(["manager-1", "worker-2"].map((n) => r(`swarm-${n}-settings`).urn)));
     });
 
@@ -128,15 +131,15 @@ describe("secrets stay secret", () => {
     });
 
     test("join tokens, passwords and the SSH key are secret outputs and inputs", async () => {
-        const join = run.byName("swarm-worker-1-join");
+        const join = run.byName("swarm-worker-1-member");
         expect(join.secretInputs).toContain("stdin");
         expect(join.inputs.stdin).toBe(`${WORKER_TOKEN}\n`);
-        expect(run.byName("swarm-manager-2-join").inputs.stdin).toBe(`${MANAGER_TOKEN}\n`);
+        expect(run.byName("swarm-manager-2-member").inputs.stdin).toBe(`${MANAGER_TOKEN}\n`);
         expect(join.secretInputs).toContain("connection"); // it holds the private key
         expect(run.byName("secrets-redis-password").secretInputs).toContain("data");
         expect(run.byName("secrets-postgres-password").secretInputs).toContain("data");
         // The join tokens come back in init's stdout, which must be a secret output and not logged.
-        const init = run.byName("swarm-manager-1-init");
+        const init = run.byName("swarm-manager-1-member");
         expect(init.inputs.logging).toBe("stderr");
     });
 
@@ -184,6 +187,19 @@ describe("secret rotation", () => {
     });
 });
 
+describe("reordering the managers", () => {
+    test("changes the member steps in place: none is deleted, so no node leaves", async () => {
+        const nodes = JSON.parse(devConfig()["swarm-ha:nodes"]);
+        [nodes[0], nodes[1]] = [nodes[1], nodes[0]];
+        const a = await runProgram(dev());
+        const b = await runProgram(dev({ "swarm-ha:nodes": JSON.stringify(nodes) }));
+        const names = (r: RunResult) => r.resources.filter((x) => x.type === COMMAND).map((x) => x.name).sort();
+        expect(names(b)).toEqual(names(a));
+        expect(b.byName("swarm-manager-2-member").inputs.create).toContain("# swarm-ha init.sh");
+        expect(b.byName("swarm-manager-1-member").inputs.create).toContain("# swarm-ha join.sh");
+    });
+});
+
 describe("changing a label", () => {
     test("changes only that node's settings step; its join stays as it was", async () => {
         const base = devConfig();
@@ -201,6 +217,6 @@ describe("changing a label", () => {
 
 test("the test fixtures really are what the program sees (guard against a vacuous leak check)", async () => {
     const run = await runProgram(dev());
-    const stdin = stringsIn(run.byName("swarm-worker-2-join").rawInputs.stdin).join("");
+    const stdin = stringsIn(run.byName("swarm-worker-2-member").rawInputs.stdin).join("");
     expect(stdin).toContain(WORKER_TOKEN);
 });

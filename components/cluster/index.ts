@@ -2,11 +2,12 @@
  * SwarmCluster: SSH-reachable hosts → a Docker Swarm, as one resource per step so that
  * `pulumi preview` shows every join, label and removal on its own.
  *
- *   preflight (every node) → quorum guard → init (first manager)
- *     → managers join one at a time → workers join → settings (role, availability, labels)
+ *   preflight (every node) → quorum guard → member: init or adopt (first manager)
+ *     → member: managers join one at a time → workers → settings (role, availability, labels)
  *
  * Removing a node from config deletes, in reverse dependency order: its settings (drain,
- * demote), its join (leave, on the node), its membership (node rm, on the first manager).
+ * demote), its member step (leave, on the node), its registration (node rm, on the first
+ * manager).
  */
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
@@ -51,7 +52,7 @@ export interface SwarmNode {
     spec: NodeSpec;
     /** The swarm's ID for the node. */
     nodeId: pulumi.Output<string>;
-    /** The step that made the node a member (init for the first manager, join for the rest). */
+    /** The step that makes the node a member (init or adopt on the first manager, join on the rest). */
     membership: command.remote.Command;
     settings: command.remote.Command;
 }
@@ -105,13 +106,25 @@ export class SwarmCluster extends pulumi.ComponentResource {
             create: renderScript("guard", { NODE_NAME: first.name, DESIRED_MANAGERS: managers.map((m) => m.advertiseAddress).join(" ") }),
         }, preflights);
 
-        // 3. Init (or adopt) on the first manager. Its stdout carries the join tokens.
-        const init = run(`${first.name}-init`, first, {
+        // 3. Membership: one `<name>-member` step per node. On the first manager it initialises
+        //    the swarm (or adopts the one that host already manages); on every other node it
+        //    joins. The name does not say which, so reordering the managers updates these steps
+        //    in place and never deletes one: deleting a member step makes its node leave.
+        //    Each node also has a registration on the first manager, created before its member
+        //    step and so deleted after it: that removes the departed node from the node list.
+        const registration = (n: NodeSpec, dependsOn: pulumi.Resource[]) =>
+            run(`${n.name}-registration`, first, {
+                create: `echo ${shellQuote(`swarm-ha: ${n.name} may be a member`)}`,
+                delete: renderScript("node-remove", { NODE_NAME: n.name }),
+            }, dependsOn);
+
+        const init = run(`${first.name}-member`, first, {
             create: renderScript("init", { NODE_NAME: first.name, ADVERTISE_ADDR: first.advertiseAddress, ADDR_POOL: args.defaultAddrPool ?? "" }),
             delete: renderScript("init-delete", { NODE_NAME: first.name }),
+            // Its stdout carries the join tokens: a secret output, kept out of the logs.
             logging: "stderr",
             triggers: [first.address],
-        }, [guard], { additionalSecretOutputs: ["stdout"] });
+        }, [registration(first, [guard])], { additionalSecretOutputs: ["stdout"] });
         const initOut = init.stdout.apply(parseKeyValues);
         this.clusterId = pulumi.unsecret(initOut.apply((o) => o["cluster_id"]));
         this.joinTokens = pulumi.secret(initOut.apply((o) => ({ manager: o["manager_token"], worker: o["worker_token"] })));
@@ -124,12 +137,9 @@ export class SwarmCluster extends pulumi.ComponentResource {
         const managerJoins: pulumi.Resource[] = [];
         for (const n of [...managers.slice(1), ...workers]) {
             const isManager = n.swarmRole === "manager";
-            // Created before the join so that it is deleted after the node has left.
-            const registration = run(`${n.name}-registration`, first, {
-                create: `echo ${shellQuote(`swarm-ha: ${n.name} may join`)}`,
-                delete: renderScript("node-remove", { NODE_NAME: n.name }),
-            }, [init]);
-            const join = run(`${n.name}-join`, n, {
+            // After init, so that at teardown the node is removed before the first manager goes.
+            const registered = registration(n, [init]);
+            const join = run(`${n.name}-member`, n, {
                 create: this.clusterId.apply((clusterId) =>
                     renderScript("join", {
                         NODE_NAME: n.name,
@@ -142,12 +152,12 @@ export class SwarmCluster extends pulumi.ComponentResource {
                 stdin: this.joinTokens.apply((t) => `${isManager ? t.manager : t.worker}\n`),
                 delete: renderScript("leave", { NODE_NAME: n.name }),
                 triggers: [n.address],
-            }, isManager ? [registration, previous] : [registration, ...managerJoins]);
+            }, isManager ? [registered, previous] : [registered, ...managerJoins]);
             if (isManager) {
                 previous = join;
                 managerJoins.push(join);
             }
-            members.set(n.name, { membership: join, nodeId: join.stdout.apply((s) => parseKeyValues(s)["node_id"]) });
+            members.set(n.name, { membership: join, nodeId: join.stdout.apply((out) => parseKeyValues(out)["node_id"]) });
         }
 
         // 5. Settings, once every node is a member: role, availability and labels, in place.

@@ -183,7 +183,9 @@ const dockerProvider: Handler = {
     validate(inputs) {
         dockerProviderTarget(inputs);
     },
-    replaceOn: ["host"],
+    // A new host (another first manager) reaches the same swarm: an update, as the Docker
+    // provider treats a change of its configuration.
+    replaceOn: [],
     async create() {
         return { id: crypto.randomUUID(), outputs: {} };
     },

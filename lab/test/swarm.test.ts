@@ -144,6 +144,20 @@ test("changing a label updates it in place: only that node's settings step runs,
     expect(after).not.toHaveProperty("disk");
 });
 
+test("reordering the managers moves the manager-side steps to the new first manager; nobody leaves", () => {
+    const before = nodeList();
+    const reordered = [baseNodes[1], baseNodes[0], ...baseNodes.slice(2)];
+    const moved = deploy(reordered);
+    expect(moved.summary.error).toBeUndefined();
+    expect(changes(moved).filter((c) => c.startsWith("delete") || c.startsWith("replace"))).toEqual([]);
+    expect(moved.summary.outputs.dockerHost).toBe("ssh://root@198.18.42.12:22");
+    expect(nodeList()).toEqual(before);
+
+    const back = deploy(baseNodes);
+    expect(back.summary.error).toBeUndefined();
+    expect(nodeList()).toEqual(before);
+});
+
 test("with no record of the swarm steps (lost state, or a create re-run after a failure) the swarm is adopted: no re-init, no rejoin", () => {
     const state = JSON.parse(fs.readFileSync(STATE, "utf8"));
     state.resources = state.resources.filter((r: { type: string }) => r.type !== "command:remote:Command");
@@ -152,7 +166,7 @@ test("with no record of the swarm steps (lost state, or a create re-run after a 
 
     const adopted = deploy(baseNodes);
     expect(adopted.summary.error).toBeUndefined();
-    expect(changes(adopted).filter((c) => c.startsWith("create"))).toEqual(expect.arrayContaining(["create swarm-lab-m1-init", "create swarm-lab-w1-join"]));
+    expect(changes(adopted).filter((c) => c.startsWith("create"))).toEqual(expect.arrayContaining(["create swarm-lab-m1-member", "create swarm-lab-w1-member"]));
     expect(changes(adopted).filter((c) => !c.startsWith("create"))).toEqual([]);
     expect(adopted.summary.outputs.clusterId).toBe(first.summary.outputs.clusterId);
     expect(adopted.summary.outputs.nodes).toEqual(first.summary.outputs.nodes); // same node IDs: nobody rejoined
@@ -186,10 +200,10 @@ test("removing the worker from config drains it, makes it leave and removes it f
     expect(down.summary.error).toBeUndefined();
     // Its preflight goes too; drain, leave and node rm go in that order.
     expect(changes(down).filter((c) => c.includes("lab-w1")).sort()).toEqual(
-        ["delete swarm-lab-w1-preflight", "delete swarm-lab-w1-registration", "delete swarm-lab-w1-settings", "delete swarm-lab-w1-join"].sort(),
+        ["delete swarm-lab-w1-preflight", "delete swarm-lab-w1-registration", "delete swarm-lab-w1-settings", "delete swarm-lab-w1-member"].sort(),
     );
-    const teardown = changes(down).filter((c) => /lab-w1-(settings|join|registration)$/.test(c));
-    expect(teardown).toEqual(["delete swarm-lab-w1-settings", "delete swarm-lab-w1-join", "delete swarm-lab-w1-registration"]);
+    const teardown = changes(down).filter((c) => /lab-w1-(settings|member|registration)$/.test(c));
+    expect(teardown).toEqual(["delete swarm-lab-w1-settings", "delete swarm-lab-w1-member", "delete swarm-lab-w1-registration"]);
     expect(nodeList()).toEqual(managersBefore);
     expect(swarmState(W1)).toBe("inactive");
 });
@@ -200,8 +214,8 @@ test("removing one of three managers demotes it before it leaves; the other two 
         .map((n) => (n.name === "lab-m2" ? { ...n, roles: [...n.roles, "postgres-replica"] } : n));
     const shrunk = deploy(nodes, { "swarm-ha:allowNonHa": "true" });
     expect(shrunk.summary.error).toBeUndefined();
-    const teardown = changes(shrunk).filter((c) => /lab-m3-(settings|join|registration)$/.test(c));
-    expect(teardown).toEqual(["delete swarm-lab-m3-settings", "delete swarm-lab-m3-join", "delete swarm-lab-m3-registration"]);
+    const teardown = changes(shrunk).filter((c) => /lab-m3-(settings|member|registration)$/.test(c));
+    expect(teardown).toEqual(["delete swarm-lab-m3-settings", "delete swarm-lab-m3-member", "delete swarm-lab-m3-registration"]);
     expect(nodeList().map((n) => `${n.hostname} ${n.status} ${n.manager}`)).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable"]);
     expect(swarmState(byName("lab-m3").address)).toBe("inactive");
 });

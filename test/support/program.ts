@@ -63,13 +63,13 @@ function containsSecret(v: any): boolean {
     return false;
 }
 
-/** What the hosts' scripts print, keyed by the resource's name suffix. */
-function fakeStdout(name: string): string {
-    const node = name.replace(/^swarm-/, "").replace(/-(init|join|preflight|settings|registration|quorum-guard)$/, "");
-    if (name.endsWith("-init")) {
+/** What the hosts' scripts print: told apart by the script a command runs. */
+function fakeStdout(name: string, create: string): string {
+    const node = name.replace(/^swarm-/, "").replace(/-(member|preflight|settings|registration|quorum-guard)$/, "");
+    if (create.includes("# swarm-ha init.sh")) {
         return `action=initialised\ncluster_id=${CLUSTER_ID}\nnode_id=id-${node}\nmanager_token=${MANAGER_TOKEN}\nworker_token=${WORKER_TOKEN}\n`;
     }
-    if (name.endsWith("-join")) return `action=joined\nnode_id=id-${node}\n`;
+    if (create.includes("# swarm-ha join.sh")) return `action=joined\nnode_id=id-${node}\n`;
     if (name.endsWith("-preflight")) return "docker_version=24.0.7\nswarm_state=inactive\n";
     return "";
 }
@@ -116,7 +116,7 @@ export async function runProgram(
                 const secretInputs = new Set(Object.keys(args.inputs).filter((k) => containsSecret(args.inputs[k])));
                 let state: Record<string, any> = { ...inputs };
                 if (args.type === "command:remote:Command") {
-                    state = { ...inputs, stdout: fakeStdout(args.name), stderr: "" };
+                    state = { ...inputs, stdout: fakeStdout(args.name, inputs.create ?? ""), stderr: "" };
                 } else if (args.type === "random:index/randomPassword:RandomPassword") {
                     const result = `pw${args.name.replace(/[^a-z0-9]/gi, "")}`.slice(0, inputs.length).padEnd(inputs.length, "x");
                     secretValues.add(result);

@@ -3,6 +3,9 @@
 # list. The node is found by the swarm-ha.name label that settings.sh put on it.
 : "${NODE_NAME:?}"
 
+# At a full teardown the first manager has already left: there is no node list any more.
+is_manager || exit 0
+
 # is_down ID: has the node stopped talking to the swarm?
 is_down() {
     [ "$(docker node inspect --format '{{.Status.State}}' "$1" 2>/dev/null)" = down ]
