@@ -19,10 +19,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse } from "yaml";
 import { LabEngine, type StepRecord } from "./harness/engine";
-
-const ROOT = path.resolve(__dirname, "..");
+import { readStackFile, ROOT } from "./stack";
 
 interface Options {
     stack: string;
@@ -55,16 +53,9 @@ function parseArgs(argv: string[]): Options {
     return o as Options;
 }
 
-/** Stack config as the Pulumi CLI hands it to a program: strings, structured values as JSON. */
+/** The stack's config, with the lab's SSH key unless the file names one. */
 function loadConfig(file: string): { config: Record<string, string>; secretKeys: string[] } {
-    const doc = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    const config: Record<string, string> = {};
-    for (const [k, v] of Object.entries(doc.config ?? {})) {
-        if (v && typeof v === "object" && "secure" in (v as object)) {
-            throw new Error(`${file}: ${k} is encrypted by the Pulumi CLI, which this harness cannot decrypt; leave it out of the lab's config`);
-        }
-        config[k] = typeof v === "string" ? v : JSON.stringify(v);
-    }
+    const config = readStackFile(file);
     const secretKeys: string[] = [];
     if (config["swarm-ha:sshPrivateKey"] === undefined) {
         const keyFile = path.join(ROOT, ".lab", "ssh", "id_ed25519");

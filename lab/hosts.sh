@@ -241,6 +241,20 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 EOF
 }
 
+# await_daemon TRIES PID LOG MESSAGE CHECK...: polls CHECK every 0.2 s, up to TRIES times,
+# while the daemon PID lives; otherwise shows the tail of its LOG and dies with MESSAGE.
+await_daemon() {
+  local tries=$1 pid=$2 log=$3 message=$4 i
+  shift 4
+  for i in $(seq 1 "$tries"); do
+    if "$@"; then return 0; fi
+    if ! proc_running "$pid"; then break; fi
+    sleep 0.2
+  done
+  tail -n 30 "$log" >&2 || true
+  die "$message (log: $log)"
+}
+
 start_containerd() {
   local pid
   pid=$(pid_from "$CONTAINERD_PIDFILE")
@@ -250,14 +264,7 @@ start_containerd() {
   setsid containerd --config "$CONTAINERD_CONFIG" \
     >>"$LOG_DIR/containerd.log" 2>&1 </dev/null 9>&- &
   echo "$!" >"$CONTAINERD_PIDFILE"
-  local i
-  for i in $(seq 1 100); do
-    if [ -S "$CONTAINERD_SOCK" ]; then return; fi
-    if ! proc_running "$!"; then break; fi
-    sleep 0.2
-  done
-  tail -n 30 "$LOG_DIR/containerd.log" >&2 || true
-  die "containerd did not start (log: $LOG_DIR/containerd.log)"
+  await_daemon 100 "$!" "$LOG_DIR/containerd.log" "containerd did not start" test -S "$CONTAINERD_SOCK"
 }
 
 start_dockerd() {
@@ -285,14 +292,7 @@ start_dockerd() {
       >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null 9>&- &
     pid=$!
   fi
-  local i
-  for i in $(seq 1 150); do
-    if dockerd_answers; then return 0; fi
-    if ! proc_running "$pid"; then break; fi
-    sleep 0.2
-  done
-  tail -n 30 "$LOG_DIR/dockerd.log" >&2 || true
-  die "the lab dockerd did not answer on $DOCKER_SOCK (log: $LOG_DIR/dockerd.log)"
+  await_daemon 150 "$pid" "$LOG_DIR/dockerd.log" "the lab dockerd did not answer on $DOCKER_SOCK" dockerd_answers
 }
 
 ensure_dockerd() {

@@ -18,6 +18,7 @@ import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import Docker from "dockerode";
 import type { Client } from "ssh2";
+import { mockUrn, type Registration, watchRegistrations } from "./registrations";
 import { dockerProviderTarget, HANDLERS, type HandlerContext, NotImplemented } from "./resources";
 import { containsSecret, makeSecret, reveal, SecretBox } from "./secrets";
 import { connect, dockerAgent } from "./ssh";
@@ -38,13 +39,6 @@ export interface StoredResource {
 interface StateFile {
     version: 1;
     resources: StoredResource[];
-}
-
-interface Registration {
-    parent: string;
-    dependencies: string[];
-    deleteBeforeReplace: boolean;
-    additionalSecretOutputs: string[];
 }
 
 export type Action = "create" | "update" | "replace" | "delete" | "same";
@@ -101,22 +95,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
 
     /** Reads each registration's parent and options, which the Mocks API does not pass on. */
     attach(monitor: any): void {
-        const register = monitor.registerResource.bind(monitor);
-        monitor.registerResource = (req: any, callback: any) => {
-            this.registrations.set(`${req.getType()}::${req.getName()}`, {
-                parent: req.getParent(),
-                dependencies: req.getDependenciesList(),
-                deleteBeforeReplace: req.getDeletebeforereplace(),
-                additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-            });
-            return register(req, callback);
-        };
-    }
-
-    /** The URN the SDK's mock monitor gives the resource (dependencies refer to these). */
-    private urnOf(type: string, name: string, parent: string): string {
-        const qualified = parent ? `${parent.split("::")[2].split("$").pop()}$${type}` : type;
-        return `urn:pulumi:${this.stack}::${this.project}::${qualified}::${name}`;
+        watchRegistrations(monitor, (r) => this.registrations.set(`${r.type}::${r.name}`, r));
     }
 
     call(): Record<string, any> {
@@ -167,7 +146,8 @@ export class LabEngine implements pulumi.runtime.Mocks {
         const reg = this.registrations.get(`${args.type}::${args.name}`);
         if (!reg) throw new Error(`lab harness: no registration seen for ${args.type} ${args.name}`);
 
-        const urn = this.urnOf(args.type, args.name, reg.parent);
+        // The URN the SDK's mock monitor gives it: dependencies refer to these.
+        const urn = mockUrn(this.stack, this.project, args.type, args.name, reg.parent);
         const prev = this.previous.get(urn);
         const ctx = this.context(args.name, args.provider);
         const started = Date.now();

@@ -7,11 +7,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse } from "yaml";
-
-/** Pulumi's wire marker for a secret value (`{ [SIG]: SECRET, value }`). */
-const SIG = "4dabf18193072939515e22adb298388d";
-const SECRET = "1b47061264138c4ac30d75fd1eb44270";
+import { mockUrn, type Registration, watchRegistrations } from "../../lab/harness/registrations";
+import { containsSecret, reveal } from "../../lab/harness/secrets";
+import { readStackFile } from "../../lab/stack";
 
 export interface Recorded {
     type: string;
@@ -47,22 +45,6 @@ export const MANAGER_TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99zn
 export const WORKER_TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-workerfakefakefakefakef";
 export const CLUSTER_ID = "k2x9fakeclusterid0001";
 
-function isSecretWrapper(v: unknown): v is { value: unknown } {
-    return typeof v === "object" && v !== null && (v as any)[SIG] === SECRET;
-}
-function unwrap(v: any): any {
-    if (isSecretWrapper(v)) return unwrap(v.value);
-    if (Array.isArray(v)) return v.map(unwrap);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
-    return v;
-}
-function containsSecret(v: any): boolean {
-    if (isSecretWrapper(v)) return true;
-    if (Array.isArray(v)) return v.some(containsSecret);
-    if (v && typeof v === "object") return Object.values(v).some(containsSecret);
-    return false;
-}
-
 /** What the hosts' scripts print: told apart by the script a command runs. */
 function fakeStdout(name: string, create: string): string {
     const node = name.replace(/^swarm-/, "").replace(/-(member|preflight|settings|registration|quorum-guard)$/, "");
@@ -74,14 +56,8 @@ function fakeStdout(name: string, create: string): string {
     return "";
 }
 
-/** Stack config as `Pulumi.<stack>.yaml` would hold it: values as strings, structured ones as JSON. */
-export function stackConfigFromYaml(file: string): Record<string, string> {
-    const doc = parse(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
-    return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
-}
-
 export function devConfig(): Record<string, string> {
-    return stackConfigFromYaml(path.join(__dirname, "..", "..", "Pulumi.dev.yaml"));
+    return readStackFile(path.join(__dirname, "..", "..", "Pulumi.dev.yaml"));
 }
 
 /**
@@ -112,7 +88,7 @@ export async function runProgram(
             newResource: async (args: pulumi.runtime.MockResourceArgs) => {
                 const started = Date.now() - t0;
                 await new Promise((r) => setTimeout(r, stepMs));
-                const inputs = unwrap(args.inputs);
+                const inputs = reveal(args.inputs);
                 const secretInputs = new Set(Object.keys(args.inputs).filter((k) => containsSecret(args.inputs[k])));
                 let state: Record<string, any> = { ...inputs };
                 if (args.type === "command:remote:Command") {
@@ -122,10 +98,9 @@ export async function runProgram(
                     secretValues.add(result);
                     state = { ...inputs, result };
                 }
-                const reg = registrations.get(args.name) ?? { parent: "", dependencies: [], deleteBeforeReplace: false };
-                const parentType = reg.parent ? reg.parent.split("::")[2].split("$").pop() + "$" : "";
-                const urn = `urn:pulumi:test::swarm-ha::${parentType}${args.type}::${args.name}`;
-                resources.push({ type: args.type, name: args.name, inputs, rawInputs: args.inputs, secretInputs, ...reg, urn, started, ended: Date.now() - t0 });
+                const { parent, dependencies, deleteBeforeReplace } = registrations.get(`${args.type}::${args.name}`)!;
+                const urn = mockUrn("test", "swarm-ha", args.type, args.name, parent);
+                resources.push({ type: args.type, name: args.name, inputs, rawInputs: args.inputs, secretInputs, parent, dependencies, deleteBeforeReplace, urn, started, ended: Date.now() - t0 });
                 return { id: `${args.name}-id`, state };
             },
             call: () => ({}),
@@ -135,15 +110,9 @@ export async function runProgram(
         false,
     );
 
-    // The mock API does not pass a resource's parent or dependencies to newResource: read them
-    // off each registration request as it reaches the mock monitor.
-    const registrations = new Map<string, { parent: string; dependencies: string[]; deleteBeforeReplace: boolean }>();
-    const monitor = pulumi.runtime.getMonitor() as any;
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: any) => {
-        registrations.set(req.getName(), { parent: req.getParent(), dependencies: req.getDependenciesList(), deleteBeforeReplace: req.getDeletebeforereplace() });
-        return register(req, callback);
-    };
+    // The mock API does not pass a resource's parent or dependencies to newResource.
+    const registrations = new Map<string, Registration>();
+    watchRegistrations(pulumi.runtime.getMonitor(), (r) => registrations.set(`${r.type}::${r.name}`, r));
 
     let programExports: Record<string, any> = {};
     try {
@@ -185,4 +154,3 @@ export function stringsIn(v: unknown): string[] {
     return [];
 }
 
-export { isSecretWrapper, unwrap };
