@@ -19,7 +19,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { LabEngine, type StepRecord } from "./harness/engine";
+import { LabEngine, type StepRecord } from "./engine/engine";
 import { readStackFile, ROOT } from "./stack";
 
 interface Options {

@@ -4,7 +4,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
+export { readStackFile } from "../support/stack-file";
 
 export const ROOT = path.resolve(__dirname, "..");
 export const HOSTS_JSON = path.join(ROOT, ".lab", "hosts.json");
@@ -65,23 +66,6 @@ export function labStackConfig(hosts: LabHosts, nodes: LabNode[] = labNodes(host
             ...extra,
         },
     };
-}
-
-/**
- * Stack config from a `Pulumi.<stack>.yaml`, as the Pulumi CLI hands it to a program: every
- * value a string, structured values as JSON. Values the CLI encrypted (`secure:`) cannot be
- * read here and are refused.
- */
-export function readStackFile(file: string): Record<string, string> {
-    const doc = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    const config: Record<string, string> = {};
-    for (const [k, v] of Object.entries(doc.config ?? {})) {
-        if (v && typeof v === "object" && "secure" in (v as object)) {
-            throw new Error(`${file}: ${k} is encrypted by the Pulumi CLI, which this harness cannot decrypt; leave it out of the lab's config`);
-        }
-        config[k] = typeof v === "string" ? v : JSON.stringify(v);
-    }
-    return config;
 }
 
 export function writeStackFile(file: string, doc: object): void {

@@ -40,7 +40,7 @@ describe("the dev stack", () => {
         expect(parentOf("swarm-worker-2-settings")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
         expect(parentOf("swarm-docker")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
         expect(parentOf("net-edge")).toMatch(/swarm-ha:networks:SwarmNetworks::net$/);
-        expect(parentOf("secrets-redis-password")).toMatch(/swarm-ha:security:StackSecrets::secrets$/);
+        expect(parentOf("secrets-redis-password")).toMatch(/swarm-ha:secrets:StackSecrets::secrets$/);
     });
 
     test("commands connect to their own node, manager-side steps to the first manager", () => {

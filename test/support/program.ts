@@ -7,9 +7,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { mockUrn, type Registration, watchRegistrations } from "../../lab/harness/registrations";
-import { containsSecret, reveal } from "../../lab/harness/secrets";
-import { readStackFile } from "../../lab/stack";
+import { mockUrn, type Registration, watchRegistrations } from "../../support/registrations";
+import { containsSecret, reveal } from "../../support/secret-markers";
+import { readStackFile } from "../../support/stack-file";
 
 export interface Recorded {
     type: string;

@@ -18,9 +18,10 @@ import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import Docker from "dockerode";
 import type { Client } from "ssh2";
-import { mockUrn, type Registration, watchRegistrations } from "./registrations";
-import { dockerProviderTarget, HANDLERS, type HandlerContext, NotImplemented } from "./resources";
-import { containsSecret, makeSecret, reveal, SecretBox } from "./secrets";
+import { mockUrn, type Registration, watchRegistrations } from "../../support/registrations";
+import { dockerProviderTarget, HANDLERS, type HandlerContext, NotImplemented } from "./handlers";
+import { containsSecret, makeSecret, reveal } from "../../support/secret-markers";
+import { SecretBox } from "./secret-box";
 import { connect, dockerAgent } from "./ssh";
 
 export interface StoredResource {

@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { LabEngine } from "../lab/harness/engine";
-import { generatePassword, HANDLERS } from "../lab/harness/resources";
+import { LabEngine } from "./engine";
+import { generatePassword, HANDLERS } from "./handlers";
 
 const TYPE = "test:index:Thing";
 const journal: string[] = [];

@@ -8,7 +8,7 @@ import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { SUPPLIABLE_SECRETS, type SuppliableSecret } from "./config";
+import { SUPPLIABLE_SECRETS, type SuppliableSecret } from "../config";
 
 export interface StackSecretsArgs {
     /** Prefix of the Docker secret names, e.g. `swarm-ha` gives `swarm-ha-redis-password-<hash>`. */
@@ -37,7 +37,7 @@ export class StackSecrets extends pulumi.ComponentResource {
     public readonly secrets: Record<SuppliableSecret, StackSecret>;
 
     constructor(name: string, args: StackSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("swarm-ha:security:StackSecrets", name, {}, opts);
+        super("swarm-ha:secrets:StackSecrets", name, {}, opts);
         const length = args.passwordLength ?? 32;
         // Letters and digits only: these end up in connection strings and config files.
         const password = (id: string) =>

@@ -1,0 +1,35 @@
+/** docker:index/network:Network — through the Docker Engine API, as the provider creates one. */
+import { type Handler, isNotFound, labelsOf } from "./types";
+
+export const dockerNetwork: Handler = {
+    fields: ["name", "driver", "attachable", "options", "labels", "internal"],
+    replaceOn: "all",
+    async create(inputs, ctx) {
+        const docker = await ctx.docker();
+        const net = await docker.createNetwork({
+            Name: inputs.name,
+            Driver: inputs.driver ?? "bridge",
+            Attachable: inputs.attachable ?? false,
+            Internal: inputs.internal ?? false,
+            Options: inputs.options ?? {},
+            Labels: labelsOf(inputs.labels),
+            CheckDuplicate: true,
+        });
+        const info = await docker.getNetwork(net.id).inspect();
+        return { id: net.id, outputs: { scope: info.Scope } };
+    },
+    async delete(_inputs, id, ctx) {
+        const docker = await ctx.docker();
+        // Tasks of removed services detach from a network a few seconds after the service goes.
+        for (let attempt = 0; ; attempt++) {
+            try {
+                await docker.getNetwork(id).remove();
+                return;
+            } catch (e) {
+                if (isNotFound(e)) return;
+                if (attempt >= 30) throw e;
+                await new Promise((r) => setTimeout(r, 1000));
+            }
+        }
+    },
+};

@@ -1,0 +1,23 @@
+/**
+ * The resource types the lab engine performs, one file each, the way the real provider
+ * would. Each handler lists the inputs it implements: any other input makes the run fail
+ * loudly, so the lab can never silently differ from what the real providers would do.
+ */
+import { remoteCommand } from "./command-remote";
+import { dockerNetwork } from "./docker-network";
+import { dockerProvider } from "./docker-provider";
+import { dockerSecret } from "./docker-secret";
+import { randomPassword } from "./random-password";
+import type { Handler } from "./types";
+
+export { dockerProviderTarget } from "./docker-provider";
+export { generatePassword } from "./random-password";
+export { type Handler, type HandlerContext, NotImplemented, type Performed } from "./types";
+
+export const HANDLERS: Record<string, Handler> = {
+    "command:remote:Command": remoteCommand,
+    "random:index/randomPassword:RandomPassword": randomPassword,
+    "pulumi:providers:docker": dockerProvider,
+    "docker:index/network:Network": dockerNetwork,
+    "docker:index/secret:Secret": dockerSecret,
+};

@@ -1,0 +1,51 @@
+/** What every resource handler of the lab engine implements, and helpers they share. */
+import type Docker from "dockerode";
+
+export interface Performed {
+    id: string;
+    /** Outputs beyond the inputs (the engine returns inputs + these). */
+    outputs: Record<string, unknown>;
+}
+
+export interface HandlerContext {
+    /** The resource's name, for messages. */
+    name: string;
+    /** A Docker client for the resource's provider. */
+    docker(): Promise<Docker>;
+    log(line: string): void;
+}
+
+export interface Handler {
+    /** Inputs this handler implements; anything else is an error. */
+    fields: string[];
+    /** Checks nested inputs; throws on anything not implemented. */
+    validate?(inputs: Record<string, any>): void;
+    /** Inputs whose change replaces the resource (create new, delete old); "all" for every input. */
+    replaceOn: string[] | "all";
+    /** Outputs the provider always marks secret. */
+    secretOutputs?: string[];
+    create(inputs: Record<string, any>, ctx: HandlerContext): Promise<Performed>;
+    update?(inputs: Record<string, any>, previous: { id: string; outputs: Record<string, any> }, ctx: HandlerContext): Promise<Performed>;
+    delete?(inputs: Record<string, any>, id: string, ctx: HandlerContext): Promise<void>;
+}
+
+export class NotImplemented extends Error {}
+
+export function onlyFields(what: string, obj: Record<string, unknown> | undefined, allowed: string[]) {
+    for (const k of Object.keys(obj ?? {})) {
+        if (obj![k] !== undefined && !allowed.includes(k)) {
+            throw new NotImplemented(`lab harness: ${what}.${k} is not implemented; add it to its handler in lab/engine/handlers/ or do not use it`);
+        }
+    }
+}
+
+/** Docker labels from the provider's `labels` list. */
+export function labelsOf(list: { label: string; value: string }[] | undefined): Record<string, string> {
+    return Object.fromEntries((list ?? []).map((l) => [l.label, l.value]));
+}
+
+/** Is this a Docker Engine API 404? */
+export function isNotFound(e: unknown): boolean {
+    return (e as { statusCode?: number }).statusCode === 404;
+}
+
