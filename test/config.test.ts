@@ -3,7 +3,8 @@
  * error must name the config key that caused it. One more test runs the whole program on a
  * bad config and checks that nothing at all was created.
  */
-import { ConfigError, parseStackConfig, type RawConfig } from "../components/config";
+import { DOCKER_NAME_MAX, HASH_LENGTH, NETWORK_KINDS, networkName, secretName } from "../components/common/names";
+import { ConfigError, SUPPLIABLE_SECRETS, parseStackConfig, type RawConfig } from "../components/config";
 import { FAKE_SSH_KEY, devConfig, runProgram } from "./support/program";
 
 const SECRET_KEYS = new Set(["swarm-ha:sshPrivateKey"]);
@@ -195,15 +196,353 @@ test("a VIP that is not an IP address", () => {
     expectProblem({ ...devRaw(), vip: "vip.example.com" }, "swarm-ha:vip", /must be an IP address/);
 });
 
-test("an overlay address pool that is not an IPv4 network from /8 to /24", () => {
+// The upper bound was /24 until the pool had to hold every network of the stack (rule 8 below).
+test("an overlay address pool that is not an IPv4 network from /8 to /21", () => {
     for (const pool of ["10.20.0.0", "10.20.0.0/28", "fd00::/64", "10.20.0.0/16/2"]) {
-        expectProblem({ ...devRaw(), defaultAddrPool: pool }, "swarm-ha:defaultAddrPool", /must be an IPv4 network from \/8 to \/24/);
+        expectProblem({ ...devRaw(), defaultAddrPool: pool }, "swarm-ha:defaultAddrPool", /must be an IPv4 network from \/8 to \/21/);
     }
 });
 
 test("bad scalar values: port, booleans, user, prefix", () => {
     const p = problems({ ...devRaw(), sshPort: "70000", allowNonHa: "yes", sshUser: "root; reboot", namePrefix: "Swarm HA" });
     expect(p.map((x) => x.key).sort()).toEqual(["swarm-ha:allowNonHa", "swarm-ha:namePrefix", "swarm-ha:sshPort", "swarm-ha:sshUser"]);
+});
+
+/** Parses a config that must be valid. */
+function accepted(raw: RawConfig) {
+    return parseStackConfig(raw, SECRET_KEYS);
+}
+
+describe("rule 1: an address must be a host's", () => {
+    test.each([
+        ["0.0.0.0", /unspecified address/],
+        ["::", /unspecified address/],
+        ["127.0.0.1", /loopback address/],
+        ["::1", /loopback address/],
+        ["::ffff:127.0.0.1", /loopback address/],
+        ["255.255.255.255", /broadcast address/],
+        ["224.0.0.5", /multicast address/],
+        ["ff02::1", /multicast address/],
+        ["localhost", /loopback address/],
+    ])("%s as a node's address", (address, why) => {
+        const nodes = devNodes();
+        nodes[1].address = address;
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[1].address", why);
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[1].address", /give the address the machine running Pulumi reaches the host on over SSH \(e\.g\. 192\.0\.2\.11/);
+    });
+
+    test("a link-local address with a zone", () => {
+        const nodes = devNodes();
+        nodes[1].address = "fe80::1%eth0";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[1].address", /has a zone \('%eth0'\); zones cannot be used.*without it \('fe80::1'\) or, better, a global address/);
+    });
+
+    test("an IPv4-looking address with a bad octet is not taken for a host name", () => {
+        const nodes = devNodes();
+        nodes[1].address = "192.168.1.300";
+        nodes[2].address = "192.0.2";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[1].address", /looks like an IPv4 address but is not one: 300 is more than 255\. Write IPv4 as four numbers from 0 to 255/);
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[2].address", /looks like an IPv4 address but is not one: it has 3 part\(s\), not 4/);
+    });
+
+    test.each([
+        ["192.0.2.12:22", "192.0.2.12", "22"],
+        ["[2001:db8::12]:22", "2001:db8::12", "22"],
+        ["node2.example.com:2222", "node2.example.com", "2222"],
+    ])("an address with a port: %s", (address, alone, port) => {
+        const nodes = devNodes();
+        nodes[1].address = address;
+        nodes[1].advertiseAddress = "192.0.2.12";
+        const fix = `includes a port \\(':${port}'\\): give the address alone \\('${alone.replace(/\./g, "\\.")}'\\) and set the SSH port of all nodes with pulumi config set swarm-ha:sshPort ${port}`;
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[1].address", new RegExp(fix));
+    });
+
+    test("an advertise address must be a unicast IP", () => {
+        for (const [advertise, why] of [["127.0.0.1", /loopback/], ["0.0.0.0", /unspecified/], ["239.1.1.1", /multicast/], ["192.0.2.12:2377", /includes a port/], ["m2.example.com", /must be an IP address/]] as const) {
+            const nodes = devNodes();
+            nodes[1].advertiseAddress = advertise;
+            expectProblem(withNodes(nodes), "swarm-ha:nodes[1].advertiseAddress", why);
+        }
+        const nodes = devNodes();
+        nodes[1].advertiseAddress = "::1";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[1].advertiseAddress", /give a unicast IP of this host that the other nodes reach it on/);
+    });
+
+    test("host names may end in a dot; IPv6 and IPv4-mapped addresses are accepted", () => {
+        const nodes = devNodes();
+        nodes[0].address = "m1.example.com.";
+        nodes[0].advertiseAddress = "192.0.2.11";
+        nodes[3].address = "2001:db8::21";
+        nodes[4].address = "::ffff:192.0.2.22";
+        expect(accepted(withNodes(nodes)).nodes.map((n) => n.advertiseAddress)).toEqual(["192.0.2.11", "192.0.2.12", "192.0.2.13", "2001:db8::21", "::ffff:192.0.2.22"]);
+    });
+});
+
+describe("rule 2: duplicates in any spelling", () => {
+    test("the same IPv6 address written two ways", () => {
+        const nodes = devNodes();
+        nodes[3].address = "2001:db8::1";
+        nodes[4].address = "2001:DB8:0:0:0:0:0:1";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[4].address", /'2001:DB8:0:0:0:0:0:1' is also used by swarm-ha:nodes\[3\] \(written '2001:db8::1' there\); each node needs its own address/);
+    });
+
+    test("an IPv4-mapped IPv6 address and its IPv4 address", () => {
+        const nodes = devNodes();
+        nodes[1].address = "::ffff:192.0.2.11";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[1].address", /is also used by swarm-ha:nodes\[0\] \(written '192\.0\.2\.11' there\); each node needs its own address/);
+    });
+
+    test("host names that differ in case or a trailing dot", () => {
+        const nodes = devNodes();
+        nodes[0] = { ...nodes[0], address: "node.example.com", advertiseAddress: "192.0.2.11" };
+        nodes[1] = { ...nodes[1], address: "NODE.Example.com.", advertiseAddress: "192.0.2.12" };
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[1].address", /also used by swarm-ha:nodes\[0\] \(written 'node\.example\.com' there\); each node needs its own address/);
+    });
+
+    test("an advertise address that is another node's address", () => {
+        const nodes = devNodes();
+        nodes[3].advertiseAddress = "::ffff:192.0.2.11";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[3].advertiseAddress", /is the address of swarm-ha:nodes\[0\] \(manager-1\) \(written '192\.0\.2\.11' there\); give the IP this node itself is reached on/);
+    });
+
+    test("an advertise address another node also advertises", () => {
+        const nodes = devNodes();
+        nodes[3] = { ...nodes[3], address: "w1.example.com", advertiseAddress: "10.0.0.21" };
+        nodes[4] = { ...nodes[4], address: "w2.example.com", advertiseAddress: "::ffff:10.0.0.21" };
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[4].advertiseAddress", /is also the advertise address of swarm-ha:nodes\[3\] \(worker-1\).*each node must advertise its own IP/);
+    });
+});
+
+describe("rule 3: a VIP that can work", () => {
+    test.each([
+        ["0.0.0.0", /unspecified/],
+        ["127.0.0.100", /loopback/],
+        ["255.255.255.255", /broadcast/],
+        ["224.0.0.18", /multicast/],
+        ["169.254.0.100", /link-local/],
+        ["fe80::100", /link-local/],
+    ])("%s as the VIP", (vip, why) => {
+        expectProblem({ ...devRaw(), vip }, "swarm-ha:vip", why);
+        expectProblem({ ...devRaw(), vip }, "swarm-ha:vip", /pick a free unicast address on the edge nodes' network/);
+    });
+
+    test("another address family than the edge nodes'", () => {
+        expectProblem({ ...devRaw(), vip: "2001:db8::100" }, "swarm-ha:vip", /is IPv6, but edge node\(s\) swarm-ha:nodes\[0\] \(manager-1, 192\.0\.2\.11\), swarm-ha:nodes\[1\].*advertise IPv4.*pick a free IPv4 address/);
+    });
+
+    test("a node's address in another spelling", () => {
+        expectProblem({ ...devRaw(), vip: "::ffff:192.0.2.12" }, "swarm-ha:vip", /is the address of swarm-ha:nodes\[1\] \(manager-2, written '192\.0\.2\.12' there\); the virtual IP must be a free address that no node owns/);
+        const nodes = devNodes();
+        nodes[3].advertiseAddress = "198.51.100.21";
+        expectProblem(withNodes(nodes, { vip: "198.51.100.21" }), "swarm-ha:vip", /is the address of swarm-ha:nodes\[3\] \(worker-1\)/);
+    });
+
+    test("inside the overlay address pool, the configured one or Docker's default", () => {
+        expectProblem({ ...devRaw(), vip: "10.20.1.1" }, "swarm-ha:vip", /inside the overlay address pool 10\.20\.0\.0\/16.*Pick a free address outside it.*or set swarm-ha:defaultAddrPool/);
+        expectProblem({ ...devRaw(), vip: "10.1.2.3", defaultAddrPool: "" }, "swarm-ha:vip", /inside Docker's default overlay address pool 10\.0\.0\.0\/8 \(swarm-ha:defaultAddrPool is empty\)/);
+    });
+});
+
+describe("rule 4: drained and paused nodes run nothing", () => {
+    test("the Postgres primary on a drained node", () => {
+        const nodes = devNodes();
+        nodes[3].availability = "drain";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[3].availability", /is 'drain', but this node \(worker-1\) has role 'postgres-primary'.*Set availability: active, or move 'postgres-primary' to an active node/);
+    });
+
+    test("the Postgres replica on a paused node", () => {
+        const nodes = devNodes();
+        nodes[4].availability = "pause";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[4].availability", /is 'pause', but this node \(worker-2\) has role 'postgres-replica'.*Set availability: active, or move 'postgres-replica'/);
+    });
+
+    test("a drained edge node does not count", () => {
+        const nodes = devNodes();
+        nodes[1].availability = "drain";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes", /has 1 node\(s\) with role 'edge' and availability: active; the load balancer needs 2.*or set availability: active on swarm-ha:nodes\[1\] \(manager-2\), which is drain/);
+    });
+
+    test("no active node at all", () => {
+        const nodes = devNodes().map((n) => ({ ...n, availability: "drain" }));
+        expectProblem(withNodes(nodes), "swarm-ha:nodes", /has no node with availability: active.*set availability: active on at least one node/);
+    });
+});
+
+describe("rule 5: at most 7 managers", () => {
+    const managers = (count: number) => {
+        const nodes = devNodes().map((n) => ({ ...n, swarmRole: "manager" }));
+        for (let i = nodes.length; i < count; i++) nodes.push({ name: `manager-${i + 1}`, address: `192.0.2.${40 + i}`, swarmRole: "manager" });
+        return nodes;
+    };
+    test("9 managers are refused, even for a test cluster", () => {
+        for (const allowNonHa of ["false", "true"]) {
+            expectProblem(withNodes(managers(9), { allowNonHa }), "swarm-ha:nodes", /has 9 managers; Docker recommends at most 7.*Make the others workers \(swarmRole: worker\)/);
+        }
+    });
+    test("7 managers are fine", () => {
+        expect(accepted(withNodes(managers(7))).nodes.filter((n) => n.swarmRole === "manager")).toHaveLength(7);
+    });
+});
+
+describe("rule 6: secrets that cannot work", () => {
+    const SET_KEY = /pulumi config set --secret swarm-ha:sshPrivateKey -- "\$\(cat ~\/\.ssh\/id_ed25519\)"/;
+    test.each([
+        ["an OpenSSH ed25519 public key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKx0fakefakefakefake me@laptop", /is a public key/],
+        ["an OpenSSH RSA public key", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCfakefake me@laptop", /is a public key/],
+        ["an OpenSSH ECDSA public key", "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYfake me@laptop", /is a public key/],
+        ["a PEM public key", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAfakefakefake=\n-----END PUBLIC KEY-----", /is a public key/],
+        ["a path from home", "~/.ssh/deploy_key", /is a file path/],
+        ["an absolute path", "/home/me/.ssh/deploy_key", /is a file path/],
+        ["a relative path", "./deploy_key", /is a file path/],
+        ["a bare file name", "deploy_key", /is a single line without 'PRIVATE KEY'/],
+    ])("an SSH key that is not a private key: %s", (_label, value, why) => {
+        const raw = { ...devRaw(), sshPrivateKey: value };
+        expectProblem(raw, "swarm-ha:sshPrivateKey", why);
+        expectProblem(raw, "swarm-ha:sshPrivateKey", SET_KEY);
+        // The value is a secret: no message may repeat it, nor its key material.
+        for (const p of problems(raw)) {
+            expect(p.message).not.toContain(value);
+            expect(p.message).not.toMatch(/AAAA|MCow/);
+        }
+    });
+
+    test("a blank supplied password", () => {
+        for (const [value, secret] of [["   ", true], ["\n", false], ["", true]] as const) {
+            const raw = { ...devRaw(), redisPassword: value };
+            const secrets = new Set([...SECRET_KEYS, ...(secret ? ["swarm-ha:redisPassword"] : [])]);
+            expectProblem(raw, "swarm-ha:redisPassword", /is blank.*Remove it to have one generated \(pulumi config rm swarm-ha:redisPassword\)/, secrets);
+        }
+        // A plain "" is Pulumi.yaml's declared default: generate one.
+        expect(accepted({ ...devRaw(), redisPassword: "" }).nodes).toHaveLength(5);
+    });
+});
+
+describe("rule 7: Docker object names fit 64 characters", () => {
+    // Computed as the stack names things, so the limit follows new networks or secrets.
+    const suffixes = [...NETWORK_KINDS.map((k) => networkName("", k)), ...Object.values(SUPPLIABLE_SECRETS).map((id) => secretName("", id, "f".repeat(HASH_LENGTH)))];
+    const maxPrefix = DOCKER_NAME_MAX - Math.max(...suffixes.map((s) => s.length));
+
+    test("a prefix one character too long is refused, with the maximum", () => {
+        const prefix = "s".repeat(maxPrefix + 1);
+        expectProblem({ ...devRaw(), namePrefix: prefix }, "swarm-ha:namePrefix", new RegExp(`is ${maxPrefix + 1} characters: the longest Docker object name it gives, '${prefix}-postgres-replication-password-\\w{${HASH_LENGTH}}'.*, is ${DOCKER_NAME_MAX + 1} characters.*Use at most ${maxPrefix} characters`));
+    });
+
+    test("the longest allowed prefix is accepted", () => {
+        expect(accepted({ ...devRaw(), namePrefix: "s".repeat(maxPrefix) }).namePrefix).toHaveLength(maxPrefix);
+    });
+});
+
+describe("rule 8: the overlay address pool", () => {
+    test("a pool that holds a node's address", () => {
+        expectProblem({ ...devRaw(), defaultAddrPool: "192.0.0.0/16" }, "swarm-ha:defaultAddrPool", /'192\.0\.0\.0\/16' holds swarm-ha:nodes\[0\]\.address \(192\.0\.2\.11\).*and 2 more.*pulumi config set swarm-ha:defaultAddrPool 10\.20\.0\.0\/16/);
+        const nodes = devNodes();
+        nodes[0].advertiseAddress = "10.20.0.11";
+        expectProblem(withNodes(nodes), "swarm-ha:defaultAddrPool", /holds swarm-ha:nodes\[0\]\.advertiseAddress \(10\.20\.0\.11\).*pulumi config set swarm-ha:defaultAddrPool 172\.20\.0\.0\/16/);
+    });
+
+    test("a pool too small for the stack's networks and ingress", () => {
+        const subnets = NETWORK_KINDS.length + 1;
+        const maxBits = 24 - Math.ceil(Math.log2(subnets));
+        expectProblem({ ...devRaw(), defaultAddrPool: `10.20.0.0/${maxBits + 1}` }, "swarm-ha:defaultAddrPool", new RegExp(`is a /${maxBits + 1}, too small: .* take ${subnets} /24 subnets, which need a /${maxBits} or larger`));
+        expect(accepted({ ...devRaw(), defaultAddrPool: `10.20.0.0/${maxBits}` }).defaultAddrPool).toBe(`10.20.0.0/${maxBits}`);
+    });
+
+    test("a pool with host bits set", () => {
+        expectProblem({ ...devRaw(), defaultAddrPool: "10.20.1.0/16" }, "swarm-ha:defaultAddrPool", /has host bits set .*did you mean 10\.20\.0\.0\/16\?/);
+    });
+
+    test("a malformed prefix", () => {
+        for (const [pool, why] of [["10.20.0.0/33", /prefix length '\/33'/], ["10.20.0.0/x", /prefix length '\/x'/], ["10.20.0.0/", /prefix length '\/'/], ["10.20.0.0", /has no prefix length/]] as const) {
+            expectProblem({ ...devRaw(), defaultAddrPool: pool }, "swarm-ha:defaultAddrPool", why);
+            expectProblem({ ...devRaw(), defaultAddrPool: pool }, "swarm-ha:defaultAddrPool", /must be an IPv4 network from \/8 to \/21 in CIDR form \(e\.g\. 10\.20\.0\.0\/16\)/);
+        }
+    });
+
+    test.each(["0.0.0.0/8", "127.0.0.0/16", "169.254.0.0/16", "224.0.0.0/8", "239.1.0.0/16", "240.0.0.0/8"])("a pool outside unicast space: %s", (pool) => {
+        expectProblem({ ...devRaw(), defaultAddrPool: pool }, "swarm-ha:defaultAddrPool", /overlaps .* which is not unicast space overlay subnets can use.*e\.g\. 10\.20\.0\.0\/16/);
+    });
+
+    test("Docker's default pool holding a node's address is a warning, not an error", () => {
+        const nodes = devNodes();
+        nodes[3].address = "10.1.0.21";
+        const c = accepted(withNodes(nodes, { defaultAddrPool: "" }));
+        expect(c.warnings).toEqual([
+            {
+                key: "swarm-ha:defaultAddrPool",
+                message: expect.stringMatching(/is empty, so the swarm takes overlay subnets from Docker's default 10\.0\.0\.0\/8, which holds swarm-ha:nodes\[3\]\.address \(10\.1\.0\.21\).*set it to a range no host network uses: pulumi config set swarm-ha:defaultAddrPool 10\.20\.0\.0\/16/),
+            },
+        ]);
+        expect(accepted(devRaw()).warnings).toEqual([]);
+    });
+});
+
+describe("rule 9: unknown keys", () => {
+    test.each([
+        ["sshport", "sshPort"],
+        ["namePrefx", "namePrefix"],
+        ["redisPasword", "redisPassword"],
+        ["node", "nodes"],
+        ["port", "sshPort"],
+    ])("%s: did you mean %s?", (typo, meant) => {
+        expectProblem({ ...devRaw(), [typo]: "x" }, `swarm-ha:${typo}`, new RegExp(`is not a swarm-ha setting: did you mean ${meant}\\? Rename it: pulumi config rm swarm-ha:${typo}, then pulumi config set .*swarm-ha:${meant}`));
+    });
+
+    test("a key close to none is refused with the list of settings", () => {
+        expectProblem({ ...devRaw(), replicas: "3" }, "swarm-ha:replicas", /is not a swarm-ha setting \(the settings are nodes, sshUser, .*\): remove it with pulumi config rm swarm-ha:replicas/);
+    });
+
+    test("the program reads every key of its namespace, and only of its namespace", async () => {
+        const config = { ...devConfig(), "swarm-ha:sshPrivateKey": FAKE_SSH_KEY, "swarm-ha:sshport": "2222", "aws:region": "eu-west-1" };
+        const error = await runProgram(config).then(
+            () => undefined,
+            (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toMatch(/swarm-ha:sshport: is not a swarm-ha setting: did you mean sshPort\?/);
+        expect((error as Error).message).not.toMatch(/aws:region/);
+    });
+});
+
+describe("rule 10: wrong YAML types say what to write", () => {
+    test("nodes that are not a list", () => {
+        expectProblem({ ...devRaw(), nodes: JSON.stringify({ name: "manager-1" }) }, "swarm-ha:nodes", /is a map, but must be a list of nodes, one entry per host, e\.g\. nodes: \[\{name: manager-1/);
+        expectProblem({ ...devRaw(), nodes: "manager-1" }, "swarm-ha:nodes", /is a plain string, but must be a list of nodes.*e\.g\. nodes: \[/);
+    });
+
+    test("a node given as a string", () => {
+        const nodes = devNodes();
+        nodes[2] = "manager-3";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[2]", /is a string \('manager-3'\), but must be a map of settings, e\.g\. - \{name: manager-1, address: 192\.0\.2\.11, swarmRole: manager\}/);
+    });
+
+    test("roles given as a string", () => {
+        const nodes = devNodes();
+        nodes[3].roles = "app, postgres-primary";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[3].roles", /is a string \('app, postgres-primary'\), but must be a list, e\.g\. roles: \[edge, app\]/);
+    });
+
+    test("labels given as a list", () => {
+        const nodes = devNodes();
+        nodes[0].labels = ["zone=a"];
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[0].labels", /is a list, but must be a map of label: value, e\.g\. labels: \{zone: a\}/);
+    });
+
+    test("a label value that is a number or a boolean", () => {
+        const nodes = devNodes();
+        nodes[0].labels = { rack: 12, ssd: true };
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[0].labels.rack", /is a number \(12\); label values are text: quote it, e\.g\. rack: "12"/);
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[0].labels.ssd", /is a boolean \(true\); label values are text: quote it, e\.g\. ssd: "true"/);
+    });
+
+    test.each([
+        ["name", /is missing: every node needs a unique name, e\.g\. name: manager-1/],
+        ["address", /is missing: every node needs the address SSH connects to, e\.g\. address: 192\.0\.2\.11/],
+        ["swarmRole", /is missing: every node needs one, e\.g\. swarmRole: manager/],
+    ])("a node without %s", (setting, message) => {
+        const nodes = devNodes();
+        delete nodes[2][setting];
+        expectProblem(withNodes(nodes), `swarm-ha:nodes[2].${setting}`, message);
+    });
 });
 
 test("every problem is reported at once, in one error", () => {

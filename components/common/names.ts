@@ -1,0 +1,34 @@
+/**
+ * How swarm-ha names the Docker objects it creates. One module, so that the components that
+ * create them and the config check that bounds `namePrefix` agree on every name's length.
+ *
+ * Nothing here may import from `components/config`: config validation imports this module,
+ * and the components import both.
+ */
+
+/** The overlay networks the stack creates, one per kind of traffic. */
+export const NETWORK_KINDS = ["edge", "app", "data", "monitoring"] as const;
+export type NetworkKind = (typeof NETWORK_KINDS)[number];
+
+/** Hex characters of content hash in a secret's name (a new name per value: Docker secrets are immutable). */
+export const HASH_LENGTH = 12;
+
+/** The longest object name Docker accepts (secrets and configs refuse longer ones). */
+export const DOCKER_NAME_MAX = 64;
+
+/**
+ * The Docker name of the stack's overlay network of one kind.
+ * @example networkName("swarm-ha", "edge") // "swarm-ha-edge"
+ */
+export function networkName(prefix: string, kind: NetworkKind): string {
+    return `${prefix}-${kind}`;
+}
+
+/**
+ * The Docker name of one version of a stack secret: `hash` (HASH_LENGTH hex characters)
+ * changes with the value, so a new value gets a new secret instead of an in-place edit.
+ * @example secretName("swarm-ha", "redis-password", "3f9c2a71d0be") // "swarm-ha-redis-password-3f9c2a71d0be"
+ */
+export function secretName(prefix: string, id: string, hash: string): string {
+    return `${prefix}-${id}-${hash}`;
+}

@@ -1,0 +1,181 @@
+/**
+ * The one list of the stack's top-level config keys. The parser takes its defaults and its
+ * known-key list from here, and `test/config-keys.test.ts` fails when Pulumi.yaml's `config:`
+ * declarations drift from it, so a key is described in one place and checked in the other.
+ */
+import { DOCKER_DEFAULT_POOL, MAX_POOL_BITS, MIN_POOL_BITS } from "./addresses";
+import { type ConfigProblem, type RawConfig, SUPPLIABLE_SECRETS, fullKey } from "./types";
+
+/**
+ * How a key's value must be stored:
+ * - `always`: required, and only as a secret (Pulumi.yaml declares it `secret: true`);
+ * - `if-set`: optional (default empty), but refused in plain text when given. Pulumi.yaml
+ *   cannot declare it secret: its empty default is plain text;
+ * - `never`: plain text.
+ */
+export type Secrecy = "always" | "if-set" | "never";
+
+export interface ConfigKeySpec {
+    /**
+     * The Pulumi.yaml type. `nodes` is the one key Pulumi.yaml cannot declare: Pulumi's
+     * declarations type strings, integers, booleans and arrays of those, not lists of objects.
+     */
+    type: "string" | "integer" | "boolean" | "list of nodes";
+    /** The default, as Pulumi.yaml writes it; absent for a key every stack must set. */
+    default?: string | number | boolean;
+    secret: Secrecy;
+    /** Pulumi.yaml's description of the key (word for word, whitespace aside). */
+    description: string;
+}
+
+const password = (what: string): ConfigKeySpec => ({
+    type: "string",
+    secret: "if-set",
+    default: "",
+    description: `${what}. Empty to generate one; if set, set it with --secret.`,
+});
+
+/** Every top-level key of the `swarm-ha` namespace. */
+export const CONFIG_KEYS = {
+    nodes: {
+        type: "list of nodes",
+        secret: "never",
+        description: "The stack's hosts: a list of nodes (name, address, advertiseAddress, swarmRole, roles, labels, availability); see Pulumi.dev.yaml.",
+    },
+    sshUser: {
+        type: "string",
+        default: "root",
+        secret: "never",
+        description: "Login user on every node; root, or a member of the docker group.",
+    },
+    sshPort: { type: "integer", default: 22, secret: "never", description: "SSH port on every node." },
+    sshPrivateKey: {
+        type: "string",
+        secret: "always",
+        description:
+            'Private key that opens SSH on every node. Set it as a secret: pulumi config set --secret sshPrivateKey -- "$(cat ~/.ssh/id_ed25519)"',
+    },
+    allowNonHa: {
+        type: "boolean",
+        default: false,
+        secret: "never",
+        description:
+            "Allow a cluster that cannot survive the loss of a node (fewer than 3 managers, an even number of managers, a single edge node). For test clusters only.",
+    },
+    encryptOverlay: {
+        type: "boolean",
+        default: true,
+        secret: "never",
+        description:
+            "Encrypt overlay network traffic between nodes (IPsec). Needs ESP support in the hosts' kernels; turn off only where that is missing or the links are trusted.",
+    },
+    vip: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            "Virtual IP that keepalived moves between the edge nodes, in front of HAProxy. A free address on the edge nodes' network that no node owns. Empty for none.",
+    },
+    namePrefix: {
+        type: "string",
+        default: "swarm-ha",
+        secret: "never",
+        description: "Prefix of every Docker object swarm-ha creates (networks, secrets, services).",
+    },
+    defaultAddrPool: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            `IPv4 range (CIDR, /${MIN_POOL_BITS} to /${MAX_POOL_BITS}) that the swarm allocates overlay network subnets from, set when swarm-ha initialises the swarm. ` +
+            `Pick one no host network uses. Empty for Docker's default, ${DOCKER_DEFAULT_POOL}.`,
+    },
+    postgresPassword: password("Postgres superuser password"),
+    postgresReplicationPassword: password("Password of the Postgres replication user"),
+    redisPassword: password("Redis and Sentinel password"),
+    grafanaAdminPassword: password("Grafana admin password"),
+} as const satisfies Record<string, ConfigKeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+/** Every key, in the table's order. */
+export const KNOWN_KEYS = Object.keys(CONFIG_KEYS) as ConfigKey[];
+
+// The supplied-secret keys are keys of this table like any other; a compile error here means
+// one was added to SUPPLIABLE_SECRETS without a line above.
+const _everySuppliableSecretIsAKey: Record<keyof typeof SUPPLIABLE_SECRETS, ConfigKeySpec> = CONFIG_KEYS;
+void _everySuppliableSecretIsAKey;
+
+/**
+ * The value of `key` as the program sees it: the stack's, or else the table's default in the
+ * string form Pulumi hands a program (`22`, `true`). `undefined` for a key with no default.
+ */
+export function valueOrDefault(raw: RawConfig, key: ConfigKey): string | undefined {
+    const given = raw[key];
+    if (given !== undefined) return given;
+    const spec: ConfigKeySpec = CONFIG_KEYS[key];
+    return spec.default === undefined ? undefined : String(spec.default);
+}
+
+/**
+ * Refuses keys that are not in the table: a misspelled key would otherwise be ignored and its
+ * value silently replaced by the default. Suggests the known key a typo most likely meant.
+ */
+export function checkKnownKeys(raw: RawConfig): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    for (const key of Object.keys(raw)) {
+        if (raw[key] === undefined || Object.hasOwn(CONFIG_KEYS, key)) continue;
+        const guess = closestKey(key);
+        if (guess !== undefined) {
+            const secret = CONFIG_KEYS[guess].secret !== "never" ? "--secret " : "";
+            problems.push({
+                key: fullKey(key),
+                message:
+                    `is not a swarm-ha setting: did you mean ${guess}? Rename it: ` +
+                    `pulumi config rm ${fullKey(key)}, then pulumi config set ${secret}${fullKey(guess)} <value>`,
+            });
+        } else {
+            problems.push({
+                key: fullKey(key),
+                message: `is not a swarm-ha setting (the settings are ${KNOWN_KEYS.join(", ")}): remove it with pulumi config rm ${fullKey(key)}`,
+            });
+        }
+    }
+    return problems;
+}
+
+/**
+ * The one known key `key` is close to: equal but for case, within a small edit distance, or
+ * the end of a single known key (`port` for `sshPort`). `undefined` when none or several are.
+ */
+export function closestKey(key: string): ConfigKey | undefined {
+    const k = key.toLowerCase();
+    const sameButCase = KNOWN_KEYS.filter((known) => known.toLowerCase() === k);
+    if (sameButCase.length === 1) return sameButCase[0];
+    // One edit per four characters, at most two: "vpi" is vip, "foo" is nothing.
+    const allowed = Math.min(2, Math.max(1, Math.floor(k.length / 4)));
+    let best: ConfigKey[] = [];
+    let bestDistance = allowed + 1;
+    for (const known of KNOWN_KEYS) {
+        const d = editDistance(k, known.toLowerCase());
+        if (d < bestDistance) [best, bestDistance] = [[known], d];
+        else if (d === bestDistance) best.push(known);
+    }
+    if (best.length === 1) return best[0];
+    if (best.length > 1) return undefined;
+    const endsWith = k.length >= 4 ? KNOWN_KEYS.filter((known) => known.toLowerCase().endsWith(k)) : [];
+    return endsWith.length === 1 ? endsWith[0] : undefined;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+    for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    }
+    return d[a.length][b.length];
+}

@@ -1,0 +1,114 @@
+/**
+ * Rules that tie the VIP and the overlay address pool to the nodes: the VIP must be free and
+ * reachable next to the edge nodes; overlay subnets must not cover a host's own network.
+ */
+import { DOCKER_DEFAULT_POOL, type ParsedAddress, type Pool, effectivePool, poolHolds, readPool, sameAddress } from "./addresses";
+import { type NodeInput, nodeAddresses } from "./nodes";
+import { type ConfigProblem, fullKey, nodeKey } from "./types";
+
+/** `swarm-ha:nodes[0].address (10.1.2.3), ...`: the node addresses a pool holds, a few by name. */
+function listFields(fields: { key: string; text: string }[]): string {
+    const shown = fields.slice(0, 3).map((f) => `${f.key} (${f.text})`);
+    return fields.length > 3 ? `${shown.join(", ")} and ${fields.length - 3} more` : shown.join(", ");
+}
+
+/** Every node address and explicit advertise address that `pool` holds. */
+function heldBy(pool: Pool, nodes: NodeInput[]): { key: string; text: string }[] {
+    const addrs = nodeAddresses(nodes);
+    const held: { key: string; text: string }[] = [];
+    nodes.forEach((n, i) => {
+        if (poolHolds(pool, addrs[i].address)) held.push({ key: `${nodeKey(i)}.address`, text: n.address });
+        if (n.advertiseAddress !== undefined && addrs[i].advertise && poolHolds(pool, addrs[i].advertise)) {
+            held.push({ key: `${nodeKey(i)}.advertiseAddress`, text: n.advertiseAddress });
+        }
+    });
+    return held;
+}
+
+/** A pool to suggest: the first of a few private /16s that holds no node address. */
+function suggestPool(nodes: NodeInput[]): string {
+    for (const candidate of ["10.20.0.0/16", "172.20.0.0/16", "10.200.0.0/16", "172.30.0.0/16"]) {
+        const read = readPool(candidate);
+        if (read.ok && heldBy(read.value, nodes).length === 0) return candidate;
+    }
+    return "10.20.0.0/16";
+}
+
+/**
+ * The overlay address pool against the nodes. A configured pool that holds a node's address
+ * is refused; Docker's default 10.0.0.0/8 holding one only warns, since swarm takes /24s from
+ * its start and may never reach the hosts' range.
+ */
+export function checkPool(pool: Pool | undefined, nodes: NodeInput[]): { problems: ConfigProblem[]; warnings: ConfigProblem[] } {
+    const key = fullKey("defaultAddrPool");
+    const held = heldBy(effectivePool(pool), nodes);
+    if (held.length === 0) return { problems: [], warnings: [] };
+    const fix = `set it to a range no host network uses: pulumi config set ${key} ${suggestPool(nodes)}`;
+    if (pool) {
+        return {
+            problems: [{ key, message: `'${pool.text}' holds ${listFields(held)}; overlay subnets cut from it would shadow the hosts' own network: ${fix}` }],
+            warnings: [],
+        };
+    }
+    return {
+        problems: [],
+        warnings: [
+            {
+                key,
+                message: `is empty, so the swarm takes overlay subnets from Docker's default ${DOCKER_DEFAULT_POOL}, which holds ${listFields(held)}; an overlay subnet could shadow the hosts' network: ${fix}`,
+            },
+        ],
+    };
+}
+
+/**
+ * The VIP against the nodes: no node may own it (in any spelling), and it must be of the
+ * edge nodes' address family (keepalived moves it among them, on their network).
+ */
+export function checkVip(vip: ParsedAddress, vipText: string, nodes: NodeInput[]): ConfigProblem[] {
+    const key = fullKey("vip");
+    const problems: ConfigProblem[] = [];
+    const addrs = nodeAddresses(nodes);
+    nodes.forEach((n, i) => {
+        const owned = sameAddress(vip, addrs[i].address) ? n.address : addrs[i].advertise && sameAddress(vip, addrs[i].advertise) ? (n.advertiseAddress ?? n.address) : undefined;
+        if (owned !== undefined) {
+            const spelled = owned === vipText ? "" : `, written '${owned}' there`;
+            problems.push({ key, message: `'${vipText}' is the address of ${nodeKey(i)} (${n.name}${spelled}); the virtual IP must be a free address that no node owns` });
+        }
+    });
+
+    if (vip.kind === "ip") {
+        const otherFamily = nodes
+            .map((n, i) => ({ n, i, adv: addrs[i].advertise }))
+            .filter(({ n, adv }) => n.roles.includes("edge") && adv?.kind === "ip" && adv.family !== vip.family);
+        if (otherFamily.length > 0) {
+            const theirs = vip.family === 4 ? 6 : 4;
+            problems.push({
+                key,
+                message:
+                    `is IPv${vip.family}, but edge node(s) ${otherFamily.map(({ n, i }) => `${nodeKey(i)} (${n.name}, ${n.advertiseAddress ?? n.address})`).join(", ")} advertise IPv${theirs}: ` +
+                    `keepalived moves the VIP between the edge nodes on their network, so pick a free IPv${theirs} address on it`,
+            });
+        }
+    }
+
+    return problems;
+}
+
+/**
+ * The VIP against the overlay address pool (`pool`, or Docker's default when undefined): an
+ * overlay subnet cut from the pool would shadow it on every host.
+ */
+export function checkVipOutsidePool(vip: ParsedAddress, vipText: string, pool: Pool | undefined): ConfigProblem[] {
+    const effective = effectivePool(pool);
+    if (!poolHolds(effective, vip)) return [];
+    const which = pool ? `the overlay address pool ${effective.text}` : `Docker's default overlay address pool ${effective.text} (${fullKey("defaultAddrPool")} is empty)`;
+    return [
+        {
+            key: fullKey("vip"),
+            message:
+                `'${vipText}' is inside ${which}: an overlay subnet cut from it would shadow the VIP. ` +
+                `Pick a free address outside it on the edge nodes' network, or set ${fullKey("defaultAddrPool")} to a range that does not hold it`,
+        },
+    ];
+}

@@ -1,0 +1,281 @@
+/**
+ * The `nodes` list: the schema of one node (with messages that say what YAML to write when a
+ * value has the wrong type) and the rules across nodes: quorum, uniqueness in every spelling,
+ * the roles the stack needs on nodes that can run them.
+ */
+import { z } from "zod";
+import { type ParsedAddress, readAddress, sameAddress } from "./addresses";
+import { type ConfigProblem, NAMESPACE, STACK_ROLES, type StackRole, nodeKey } from "./types";
+
+const NODE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+// Docker recommends lower-case reverse-DNS label keys; we hold users to that so labels stay
+// usable in placement constraints (`node.labels.<key> == <value>`).
+const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$/;
+const RESERVED_LABEL_PREFIXES = ["swarm-ha.", "com.docker.", "io.docker.", "org.dockerproject."];
+/** Raft's cost grows with each manager; Docker recommends at most seven. */
+export const MAX_MANAGERS = 7;
+
+/** The settings a node takes, in the order the docs list them. */
+export const NODE_SETTINGS = ["name", "address", "advertiseAddress", "swarmRole", "roles", "labels", "availability"] as const;
+
+/** A value's YAML type in words, for "is a list, but must be a map". */
+function describeValue(v: unknown): string {
+    if (v === null) return "empty";
+    if (Array.isArray(v)) return "a list";
+    if (typeof v === "object") return "a map";
+    if (typeof v === "string") return `a string ('${v.length > 40 ? `${v.slice(0, 40)}...` : v}')`;
+    if (typeof v === "number") return `a number (${v})`;
+    if (typeof v === "boolean") return `a boolean (${v})`;
+    return typeof v;
+}
+
+/**
+ * A zod error function for a wrong YAML type: says what was found, what is expected and an
+ * example, instead of zod's "expected string, received number". A missing required setting
+ * (`input` undefined) is said to be missing.
+ */
+function expecting(expected: string, example: string, missing?: string) {
+    return (issue: { input?: unknown }): string =>
+        issue.input === undefined && missing !== undefined
+            ? `is missing: ${missing}, e.g. ${example}`
+            : `is ${describeValue(issue.input)}, but must be ${expected}, e.g. ${example}`;
+}
+
+/** A zod check that runs `readAddress` and reports its message. */
+function address(use: "ssh" | "advertise") {
+    return (value: string, ctx: z.RefinementCtx) => {
+        const read = readAddress(value, use);
+        if (!read.ok) ctx.addIssue({ code: "custom", message: read.message });
+    };
+}
+
+/** One entry of `nodes`: its settings, each with a message that says what to write when it is wrong. Unknown settings are refused (a typo must not pass unnoticed). */
+export const nodeSchema = z
+    .object(
+        {
+            name: z
+                .string({ error: expecting("a name", "name: manager-1", "every node needs a unique name") })
+                .regex(NODE_NAME, {
+                    message: "must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit (e.g. manager-1)",
+                }),
+            address: z
+                .string({ error: expecting("an IP address or host name", "address: 192.0.2.11", "every node needs the address SSH connects to") })
+                .superRefine(address("ssh")),
+            advertiseAddress: z.string({ error: expecting("an IP address", "advertiseAddress: 10.0.0.11") }).superRefine(address("advertise")).optional(),
+            swarmRole: z.enum(["manager", "worker"], {
+                error: (issue) =>
+                    issue.input === undefined
+                        ? "is missing: every node needs one, e.g. swarmRole: manager (or swarmRole: worker)"
+                        : "must be 'manager' or 'worker' (e.g. swarmRole: manager)",
+            }),
+            roles: z
+                .array(z.enum(STACK_ROLES, { message: `is not a known role; use one of: ${STACK_ROLES.join(", ")}` }), {
+                    error: expecting("a list", "roles: [edge, app]"),
+                })
+                .default([]),
+            labels: z
+                .record(
+                    z.string(),
+                    z
+                        .string({
+                            error: (issue) => {
+                                const label = String(issue.path?.at(-1) ?? "rack");
+                                const v = issue.input;
+                                return typeof v === "number" || typeof v === "boolean"
+                                    ? `is ${describeValue(v)}; label values are text: quote it, e.g. ${label}: "${String(v)}"`
+                                    : `is ${describeValue(v)}, but label values must be text, e.g. ${label}: "a"`;
+                            },
+                        })
+                        .max(255, { message: "label values must be at most 255 characters" })
+                        .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), { message: "label values must not contain control characters or newlines" }),
+                    { error: expecting("a map of label: value", "labels: {zone: a}") },
+                )
+                .default({}),
+            availability: z.enum(["active", "pause", "drain"], { message: "must be 'active', 'pause' or 'drain' (e.g. availability: active)" }).default("active"),
+        },
+        { error: expecting("a map of settings", "- {name: manager-1, address: 192.0.2.11, swarmRole: manager} (see Pulumi.dev.yaml)") },
+    )
+    .strict();
+
+/** The `nodes` key: a list of nodes. */
+export const nodesSchema = z.array(nodeSchema, {
+    error: expecting("a list of nodes, one entry per host", "nodes: [{name: manager-1, address: 192.0.2.11, swarmRole: manager}] (see Pulumi.dev.yaml)"),
+});
+
+/** A node as the schema gives it: defaults applied, advertiseAddress still optional. */
+export type NodeInput = z.output<typeof nodeSchema>;
+
+/** A node's addresses, read (its fields passed the schema, so they read). */
+export interface NodeAddresses {
+    address: ParsedAddress;
+    /** Given explicitly, or else the address when that is an IP; undefined for a host name without one. */
+    advertise?: ParsedAddress;
+}
+
+/** The parsed addresses of every node, by index. */
+export function nodeAddresses(nodes: NodeInput[]): NodeAddresses[] {
+    const read = (text: string, use: "ssh" | "advertise") => {
+        const r = readAddress(text, use);
+        if (!r.ok) throw new Error(`swarm-ha: internal error: '${text}' passed the node schema but does not read: ${r.message}`);
+        return r.value;
+    };
+    return nodes.map((n) => {
+        const address = read(n.address, "ssh");
+        const advertise = n.advertiseAddress !== undefined ? read(n.advertiseAddress, "advertise") : address.kind === "ip" ? address : undefined;
+        return { address, advertise };
+    });
+}
+
+/** `, written '2001:db8::1'` when two spellings of one address differ, else nothing. */
+function spelledAs(mine: string, theirs: string): string {
+    return mine === theirs ? "" : ` (written '${theirs}' there)`;
+}
+
+/** Rules across nodes: quorum, uniqueness, advertise addresses, labels, and the roles the stack needs on nodes that can run them. */
+export function checkNodes(nodes: NodeInput[], allowNonHa: boolean): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const nodesKey = `${NAMESPACE}:nodes`;
+    if (nodes.length === 0) return [{ key: nodesKey, message: "is empty: list at least one manager (three for a highly available swarm)" }];
+    const named = (i: number) => `${nodeKey(i)} (${nodes[i].name})`;
+
+    const managers = nodes.filter((n) => n.swarmRole === "manager");
+    if (managers.length === 0) {
+        problems.push({ key: nodesKey, message: "has no node with swarmRole: manager; a swarm needs at least one manager (three for high availability)" });
+    } else if (managers.length > MAX_MANAGERS) {
+        problems.push({
+            key: nodesKey,
+            message:
+                `has ${managers.length} managers; Docker recommends at most ${MAX_MANAGERS}: every change to the swarm waits for a majority of managers to write it (Raft), ` +
+                `so each manager adds to the cost of every write. Make the others workers (swarmRole: worker): workers add capacity without that cost`,
+        });
+    } else if (!allowNonHa && (managers.length < 3 || managers.length % 2 === 0)) {
+        problems.push({
+            key: nodesKey,
+            message:
+                `has ${managers.length} manager(s); a highly available swarm needs an odd number of at least 3 (3, 5 or 7) so that Raft keeps a majority when one fails. ` +
+                `Add managers, or set ${NAMESPACE}:allowNonHa true for a test cluster`,
+        });
+    }
+
+    const firstName = new Map<string, number>();
+    nodes.forEach((n, i) => {
+        const j = firstName.get(n.name);
+        if (j === undefined) firstName.set(n.name, i);
+        else problems.push({ key: `${nodeKey(i)}.name`, message: `'${n.name}' is also used by ${nodeKey(j)}; each node needs its own name` });
+    });
+
+    // Addresses compare in canonical form: 2001:db8::1 and 2001:DB8:0:0:0:0:0:1, ::ffff:192.0.2.11
+    // and 192.0.2.11, NODE1.example.com. and node1.example.com are one host each.
+    const addrs = nodeAddresses(nodes);
+    addrs.forEach((a, i) => {
+        const j = addrs.findIndex((b) => sameAddress(a.address, b.address));
+        if (j < i) {
+            problems.push({
+                key: `${nodeKey(i)}.address`,
+                message: `'${nodes[i].address}' is also used by ${nodeKey(j)}${spelledAs(nodes[i].address, nodes[j].address)}; each node needs its own address`,
+            });
+        }
+    });
+    nodes.forEach((n, i) => {
+        const key = `${nodeKey(i)}.advertiseAddress`;
+        if (n.advertiseAddress === undefined) {
+            if (addrs[i].advertise === undefined) {
+                problems.push({ key, message: `is needed because address '${n.address}' is a host name: give the IP the other nodes reach this one on (e.g. advertiseAddress: 10.0.0.11)` });
+            }
+            return;
+        }
+        const mine = addrs[i].advertise!;
+        const owner = addrs.findIndex((b, j) => j !== i && sameAddress(mine, b.address));
+        if (owner >= 0) {
+            problems.push({
+                key,
+                message: `'${n.advertiseAddress}' is the address of ${named(owner)}${spelledAs(n.advertiseAddress, nodes[owner].address)}; give the IP this node itself is reached on`,
+            });
+            return;
+        }
+        const earlier = addrs.findIndex((b, j) => j < i && b.advertise !== undefined && sameAddress(mine, b.advertise));
+        if (earlier >= 0) {
+            const theirs = nodes[earlier].advertiseAddress ?? nodes[earlier].address;
+            problems.push({
+                key,
+                message: `'${n.advertiseAddress}' is also the advertise address of ${named(earlier)}${spelledAs(n.advertiseAddress, theirs)}; each node must advertise its own IP`,
+            });
+        }
+    });
+
+    nodes.forEach((n, i) => {
+        for (const k of Object.keys(n.labels)) {
+            const key = `${nodeKey(i)}.labels.${k}`;
+            if (!LABEL_KEY.test(k)) {
+                problems.push({ key, message: "is not a valid label key: use lower-case letters, digits, '.', '-' or '_' (e.g. zone or com.example.rack)" });
+            } else if (RESERVED_LABEL_PREFIXES.some((p) => k.startsWith(p))) {
+                problems.push({ key, message: `uses a reserved prefix (${RESERVED_LABEL_PREFIXES.join(", ")}); swarm-ha sets roles from the node's roles list` });
+            }
+        }
+    });
+
+    problems.push(...checkRoles(nodes, allowNonHa));
+    return problems;
+}
+
+/**
+ * The roles the stack needs, counted on nodes that can run tasks: swarm schedules nothing new
+ * on a `pause` node and moves everything off a `drain` one.
+ */
+function checkRoles(nodes: NodeInput[], allowNonHa: boolean): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const nodesKey = `${NAMESPACE}:nodes`;
+    const named = (i: number) => `${nodeKey(i)} (${nodes[i].name})`;
+    const withRole = (r: StackRole) => nodes.map((n, i) => ({ n, i })).filter(({ n }) => n.roles.includes(r));
+
+    if (!nodes.some((n) => n.availability === "active")) {
+        problems.push({
+            key: nodesKey,
+            message: "has no node with availability: active; on drain and pause nodes swarm starts no tasks, so nothing could run: set availability: active on at least one node",
+        });
+    }
+
+    const edgeNeeded = allowNonHa ? 1 : 2;
+    const edge = withRole("edge");
+    const activeEdge = edge.filter(({ n }) => n.availability === "active");
+    if (activeEdge.length < edgeNeeded) {
+        const idle = edge.filter(({ n }) => n.availability !== "active");
+        const orActivate = idle.length === 0 ? "" : `, or set availability: active on ${idle.map(({ n, i }) => `${named(i)}, which is ${n.availability}`).join("; ")}`;
+        problems.push({
+            key: nodesKey,
+            message:
+                `has ${activeEdge.length} node(s) with role 'edge' and availability: active; the load balancer needs ${edgeNeeded}${allowNonHa ? "" : " so the virtual IP can move when one fails"}: ` +
+                `add 'edge' to the roles of ${edgeNeeded - activeEdge.length} more active node(s)${orActivate}`,
+        });
+    }
+
+    const primary = withRole("postgres-primary");
+    if (primary.length !== 1) {
+        problems.push({
+            key: nodesKey,
+            message: `has ${primary.length} node(s) with role 'postgres-primary'; exactly one node must carry it (the Postgres primary's data lives there)`,
+        });
+    }
+    const replica = withRole("postgres-replica");
+    if (replica.length === 0) {
+        problems.push({ key: nodesKey, message: "has no node with role 'postgres-replica'; give it to a node other than the postgres-primary one, for the streaming replica" });
+    }
+    for (const r of replica) {
+        if (r.n.roles.includes("postgres-primary")) {
+            problems.push({ key: `${nodeKey(r.i)}.roles`, message: "has both 'postgres-primary' and 'postgres-replica'; the replica must run on a different node so it survives the primary's host" });
+        }
+    }
+    // Postgres is pinned to its node (its data lives there): on a node that runs no tasks it never starts.
+    for (const [role, holders] of [["postgres-primary", primary], ["postgres-replica", replica]] as const) {
+        for (const { n, i } of holders) {
+            if (n.availability === "active") continue;
+            problems.push({
+                key: `${nodeKey(i)}.availability`,
+                message:
+                    `is '${n.availability}', but this node (${n.name}) has role '${role}', which is pinned to it: on a ${n.availability} node swarm starts no tasks, so Postgres could not run. ` +
+                    `Set availability: active, or move '${role}' to an active node`,
+            });
+        }
+    }
+    return problems;
+}

@@ -1,0 +1,81 @@
+/**
+ * Each config key is listed once: components/config/keys.ts holds the table the parser takes
+ * its defaults and known keys from, and Pulumi.yaml declares the same keys for the Pulumi CLI.
+ * These tests fail when the two drift apart (a key, its type, default, secrecy or description).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import { CONFIG_KEYS, type ConfigKeySpec, ConfigError, SUPPLIABLE_SECRETS, parseStackConfig } from "../components/config";
+import { NODE_SETTINGS } from "../components/config/nodes";
+import { FAKE_SSH_KEY, devConfig } from "./support/program";
+
+const PROJECT_FILE = path.join(__dirname, "..", "Pulumi.yaml");
+const projectText = fs.readFileSync(PROJECT_FILE, "utf8");
+
+interface Declaration {
+    type?: string;
+    default?: unknown;
+    secret?: boolean;
+    description?: string;
+}
+const declared = (parse(projectText) as { config?: Record<string, Declaration> }).config ?? {};
+const table = Object.entries(CONFIG_KEYS) as [string, ConfigKeySpec][];
+const declarable = table.filter(([, spec]) => spec.type !== "list of nodes");
+
+const oneLine = (s: string | undefined) => (s ?? "").replace(/\s+/g, " ").trim();
+
+test("Pulumi.yaml declares exactly the table's keys, except the list of nodes", () => {
+    expect(Object.keys(declared).sort()).toEqual(declarable.map(([k]) => k).sort());
+});
+
+test.each(declarable)("Pulumi.yaml declares %s as the table does", (key, spec) => {
+    const d = declared[key];
+    expect({ key, type: d.type, hasDefault: "default" in d, default: d.default, secret: d.secret === true, description: oneLine(d.description) }).toEqual({
+        key,
+        type: spec.type,
+        hasDefault: spec.default !== undefined,
+        default: spec.default,
+        secret: spec.secret === "always",
+        description: oneLine(spec.description),
+    });
+});
+
+test("the list of nodes, which Pulumi.yaml cannot declare, is documented in its comment with every node setting", () => {
+    expect(declared).not.toHaveProperty("nodes");
+    const comment = projectText.slice(0, projectText.indexOf("\nconfig:"));
+    expect(comment).toContain("`swarm-ha:nodes`");
+    for (const setting of NODE_SETTINGS) expect(comment).toMatch(new RegExp(`^#\\s+${setting}\\s`, "m"));
+});
+
+test("the keys the parser refuses in plain text once set are the suppliable secrets", () => {
+    const ifSet = table.filter(([, s]) => s.secret === "if-set").map(([k]) => k);
+    expect(ifSet.sort()).toEqual(Object.keys(SUPPLIABLE_SECRETS).sort());
+});
+
+test("the parser's defaults are the table's", () => {
+    const nodes = devConfig()["swarm-ha:nodes"];
+    const c = parseStackConfig({ nodes, sshPrivateKey: FAKE_SSH_KEY }, new Set(["swarm-ha:sshPrivateKey"]));
+    const d = (k: keyof typeof CONFIG_KEYS) => (CONFIG_KEYS[k] as ConfigKeySpec).default;
+    expect(c.ssh).toEqual({ user: d("sshUser"), port: d("sshPort") });
+    expect(c.allowNonHa).toBe(d("allowNonHa"));
+    expect(c.encryptOverlay).toBe(d("encryptOverlay"));
+    expect(c.namePrefix).toBe(d("namePrefix"));
+    // Empty string defaults mean "none".
+    expect([d("vip"), d("defaultAddrPool")]).toEqual(["", ""]);
+    expect(c.vip).toBeUndefined();
+    expect(c.defaultAddrPool).toBeUndefined();
+});
+
+test("every key of the table is known to the parser, and no other", () => {
+    const raw: Record<string, string> = { nodes: devConfig()["swarm-ha:nodes"], sshPrivateKey: FAKE_SSH_KEY };
+    for (const [k, spec] of declarable) if (spec.default !== undefined && raw[k] === undefined) raw[k] = String(spec.default);
+    const secrets = new Set(["swarm-ha:sshPrivateKey"]);
+    expect(() => parseStackConfig(raw, secrets)).not.toThrow();
+    try {
+        parseStackConfig({ ...raw, notAKey: "x" }, secrets);
+        throw new Error("an unknown key was accepted");
+    } catch (e) {
+        expect((e as ConfigError).problems.map((p) => p.key)).toEqual(["swarm-ha:notAKey"]);
+    }
+});
