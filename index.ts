@@ -12,17 +12,12 @@ const config = loadStackConfig();
 
 const cluster = new SwarmCluster("swarm", { nodes: config.nodes, ssh: config.ssh, defaultAddrPool: config.defaultAddrPool });
 
-const networks = new SwarmNetworks("net", {
-    namePrefix: config.namePrefix,
-    encrypted: config.encryptOverlay,
-    provider: cluster.provider,
-});
+// Every Docker object below reaches the swarm through its component's options.
+const onSwarm = { providers: { docker: cluster.provider } };
 
-const secrets = new StackSecrets("secrets", {
-    namePrefix: config.namePrefix,
-    supplied: config.suppliedSecrets,
-    provider: cluster.provider,
-});
+const networks = new SwarmNetworks("net", { namePrefix: config.namePrefix, encrypted: config.encryptOverlay }, onSwarm);
+
+const secrets = new StackSecrets("secrets", { namePrefix: config.namePrefix, supplied: config.suppliedSecrets }, onSwarm);
 
 export const clusterId = cluster.clusterId;
 export const dockerHost = cluster.dockerHost;

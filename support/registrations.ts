@@ -13,6 +13,12 @@ export interface Registration {
     dependencies: string[];
     deleteBeforeReplace: boolean;
     additionalSecretOutputs: string[];
+    /** `customTimeouts` as given (Go duration strings such as "10m"; "" when unset). */
+    customTimeouts: { create: string; update: string; delete: string };
+    /** Property paths whose change replaces the resource (e.g. "triggers[*]"; SDKs add some themselves). */
+    replaceOnChanges: string[];
+    /** Resource options that change what the engine does, by name, when set (protect, ignoreChanges, ...). */
+    otherOptions: string[];
 }
 
 /** Calls `record` with every registration the monitor (`pulumi.runtime.getMonitor()`) receives. */
@@ -26,6 +32,20 @@ export function watchRegistrations(monitor: any, record: (r: Registration) => vo
             dependencies: req.getDependenciesList(),
             deleteBeforeReplace: req.getDeletebeforereplace(),
             additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+            customTimeouts: {
+                create: req.getCustomtimeouts()?.getCreate() ?? "",
+                update: req.getCustomtimeouts()?.getUpdate() ?? "",
+                delete: req.getCustomtimeouts()?.getDelete() ?? "",
+            },
+            replaceOnChanges: req.getReplaceonchangesList(),
+            otherOptions: [
+                req.getProtect() ? "protect" : "",
+                req.getIgnorechangesList().length ? "ignoreChanges" : "",
+                req.getRetainondelete() ? "retainOnDelete" : "",
+                req.getDeletedwith() ? "deletedWith" : "",
+                req.getAliasesList().length || req.getAliasurnsList().length ? "aliases" : "",
+                req.getImportid() ? "import" : "",
+            ].filter(Boolean),
         });
         return register(req, callback);
     };
@@ -35,4 +55,13 @@ export function watchRegistrations(monitor: any, record: (r: Registration) => vo
 export function mockUrn(stack: string, project: string, type: string, name: string, parent: string): string {
     const qualified = parent ? `${parent.split("::")[2].split("$").pop()}$${type}` : type;
     return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
+}
+
+/** Seconds in a Go duration string as Pulumi's customTimeouts take them ("1h2m3s", "10m", "90s"); undefined for "". */
+export function durationSeconds(d: string): number | undefined {
+    if (d === "") return undefined;
+    const parts = [...d.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)];
+    if (parts.length === 0 || parts.map((p) => p[0]).join("") !== d) throw new Error(`not a duration: '${d}' (use Go's form, e.g. 10m or 1h30m)`);
+    const unit: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+    return parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0);
 }

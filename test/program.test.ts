@@ -6,10 +6,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { CLUSTER_ID, FAKE_SSH_KEY, MANAGER_TOKEN, WORKER_TOKEN, devConfig, runProgram, stringsIn, type RunResult } from "./support/program";
 
 const COMMAND = "command:remote:Command";
+const LOCAL = "command:local:Command";
 
 function dev(extra: Record<string, string> = {}) {
     return { ...devConfig(), "swarm-ha:sshPrivateKey": FAKE_SSH_KEY, ...extra };
 }
+
+const NODES = ["manager-1", "manager-2", "manager-3", "worker-1", "worker-2"];
 
 describe("the dev stack", () => {
     let run: RunResult;
@@ -19,15 +22,14 @@ describe("the dev stack", () => {
 
     test("builds one resource per step, per node", () => {
         const commands = run.resources.filter((r) => r.type === COMMAND).map((r) => r.name).sort();
-        const nodes = ["manager-1", "manager-2", "manager-3", "worker-1", "worker-2"];
         const expected = [
-            ...nodes.map((n) => `swarm-${n}-preflight`),
-            ...nodes.map((n) => `swarm-${n}-settings`),
-            ...nodes.map((n) => `swarm-${n}-member`),
-            ...nodes.map((n) => `swarm-${n}-registration`),
+            ...NODES.flatMap((n) => [`swarm-${n}-preflight`, `swarm-${n}-registration`, `swarm-${n}-member`, `swarm-${n}-settings`]),
             "swarm-quorum-guard",
+            "swarm-removals",
+            "swarm-health",
         ].sort();
         expect(commands).toEqual(expected);
+        expect(run.resources.filter((r) => r.type === LOCAL).map((r) => r.name).sort()).toEqual(NODES.map((n) => `swarm-${n}-departure`).sort());
         const types = run.resources.map((r) => r.type);
         expect(types.filter((t) => t === "docker:index/network:Network")).toHaveLength(4);
         expect(types.filter((t) => t === "docker:index/secret:Secret")).toHaveLength(4);
@@ -37,21 +39,49 @@ describe("the dev stack", () => {
     test("every child is parented to its component", () => {
         const parentOf = (name: string) => run.byName(name).parent;
         expect(parentOf("swarm-manager-1-member")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
-        expect(parentOf("swarm-worker-2-settings")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
+        expect(parentOf("swarm-worker-2-departure")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
         expect(parentOf("swarm-docker")).toMatch(/swarm-ha:cluster:SwarmCluster::swarm$/);
         expect(parentOf("net-edge")).toMatch(/swarm-ha:networks:SwarmNetworks::net$/);
         expect(parentOf("secrets-redis-password")).toMatch(/swarm-ha:secrets:StackSecrets::secrets$/);
     });
 
+    test("every Docker object goes to the swarm's provider, never the default one", () => {
+        const provider = run.byName("swarm-docker");
+        const dockerObjects = run.resources.filter((r) => r.type.startsWith("docker:"));
+        expect(dockerObjects.length).toBeGreaterThan(0);
+        for (const r of dockerObjects) expect(`${r.name} ${r.provider}`).toBe(`${r.name} ${provider.urn}::${provider.name}-id`);
+    });
+
     test("commands connect to their own node, manager-side steps to the first manager", () => {
-        expect(run.byName("swarm-worker-2-member").inputs.connection).toMatchObject({ host: "192.0.2.22", port: 22, user: "deploy" });
+        expect(run.byName("swarm-worker-2-member").inputs.connection).toMatchObject({ host: "192.0.2.22", port: 22, user: "deploy", dialErrorLimit: 4, perDialTimeout: 15 });
         expect(run.byName("swarm-worker-2-preflight").inputs.connection.host).toBe("192.0.2.22");
-        for (const n of ["swarm-worker-2-settings", "swarm-worker-2-registration", "swarm-quorum-guard", "swarm-manager-1-member"]) {
+        for (const n of ["swarm-worker-2-settings", "swarm-worker-2-registration", "swarm-quorum-guard", "swarm-removals", "swarm-health", "swarm-manager-1-member"]) {
             expect(run.byName(n).inputs.connection.host).toBe("192.0.2.11");
         }
     });
 
-    test("the first manager's member step initialises the swarm; the others join it, naming the swarm and their role", () => {
+    test("no step on a host has a delete: removals run on a live manager, departures from this machine", () => {
+        for (const r of run.resources.filter((x) => x.type === COMMAND)) expect(`${r.name} ${r.inputs.delete}`).toBe(`${r.name} undefined`);
+        const departure = run.byName("swarm-worker-2-departure").inputs;
+        expect(departure.create).toBeUndefined();
+        expect(departure.delete).toContain("# swarm-ha departure.sh");
+        expect(departure.delete).toContain("ADDRESS='192.0.2.22'");
+        expect(departure.delete).toContain("KEY_DIR='~/.ssh/swarm-ha/swarm-ha-test'");
+        expect(departure.triggers).toEqual(["192.0.2.22"]);
+        expect(run.byName("swarm-removals").inputs.create).toContain("DECLARED_NAMES='manager-1 manager-2 manager-3 worker-1 worker-2'");
+    });
+
+    test("every step has deadlines, and the health check runs on every update", () => {
+        for (const r of run.resources.filter((x) => x.type === COMMAND || x.type === LOCAL)) {
+            expect(`${r.name} ${JSON.stringify(r.customTimeouts)}`).toBe(`${r.name} {"create":"10m","update":"10m","delete":"5m"}`);
+        }
+        const health = run.byName("swarm-health").inputs;
+        expect(health.create).toContain("# swarm-ha health.sh");
+        expect(health.create).toContain("DECLARED='manager-1 manager active\nmanager-2 manager active\nmanager-3 manager active\nworker-1 worker active\nworker-2 worker active'");
+        expect(health.triggers).toHaveLength(1);
+    });
+
+    test("the first manager's member step initialises the swarm; the others join it, naming the swarm, their role and their registration", () => {
         expect(run.byName("swarm-manager-1-member").inputs.create).toContain("# swarm-ha init.sh");
         expect(run.byName("swarm-manager-2-member").inputs.create).toContain("# swarm-ha join.sh");
         expect(run.byName("swarm-manager-1-member").inputs.create).toContain("ADVERTISE_ADDR='192.0.2.11'");
@@ -60,45 +90,61 @@ describe("the dev stack", () => {
         expect(join).toContain("ADVERTISE_ADDR='192.0.2.12'");
         expect(join).toContain("SWARM_ROLE='manager'");
         expect(join).toContain(`CLUSTER_ID='${CLUSTER_ID}'`);
+        expect(join).toContain("EXPECTED_NODE_ID=''");
         expect(join).toContain("MANAGER_ADDRS='192.0.2.11:2377 192.0.2.12:2377 192.0.2.13:2377'");
         expect(run.byName("swarm-worker-1-member").inputs.create).toContain("SWARM_ROLE='worker'");
         expect(run.byName("swarm-quorum-guard").inputs.create).toContain("DESIRED_MANAGERS='192.0.2.11 192.0.2.12 192.0.2.13'");
+        expect(run.byName("swarm-worker-1-registration").inputs.create).toContain("ADVERTISE_ADDR='192.0.2.21'");
     });
 
     test("each node's settings carry its role, availability and labels (roles become swarm-ha.role.* labels)", () => {
         const s = run.byName("swarm-worker-1-settings").inputs.create as string;
         expect(s).toContain("NODE_ID='id-worker-1'");
+        expect(s).toContain("ADVERTISE_ADDR='192.0.2.21'");
         expect(s).toContain("SWARM_ROLE='worker'");
         expect(s).toContain("AVAILABILITY='active'");
         expect(s).toContain(
             "LABELS='swarm-ha.name=worker-1\nswarm-ha.role.app=true\nswarm-ha.role.postgres-primary=true\nswarm-ha.role.redis=true\ndisk=ssd\nzone=a'",
         );
-        expect(run.byName("swarm-worker-1-settings").inputs.delete).toContain("drain.sh");
-        expect(run.byName("swarm-worker-1-member").inputs.delete).toContain("leave.sh");
-        expect(run.byName("swarm-manager-1-member").inputs.delete).toContain("init-delete.sh");
-        expect(run.byName("swarm-worker-1-registration").inputs.delete).toContain("node-remove.sh");
     });
 
-    test("order: preflight, guard, init, managers join one at a time, then workers, then settings", () => {
+    test("order: preflight, guard, removals, registrations, init, managers one at a time, workers, settings, health, provider", () => {
         const r = (n: string) => run.byName(n);
         const before = (a: string, b: string) => expect(r(a).ended).toBeLessThanOrEqual(r(b).started);
         for (const n of ["manager-1", "manager-2", "worker-2"]) before(`swarm-${n}-preflight`, "swarm-quorum-guard");
-        before("swarm-quorum-guard", "swarm-manager-1-registration");
+        before("swarm-quorum-guard", "swarm-removals");
+        before("swarm-removals", "swarm-worker-2-registration");
         before("swarm-manager-1-registration", "swarm-manager-1-member");
         before("swarm-manager-1-member", "swarm-manager-2-member");
         before("swarm-manager-2-member", "swarm-manager-3-member");
         before("swarm-manager-3-member", "swarm-worker-1-member");
         before("swarm-manager-3-member", "swarm-worker-2-member");
-        for (const n of ["worker-1", "worker-2", "manager-3"]) {
-            before(`swarm-worker-2-member`, `swarm-${n}-settings`);
+        before("swarm-manager-1-settings", "swarm-manager-2-settings");
+        before("swarm-manager-2-settings", "swarm-manager-3-settings");
+        for (const n of NODES) {
             before(`swarm-${n}-registration`, `swarm-${n}-member`);
+            before(`swarm-${n}-departure`, `swarm-${n}-member`);
+            before(`swarm-${n}-member`, `swarm-${n}-settings`);
+            before(`swarm-${n}-settings`, "swarm-health");
         }
+        before("swarm-health", "swarm-docker");
         // And as declared dependencies (what Pulumi uses to order deletes in reverse).
         expect(r("swarm-manager-3-member").dependencies).toContain(r("swarm-manager-2-member").urn);
-        expect(r("swarm-worker-1-member").dependencies).toEqual(expect.arrayContaining([r("swarm-manager-2-member").urn, r("swarm-manager-3-member").urn]));
-        expect(r("swarm-worker-1-member").dependencies).toContain(r("swarm-worker-1-registration").urn);
-        expect(r("swarm-worker-1-settings").dependencies).toContain(r("swarm-worker-1-member").urn);
-        expect(r("swarm-docker").dependencies).toEqual(expect.arrayContaining(["manager-1", "worker-2"].map((n) => r(`swarm-${n}-settings`).urn)));
+        expect(r("swarm-worker-1-member").dependencies).toEqual(expect.arrayContaining([r("swarm-manager-3-member").urn, r("swarm-worker-1-registration").urn, r("swarm-worker-1-departure").urn]));
+        expect(r("swarm-worker-1-departure").dependencies).toEqual([r("swarm-manager-1-departure").urn]);
+        expect(r("swarm-docker").dependencies).toEqual([r("swarm-health").urn]);
+    });
+
+    test("each node's steps depend only on what they need: the edges grow linearly with the nodes", () => {
+        const r = (n: string) => run.byName(n);
+        // A worker's settings wait for its own membership only, not for every other node's.
+        expect(r("swarm-worker-2-settings").dependencies.sort()).toEqual([r("swarm-worker-2-member").urn]);
+        // Its join: its registration and departure, the last manager's join, and init (the swarm's ID).
+        expect(r("swarm-worker-2-member").dependencies.sort()).toEqual(
+            [r("swarm-worker-2-registration").urn, r("swarm-worker-2-departure").urn, r("swarm-manager-3-member").urn, r("swarm-manager-1-member").urn].sort(),
+        );
+        const edges = run.resources.reduce((sum, x) => sum + new Set(x.dependencies).size, 0);
+        expect(edges).toBeLessThanOrEqual(10 * NODES.length + 10);
     });
 
     test("networks: overlay, encrypted by default, attachable where one-off containers need it", () => {
@@ -110,17 +156,28 @@ describe("the dev stack", () => {
         expect(run.outputs.networkNames).toEqual({ edge: "swarm-ha-edge", app: "swarm-ha-app", data: "swarm-ha-data", monitoring: "swarm-ha-monitoring" });
     });
 
-    test("the Docker provider talks to the first manager over SSH with a key file, not the key", () => {
+    test("the Docker provider talks to the first manager over SSH with a key file, not the key, and gives up on a dead one", () => {
         const p = run.byName("swarm-docker").inputs;
         expect(p.host).toBe("ssh://deploy@192.0.2.11:22");
         // Provider inputs travel as JSON strings.
-        expect(JSON.parse(p.sshOpts)).toEqual(expect.arrayContaining(["-i", "~/.ssh/swarm-ha/swarm-ha-test/id", "StrictHostKeyChecking=accept-new"]));
+        expect(JSON.parse(p.sshOpts)).toEqual(
+            expect.arrayContaining(["-i", "~/.ssh/swarm-ha/swarm-ha-test/id", "StrictHostKeyChecking=accept-new", "ServerAliveInterval=10", "ServerAliveCountMax=3"]),
+        );
     });
 
     test("stack outputs list the nodes with their swarm IDs", () => {
         expect(run.outputs.clusterId).toBe(CLUSTER_ID);
         expect(run.outputs.nodes).toMatchObject({ "worker-2": { address: "192.0.2.22", swarmRole: "worker", nodeId: "id-worker-2", roles: ["app", "postgres-replica"] } });
         expect(Object.values(run.outputs.secretNames as object)).toEqual(expect.arrayContaining([expect.stringMatching(/^swarm-ha-redis-password-[0-9a-f]{12}$/)]));
+    });
+});
+
+describe("components that create Docker objects", () => {
+    test("refuse to be built without the swarm's Docker provider in their options", () => {
+        const { SwarmNetworks } = require("../components/networks");
+        const { StackSecrets } = require("../components/secrets");
+        expect(() => new SwarmNetworks("n", { namePrefix: "x" })).toThrow(/SwarmNetworks needs the swarm's Docker provider in its options: \{ providers: \{ docker: cluster.provider \} \}/);
+        expect(() => new StackSecrets("s", { namePrefix: "x" }, { providers: {} })).toThrow(/StackSecrets needs the swarm's Docker provider/);
     });
 });
 
@@ -211,7 +268,8 @@ describe("changing a label", () => {
             .filter((r) => r.type === COMMAND)
             .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(b.byName(r.name).inputs))
             .map((r) => r.name);
-        expect(changed).toEqual(["swarm-worker-1-settings"]);
+        // The health check runs on every update (its trigger is the run's time), the rest only on a change.
+        expect(changed.sort()).toEqual(["swarm-health", "swarm-worker-1-settings"]);
     });
 });
 

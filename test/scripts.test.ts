@@ -1,7 +1,8 @@
 /**
  * The host scripts: shellcheck on every file and on rendered output; hostile values stay
- * inert; and the scripts' decisions (quorum, labels, foreign swarms, old engines) checked by
- * running them against a fake `docker` CLI.
+ * inert; and the scripts' decisions (quorum, removals, stale hosts, promotions, health, labels,
+ * foreign swarms, old engines, unreachable hosts) checked by running them against fake
+ * `docker`, `curl` and `ssh` commands (test/support/fake-*.sh).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -9,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "init", "init-delete", "join", "leave", "node-remove", "settings", "drain"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "departure"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -61,7 +62,7 @@ test.each(SCRIPTS)("%s.sh rendered with hostile values passes shellcheck and bin
 
 test("rendering refuses a missing or an undeclared parameter", () => {
     expect(() => renderScript("init", { NODE_NAME: "m1", ADDR_POOL: "" })).toThrow(/init.sh: missing parameter\(s\) ADVERTISE_ADDR/);
-    expect(() => renderScript("leave", { NODE_NAME: "m1", EXTRA: "x" })).toThrow(/undeclared parameter\(s\) EXTRA/);
+    expect(() => renderScript("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "x", EXTRA: "x" })).toThrow(/undeclared parameter\(s\) EXTRA/);
 });
 
 test("shellQuote survives every ASCII character but NUL, and any Unicode", () => {
@@ -69,105 +70,272 @@ test("shellQuote survives every ASCII character but NUL, and any Unicode", () =>
     expect(execFileSync("sh", ["-c", `printf '%s' ${shellQuote(all)}`], { encoding: "utf8" })).toBe(all);
 });
 
-/** Runs a rendered script with the fake docker first on PATH. */
-function runWithFakeDocker(name: ScriptName, params: Record<string, string>, env: Record<string, string>, stdin = "") {
+/** Runs a rendered script with the fake docker, curl and ssh first on PATH. */
+function runWithFakes(name: ScriptName, params: Record<string, string>, env: Record<string, string>, stdin = "") {
     const bin = path.join(work, "bin");
     fs.mkdirSync(bin, { recursive: true });
-    fs.copyFileSync(path.join(__dirname, "support", "fake-docker.sh"), path.join(bin, "docker"));
-    fs.chmodSync(path.join(bin, "docker"), 0o755);
-    const log = path.join(work, "docker.log");
+    for (const tool of ["docker", "curl", "ssh"]) {
+        fs.copyFileSync(path.join(__dirname, "support", `fake-${tool}.sh`), path.join(bin, tool));
+        fs.chmodSync(path.join(bin, tool), 0o755);
+    }
+    const log = path.join(work, "calls.log");
     fs.writeFileSync(log, "");
     const r = spawnSync("sh", ["-c", renderScript(name, params)], {
         cwd: work,
         input: stdin,
         encoding: "utf8",
-        env: { PATH: `${bin}:${process.env.PATH}`, FAKE_LOG: log, ...env },
+        env: { PATH: `${bin}:${process.env.PATH}`, HOME: work, FAKE_LOG: log, ...env },
         timeout: 20000,
     });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls: fs.readFileSync(log, "utf8").trim().split("\n") };
 }
 
-const THREE_MANAGERS = "m1 reachable 10.0.0.1:2377;m2 reachable 10.0.0.2:2377;m3 reachable 10.0.0.3:2377";
-const ACTIVE_MANAGER = { FAKE_STATE: "active", FAKE_CONTROL: "true", FAKE_MANAGERS: THREE_MANAGERS };
+/** A FAKE_NODES entry: id role reachability addr status availability name-label hostname. */
+const node = (id: string, role: string, reach: string, addr: string, status = "ready", avail = "active", name = "-", host = id) =>
+    [id, role, reach, addr, status, avail, name, host].join(" ");
+const M1 = node("m1", "manager", "reachable", "10.0.0.1", "ready", "active", "m1");
+const M2 = node("m2", "manager", "reachable", "10.0.0.2", "ready", "active", "m2");
+const M3 = node("m3", "manager", "reachable", "10.0.0.3", "ready", "active", "m3");
+const W1 = node("w1", "worker", "-", "10.0.0.11", "ready", "active", "w1");
+const swarm = (...nodes: string[]) => ({ FAKE_STATE: "active", FAKE_CONTROL: "true", FAKE_SELF: "m1", FAKE_NODES: nodes.join(";") });
 
 describe("guard.sh keeps Raft's quorum", () => {
     test("allows the same managers, or one of three removed", () => {
         for (const desired of ["10.0.0.1 10.0.0.2 10.0.0.3", "10.0.0.1 10.0.0.2"]) {
-            const r = runWithFakeDocker("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: desired }, ACTIVE_MANAGER);
+            const r = runWithFakes("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: desired }, swarm(M1, M2, M3));
             expect(r.stderr).toBe("");
             expect(r.status).toBe(0);
         }
     });
 
     test("refuses removing two of three managers, and says why", () => {
-        const r = runWithFakeDocker("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1" }, ACTIVE_MANAGER);
+        const r = runWithFakes("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1" }, swarm(M1, M2, M3));
         expect(r.status).toBe(1);
         expect(r.stderr).toMatch(/refusing to change the swarm's managers: of the 3 current managers, this change removes 10.0.0.2 10.0.0.3, leaving 1\./);
         expect(r.stderr).toMatch(/majority \(2 of 3\).*Remove at most 1 manager\(s\) per update/);
     });
 
-    test("counts an unreachable manager as lost", () => {
-        const env = { ...ACTIVE_MANAGER, FAKE_MANAGERS: "m1 reachable 10.0.0.1:2377;m2 unreachable 10.0.0.2:2377;m3 unreachable 10.0.0.3:2377" };
-        const r = runWithFakeDocker("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1 10.0.0.2 10.0.0.3" }, env);
-        expect(r.status).toBe(1);
-        expect(r.stderr).toMatch(/this change removes none of them and 2 of those it keeps are unreachable, leaving 1/);
+    test("counts an unreachable manager as lost, but lets a dead one go when a majority stays", () => {
+        const m2down = node("m2", "manager", "unreachable", "10.0.0.2", "down", "active", "m2");
+        const m3down = node("m3", "manager", "unreachable", "10.0.0.3", "down", "active", "m3");
+        const keepAll = runWithFakes("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1 10.0.0.2 10.0.0.3" }, swarm(M1, m2down, m3down));
+        expect(keepAll.status).toBe(1);
+        expect(keepAll.stderr).toMatch(/this change removes none of them and 2 of those it keeps are unreachable, leaving 1/);
+        // The dead first manager's replacement: m1 is gone, m2 leads, w1 is to be promoted.
+        const m1down = node("m1", "manager", "unreachable", "10.0.0.1", "down", "active", "m1");
+        const replace = runWithFakes("guard", { NODE_NAME: "m2", DESIRED_MANAGERS: "10.0.0.2 10.0.0.3 10.0.0.11" }, { ...swarm(m1down, M2, M3, W1), FAKE_SELF: "m2" });
+        expect(replace.stderr).toBe("");
+        expect(replace.stdout).toContain("kept=2");
     });
 
     test("has nothing to guard before the swarm exists", () => {
-        const r = runWithFakeDocker("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1" }, {});
+        const r = runWithFakes("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1" }, {});
         expect(r.status).toBe(0);
         expect(r.stdout).toContain("status=no-swarm");
     });
-});
 
-describe("settings.sh updates labels in place", () => {
-    test("adds wanted labels and removes only labels swarm-ha set before", () => {
-        const r = runWithFakeDocker(
-            "settings",
-            { NODE_NAME: "w1", NODE_ID: "w1-id", SWARM_ROLE: "worker", AVAILABILITY: "active", LABELS: "swarm-ha.name=w1\nzone=b" },
-            { FAKE_MANAGED: "swarm-ha.name,zone,disk" },
-        );
-        expect(r.stderr).toBe("");
-        const update = r.calls.find((c) => c.startsWith("node update"))!;
-        expect(update).toBe(
-            "node update --role worker --availability active --label-add swarm-ha.name=w1 --label-add zone=b --label-rm disk --label-add swarm-ha.managed-labels=swarm-ha.name,zone w1-id",
-        );
-        expect(r.calls.some((c) => c.includes("swarm leave") || c.includes("swarm join"))).toBe(false);
+    test("refuses a first manager whose swarm has no leader, saying what to do", () => {
+        const r = runWithFakes("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1" }, { FAKE_STATE: "pending", FAKE_CONTROL: "true", FAKE_ERROR: "The swarm does not have a leader" });
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/node m1: its swarm has no leader \(state 'pending': The swarm does not have a leader\).*Put a working manager first in swarm-ha:nodes/);
     });
 });
 
-describe("join.sh never takes a node from another swarm", () => {
-    const params = { NODE_NAME: "w1", ADVERTISE_ADDR: "10.0.0.9", MANAGER_ADDRS: "10.0.0.1:2377 10.0.0.2:2377", SWARM_ROLE: "worker", CLUSTER_ID: "ours" };
+describe("removals.sh takes undeclared nodes out from a manager, without their hosts", () => {
+    test("drains, demotes and removes a labelled node config no longer declares; leaves others alone", () => {
+        const gone = node("m3", "manager", "unreachable", "10.0.0.3", "down", "active", "m3");
+        const foreign = node("x1", "worker", "-", "10.0.0.50", "ready", "active", "-");
+        const r = runWithFakes("removals", { NODE_NAME: "m1", DECLARED_NAMES: "m1 m2 w1" }, swarm(M1, M2, gone, W1, foreign));
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toContain("removed=m3 m3");
+        const changes = r.calls.filter((c) => /^node (update|demote|rm)/.test(c));
+        expect(changes).toEqual(["node update --availability drain m3", "node demote m3", "node rm --force m3"]);
+    });
+
+    test("waits for a live node's tasks to move before it goes", () => {
+        const r = runWithFakes("removals", { NODE_NAME: "m1", DECLARED_NAMES: "m1 m2 m3" }, swarm(M1, M2, M3, W1));
+        expect(r.stdout).toContain("removed=w1 w1");
+        expect(r.calls).toContain("node ps --quiet --filter desired-state=running w1");
+        expect(r.calls).not.toContain("node demote w1");
+    });
+
+    test("refuses to remove the manager it runs on", () => {
+        const r = runWithFakes("removals", { NODE_NAME: "m1", DECLARED_NAMES: "m2 m3" }, swarm(M1, M2, M3));
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/it is the first manager; move a manager that stays to the top of swarm-ha:nodes/);
+    });
+});
+
+describe("registration.sh finds what the swarm knows of a node", () => {
+    test("by its swarm-ha label, else by address (only a ready node), else nothing", () => {
+        expect(runWithFakes("registration", { NODE_NAME: "w1", ADVERTISE_ADDR: "10.0.0.99" }, swarm(M1, W1)).stdout).toBe("node_id=w1\n");
+        const unlabelled = node("q7", "worker", "-", "10.0.0.12", "ready", "active", "-");
+        expect(runWithFakes("registration", { NODE_NAME: "w2", ADVERTISE_ADDR: "10.0.0.12" }, swarm(M1, unlabelled)).stdout).toBe("node_id=q7\n");
+        const downUnlabelled = node("q8", "worker", "-", "10.0.0.12", "down", "active", "-");
+        expect(runWithFakes("registration", { NODE_NAME: "w2", ADVERTISE_ADDR: "10.0.0.12" }, swarm(M1, downUnlabelled)).stdout).toBe("node_id=\n");
+        expect(runWithFakes("registration", { NODE_NAME: "w2", ADVERTISE_ADDR: "10.0.0.12" }, {}).stdout).toBe("node_id=\n");
+    });
+});
+
+describe("join.sh", () => {
+    const params = { NODE_NAME: "w1", ADVERTISE_ADDR: "10.0.0.11", MANAGER_ADDRS: "10.0.0.1:2377 10.0.0.2:2377", SWARM_ROLE: "worker", CLUSTER_ID: "ours", EXPECTED_NODE_ID: "" };
     const token = "SWMTKN-1-abc-def\n";
 
-    test("a manager of another swarm is an error, and nothing is changed", () => {
-        const r = runWithFakeDocker("join", { ...params, SWARM_ROLE: "manager" }, { FAKE_STATE: "active", FAKE_CONTROL: "true", FAKE_CLUSTER: "theirs" }, token);
-        expect(r.status).toBe(1);
-        expect(r.stderr).toMatch(/node w1: already belongs to another swarm; swarm-ha does not make a node leave/);
-        expect(r.calls.some((c) => c.includes("leave"))).toBe(false);
+    test("joins an inactive node through the first manager, the token only on curl's stdin", () => {
+        const r = runWithFakes("join", params, {}, token);
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toContain("action=joined");
+        expect(r.calls).toContain('curl join {"ListenAddr":"0.0.0.0:2377","AdvertiseAddr":"10.0.0.11","RemoteAddrs":["10.0.0.1:2377"],"JoinToken":"SWMTKN-1-abc-def"}');
+        expect(r.calls.filter((c) => !c.startsWith("curl join")).join("\n")).not.toContain("SWMTKN");
     });
 
-    test("a worker of another swarm is an error", () => {
-        const r = runWithFakeDocker("join", params, { FAKE_STATE: "active", FAKE_REMOTES: "192.0.2.50:2377" }, token);
-        expect(r.status).toBe(1);
-        expect(r.stderr).toMatch(/already belongs to another swarm/);
-    });
-
-    test("a worker already in our swarm is kept as it is", () => {
-        const r = runWithFakeDocker("join", params, { FAKE_STATE: "active", FAKE_REMOTES: "10.0.0.2:2377" }, token);
+    test("keeps a node the swarm knows by the ID it holds", () => {
+        const r = runWithFakes("join", { ...params, EXPECTED_NODE_ID: "w1-id" }, { FAKE_STATE: "active", FAKE_SELF: "w1-id", FAKE_REMOTES: "10.0.0.2:2377" }, token);
         expect(r.stderr).toBe("");
         expect(r.stdout).toContain("action=kept");
+        expect(r.calls.some((c) => c.includes("leave") || c.startsWith("curl join"))).toBe(false);
+    });
+
+    test("a host that holds our swarm's state but is not registered (removed while it was down) leaves and joins again", () => {
+        for (const state of ["active", "pending"]) {
+            const r = runWithFakes("join", params, { FAKE_STATE: state, FAKE_SELF: "old-id", FAKE_REMOTES: "10.0.0.1:2377 10.0.0.2:2377" }, token);
+            expect(r.stderr).toBe("");
+            expect(r.stdout).toContain("action=rejoined");
+            expect(r.calls).toContain("swarm leave --force");
+            expect(r.calls.some((c) => c.startsWith("curl join"))).toBe(true);
+        }
+    });
+
+    test("never takes a node from another swarm", () => {
+        const manager = runWithFakes("join", { ...params, SWARM_ROLE: "manager" }, { FAKE_STATE: "active", FAKE_CONTROL: "true", FAKE_CLUSTER: "theirs" }, token);
+        expect(manager.status).toBe(1);
+        expect(manager.stderr).toMatch(/node w1: already belongs to another swarm; swarm-ha does not make a node leave/);
+        const worker = runWithFakes("join", params, { FAKE_STATE: "active", FAKE_REMOTES: "192.0.2.50:2377" }, token);
+        expect(worker.stderr).toMatch(/already belongs to another swarm/);
+        const pending = runWithFakes("join", params, { FAKE_STATE: "pending", FAKE_REMOTES: "192.0.2.50:2377" }, token);
+        expect(pending.stderr).toMatch(/holds the state of a swarm whose managers are not in swarm-ha:nodes/);
+        for (const r of [manager, worker, pending]) expect(r.calls.some((c) => c.includes("leave"))).toBe(false);
+    });
+
+    test("a worker to be promoted whose join manager is down rejoins as a manager; one whose join manager is up waits for settings", () => {
+        const worker = { FAKE_STATE: "active", FAKE_SELF: "w1-id", FAKE_REMOTES: "10.0.0.1:2377 10.0.0.2:2377" };
+        const promoted = { ...params, SWARM_ROLE: "manager", EXPECTED_NODE_ID: "w1-id" };
+        const dead = runWithFakes("join", promoted, { ...worker, FAKE_UNREACHABLE: "10.0.0.1:2377", FAKE_JOINS_AS_MANAGER: "1" }, token);
+        expect(dead.stderr).toBe("");
+        expect(dead.stdout).toContain("action=rejoined-as-manager");
+        expect(dead.calls).toContain("swarm leave");
+        expect(dead.calls).toContain("curl probe 10.0.0.1:2377");
+        const alive = runWithFakes("join", promoted, worker, token);
+        expect(alive.stdout).toContain("action=kept");
+        expect(alive.calls).not.toContain("swarm leave");
+    });
+
+    test("a join Docker finishes in the background is waited for; another failure names the manager", () => {
+        const failed = runWithFakes("join", params, { FAKE_JOIN_CODE: "500", FAKE_JOIN_BODY: '{"message":"rpc error: bad token"}' }, token);
+        expect(failed.status).toBe(1);
+        expect(failed.stderr).toMatch(/joining the swarm through 10.0.0.1:2377 failed \(HTTP 500\): .*bad token/);
     });
 
     test("no token on standard input is an error", () => {
-        const r = runWithFakeDocker("join", params, {}, "");
-        expect(r.stderr).toMatch(/no join token arrived on standard input/);
+        expect(runWithFakes("join", params, {}, "").stderr).toMatch(/no join token arrived on standard input/);
+    });
+});
+
+describe("settings.sh", () => {
+    const params = { NODE_NAME: "w1", NODE_ID: "w1", ADVERTISE_ADDR: "10.0.0.11", SWARM_ROLE: "worker", AVAILABILITY: "active", LABELS: "swarm-ha.name=w1\nzone=b" };
+
+    test("adds wanted labels and removes only labels swarm-ha set before", () => {
+        const r = runWithFakes("settings", params, { ...swarm(M1, W1), FAKE_MANAGED: "swarm-ha.name,zone,disk" });
+        expect(r.stderr).toBe("");
+        expect(r.calls.find((c) => c.startsWith("node update"))).toBe(
+            "node update --role worker --availability active --label-add swarm-ha.name=w1 --label-add zone=b --label-rm disk --label-add swarm-ha.managed-labels=swarm-ha.name,zone w1",
+        );
+        expect(r.calls.some((c) => c.includes("swarm leave") || c.includes("swarm join") || c.startsWith("node rm"))).toBe(false);
+    });
+
+    test("removes the node's stale entries: an older one with its label, a down one at its address", () => {
+        const older = node("w1-old", "worker", "-", "10.0.0.11", "down", "active", "w1");
+        const cutShort = node("q9", "worker", "-", "10.0.0.11", "down", "active", "-");
+        const someoneElse = node("q10", "worker", "-", "10.0.0.12", "down", "active", "-");
+        const r = runWithFakes("settings", params, swarm(M1, W1, older, cutShort, someoneElse));
+        expect(r.stderr).toBe("");
+        expect(r.calls.filter((c) => c.startsWith("node rm"))).toEqual(["node rm --force w1-old", "node rm --force q9"]);
+    });
+});
+
+describe("health.sh: the swarm must match config", () => {
+    const declared = "m1 manager active\nm2 manager active\nm3 manager active\nw1 worker active";
+
+    test("passes when it does", () => {
+        const r = runWithFakes("health", { NODE_NAME: "m1", DECLARED: declared, WAIT_SECONDS: "0" }, swarm(M1, M2, M3, W1));
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toContain("status=healthy\nnodes=4\nmanagers=3");
+    });
+
+    test("lists every difference, naming the node", () => {
+        const m3down = node("m3", "manager", "unreachable", "10.0.0.3", "down", "active", "m3");
+        const w1drained = node("w1", "worker", "-", "10.0.0.11", "ready", "drain", "w1");
+        const leftover = node("w9", "worker", "-", "10.0.0.19", "ready", "active", "w9");
+        const handJoined = node("x1", "manager", "reachable", "10.0.0.50", "ready", "active", "-", "box");
+        const r = runWithFakes("health", { NODE_NAME: "m1", DECLARED: `${declared}\nw2 worker active`, WAIT_SECONDS: "0" }, swarm(M1, m3down, w1drained, leftover, handJoined));
+        expect(r.status).toBe(1);
+        expect(r.stderr.split("\n").slice(1).filter(Boolean)).toEqual([
+            "m2: not in the node list",
+            "m3: manager unreachable, expected reachable",
+            "m3: status down, expected ready",
+            "manager box (x1) is not in config",
+            "w1: availability drain, expected active",
+            "w2: not in the node list",
+            "w9 (w9) carries a swarm-ha label but is not in config",
+        ]);
+        expect(r.stderr).toMatch(/^swarm-ha: node m1: the swarm does not match config after 0s:/);
+    });
+
+    test("a promotion that never reached Raft is a difference", () => {
+        const w1promoted = node("w1", "manager", "unreachable", "10.0.0.11", "down", "active", "w1");
+        const r = runWithFakes("health", { NODE_NAME: "m1", DECLARED: "m1 manager active\nm2 manager active\nw1 manager active", WAIT_SECONDS: "0" }, swarm(M1, M2, w1promoted));
+        expect(r.stderr).toContain("w1: manager unreachable, expected reachable");
+    });
+});
+
+describe("departure.sh, from the machine that runs Pulumi", () => {
+    const params = { NODE_NAME: "w1", ADDRESS: "192.0.2.9", SSH_PORT: "22", SSH_USER: "root", KEY_DIR: "~/keys" };
+    const withKey = () => {
+        fs.mkdirSync(path.join(work, "keys"), { recursive: true });
+        fs.writeFileSync(path.join(work, "keys", "id"), "key");
+    };
+
+    test("makes a reachable host leave, with the stack's key file and known_hosts", () => {
+        withKey();
+        const r = runWithFakes("departure", params, {});
+        expect(r.stdout).toContain("status=left");
+        const ssh = r.calls.find((c) => c.startsWith("ssh "))!;
+        expect(ssh).toContain(`-i ${work}/keys/id -p 22`);
+        expect(ssh).toContain(`UserKnownHostsFile=${work}/keys/known_hosts`);
+        expect(ssh).toContain("root@192.0.2.9");
+    });
+
+    test("a dead host is reported, not an error: a manager has already removed it", () => {
+        withKey();
+        const r = runWithFakes("departure", params, { FAKE_SSH: "unreachable" });
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain("status=unreachable");
+        expect(r.stderr).toMatch(/node w1: host 192.0.2.9 cannot be reached .*Connection timed out.*docker swarm leave --force/);
+    });
+
+    test("a host that refuses the key, or a missing key file, fails the step", () => {
+        withKey();
+        expect(runWithFakes("departure", params, { FAKE_SSH: "denied" }).stderr).toMatch(/could not make host 192.0.2.9 leave the swarm: .*Permission denied/);
+        fs.rmSync(path.join(work, "keys"), { recursive: true });
+        const missing = runWithFakes("departure", params, {});
+        expect(missing.status).toBe(1);
+        expect(missing.stderr).toMatch(/the stack's SSH key file .*keys\/id is missing on this machine; run 'pulumi preview' here once/);
     });
 });
 
 describe("preflight.sh", () => {
     test("an engine older than 20.10 is refused, naming the node", () => {
-        const r = runWithFakeDocker("preflight", { NODE_NAME: "m2", MIN_DOCKER_VERSION: "20.10" }, { FAKE_VERSION: "19.03.15" });
+        const r = runWithFakes("preflight", { NODE_NAME: "m2", MIN_DOCKER_VERSION: "20.10" }, { FAKE_VERSION: "19.03.15" });
         expect(r.status).toBe(1);
         // The docker socket check may fail first on a machine without Docker; either way it names the node.
         expect(r.stderr).toMatch(/swarm-ha: node m2: (Docker engine 19.03.15 is too old; swarm-ha needs 20.10 or newer|the SSH user cannot write)/);

@@ -2,23 +2,36 @@
  * SwarmCluster: SSH-reachable hosts → a Docker Swarm, as one resource per step so that
  * `pulumi preview` shows every join, label and removal on its own.
  *
- *   preflight (every node) → quorum guard → member: init or adopt (first manager)
- *     → member: managers join one at a time → workers → settings (role, availability, labels)
+ *   preflight (each node) → quorum guard → removals → registration (each node)
+ *     → member: init or adopt (first manager) → managers join one at a time → workers join
+ *     → settings (each node: role, availability, labels) → health (every run) → Docker provider
  *
- * Removing a node from config deletes, in reverse dependency order: its settings (drain,
- * demote), its member step (leave, on the node), its registration (node rm, on the first
- * manager).
+ * Everything that changes the swarm's node list runs on the first manager in config, with
+ * the inputs of this run: removing a node (even a dead one, even the old first manager) is
+ * done by `removals` on a live manager, never by a delete step that needs the departing
+ * host. The one step that does talk to a departing host, its `departure` (it makes the host
+ * leave), runs from the machine that runs Pulumi and accepts a host that is gone.
  */
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
-import { parseKeyValues, renderScript, shellQuote } from "./scripts";
+import { parseKeyValues, renderScript } from "./scripts";
 import { dockerSshOptions, writePrivateKeyFile } from "./ssh";
 
 /** The oldest Docker Engine swarm-ha drives (its swarm and API features are used as is). */
 export const MIN_DOCKER_VERSION = "20.10";
 export const SWARM_PORT = 2377;
+/** How long the health check waits for the swarm to settle before it fails the run. */
+export const HEALTH_WAIT_SECONDS = 60;
+
+/**
+ * Deadlines Pulumi passes to the command provider. pulumi-command 1.x stops *connecting* at
+ * this deadline; a script that already runs is bounded by its own waits (every wait in the
+ * host scripts has a limit) and, if its host dies, by TCP's keepalive on the connection
+ * (about 150 s), not by this deadline.
+ */
+const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "10m", update: "10m", delete: "5m" };
 
 export interface SshSettings {
     /** Login user on every node; must be root or in the docker group. Default in config: `root`. */
@@ -40,11 +53,18 @@ export interface SwarmClusterArgs {
      */
     defaultAddrPool?: string;
     /**
-     * Where the Docker provider's copy of the SSH key lives (its transport runs the system
-     * `ssh`, which needs a key file). `~` is the home directory of the user running Pulumi.
-     * Default: `~/.ssh/swarm-ha/<project>-<stack>`.
+     * Where the stack's copy of the SSH key lives, for the tools that need a key file (the
+     * Docker provider's SSH transport runs the system `ssh`; so do departures). `~` is the
+     * home directory of the user running Pulumi.
+     * @default `~/.ssh/swarm-ha/<project>-<stack>`
      */
     identityDir?: string;
+    /**
+     * Changes on every `pulumi up` so that the health check runs every time, even when
+     * nothing else changed: a swarm that degraded since the last run must fail the run.
+     * @default the time the program started
+     */
+    runId?: string;
 }
 
 /** Per-node outputs. */
@@ -57,6 +77,8 @@ export interface SwarmNode {
     settings: command.remote.Command;
 }
 
+type StepArgs = Omit<command.remote.CommandArgs, "connection" | "addPreviousOutputInEnv">;
+
 export class SwarmCluster extends pulumi.ComponentResource {
     /** A Docker provider that talks to the first manager over SSH; every later component uses it. */
     public readonly provider: docker.Provider;
@@ -67,130 +89,219 @@ export class SwarmCluster extends pulumi.ComponentResource {
     public readonly joinTokens: pulumi.Output<{ manager: string; worker: string }>;
     public readonly nodes: SwarmNode[];
     public readonly firstManager: NodeSpec;
+    /** The check, run on every update, that the swarm matches config. */
+    public readonly health: command.remote.Command;
+
+    private readonly name: string;
+    private readonly args: SwarmClusterArgs;
+    private readonly identityDir: string;
 
     constructor(name: string, args: SwarmClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-ha:cluster:SwarmCluster", name, {}, opts);
+        this.name = name;
+        this.args = args;
+        this.identityDir = args.identityDir ?? `~/.ssh/swarm-ha/${pulumi.getProject()}-${pulumi.getStack()}`;
         const managers = args.nodes.filter((n) => n.swarmRole === "manager");
         const workers = args.nodes.filter((n) => n.swarmRole === "worker");
         if (managers.length === 0) throw new Error("swarm-ha: SwarmCluster needs at least one manager");
         const first = managers[0];
         this.firstManager = first;
 
-        const connectionTo = (node: NodeSpec): command.types.input.remote.ConnectionArgs => ({
-            host: node.address,
-            port: args.ssh.port,
-            user: args.ssh.user,
-            privateKey: args.ssh.privateKey,
-            // A host that is down should fail the step in about a minute, naming the host.
-            dialErrorLimit: 4,
-            perDialTimeout: 15,
-        });
-        const run = (resourceName: string, node: NodeSpec, spec: Omit<command.remote.CommandArgs, "connection">, dependsOn: pulumi.Input<pulumi.Resource>[], extra?: pulumi.CustomResourceOptions) =>
-            new command.remote.Command(
-                `${name}-${resourceName}`,
-                { connection: connectionTo(node), addPreviousOutputInEnv: false, ...spec },
-                { parent: this, dependsOn, ...extra },
-            );
+        const preflights = args.nodes.map((n) => this.preflight(n));
+        const guard = this.quorumGuard(managers, preflights);
+        const removals = this.removals(guard);
+        const departures = this.departures(first);
 
-        // 1. Preflight: every host answers SSH and runs a recent enough Docker engine.
-        const preflights = args.nodes.map((n) =>
-            run(`${n.name}-preflight`, n, {
-                create: renderScript("preflight", { NODE_NAME: n.name, MIN_DOCKER_VERSION }),
-                triggers: [n.address],
-            }, []),
-        );
-
-        // 2. Quorum guard: re-runs whenever the set of managers changes, before anything joins,
-        //    leaves or is demoted (Pulumi deletes removed resources only after every update).
-        const guard = run("quorum-guard", first, {
-            create: renderScript("guard", { NODE_NAME: first.name, DESIRED_MANAGERS: managers.map((m) => m.advertiseAddress).join(" ") }),
-        }, preflights);
-
-        // 3. Membership: one `<name>-member` step per node. On the first manager it initialises
-        //    the swarm (or adopts the one that host already manages); on every other node it
-        //    joins. The name does not say which, so reordering the managers updates these steps
-        //    in place and never deletes one: deleting a member step makes its node leave.
-        //    Each node also has a registration on the first manager, created before its member
-        //    step and so deleted after it: that removes the departed node from the node list.
-        const registration = (n: NodeSpec, dependsOn: pulumi.Resource[]) =>
-            run(`${n.name}-registration`, first, {
-                create: `echo ${shellQuote(`swarm-ha: ${n.name} may be a member`)}`,
-                delete: renderScript("node-remove", { NODE_NAME: n.name }),
-            }, dependsOn);
-
-        const init = run(`${first.name}-member`, first, {
-            create: renderScript("init", { NODE_NAME: first.name, ADVERTISE_ADDR: first.advertiseAddress, ADDR_POOL: args.defaultAddrPool ?? "" }),
-            delete: renderScript("init-delete", { NODE_NAME: first.name }),
-            // Its stdout carries the join tokens: a secret output, kept out of the logs.
-            logging: "stderr",
-            triggers: [first.address],
-        }, [registration(first, [guard])], { additionalSecretOutputs: ["stdout"] });
+        // Membership: one `<name>-member` step per node. On the first manager it initialises
+        // the swarm (or adopts the one that host already manages); on every other node it
+        // joins. The name does not say which, so reordering the managers updates these steps
+        // in place. Managers join one at a time, each once the previous takes part in Raft;
+        // workers after the last manager.
+        const init = this.initialise(first, [this.registration(first, removals).step, departures.get(first.name)!]);
         const initOut = init.stdout.apply(parseKeyValues);
         this.clusterId = pulumi.unsecret(initOut.apply((o) => o["cluster_id"]));
         this.joinTokens = pulumi.secret(initOut.apply((o) => ({ manager: o["manager_token"], worker: o["worker_token"] })));
-
-        // 4. Managers join one at a time, each once the previous takes part in Raft; then workers.
-        const managerAddrs = managers.map((m) => hostPort(m.advertiseAddress, SWARM_PORT)).join(" ");
-        const members = new Map<string, { membership: command.remote.Command; nodeId: pulumi.Output<string> }>();
-        members.set(first.name, { membership: init, nodeId: pulumi.unsecret(initOut.apply((o) => o["node_id"])) });
-        let previous: pulumi.Resource = init;
-        const managerJoins: pulumi.Resource[] = [];
+        const members = new Map<string, { step: command.remote.Command; nodeId: pulumi.Output<string> }>();
+        members.set(first.name, { step: init, nodeId: pulumi.unsecret(initOut.apply((o) => o["node_id"])) });
+        let lastManager: command.remote.Command = init;
         for (const n of [...managers.slice(1), ...workers]) {
-            const isManager = n.swarmRole === "manager";
-            // After init, so that at teardown the node is removed before the first manager goes.
-            const registered = registration(n, [init]);
-            const join = run(`${n.name}-member`, n, {
-                create: this.clusterId.apply((clusterId) =>
-                    renderScript("join", {
-                        NODE_NAME: n.name,
-                        ADVERTISE_ADDR: n.advertiseAddress,
-                        MANAGER_ADDRS: managerAddrs,
-                        SWARM_ROLE: n.swarmRole,
-                        CLUSTER_ID: clusterId,
-                    }),
-                ),
-                stdin: this.joinTokens.apply((t) => `${isManager ? t.manager : t.worker}\n`),
-                delete: renderScript("leave", { NODE_NAME: n.name }),
-                triggers: [n.address],
-            }, isManager ? [registered, previous] : [registered, ...managerJoins]);
-            if (isManager) {
-                previous = join;
-                managerJoins.push(join);
-            }
-            members.set(n.name, { membership: join, nodeId: join.stdout.apply((out) => parseKeyValues(out)["node_id"]) });
+            const registered = this.registration(n, removals);
+            const join = this.join(n, managers, registered.nodeId, [registered.step, departures.get(n.name)!, lastManager]);
+            if (n.swarmRole === "manager") lastManager = join;
+            members.set(n.name, { step: join, nodeId: join.stdout.apply((out) => parseKeyValues(out)["node_id"]) });
         }
 
-        // 5. Settings, once every node is a member: role, availability and labels, in place.
-        const allMembers = [...members.values()].map((m) => m.membership);
+        // Settings, once the node is a member. Role changes go one manager at a time.
+        let previousManagerSettings: command.remote.Command | undefined;
         this.nodes = args.nodes.map((n) => {
             const member = members.get(n.name)!;
-            const settings = run(`${n.name}-settings`, first, {
-                create: member.nodeId.apply((id) =>
-                    renderScript("settings", {
-                        NODE_NAME: n.name,
-                        NODE_ID: id,
-                        SWARM_ROLE: n.swarmRole,
-                        AVAILABILITY: n.availability,
-                        LABELS: nodeLabels(n).map(([k, v]) => `${k}=${v}`).join("\n"),
-                    }),
-                ),
-                delete: member.nodeId.apply((id) => renderScript("drain", { NODE_NAME: n.name, NODE_ID: id })),
-            }, allMembers);
-            return { spec: n, nodeId: member.nodeId, membership: member.membership, settings };
+            const after: pulumi.Resource[] = [member.step];
+            if (n.swarmRole === "manager" && previousManagerSettings) after.push(previousManagerSettings);
+            const settings = this.settings(n, member.nodeId, after);
+            if (n.swarmRole === "manager") previousManagerSettings = settings;
+            return { spec: n, nodeId: member.nodeId, membership: member.step, settings };
         });
 
-        // 6. The Docker provider every later component uses, ready once every node is settled.
-        const identityDir = args.identityDir ?? `~/.ssh/swarm-ha/${pulumi.getProject()}-${pulumi.getStack()}`;
-        const keyFile = pulumi.output(args.ssh.privateKey).apply((key) => writePrivateKeyFile(identityDir, key));
-        this.dockerHost = `ssh://${args.ssh.user}@${hostForUrl(first.address)}:${args.ssh.port}`;
-        this.provider = new docker.Provider(
-            `${name}-docker`,
-            // The key file's path is not secret; its contents never enter the provider's inputs.
-            { host: this.dockerHost, sshOpts: pulumi.unsecret(keyFile).apply(() => dockerSshOptions(identityDir)) },
-            { parent: this, dependsOn: this.nodes.map((n) => n.settings) },
-        );
+        this.health = this.healthCheck(this.nodes.map((n) => n.settings));
+        ({ provider: this.provider, host: this.dockerHost } = this.dockerProvider(this.health));
 
         this.registerOutputs({ clusterId: this.clusterId, dockerHost: this.dockerHost, joinTokens: this.joinTokens });
+    }
+
+    /** A script run over SSH on `node`, a child of this component. */
+    private run(resourceName: string, node: NodeSpec, spec: StepArgs, dependsOn: pulumi.Input<pulumi.Resource>[], extra?: pulumi.CustomResourceOptions) {
+        const { ssh } = this.args;
+        return new command.remote.Command(
+            `${this.name}-${resourceName}`,
+            {
+                connection: {
+                    host: node.address,
+                    port: ssh.port,
+                    user: ssh.user,
+                    privateKey: ssh.privateKey,
+                    // An unreachable host fails the step in about a minute, naming the host.
+                    dialErrorLimit: 4,
+                    perDialTimeout: 15,
+                },
+                addPreviousOutputInEnv: false,
+                ...spec,
+            },
+            { parent: this, dependsOn, customTimeouts: COMMAND_TIMEOUTS, ...extra },
+        );
+    }
+
+    /** Every host answers SSH and runs a recent enough Docker engine. */
+    private preflight(n: NodeSpec) {
+        return this.run(`${n.name}-preflight`, n, { create: renderScript("preflight", { NODE_NAME: n.name, MIN_DOCKER_VERSION }), triggers: [n.address] }, []);
+    }
+
+    /**
+     * Re-runs whenever the set of managers changes, before anything joins, leaves or is
+     * demoted: refuses what would cost Raft its quorum, and a swarm without a leader.
+     */
+    private quorumGuard(managers: NodeSpec[], preflights: pulumi.Resource[]) {
+        const first = managers[0];
+        return this.run("quorum-guard", first, {
+            create: renderScript("guard", { NODE_NAME: first.name, DESIRED_MANAGERS: managers.map((m) => m.advertiseAddress).join(" ") }),
+        }, preflights);
+    }
+
+    /** Takes every node config no longer declares out of the swarm, from a live manager. */
+    private removals(guard: pulumi.Resource) {
+        const first = this.firstManager;
+        return this.run("removals", first, {
+            create: renderScript("removals", { NODE_NAME: first.name, DECLARED_NAMES: this.args.nodes.map((n) => n.name).join(" ") }),
+        }, [guard]);
+    }
+
+    /** What the swarm knows of a node before its member step runs (its node ID, if any). */
+    private registration(n: NodeSpec, removals: pulumi.Resource) {
+        const step = this.run(`${n.name}-registration`, this.firstManager, {
+            create: renderScript("registration", { NODE_NAME: n.name, ADVERTISE_ADDR: n.advertiseAddress }),
+        }, [removals]);
+        return { step, nodeId: step.stdout.apply((out) => parseKeyValues(out)["node_id"] ?? "") };
+    }
+
+    /**
+     * One per node, from the machine that runs Pulumi: nothing on create; on delete (the node
+     * left config, or the stack is destroyed) it makes the host leave the swarm if it can be
+     * reached. Every other node's departure depends on the first manager's, so at destroy the
+     * first manager leaves last. Created before the node's member step, deleted after it.
+     */
+    private departures(first: NodeSpec) {
+        const { ssh } = this.args;
+        const departures = new Map<string, command.local.Command>();
+        const departure = (n: NodeSpec, dependsOn: pulumi.Resource[]) =>
+            new command.local.Command(
+                `${this.name}-${n.name}-departure`,
+                {
+                    delete: renderScript("departure", {
+                        NODE_NAME: n.name,
+                        ADDRESS: n.address,
+                        SSH_PORT: String(ssh.port),
+                        SSH_USER: ssh.user,
+                        KEY_DIR: this.identityDir,
+                    }),
+                    addPreviousOutputInEnv: false,
+                    // A new address is a new host: the old one leaves.
+                    triggers: [n.address],
+                },
+                { parent: this, dependsOn, customTimeouts: COMMAND_TIMEOUTS },
+            );
+        const firstDeparture = departure(first, []);
+        for (const n of this.args.nodes) departures.set(n.name, n === first ? firstDeparture : departure(n, [firstDeparture]));
+        return departures;
+    }
+
+    /** The first manager's member step: initialises the swarm, or adopts the one it manages. */
+    private initialise(first: NodeSpec, dependsOn: pulumi.Resource[]) {
+        return this.run(`${first.name}-member`, first, {
+            create: renderScript("init", { NODE_NAME: first.name, ADVERTISE_ADDR: first.advertiseAddress, ADDR_POOL: this.args.defaultAddrPool ?? "" }),
+            // Its stdout carries the join tokens: a secret output, kept out of the logs.
+            logging: "stderr",
+            triggers: [first.address],
+        }, dependsOn, { additionalSecretOutputs: ["stdout"] });
+    }
+
+    private join(n: NodeSpec, managers: NodeSpec[], expectedNodeId: pulumi.Output<string>, dependsOn: pulumi.Resource[]) {
+        const isManager = n.swarmRole === "manager";
+        return this.run(`${n.name}-member`, n, {
+            create: pulumi.all([this.clusterId, expectedNodeId]).apply(([clusterId, expected]) =>
+                renderScript("join", {
+                    NODE_NAME: n.name,
+                    ADVERTISE_ADDR: n.advertiseAddress,
+                    MANAGER_ADDRS: managers.map((m) => hostPort(m.advertiseAddress, SWARM_PORT)).join(" "),
+                    SWARM_ROLE: n.swarmRole,
+                    CLUSTER_ID: clusterId,
+                    EXPECTED_NODE_ID: expected,
+                }),
+            ),
+            stdin: this.joinTokens.apply((t) => `${isManager ? t.manager : t.worker}\n`),
+            triggers: [n.address],
+        }, dependsOn);
+    }
+
+    /** Role, availability and labels, in place; then the node's stale entries go. */
+    private settings(n: NodeSpec, nodeId: pulumi.Output<string>, dependsOn: pulumi.Resource[]) {
+        return this.run(`${n.name}-settings`, this.firstManager, {
+            create: nodeId.apply((id) =>
+                renderScript("settings", {
+                    NODE_NAME: n.name,
+                    NODE_ID: id,
+                    ADVERTISE_ADDR: n.advertiseAddress,
+                    SWARM_ROLE: n.swarmRole,
+                    AVAILABILITY: n.availability,
+                    LABELS: nodeLabels(n).map(([k, v]) => `${k}=${v}`).join("\n"),
+                }),
+            ),
+        }, dependsOn);
+    }
+
+    /** After the last membership change, on every run: the swarm must match config. */
+    private healthCheck(settings: pulumi.Resource[]) {
+        const first = this.firstManager;
+        return this.run("health", first, {
+            create: renderScript("health", {
+                NODE_NAME: first.name,
+                DECLARED: this.args.nodes.map((n) => `${n.name} ${n.swarmRole} ${n.availability}`).join("\n"),
+                WAIT_SECONDS: String(HEALTH_WAIT_SECONDS),
+            }),
+            triggers: [this.args.runId ?? new Date().toISOString()],
+        }, settings);
+    }
+
+    /** The Docker provider every later component uses, ready once the swarm is healthy. */
+    private dockerProvider(health: pulumi.Resource) {
+        const { ssh } = this.args;
+        const keyFile = pulumi.output(ssh.privateKey).apply((key) => writePrivateKeyFile(this.identityDir, key));
+        const host = `ssh://${ssh.user}@${hostForUrl(this.firstManager.address)}:${ssh.port}`;
+        const provider = new docker.Provider(
+            `${this.name}-docker`,
+            // The key file's path is not secret; its contents never enter the provider's inputs.
+            { host, sshOpts: pulumi.unsecret(keyFile).apply(() => dockerSshOptions(this.identityDir)) },
+            { parent: this, dependsOn: [health] },
+        );
+        return { provider, host };
     }
 }
 

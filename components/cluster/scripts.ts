@@ -12,13 +12,13 @@ export const SCRIPT_DIR = path.join(__dirname, "scripts");
 export type ScriptName =
     | "preflight"
     | "guard"
+    | "removals"
+    | "registration"
     | "init"
-    | "init-delete"
     | "join"
-    | "leave"
-    | "node-remove"
     | "settings"
-    | "drain";
+    | "health"
+    | "departure";
 
 /** Quotes a value for POSIX sh: inside single quotes nothing is special but the quote itself. */
 export function shellQuote(value: string): string {

@@ -44,5 +44,8 @@ export function dockerSshOptions(dir: string): string[] {
         "-o", "StrictHostKeyChecking=accept-new",
         "-o", "BatchMode=yes",
         "-o", "ConnectTimeout=15",
+        // A manager that dies while the provider talks to it fails the call in about 30 s.
+        "-o", "ServerAliveInterval=10",
+        "-o", "ServerAliveCountMax=3",
     ];
 }

@@ -4,9 +4,10 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { NETWORK_KINDS, type NetworkKind, networkName } from "../common/names";
+import { requireDockerProvider } from "../common/providers";
 
-export const NETWORK_KINDS = ["edge", "app", "data", "monitoring"] as const;
-export type NetworkKind = (typeof NETWORK_KINDS)[number];
+export { NETWORK_KINDS, type NetworkKind } from "../common/names";
 
 export interface SwarmNetworksArgs {
     /** Prefix of the Docker network names, e.g. `swarm-ha` gives `swarm-ha-edge`. */
@@ -16,8 +17,6 @@ export interface SwarmNetworksArgs {
      * the hosts' kernels lack ESP support (as in the local lab) or the links are trusted.
      */
     encrypted?: boolean;
-    /** The Docker provider of the swarm (from `SwarmCluster.provider`). */
-    provider: docker.Provider;
 }
 
 /**
@@ -27,18 +26,23 @@ export interface SwarmNetworksArgs {
  */
 const ATTACHABLE: Record<NetworkKind, boolean> = { edge: false, app: true, data: true, monitoring: true };
 
+/**
+ * The swarm's networks. Pass the swarm's Docker provider in the options
+ * (`{ providers: { docker: cluster.provider } }`): every network inherits it from here.
+ */
 export class SwarmNetworks extends pulumi.ComponentResource {
     public readonly networks: Record<NetworkKind, docker.Network>;
     /** Docker network names by kind. */
     public readonly names: Record<NetworkKind, string>;
 
     constructor(name: string, args: SwarmNetworksArgs, opts?: pulumi.ComponentResourceOptions) {
+        requireDockerProvider("SwarmNetworks", opts);
         super("swarm-ha:networks:SwarmNetworks", name, {}, opts);
         const encrypted = args.encrypted ?? true;
         const networks = {} as Record<NetworkKind, docker.Network>;
         const names = {} as Record<NetworkKind, string>;
         for (const kind of NETWORK_KINDS) {
-            names[kind] = `${args.namePrefix}-${kind}`;
+            names[kind] = networkName(args.namePrefix, kind);
             networks[kind] = new docker.Network(
                 `${name}-${kind}`,
                 {
@@ -54,7 +58,7 @@ export class SwarmNetworks extends pulumi.ComponentResource {
                 },
                 // A network keeps its name when replaced (e.g. encryption turned off), and Docker
                 // refuses two networks of one name: remove the old one first.
-                { parent: this, provider: args.provider, deleteBeforeReplace: true },
+                { parent: this, deleteBeforeReplace: true },
             );
         }
         this.networks = networks;

@@ -8,6 +8,8 @@ import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { HASH_LENGTH, secretName } from "../common/names";
+import { requireDockerProvider } from "../common/providers";
 import { SUPPLIABLE_SECRETS, type SuppliableSecret } from "../config";
 
 export interface StackSecretsArgs {
@@ -17,7 +19,6 @@ export interface StackSecretsArgs {
     supplied?: Partial<Record<SuppliableSecret, pulumi.Input<string>>>;
     /** Length of generated passwords. Default: 32. */
     passwordLength?: number;
-    provider: docker.Provider;
 }
 
 export interface StackSecret {
@@ -30,13 +31,18 @@ export interface StackSecret {
 
 /** The hash in a secret's name: HMAC keyed with a generated key, so the name reveals nothing about a weak supplied password. */
 export function secretNameHash(nameKey: string, value: string): string {
-    return crypto.createHmac("sha256", nameKey).update(value).digest("hex").slice(0, 12);
+    return crypto.createHmac("sha256", nameKey).update(value).digest("hex").slice(0, HASH_LENGTH);
 }
 
+/**
+ * The stack's passwords as Docker secrets. Pass the swarm's Docker provider in the options
+ * (`{ providers: { docker: cluster.provider } }`): every secret inherits it from here.
+ */
 export class StackSecrets extends pulumi.ComponentResource {
     public readonly secrets: Record<SuppliableSecret, StackSecret>;
 
     constructor(name: string, args: StackSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+        requireDockerProvider("StackSecrets", opts);
         super("swarm-ha:secrets:StackSecrets", name, {}, opts);
         const length = args.passwordLength ?? 32;
         // Letters and digits only: these end up in connection strings and config files.
@@ -49,7 +55,7 @@ export class StackSecrets extends pulumi.ComponentResource {
             const supplied = args.supplied?.[key];
             const value = pulumi.secret(supplied !== undefined ? pulumi.output(supplied) : password(id));
             const dockerName = pulumi.unsecret(
-                pulumi.all([nameKey, value]).apply(([k, v]) => `${args.namePrefix}-${id}-${secretNameHash(k, v)}`),
+                pulumi.all([nameKey, value]).apply(([k, v]) => secretName(args.namePrefix, id, secretNameHash(k, v))),
             );
             const secret = new docker.Secret(
                 `${name}-${id}`,
@@ -61,7 +67,7 @@ export class StackSecrets extends pulumi.ComponentResource {
                         { label: "swarm-ha.stack", value: pulumi.getStack() },
                     ],
                 },
-                { parent: this, provider: args.provider },
+                { parent: this },
             );
             secrets[key] = { value, name: dockerName, secret };
         }

@@ -18,8 +18,8 @@ import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import Docker from "dockerode";
 import type { Client } from "ssh2";
-import { mockUrn, type Registration, watchRegistrations } from "../../support/registrations";
-import { dockerProviderTarget, HANDLERS, type HandlerContext, NotImplemented } from "./handlers";
+import { durationSeconds, mockUrn, type Registration, watchRegistrations } from "../../support/registrations";
+import { dockerProviderTarget, HANDLERS, type HandlerContext, NotImplemented, type Phase } from "./handlers";
 import { containsSecret, makeSecret, reveal } from "../../support/secret-markers";
 import { SecretBox } from "./secret-box";
 import { connect, dockerAgent } from "./ssh";
@@ -35,6 +35,8 @@ export interface StoredResource {
     inputs: Record<string, unknown>;
     outputs: Record<string, unknown>;
     dependencies: string[];
+    /** Seconds, from the resource's customTimeouts (a delete uses the ones stored here). */
+    timeouts?: Partial<Record<Phase, number>>;
 }
 
 interface StateFile {
@@ -42,7 +44,8 @@ interface StateFile {
     resources: StoredResource[];
 }
 
-export type Action = "create" | "update" | "replace" | "delete" | "same";
+/** What a step did, in Pulumi's words ("delete-replaced": the old half of a replacement goes). */
+export type Action = "create" | "update" | "replace" | "delete" | "delete-replaced" | "same";
 
 export interface StepRecord {
     action: Action;
@@ -100,7 +103,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
     }
 
     call(): Record<string, any> {
-        throw new NotImplemented("lab harness: provider functions (invokes) are not implemented");
+        throw new NotImplemented("lab engine: provider functions (invokes) are not implemented");
     }
 
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
@@ -136,21 +139,29 @@ export class LabEngine implements pulumi.runtime.Mocks {
     private async perform(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
         if (!args.custom) return { id: undefined, state: args.inputs }; // components hold no state of their own
         const handler = HANDLERS[args.type];
-        if (!handler) throw new NotImplemented(`lab harness: resource type ${args.type} (${args.name}) is not implemented`);
+        if (!handler) throw new NotImplemented(`lab engine: resource type ${args.type} (${args.name}) is not implemented`);
         for (const k of Object.keys(args.inputs)) {
             if (args.inputs[k] !== undefined && !handler.fields.includes(k)) {
-                throw new NotImplemented(`lab harness: ${args.type}.${k} (${args.name}) is not implemented`);
+                throw new NotImplemented(`lab engine: ${args.type}.${k} (${args.name}) is not implemented`);
             }
         }
         const inputs = reveal(args.inputs);
         handler.validate?.(inputs);
         const reg = this.registrations.get(`${args.type}::${args.name}`);
-        if (!reg) throw new Error(`lab harness: no registration seen for ${args.type} ${args.name}`);
+        if (!reg) throw new Error(`lab engine: no registration seen for ${args.type} ${args.name}`);
+        if (reg.otherOptions.length > 0) {
+            throw new NotImplemented(`lab engine: resource option(s) ${reg.otherOptions.join(", ")} (${args.name}) are not implemented`);
+        }
+        const timeouts: Partial<Record<Phase, number>> = {};
+        for (const phase of ["create", "update", "delete"] as const) {
+            const seconds = durationSeconds(reg.customTimeouts[phase]);
+            if (seconds !== undefined) timeouts[phase] = seconds;
+        }
 
         // The URN the SDK's mock monitor gives it: dependencies refer to these.
         const urn = mockUrn(this.stack, this.project, args.type, args.name, reg.parent);
         const prev = this.previous.get(urn);
-        const ctx = this.context(args.name, args.provider);
+        const ctx = this.context(args.name, args.provider, timeouts);
         const started = Date.now();
         let action: Action;
         let id: string;
@@ -167,10 +178,14 @@ export class LabEngine implements pulumi.runtime.Mocks {
                 action = "same";
                 id = prev.id;
                 outputs = reveal(this.box.open(prev.outputs));
-            } else if (handler.replaceOn === "all" || changed.some((k) => (handler.replaceOn as string[]).includes(k)) || !handler.update) {
+            } else if (
+                handler.replaceOn === "all" ||
+                changed.some((k) => (handler.replaceOn as string[]).includes(k) || reg.replaceOnChanges.some((p) => p === "*" || p.split(/[.[]/)[0] === k)) ||
+                !handler.update
+            ) {
                 action = "replace";
                 this.log(`  +- ${args.type} ${args.name} (replace: ${changed.join(", ")}) ...`);
-                if (reg.deleteBeforeReplace) await this.deleteOne(prev);
+                if (reg.deleteBeforeReplace) await this.deleteOne(prev, "delete-replaced");
                 else this.replaced.push(prev);
                 ({ id, outputs } = await handler.create(inputs, ctx));
             } else {
@@ -197,6 +212,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
             inputs: this.box.seal(args.inputs),
             outputs: this.box.seal(wrapped),
             dependencies: reg.dependencies,
+            timeouts,
         });
         this.save();
         const seconds = (Date.now() - started) / 1000;
@@ -205,12 +221,14 @@ export class LabEngine implements pulumi.runtime.Mocks {
         return { id, state };
     }
 
-    private context(name: string, providerRef: string | undefined): HandlerContext {
+    private context(name: string, providerRef: string | undefined, timeouts: Partial<Record<Phase, number>> = {}): HandlerContext {
+        const started = Date.now();
         return {
             name,
             log: this.log,
+            deadline: (phase) => (timeouts[phase] === undefined ? undefined : started + timeouts[phase]! * 1000),
             docker: () => {
-                if (!providerRef) throw new Error(`lab harness: ${name} has no Docker provider`);
+                if (!providerRef) throw new Error(`lab engine: ${name} has no Docker provider`);
                 return this.dockerFor(providerRef.split("::").slice(0, -1).join("::"));
             },
         };
@@ -220,7 +238,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
         let d = this.dockers.get(providerUrn);
         if (!d) {
             const stored = this.current.get(providerUrn) ?? this.previous.get(providerUrn);
-            if (!stored) throw new Error(`lab harness: unknown provider ${providerUrn}`);
+            if (!stored) throw new Error(`lab engine: unknown provider ${providerUrn}`);
             const target = dockerProviderTarget(reveal(this.box.open(stored.inputs)));
             const key = `${target.user}@${target.host}:${target.port}`;
             let client = this.sshClients.get(key);
@@ -234,13 +252,13 @@ export class LabEngine implements pulumi.runtime.Mocks {
         return d;
     }
 
-    private async deleteOne(r: StoredResource): Promise<void> {
+    private async deleteOne(r: StoredResource, action: "delete" | "delete-replaced" = "delete"): Promise<void> {
         const handler = HANDLERS[r.type];
         const started = Date.now();
-        this.log(`  - ${r.type} ${r.name} ...`);
-        if (handler?.delete) await handler.delete(reveal(this.box.open(r.inputs)), r.id, this.context(r.name, r.provider));
+        this.log(`  - ${r.type} ${r.name}${action === "delete-replaced" ? " (replaced)" : ""} ...`);
+        if (handler?.delete) await handler.delete(reveal(this.box.open(r.inputs)), r.id, this.context(r.name, r.provider, r.timeouts));
         const seconds = (Date.now() - started) / 1000;
-        this.steps.push({ action: "delete", type: r.type, name: r.name, seconds, endedAt: (Date.now() - this.t0) / 1000 });
+        this.steps.push({ action, type: r.type, name: r.name, seconds, endedAt: (Date.now() - this.t0) / 1000 });
         this.log(`    deleted ${r.name} (${seconds.toFixed(1)}s)`);
     }
 
@@ -259,9 +277,9 @@ export class LabEngine implements pulumi.runtime.Mocks {
             while (pending.length > 0) {
                 // A resource can go once nothing still pending depends on it.
                 const ready = pending.filter((r) => !pending.some((o) => o !== r && needs(o).includes(r.urn)));
-                if (ready.length === 0) throw new Error(`lab harness: dependency cycle among ${pending.map((r) => r.name).join(", ")}`);
+                if (ready.length === 0) throw new Error(`lab engine: dependency cycle among ${pending.map((r) => r.name).join(", ")}`);
                 for (const r of ready) {
-                    await this.deleteOne(r);
+                    await this.deleteOne(r, this.replaced.includes(r) ? "delete-replaced" : "delete");
                     pending.splice(pending.indexOf(r), 1);
                     if (this.previous.get(r.urn) === r) this.previous.delete(r.urn);
                     this.save();

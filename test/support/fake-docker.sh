@@ -5,27 +5,77 @@
 #   FAKE_STATE         Swarm.LocalNodeState (default inactive)
 #   FAKE_CONTROL       Swarm.ControlAvailable (default false)
 #   FAKE_CLUSTER       Swarm.Cluster.ID
+#   FAKE_SELF          Swarm.NodeID (default self-id)
+#   FAKE_ERROR         Swarm.Error
 #   FAKE_REMOTES       RemoteManagers addresses, space separated
-#   FAKE_MANAGERS      manager nodes, "id reachability addr" separated by ';'
-#   FAKE_MANAGED       the node's swarm-ha.managed-labels label
+#   FAKE_NODES         the node list, one node per ';':
+#                      "id role reachability addr status availability name-label hostname"
+#                      (reachability '-' for a worker, name-label '-' for none)
+#   FAKE_MANAGED       the swarm-ha.managed-labels label of any node
+#   FAKE_JOINS_AS_MANAGER  if set, once fake-curl has joined, this host is a manager
 printf '%s\n' "$*" >>"${FAKE_LOG:?}"
+all="$*"
+last=${all##* } # the last argument: a node ID, for `node inspect`
+
+# node_row ID: the FAKE_NODES entry of a node, as separate words.
+node_row() {
+    printf '%s\n' "${FAKE_NODES:-}" | tr ';' '\n' | while read -r id rest; do
+        if [ "$id" = "$1" ]; then echo "$id $rest"; fi
+    done
+}
+# field ID N: the N-th word of a node's entry (1 = id).
+field() {
+    node_row "$1" | cut -d ' ' -f "$2"
+}
+all_ids() {
+    printf '%s\n' "${FAKE_NODES:-}" | tr ';' '\n' | while read -r id _; do
+        if [ -n "$id" ]; then echo "$id"; fi
+    done
+}
+
 case "$*" in
 "version --format {{.Server.Version}}") echo "${FAKE_VERSION:-24.0.7}" ;;
 "info --format {{.Swarm.LocalNodeState}}") echo "${FAKE_STATE:-inactive}" ;;
-"info --format {{.Swarm.ControlAvailable}}") echo "${FAKE_CONTROL:-false}" ;;
-"info --format {{.Swarm.Cluster.ID}}") echo "${FAKE_CLUSTER:-}" ;;
-"info --format {{.Swarm.NodeID}}") echo "self-id" ;;
-"info --format {{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}") echo "${FAKE_REMOTES:-}" ;;
-"node ls --quiet --filter role=manager")
-    printf '%s\n' "${FAKE_MANAGERS:-}" | tr ';' '\n' | while read -r id _; do [ -n "$id" ] && echo "$id"; done
+"info --format {{.Swarm.ControlAvailable}}")
+    if [ -n "${FAKE_JOINS_AS_MANAGER:-}" ] && [ -e "$FAKE_LOG.joined" ]; then echo true; else echo "${FAKE_CONTROL:-false}"; fi
     ;;
-"node inspect --format {{.ManagerStatus.Reachability}} {{.ManagerStatus.Addr}} "*)
-    id=${*##* }
-    printf '%s\n' "${FAKE_MANAGERS:-}" | tr ';' '\n' | while read -r m reach addr; do
-        if [ "$m" = "$id" ]; then echo "$reach $addr"; fi
+"info --format {{.Swarm.Cluster.ID}}") echo "${FAKE_CLUSTER:-}" ;;
+"info --format {{.Swarm.NodeID}}") echo "${FAKE_SELF:-self-id}" ;;
+"info --format {{.Swarm.Error}}") echo "${FAKE_ERROR:-}" ;;
+"info --format {{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}") echo "${FAKE_REMOTES:-}" ;;
+"node ls --quiet") all_ids ;;
+"node ls --quiet --filter role=manager")
+    for id in $(all_ids); do
+        if [ "$(field "$id" 2)" = manager ]; then echo "$id"; fi
     done
     ;;
+"node inspect --format {{.ManagerStatus.Reachability}} "*)
+    r=$(field "$last" 3)
+    [ "$r" = - ] || echo "$r"
+    ;;
+"node inspect --format {{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{else}}{{.Status.Addr}}{{end}} "*)
+    id=$last
+    if [ "$(field "$id" 3)" = - ]; then field "$id" 4; else echo "$(field "$id" 4):2377"; fi
+    ;;
+"node inspect --format {{.Spec.Role}} "*) field "$last" 2 ;;
+"node inspect --format {{.Status.State}} "*) field "$last" 5 ;;
+"node inspect --format {{index .Spec.Labels \"swarm-ha.name\"}} "*)
+    n=$(field "$last" 7)
+    [ "$n" = - ] || echo "$n"
+    ;;
 "node inspect --format {{index .Spec.Labels \"swarm-ha.managed-labels\"}} "*) echo "${FAKE_MANAGED:-}" ;;
-"node update "*) ;;
-*) echo "fake docker: unexpected call: $*" >&2; exit 99 ;;
+"node inspect --format {{.ID}} "*)
+    # health.sh's one-line-per-node format: node inspect --format FORMAT ID...
+    shift 4
+    for id in "$@"; do
+        # shellcheck disable=SC2046 # one word per field
+        set -- $(node_row "$id")
+        echo "$1 $7 $2 $6 $5 $3 $8"
+    done
+    ;;
+"node update "* | "node demote "* | "node rm "* | "node ps "* | "swarm leave"*) ;;
+*)
+    echo "fake docker: unexpected call: $*" >&2
+    exit 99
+    ;;
 esac

@@ -25,6 +25,10 @@ export interface Recorded {
     /** URNs this resource waited for (dependsOn and input dependencies). */
     dependencies: string[];
     deleteBeforeReplace: boolean;
+    /** customTimeouts as registered ("" where unset). */
+    customTimeouts: { create: string; update: string; delete: string };
+    /** The provider reference (`urn::id`) the resource was registered with, if any. */
+    provider: string;
     urn: string;
     started: number;
     ended: number;
@@ -47,7 +51,7 @@ export const CLUSTER_ID = "k2x9fakeclusterid0001";
 
 /** What the hosts' scripts print: told apart by the script a command runs. */
 function fakeStdout(name: string, create: string): string {
-    const node = name.replace(/^swarm-/, "").replace(/-(member|preflight|settings|registration|quorum-guard)$/, "");
+    const node = name.replace(/^swarm-/, "").replace(/-(member|preflight|settings|registration)$/, "");
     if (create.includes("# swarm-ha init.sh")) {
         return `action=initialised\ncluster_id=${CLUSTER_ID}\nnode_id=id-${node}\nmanager_token=${MANAGER_TOKEN}\nworker_token=${WORKER_TOKEN}\n`;
     }
@@ -98,9 +102,12 @@ export async function runProgram(
                     secretValues.add(result);
                     state = { ...inputs, result };
                 }
-                const { parent, dependencies, deleteBeforeReplace } = registrations.get(`${args.type}::${args.name}`)!;
+                const { parent, dependencies, deleteBeforeReplace, customTimeouts } = registrations.get(`${args.type}::${args.name}`)!;
                 const urn = mockUrn("test", "swarm-ha", args.type, args.name, parent);
-                resources.push({ type: args.type, name: args.name, inputs, rawInputs: args.inputs, secretInputs, parent, dependencies, deleteBeforeReplace, urn, started, ended: Date.now() - t0 });
+                resources.push({
+                    type: args.type, name: args.name, inputs, rawInputs: args.inputs, secretInputs, parent, dependencies, deleteBeforeReplace,
+                    customTimeouts, provider: args.provider ?? "", urn, started, ended: Date.now() - t0,
+                });
                 return { id: `${args.name}-id`, state };
             },
             call: () => ({}),

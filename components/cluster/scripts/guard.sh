@@ -1,28 +1,36 @@
 #!/bin/sh
 # Runs on the first manager before any node joins, leaves or changes role: refuses a change
-# of the manager set that would leave fewer managers than Raft's quorum needs.
+# of the manager set that would leave fewer managers than Raft's quorum needs, and a swarm
+# that has no leader (nothing can be changed safely there).
 # DESIRED_MANAGERS: the advertise addresses of the managers in config, space separated.
 : "${NODE_NAME:?}" "${DESIRED_MANAGERS:?}"
 
 state=$(swarm_info '{{.Swarm.LocalNodeState}}') || die "the Docker engine does not answer"
-if [ "$state" != active ] || ! is_manager; then
-    # No swarm here yet (or not a manager of one): nothing can lose quorum.
+case "$state" in
+inactive)
+    # No swarm here yet: nothing can lose quorum.
     printf 'status=no-swarm\n'
     exit 0
-fi
+    ;;
+active)
+    is_manager ||
+        die "is a worker of an existing swarm; the first manager in swarm-ha:nodes must be a manager of that swarm (move a working manager to the top), or in no swarm"
+    ;;
+locked)
+    die "its swarm is locked (autolock is on); run 'docker swarm unlock' on it, then run again"
+    ;;
+*)
+    die "its swarm has no leader (state '$state': $(swarm_info '{{.Swarm.Error}}')). Either more than half of the managers are down, or this host was removed from the swarm while it was down and holds stale state. Put a working manager first in swarm-ha:nodes; if no manager works, see the runbook 'the swarm lost its quorum'"
+    ;;
+esac
 
 total=0
 kept=0
 unreachable=0
 removed=""
 for id in $(docker node ls --quiet --filter role=manager); do
-    info=$(docker node inspect --format '{{.ManagerStatus.Reachability}} {{.ManagerStatus.Addr}}' "$id") ||
-        die "cannot inspect manager $id"
-    reach=${info%% *}
-    ip=${info#* }
-    ip=${ip%:*}
-    ip=${ip#[}
-    ip=${ip%]}
+    reach=$(node_field "$id" '{{.ManagerStatus.Reachability}}')
+    ip=$(node_addr "$id")
     total=$((total + 1))
     wanted=false
     for d in $DESIRED_MANAGERS; do

@@ -22,7 +22,7 @@ locked)
     die "its swarm is locked (autolock is on); run 'docker swarm unlock' on it, then run again"
     ;;
 *)
-    die "its swarm state is '$state'; if a join was interrupted run 'docker swarm leave' on it, then run again"
+    die "its swarm has no leader (state '$state'); put a working manager first in swarm-ha:nodes"
     ;;
 esac
 

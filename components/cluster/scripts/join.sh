@@ -3,8 +3,9 @@
 # it is already a member. Never makes a node leave a swarm swarm-ha did not make.
 # The join token arrives on standard input, so it is in no command line or process list.
 # MANAGER_ADDRS: every manager's "address:2377" in config order, space separated; the first
-# is the one that initialised the swarm.
-: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}" "${MANAGER_ADDRS:?}" "${SWARM_ROLE:?}" "${CLUSTER_ID:?}"
+# is the one that initialised the swarm and the one this node joins through.
+# EXPECTED_NODE_ID: the swarm's ID for this node as registration.sh found it, or empty.
+: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}" "${MANAGER_ADDRS:?}" "${SWARM_ROLE:?}" "${CLUSTER_ID:?}" "${EXPECTED_NODE_ID?}"
 
 IFS= read -r join_token || true
 case "$join_token" in
@@ -12,14 +13,15 @@ SWMTKN-1-*) ;;
 *) die "no join token arrived on standard input" ;;
 esac
 
-# is_member: is this node part of our swarm (the one whose managers we know)?
-is_member() {
+# is_ours: does the swarm state this host holds belong to our swarm (the one whose ID and
+# managers we know)? Managers see the cluster ID; workers and hosts that lost their
+# managers see only the managers they talk to.
+is_ours() {
     cluster=$(swarm_info '{{.Swarm.Cluster.ID}}')
     if [ -n "$cluster" ]; then
         [ "$cluster" = "$CLUSTER_ID" ]
         return
     fi
-    # Workers do not see the cluster ID; they do see the managers they talk to.
     for remote in $(swarm_info '{{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}'); do
         for manager in $MANAGER_ADDRS; do
             if [ "$remote" = "$manager" ]; then return 0; fi
@@ -28,37 +30,94 @@ is_member() {
     return 1
 }
 
+is_active() {
+    [ "$(swarm_info '{{.Swarm.LocalNodeState}}')" = active ]
+}
+
 join_swarm() {
     first_manager=${MANAGER_ADDRS%% *}
     # printf is a shell builtin: the token goes from memory into curl's standard input.
     response=$(
         printf '{"ListenAddr":"0.0.0.0:2377","AdvertiseAddr":"%s","RemoteAddrs":["%s"],"JoinToken":"%s"}' \
             "$ADVERTISE_ADDR" "$first_manager" "$join_token" |
-            curl --silent --show-error --unix-socket /var/run/docker.sock \
+            curl --silent --show-error --max-time 90 --unix-socket /var/run/docker.sock \
                 --header 'Content-Type: application/json' --data-binary @- \
                 --write-out '\n%{http_code}' http://localhost/swarm/join
     ) || die "could not reach the Docker API socket to join the swarm"
     code=$(printf '%s\n' "$response" | tail -n 1)
-    [ "$code" = 200 ] || die "joining the swarm through $first_manager failed (HTTP $code): $(printf '%s\n' "$response" | sed '$d')"
+    body=$(printf '%s\n' "$response" | sed '$d')
+    [ "$code" = 200 ] && return 0
+    case "$body" in
+    *"will continue in the background"*)
+        # Docker gives up waiting after 20s but keeps trying: give it a while longer.
+        wait_until 60 "the join through $first_manager to complete ($body)" is_active
+        ;;
+    *) die "joining the swarm through $first_manager failed (HTTP $code): $body" ;;
+    esac
 }
 
 state=$(swarm_info '{{.Swarm.LocalNodeState}}') || die "the Docker engine does not answer"
+self=$(swarm_info '{{.Swarm.NodeID}}')
 case "$state" in
-active)
-    is_member ||
-        die "already belongs to another swarm; swarm-ha does not make a node leave a swarm it did not make. If that swarm is no longer needed, run 'docker swarm leave' on this node, then run again"
-    action=kept
-    ;;
 inactive)
     join_swarm
     action=joined
     ;;
+active | pending | error)
+    if [ -n "$EXPECTED_NODE_ID" ] && [ "$self" = "$EXPECTED_NODE_ID" ]; then
+        # The swarm knows this host by the ID it holds: a member.
+        is_active || wait_until 60 "the node to reconnect to its managers ($(swarm_info '{{.Swarm.Error}}'))" is_active
+        action=kept
+    elif is_ours; then
+        # It holds state of our swarm that the swarm no longer has: it was removed while it
+        # was down, or a join was cut short. Only a fresh join makes it a member again.
+        docker swarm leave --force >/dev/null || die "could not leave the stale swarm state it holds"
+        join_swarm
+        action=rejoined
+    elif [ "$state" = active ]; then
+        die "already belongs to another swarm; swarm-ha does not make a node leave a swarm it did not make. If that swarm is no longer needed, run 'docker swarm leave' on this node, then run again"
+    else
+        die "holds the state of a swarm whose managers are not in swarm-ha:nodes (state '$state'); if that swarm is gone, run 'docker swarm leave --force' on this node, then run again"
+    fi
+    ;;
 *)
-    die "its swarm state is '$state'; if an earlier join was interrupted run 'docker swarm leave --force' on it, then run again"
+    die "its swarm state is '$state'; run 'docker swarm leave --force' on it if it should join this swarm, then run again"
     ;;
 esac
 
-if [ "$SWARM_ROLE" = manager ] && [ "$action" = joined ]; then
+# can_reach ADDR:PORT: does a TCP connection open? (curl exit 7: refused, 28: timed out)
+can_reach() {
+    curl --silent --output /dev/null --connect-timeout 3 --max-time 5 "http://$1/" && return 0
+    case $? in 7 | 28) return 1 ;; *) return 0 ;; esac
+}
+
+# join_address_is_down: a worker's engine remembers the manager it joined through, and on
+# promotion joins Raft only through that one (moby's nodeRunner keeps it as swarmkit's
+# JoinAddr until the engine restarts, and for good once a promotion failed). If that manager
+# is gone, the promotion can never finish ("can't initialize raft node").
+join_address_is_down() {
+    join_addr=$(sed -n 's/.*"RemoteAddr":"\([^"]*\)".*/\1/p' /var/lib/docker/swarm/docker-state.json 2>/dev/null || true)
+    if [ -n "$join_addr" ]; then
+        if can_reach "$join_addr"; then return 1; fi
+        return 0
+    fi
+    # The engine's state is not readable by this user: any manager it knows that is down may be it.
+    for remote in $(swarm_info '{{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}'); do
+        can_reach "$remote" || return 0
+    done
+    return 1
+}
+
+if [ "$SWARM_ROLE" = manager ] && [ "$action" = kept ] && ! is_manager && join_address_is_down; then
+    # It is to be promoted (settings.sh does that), but would never make it into Raft: join
+    # again, as a manager, through the first manager. Its tasks restart once; settings.sh
+    # moves its labels to the new node ID and removes the old entry.
+    docker swarm leave >/dev/null || die "could not leave the swarm to rejoin it as a manager"
+    join_swarm
+    action=rejoined-as-manager
+fi
+
+if [ "$SWARM_ROLE" = manager ] && [ "$action" != kept ]; then
     # The next manager joins only once this one takes part in Raft.
     wait_until 120 "the node to become a reachable manager" is_manager
 fi

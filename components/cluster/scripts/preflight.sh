@@ -4,6 +4,8 @@
 
 command -v docker >/dev/null 2>&1 ||
     die "the docker CLI is not installed; install Docker Engine $MIN_DOCKER_VERSION or newer"
+command -v awk >/dev/null 2>&1 ||
+    die "awk is not installed; swarm-ha's swarm health check needs it (any POSIX awk)"
 command -v curl >/dev/null 2>&1 ||
     die "curl is not installed; swarm-ha joins nodes through the Docker API socket with curl so join tokens stay out of process lists"
 version=$(docker version --format '{{.Server.Version}}' 2>&1) ||

@@ -1,12 +1,22 @@
-/** command:remote:Command — a script run over SSH the way @pulumi/command 1.x runs it. */
+/**
+ * command:remote:Command — a script run over SSH the way @pulumi/command 1.x runs it
+ * (provider/pkg/provider/remote: connection.go, commandOutputs.go, commandController.go):
+ * - create runs `create` (nothing when absent); a change of `triggers` replaces the
+ *   resource; any other change is an update that runs `update`, else `create`; delete runs
+ *   `delete` with the inputs the resource was last created or updated with;
+ * - connecting retries `dialErrorLimit` times (default 10), each TCP dial bounded by
+ *   `perDialTimeout` (default 15 s), and the step's custom timeout ends the retries; a
+ *   running session is not cut by that timeout, only by the connection dying (see ../ssh.ts);
+ * - stdout and stderr lose one trailing newline.
+ */
 import * as crypto from "node:crypto";
 import type { Client } from "ssh2";
-import { connect, exec, HostError, type SshTarget } from "../ssh";
-import { type Handler, type HandlerContext, NotImplemented, onlyFields } from "./types";
+import { connect, exec, GO_TCP_KEEPALIVE, HostError, type SshTarget } from "../ssh";
+import { type Handler, type HandlerContext, type Phase, NotImplemented, onlyFields, trimNewline } from "./types";
 
 const CONNECTION_FIELDS = ["host", "port", "user", "privateKey", "dialErrorLimit", "perDialTimeout"];
 
-function sshTarget(connection: Record<string, any>): SshTarget {
+function sshTarget(connection: Record<string, any>, deadline: number | undefined): SshTarget {
     return {
         host: connection.host,
         port: connection.port ?? 22,
@@ -14,11 +24,14 @@ function sshTarget(connection: Record<string, any>): SshTarget {
         privateKey: connection.privateKey,
         attempts: connection.dialErrorLimit ?? 10,
         timeoutSeconds: connection.perDialTimeout ?? 15,
+        keepalive: GO_TCP_KEEPALIVE,
+        deadline,
     };
 }
 
-async function runRemote(connection: Record<string, any>, script: string, stdin: string | undefined, ctx: HandlerContext, phase: string) {
-    const target = sshTarget(connection);
+async function runRemote(connection: Record<string, any>, script: string, stdin: string | undefined, ctx: HandlerContext, phase: Phase) {
+    const target = sshTarget(connection, ctx.deadline(phase));
+    const started = Date.now();
     let client: Client;
     try {
         client = await connect(target);
@@ -26,13 +39,15 @@ async function runRemote(connection: Record<string, any>, script: string, stdin:
         throw new HostError(`${ctx.name} (${phase}): host ${target.host}: ${(e as Error).message}`);
     }
     try {
-        const r = await exec(client, script, stdin);
+        const r = await exec(client, script, stdin).catch((e: Error) => {
+            throw new HostError(`${ctx.name} (${phase}) on host ${target.host} failed after ${((Date.now() - started) / 1000).toFixed(0)}s: ${e.message}`);
+        });
         if (r.code !== 0) {
             throw new HostError(
                 `${ctx.name} (${phase}) failed on host ${target.host} with exit code ${r.code}:\n${r.stderr.trim().split("\n").slice(-15).join("\n")}`,
             );
         }
-        return r;
+        return { stdout: trimNewline(r.stdout), stderr: trimNewline(r.stderr) };
     } finally {
         client.end();
     }
@@ -43,20 +58,19 @@ export const remoteCommand: Handler = {
     validate(inputs) {
         onlyFields("command:remote:Command.connection", inputs.connection, CONNECTION_FIELDS);
         if (inputs.addPreviousOutputInEnv !== false) {
-            throw new NotImplemented("lab harness: command:remote:Command.addPreviousOutputInEnv must be false (the PULUMI_COMMAND_* environment is not implemented)");
+            throw new NotImplemented("lab engine: command:remote:Command.addPreviousOutputInEnv must be false (the PULUMI_COMMAND_* environment is not implemented)");
         }
     },
     replaceOn: ["triggers"],
     async create(inputs, ctx) {
-        if (inputs.create === undefined) return { id: ctx.name + crypto.randomBytes(4).toString("hex"), outputs: { stdout: "", stderr: "" } };
-        const r = await runRemote(inputs.connection, inputs.create, inputs.stdin, ctx, "create");
-        return { id: `${ctx.name}-${crypto.randomBytes(4).toString("hex")}`, outputs: { stdout: r.stdout, stderr: r.stderr } };
+        const id = `${ctx.name}-${crypto.randomBytes(4).toString("hex")}`;
+        if (inputs.create === undefined) return { id, outputs: { stdout: "", stderr: "" } };
+        return { id, outputs: await runRemote(inputs.connection, inputs.create, inputs.stdin, ctx, "create") };
     },
     async update(inputs, previous, ctx) {
         const script = inputs.update ?? inputs.create;
-        if (script === undefined) return { id: previous.id, outputs: { stdout: "", stderr: "" } };
-        const r = await runRemote(inputs.connection, script, inputs.stdin, ctx, "update");
-        return { id: previous.id, outputs: { stdout: r.stdout, stderr: r.stderr } };
+        if (script === undefined) return { id: previous.id, outputs: { stdout: previous.outputs.stdout ?? "", stderr: previous.outputs.stderr ?? "" } };
+        return { id: previous.id, outputs: await runRemote(inputs.connection, script, inputs.stdin, ctx, "update") };
     },
     async delete(inputs, _id, ctx) {
         if (inputs.delete === undefined) return;

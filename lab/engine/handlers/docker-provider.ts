@@ -6,35 +6,46 @@ import * as path from "node:path";
 import type { SshTarget } from "../ssh";
 import { type Handler, NotImplemented } from "./types";
 
-/** The SSH settings a Docker provider's `host` and `sshOpts` describe. */
+/**
+ * The SSH settings a Docker provider's `host` and `sshOpts` describe, as the system `ssh` the
+ * provider runs would apply them: one connection attempt (ConnectionAttempts' default),
+ * `ConnectTimeout`, and a dead connection given up after ServerAliveInterval ×
+ * ServerAliveCountMax (without ServerAliveInterval, only TCP's keepalive, hours).
+ */
 export function dockerProviderTarget(inputs: Record<string, any>): SshTarget {
     const url = new URL(inputs.host);
-    if (url.protocol !== "ssh:") throw new NotImplemented(`lab harness: docker provider host ${inputs.host}: only ssh:// is implemented`);
+    if (url.protocol !== "ssh:") throw new NotImplemented(`lab engine: docker provider host ${inputs.host}: only ssh:// is implemented`);
     const opts: string[] = typeof inputs.sshOpts === "string" ? JSON.parse(inputs.sshOpts) : (inputs.sshOpts ?? []);
     let keyFile: string | undefined;
     let timeout = 15;
+    let aliveInterval = 0;
+    let aliveCountMax = 3;
     for (let k = 0; k < opts.length; k++) {
         const o = opts[k];
         if (o === "-i") keyFile = opts[++k];
         else if (o === "-o") {
             const [name, value] = opts[++k].split("=");
             if (name === "ConnectTimeout") timeout = Number(value);
-            // Host key checking and batch mode are the system ssh's business: the harness
+            else if (name === "ServerAliveInterval") aliveInterval = Number(value);
+            else if (name === "ServerAliveCountMax") aliveCountMax = Number(value);
+            // Host key checking and batch mode are the system ssh's business: the engine
             // trusts the lab's hosts (it made them) and never prompts.
             else if (!["IdentitiesOnly", "UserKnownHostsFile", "StrictHostKeyChecking", "BatchMode"].includes(name)) {
-                throw new NotImplemented(`lab harness: docker provider ssh option ${name} is not implemented`);
+                throw new NotImplemented(`lab engine: docker provider ssh option ${name} is not implemented`);
             }
-        } else throw new NotImplemented(`lab harness: docker provider ssh flag ${o} is not implemented`);
+        } else throw new NotImplemented(`lab engine: docker provider ssh flag ${o} is not implemented`);
     }
-    if (!keyFile) throw new NotImplemented("lab harness: docker provider: only key files given with -i are implemented");
+    if (!keyFile) throw new NotImplemented("lab engine: docker provider: only key files given with -i are implemented");
     const file = keyFile.startsWith("~/") ? path.join(os.homedir(), keyFile.slice(2)) : keyFile;
     return {
         host: url.hostname.replace(/^\[|\]$/g, ""),
         port: Number(url.port || 22),
         user: decodeURIComponent(url.username || "root"),
         privateKey: fs.readFileSync(file, "utf8"),
-        attempts: 3,
+        attempts: 1,
         timeoutSeconds: timeout,
+        // OpenSSH disconnects when the CountMax-th probe goes unanswered; ssh2 one probe later.
+        keepalive: aliveInterval > 0 ? { intervalMs: aliveInterval * 1000, countMax: Math.max(0, aliveCountMax - 1) } : { intervalMs: 2 * 3600_000, countMax: 0 },
     };
 }
 

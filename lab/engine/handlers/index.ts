@@ -3,6 +3,7 @@
  * would. Each handler lists the inputs it implements: any other input makes the run fail
  * loudly, so the lab can never silently differ from what the real providers would do.
  */
+import { localCommand } from "./command-local";
 import { remoteCommand } from "./command-remote";
 import { dockerNetwork } from "./docker-network";
 import { dockerProvider } from "./docker-provider";
@@ -12,10 +13,11 @@ import type { Handler } from "./types";
 
 export { dockerProviderTarget } from "./docker-provider";
 export { generatePassword } from "./random-password";
-export { type Handler, type HandlerContext, NotImplemented, type Performed } from "./types";
+export { type Handler, type HandlerContext, NotImplemented, type Performed, type Phase } from "./types";
 
 export const HANDLERS: Record<string, Handler> = {
     "command:remote:Command": remoteCommand,
+    "command:local:Command": localCommand,
     "random:index/randomPassword:RandomPassword": randomPassword,
     "pulumi:providers:docker": dockerProvider,
     "docker:index/network:Network": dockerNetwork,

@@ -7,9 +7,13 @@ export interface Performed {
     outputs: Record<string, unknown>;
 }
 
+export type Phase = "create" | "update" | "delete";
+
 export interface HandlerContext {
     /** The resource's name, for messages. */
     name: string;
+    /** When the step's custom timeout for `phase` ends (ms since the epoch), if it has one. */
+    deadline(phase: Phase): number | undefined;
     /** A Docker client for the resource's provider. */
     docker(): Promise<Docker>;
     log(line: string): void;
@@ -34,7 +38,7 @@ export class NotImplemented extends Error {}
 export function onlyFields(what: string, obj: Record<string, unknown> | undefined, allowed: string[]) {
     for (const k of Object.keys(obj ?? {})) {
         if (obj![k] !== undefined && !allowed.includes(k)) {
-            throw new NotImplemented(`lab harness: ${what}.${k} is not implemented; add it to its handler in lab/engine/handlers/ or do not use it`);
+            throw new NotImplemented(`lab engine: ${what}.${k} is not implemented; add it to its handler in lab/engine/handlers/ or do not use it`);
         }
     }
 }
@@ -49,3 +53,8 @@ export function isNotFound(e: unknown): boolean {
     return (e as { statusCode?: number }).statusCode === 404;
 }
 
+
+/** What the command provider does to its outputs: one trailing newline goes. */
+export function trimNewline(s: string): string {
+    return s.endsWith("\n") ? s.slice(0, -1) : s;
+}
