@@ -5,6 +5,7 @@
 #   lab/hosts.sh up [--managers N] [--workers M]   (defaults 3 and 1)
 #   lab/hosts.sh down [--purge]
 #   lab/hosts.sh status
+#   lab/hosts.sh logs [DIR]
 #
 # Everything runs on a PRIVATE host dockerd (socket /run/swarm-ha-lab/docker.sock,
 # data-root /var/lib/swarm-ha-lab/docker); no other docker on the machine is used.
@@ -793,6 +794,12 @@ cleanup_iptables() {
     while iptables -C "${rule[@]}" 2>/dev/null; do iptables -D "${rule[@]}"; done
   done
   rm -f "$IPTABLES_STATE"
+  # Rules the end-to-end tests add to make a host vanish (lab/test/support.ts), if a run
+  # was cut short before it took them away.
+  while IFS= read -r line; do
+    read -r -a rule <<<"${line/-A /}"
+    iptables -D "${rule[@]}" 2>/dev/null || true
+  done < <(iptables -S 2>/dev/null | grep -- '--comment swarm-ha-lab-dead-host' || true)
 }
 
 # A dockerd in this PID namespace (the nodes' own dockerds live in theirs).
@@ -1041,11 +1048,34 @@ cmd_status() {
   return "$bad"
 }
 
+# Export every node's logs and swarm state into DIR (for a failed test run, before teardown).
+cmd_logs() {
+  local dir=${1:-"$LOG_DIR/nodes-$(date +%Y%m%dT%H%M%S)"} name
+  require_root
+  dockerd_answers || die "the lab dockerd is not running ($DOCKER_SOCK): nothing to export"
+  mkdir -p "$dir"
+  while IFS= read -r name; do
+    [ -n "$name" ] || continue
+    mkdir -p "$dir/$name"
+    dk logs "$name" >"$dir/$name/container.log" 2>&1 || true
+    dk cp "$name:/var/log/lab/." "$dir/$name/" >/dev/null 2>&1 || true
+    if [ "$(dk inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
+      dk exec "$name" sh -c 'docker info; docker node ls; docker service ls; docker ps -a' \
+        >"$dir/$name/swarm.txt" 2>&1 || true
+    else
+      dk inspect -f 'not running: {{.State.Status}}, exit code {{.State.ExitCode}}' "$name" \
+        >"$dir/$name/swarm.txt" 2>&1 || true
+    fi
+  done < <(dk ps -a --filter label=swarm-ha-lab.node --format '{{.Names}}' | sort)
+  say "logs: exported to $dir"
+}
+
 usage() {
   cat >&2 <<'EOF'
 usage: lab/hosts.sh up [--managers N] [--workers M]   start the lab's hosts (default 3 + 1)
        lab/hosts.sh down [--purge]                    remove them (--purge: also the image cache)
        lab/hosts.sh status                            list the nodes and whether SSH answers
+       lab/hosts.sh logs [DIR]                        export every node's logs and swarm state
 EOF
 }
 
@@ -1056,6 +1086,7 @@ main() {
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status "$@" || exit 1 ;;
+    logs) cmd_logs "$@" ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
   esac

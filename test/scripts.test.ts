@@ -168,12 +168,13 @@ describe("removals.sh takes undeclared nodes out from a manager, without their h
 
 describe("registration.sh finds what the swarm knows of a node", () => {
     test("by its swarm-ha label, else by address (only a ready node), else nothing", () => {
-        expect(runWithFakes("registration", { NODE_NAME: "w1", ADVERTISE_ADDR: "10.0.0.99" }, swarm(M1, W1)).stdout).toBe("node_id=w1\n");
+        const p = (name: string, addr: string) => ({ NODE_NAME: name, ADVERTISE_ADDR: addr, SWARM_ROLE: "worker", MANAGER_ADDRS: "10.0.0.1:2377" });
+        expect(runWithFakes("registration", p("w1", "10.0.0.99"), swarm(M1, W1)).stdout).toBe("node_id=w1\n");
         const unlabelled = node("q7", "worker", "-", "10.0.0.12", "ready", "active", "-");
-        expect(runWithFakes("registration", { NODE_NAME: "w2", ADVERTISE_ADDR: "10.0.0.12" }, swarm(M1, unlabelled)).stdout).toBe("node_id=q7\n");
+        expect(runWithFakes("registration", p("w2", "10.0.0.12"), swarm(M1, unlabelled)).stdout).toBe("node_id=q7\n");
         const downUnlabelled = node("q8", "worker", "-", "10.0.0.12", "down", "active", "-");
-        expect(runWithFakes("registration", { NODE_NAME: "w2", ADVERTISE_ADDR: "10.0.0.12" }, swarm(M1, downUnlabelled)).stdout).toBe("node_id=\n");
-        expect(runWithFakes("registration", { NODE_NAME: "w2", ADVERTISE_ADDR: "10.0.0.12" }, {}).stdout).toBe("node_id=\n");
+        expect(runWithFakes("registration", p("w2", "10.0.0.12"), swarm(M1, downUnlabelled)).stdout).toBe("node_id=\n");
+        expect(runWithFakes("registration", p("w2", "10.0.0.12"), {}).stdout).toBe("node_id=\n");
     });
 });
 
@@ -204,6 +205,13 @@ describe("join.sh", () => {
             expect(r.calls).toContain("swarm leave --force");
             expect(r.calls.some((c) => c.startsWith("curl join"))).toBe(true);
         }
+    });
+
+    test("a manager that finds itself in the node list is kept even when the lookup missed it: no member of Raft leaves by force", () => {
+        const r = runWithFakes("join", { ...params, SWARM_ROLE: "manager" }, { ...swarm(M1, W1), FAKE_SELF: "w1", FAKE_CLUSTER: "ours" }, token);
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toContain("action=kept");
+        expect(r.calls.some((c) => c.includes("leave"))).toBe(false);
     });
 
     test("never takes a node from another swarm", () => {
@@ -242,7 +250,7 @@ describe("join.sh", () => {
 });
 
 describe("settings.sh", () => {
-    const params = { NODE_NAME: "w1", NODE_ID: "w1", ADVERTISE_ADDR: "10.0.0.11", SWARM_ROLE: "worker", AVAILABILITY: "active", LABELS: "swarm-ha.name=w1\nzone=b" };
+    const params = { NODE_NAME: "w1", NODE_ID: "w1", REPLACED_NODE_ID: "", ADVERTISE_ADDR: "10.0.0.11", SWARM_ROLE: "worker", AVAILABILITY: "active", LABELS: "swarm-ha.name=w1\nzone=b" };
 
     test("adds wanted labels and removes only labels swarm-ha set before", () => {
         const r = runWithFakes("settings", params, { ...swarm(M1, W1), FAKE_MANAGED: "swarm-ha.name,zone,disk" });
@@ -253,13 +261,15 @@ describe("settings.sh", () => {
         expect(r.calls.some((c) => c.includes("swarm leave") || c.includes("swarm join") || c.startsWith("node rm"))).toBe(false);
     });
 
-    test("removes the node's stale entries: an older one with its label, a down one at its address", () => {
+    test("removes the node's stale entries: the ID it had before it rejoined, an older one with its label, a down one at its address", () => {
+        const rejoined = node("q5", "worker", "-", "10.0.0.11", "ready", "active", "-");
         const older = node("w1-old", "worker", "-", "10.0.0.11", "down", "active", "w1");
         const cutShort = node("q9", "worker", "-", "10.0.0.11", "down", "active", "-");
         const someoneElse = node("q10", "worker", "-", "10.0.0.12", "down", "active", "-");
-        const r = runWithFakes("settings", params, swarm(M1, W1, older, cutShort, someoneElse));
+        const liveNeighbour = node("q11", "worker", "-", "10.0.0.11", "ready", "active", "-");
+        const r = runWithFakes("settings", { ...params, REPLACED_NODE_ID: "q5" }, swarm(M1, W1, rejoined, older, cutShort, someoneElse, liveNeighbour));
         expect(r.stderr).toBe("");
-        expect(r.calls.filter((c) => c.startsWith("node rm"))).toEqual(["node rm --force w1-old", "node rm --force q9"]);
+        expect(r.calls.filter((c) => c.startsWith("node rm"))).toEqual(["node rm --force q5", "node rm --force w1-old", "node rm --force q9"]);
     });
 });
 

@@ -117,18 +117,19 @@ export class SwarmCluster extends pulumi.ComponentResource {
         // joins. The name does not say which, so reordering the managers updates these steps
         // in place. Managers join one at a time, each once the previous takes part in Raft;
         // workers after the last manager.
-        const init = this.initialise(first, [this.registration(first, removals).step, departures.get(first.name)!]);
+        const init = this.initialise(first, [this.registration(first, managers, removals).step, departures.get(first.name)!]);
         const initOut = init.stdout.apply(parseKeyValues);
         this.clusterId = pulumi.unsecret(initOut.apply((o) => o["cluster_id"]));
         this.joinTokens = pulumi.secret(initOut.apply((o) => ({ manager: o["manager_token"], worker: o["worker_token"] })));
-        const members = new Map<string, { step: command.remote.Command; nodeId: pulumi.Output<string> }>();
-        members.set(first.name, { step: init, nodeId: pulumi.unsecret(initOut.apply((o) => o["node_id"])) });
+        const members = new Map<string, { step: command.remote.Command; nodeId: pulumi.Output<string>; replacedNodeId: pulumi.Output<string> }>();
+        members.set(first.name, { step: init, nodeId: pulumi.unsecret(initOut.apply((o) => o["node_id"])), replacedNodeId: pulumi.output("") });
         let lastManager: command.remote.Command = init;
         for (const n of [...managers.slice(1), ...workers]) {
-            const registered = this.registration(n, removals);
+            const registered = this.registration(n, managers, removals);
             const join = this.join(n, managers, registered.nodeId, [registered.step, departures.get(n.name)!, lastManager]);
             if (n.swarmRole === "manager") lastManager = join;
-            members.set(n.name, { step: join, nodeId: join.stdout.apply((out) => parseKeyValues(out)["node_id"]) });
+            const joinOut = join.stdout.apply(parseKeyValues);
+            members.set(n.name, { step: join, nodeId: joinOut.apply((o) => o["node_id"]), replacedNodeId: joinOut.apply((o) => o["replaced_node_id"] ?? "") });
         }
 
         // Settings, once the node is a member. Role changes go one manager at a time.
@@ -137,7 +138,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
             const member = members.get(n.name)!;
             const after: pulumi.Resource[] = [member.step];
             if (n.swarmRole === "manager" && previousManagerSettings) after.push(previousManagerSettings);
-            const settings = this.settings(n, member.nodeId, after);
+            const settings = this.settings(n, member.nodeId, member.replacedNodeId, after);
             if (n.swarmRole === "manager") previousManagerSettings = settings;
             return { spec: n, nodeId: member.nodeId, membership: member.step, settings };
         });
@@ -194,10 +195,18 @@ export class SwarmCluster extends pulumi.ComponentResource {
         }, [guard]);
     }
 
-    /** What the swarm knows of a node before its member step runs (its node ID, if any). */
-    private registration(n: NodeSpec, removals: pulumi.Resource) {
+    /**
+     * What the swarm knows of a node before its member step runs (its node ID, if any). It
+     * takes the member step's inputs too, so it runs again whenever that step does.
+     */
+    private registration(n: NodeSpec, managers: NodeSpec[], removals: pulumi.Resource) {
         const step = this.run(`${n.name}-registration`, this.firstManager, {
-            create: renderScript("registration", { NODE_NAME: n.name, ADVERTISE_ADDR: n.advertiseAddress }),
+            create: renderScript("registration", {
+                NODE_NAME: n.name,
+                ADVERTISE_ADDR: n.advertiseAddress,
+                SWARM_ROLE: n.swarmRole,
+                MANAGER_ADDRS: managerAddrs(managers),
+            }),
         }, [removals]);
         return { step, nodeId: step.stdout.apply((out) => parseKeyValues(out)["node_id"] ?? "") };
     }
@@ -250,7 +259,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
                 renderScript("join", {
                     NODE_NAME: n.name,
                     ADVERTISE_ADDR: n.advertiseAddress,
-                    MANAGER_ADDRS: managers.map((m) => hostPort(m.advertiseAddress, SWARM_PORT)).join(" "),
+                    MANAGER_ADDRS: managerAddrs(managers),
                     SWARM_ROLE: n.swarmRole,
                     CLUSTER_ID: clusterId,
                     EXPECTED_NODE_ID: expected,
@@ -262,12 +271,13 @@ export class SwarmCluster extends pulumi.ComponentResource {
     }
 
     /** Role, availability and labels, in place; then the node's stale entries go. */
-    private settings(n: NodeSpec, nodeId: pulumi.Output<string>, dependsOn: pulumi.Resource[]) {
+    private settings(n: NodeSpec, nodeId: pulumi.Output<string>, replacedNodeId: pulumi.Output<string>, dependsOn: pulumi.Resource[]) {
         return this.run(`${n.name}-settings`, this.firstManager, {
-            create: nodeId.apply((id) =>
+            create: pulumi.all([nodeId, replacedNodeId]).apply(([id, replaced]) =>
                 renderScript("settings", {
                     NODE_NAME: n.name,
                     NODE_ID: id,
+                    REPLACED_NODE_ID: replaced,
                     ADVERTISE_ADDR: n.advertiseAddress,
                     SWARM_ROLE: n.swarmRole,
                     AVAILABILITY: n.availability,
@@ -316,6 +326,11 @@ export function nodeLabels(n: NodeSpec): [string, string][] {
 
 function hostForUrl(address: string): string {
     return address.includes(":") ? `[${address}]` : address;
+}
+
+/** Every manager's "address:2377" in config order, space separated: the first is the one nodes join through. */
+function managerAddrs(managers: NodeSpec[]): string {
+    return managers.map((m) => hostPort(m.advertiseAddress, SWARM_PORT)).join(" ");
 }
 
 export function hostPort(address: string, port: number): string {

@@ -1,71 +1,19 @@
 /**
- * End-to-end: the unchanged program, run by the lab engine against the lab's real hosts
- * (npm run test:lab starts them and always tears them down). The tests run in order on one
- * lab, each a `pulumi up` with a different stack config.
+ * End-to-end, the swarm tier: the unchanged program, run by the lab engine against the lab's
+ * real hosts (npm run test:lab starts them and always tears them down). The tests run in
+ * order on one lab, each a `pulumi up` with a different stack config, from a fresh base.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
-import type { DeploySummary } from "../deploy";
 import { onLabNode } from "../nodes";
-import { type LabNode, ROOT, labNodes, labStackConfig, readHosts, writeStackFile } from "../stack";
+import type { LabNode } from "../stack";
+import { type Deployed, STATE, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, resetToBareHosts, swarmState } from "./support";
 
-const hosts = readHosts();
-const WORK = path.join(ROOT, ".lab", "test");
-const STATE = path.join(ROOT, ".lab", "state", "lab.json");
-fs.mkdirSync(WORK, { recursive: true });
-
-const byName = (name: string) => hosts.nodes.find((n) => n.name === name)!;
-const M1 = byName("lab-m1").address;
-const W1 = byName("lab-w1").address;
-
-interface Deployed {
-    status: number | null;
-    summary: DeploySummary;
-    output: string;
-}
-
-let runs = 0;
-function deploy(nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []): Deployed {
-    const n = ++runs;
-    const config = path.join(WORK, `Pulumi.lab-${n}.yaml`);
-    const summaryFile = path.join(WORK, `summary-${n}.json`);
-    writeStackFile(config, labStackConfig(hosts, nodes, extra));
-    const r = spawnSync("npx", ["tsx", path.join(ROOT, "lab", "deploy.ts"), "--stack", "lab", "--config", config, "--summary", summaryFile, ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        timeout: 10 * 60 * 1000,
-    });
-    const output = `${r.stdout}\n${r.stderr}`;
-    fs.writeFileSync(path.join(WORK, `deploy-${n}.log`), output);
-    if (!fs.existsSync(summaryFile)) throw new Error(`deploy ${n} wrote no summary (exit ${r.status}):\n${output.slice(-3000)}`);
-    return { status: r.status, summary: JSON.parse(fs.readFileSync(summaryFile, "utf8")), output };
-}
-
-function changes(d: Deployed): string[] {
-    return d.summary.steps.filter((s) => s.action !== "same").map((s) => `${s.action} ${s.name}`);
-}
-
-interface NodeRow {
-    id: string;
-    hostname: string;
-    status: string;
-    manager: string;
-}
-function nodeList(): NodeRow[] {
-    return onLabNode(M1, "docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.ManagerStatus}}'")
-        .trim()
-        .split("\n")
-        .map((l) => {
-            const [id, hostname, status, manager = ""] = l.split(" ");
-            return { id, hostname, status, manager };
-        })
-        .sort((a, b) => a.hostname.localeCompare(b.hostname));
-}
-const swarmState = (address: string) => onLabNode(address, "docker info --format '{{.Swarm.LocalNodeState}}'").trim();
-
-const baseNodes = labNodes(hosts);
+const M1 = addressOf("lab-m1");
+const W1 = addressOf("lab-w1");
 let first: Deployed;
+
+// Bare hosts: the first test forms the swarm itself.
+beforeAll(() => resetToBareHosts());
 
 /** The lab's nodes without the worker, its roles moved to the first manager. */
 function afterWorkerRemoval(): LabNode[] {
@@ -192,31 +140,36 @@ test("a config that would remove two of the three managers is refused before any
     expect(nodeList()).toEqual(before);
 });
 
-test("removing the worker from config drains it, makes it leave and removes it from the node list; managers untouched", () => {
+test("removing the worker from config drains it and removes it from a manager, then it leaves; managers untouched", () => {
     const managersBefore = nodeList().filter((n) => n.hostname !== "lab-w1");
-    const nodes = afterWorkerRemoval();
-
-    const down = deploy(nodes);
+    const down = deploy(afterWorkerRemoval());
     expect(down.summary.error).toBeUndefined();
-    // Its preflight goes too; drain, leave and node rm go in that order.
-    expect(changes(down).filter((c) => c.includes("lab-w1")).sort()).toEqual(
-        ["delete swarm-lab-w1-preflight", "delete swarm-lab-w1-registration", "delete swarm-lab-w1-settings", "delete swarm-lab-w1-member"].sort(),
+    // A manager takes it out (drain, node rm) in the removals step; then its steps go, the
+    // departure after its member step: it makes the host leave, from the machine that runs Pulumi.
+    const steps = changes(down);
+    const at = (step: string) => steps.indexOf(`delete swarm-lab-w1-${step}`);
+    expect(steps.filter((c) => c.includes("lab-w1")).sort()).toEqual(
+        ["preflight", "settings", "member", "departure", "registration"].map((x) => `delete swarm-lab-w1-${x}`).sort(),
     );
-    const teardown = changes(down).filter((c) => /lab-w1-(settings|member|registration)$/.test(c));
-    expect(teardown).toEqual(["delete swarm-lab-w1-settings", "delete swarm-lab-w1-member", "delete swarm-lab-w1-registration"]);
+    expect(steps.indexOf("update swarm-removals")).toBeLessThan(at("settings"));
+    expect(at("settings")).toBeLessThan(at("member"));
+    expect(at("member")).toBeLessThan(at("departure"));
+    expect(at("member")).toBeLessThan(at("registration"));
+    expect(down.output).toMatch(/removed=lab-w1 /);
     expect(nodeList()).toEqual(managersBefore);
     expect(swarmState(W1)).toBe("inactive");
 });
 
-test("removing one of three managers demotes it before it leaves; the other two keep the swarm", () => {
+test("removing one of three managers demotes it before it goes; the other two keep the swarm", () => {
     const nodes = afterWorkerRemoval()
         .filter((n) => n.name !== "lab-m3")
         .map((n) => (n.name === "lab-m2" ? { ...n, roles: [...n.roles, "postgres-replica"] } : n));
     const shrunk = deploy(nodes, { "swarm-ha:allowNonHa": "true" });
     expect(shrunk.summary.error).toBeUndefined();
-    const teardown = changes(shrunk).filter((c) => /lab-m3-(settings|member|registration)$/.test(c));
-    expect(teardown).toEqual(["delete swarm-lab-m3-settings", "delete swarm-lab-m3-member", "delete swarm-lab-m3-registration"]);
-    expect(nodeList().map((n) => `${n.hostname} ${n.status} ${n.manager}`)).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable"]);
+    expect(changes(shrunk).filter((c) => c.startsWith("delete")).sort()).toEqual(
+        ["preflight", "settings", "member", "departure", "registration"].map((s) => `delete swarm-lab-m3-${s}`).sort(),
+    );
+    expect(nodeSummary()).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable"]);
     expect(swarmState(byName("lab-m3").address)).toBe("inactive");
 });
 
@@ -236,9 +189,11 @@ test("a host that is down, or that refuses SSH, fails the run with an error nami
     expect(nodeList().map((n) => n.hostname)).toEqual(["lab-m1", "lab-m2"]);
 });
 
-test("destroy takes the swarm apart: every node leaves, nothing is left in state", () => {
+test("destroy takes the swarm apart: every node leaves, the first manager last; nothing is left in state", () => {
     const gone = deploy(baseNodes, {}, ["--destroy"]);
     expect(gone.summary.error).toBeUndefined();
+    const departures = changes(gone).filter((c) => c.endsWith("-departure"));
+    expect(departures[departures.length - 1]).toBe("delete swarm-lab-m1-departure");
     for (const n of hosts.nodes) expect(`${n.name} ${swarmState(n.address)}`).toBe(`${n.name} inactive`);
     expect(JSON.parse(fs.readFileSync(STATE, "utf8")).resources).toEqual([]);
 });

@@ -73,6 +73,14 @@ case "$*" in
         echo "$1 $7 $2 $6 $5 $3 $8"
     done
     ;;
+"node inspect "*)
+    # a plain inspect: does the node exist?
+    [ -n "$(node_row "$last")" ] || {
+        echo "Error: No such node: $last" >&2
+        exit 1
+    }
+    echo "[]"
+    ;;
 "node update "* | "node demote "* | "node rm "* | "node ps "* | "swarm leave"*) ;;
 *)
     echo "fake docker: unexpected call: $*" >&2

@@ -55,7 +55,7 @@ function fakeStdout(name: string, create: string): string {
     if (create.includes("# swarm-ha init.sh")) {
         return `action=initialised\ncluster_id=${CLUSTER_ID}\nnode_id=id-${node}\nmanager_token=${MANAGER_TOKEN}\nworker_token=${WORKER_TOKEN}\n`;
     }
-    if (create.includes("# swarm-ha join.sh")) return `action=joined\nnode_id=id-${node}\n`;
+    if (create.includes("# swarm-ha join.sh")) return `action=joined\nnode_id=id-${node}\nreplaced_node_id=\n`;
     if (name.endsWith("-preflight")) return "docker_version=24.0.7\nswarm_state=inactive\n";
     return "";
 }

@@ -25,6 +25,7 @@ if out=$(ssh -i "$KEY_DIR/id" -p "$SSH_PORT" \
     printf '%s\n' "$out"
     exit 0
 fi
+out=$(printf '%s' "$out" | tr -d '\r') # ssh ends its own messages with CR LF
 case "$out" in
 *"timed out"* | *"No route to host"* | *"Connection refused"* | *"Network is unreachable"* | *"Host is unreachable"* | *"Could not resolve"* | *"closed by remote host"*)
     printf 'status=unreachable\n'

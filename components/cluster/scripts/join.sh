@@ -58,6 +58,7 @@ join_swarm() {
 
 state=$(swarm_info '{{.Swarm.LocalNodeState}}') || die "the Docker engine does not answer"
 self=$(swarm_info '{{.Swarm.NodeID}}')
+replaced="" # the swarm ID this host had before it joined again, for settings.sh to remove
 case "$state" in
 inactive)
     join_swarm
@@ -68,10 +69,15 @@ active | pending | error)
         # The swarm knows this host by the ID it holds: a member.
         is_active || wait_until 60 "the node to reconnect to its managers ($(swarm_info '{{.Swarm.Error}}'))" is_active
         action=kept
+    elif is_swarm_manager && docker node inspect "$self" >/dev/null 2>&1; then
+        # A manager that finds itself in the node list is a member, whatever the lookup said:
+        # never make a member of Raft leave by force.
+        action=kept
     elif is_ours; then
         # It holds state of our swarm that the swarm no longer has: it was removed while it
         # was down, or a join was cut short. Only a fresh join makes it a member again.
         docker swarm leave --force >/dev/null || die "could not leave the stale swarm state it holds"
+        replaced=$self
         join_swarm
         action=rejoined
     elif [ "$state" = active ]; then
@@ -113,6 +119,7 @@ if [ "$SWARM_ROLE" = manager ] && [ "$action" = kept ] && ! is_manager && join_a
     # again, as a manager, through the first manager. Its tasks restart once; settings.sh
     # moves its labels to the new node ID and removes the old entry.
     docker swarm leave >/dev/null || die "could not leave the swarm to rejoin it as a manager"
+    replaced=$self
     join_swarm
     action=rejoined-as-manager
 fi
@@ -124,3 +131,4 @@ fi
 
 printf 'action=%s\n' "$action"
 printf 'node_id=%s\n' "$(swarm_info '{{.Swarm.NodeID}}')"
+printf 'replaced_node_id=%s\n' "$replaced"

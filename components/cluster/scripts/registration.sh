@@ -4,7 +4,9 @@
 # on it, else by its address), or nothing when the swarm has no such node. join.sh compares
 # it with the host's own swarm state: a host that believes it is in this swarm but is not
 # registered was removed while it was down, and must leave before it joins again.
-: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}"
+# SWARM_ROLE and MANAGER_ADDRS are not used here: they are the member step's inputs too, so
+# that this lookup runs again whenever the member step does and the two never disagree.
+: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}" "${SWARM_ROLE:?}" "${MANAGER_ADDRS:?}"
 
 if ! is_swarm_manager; then
     printf 'node_id=\n'

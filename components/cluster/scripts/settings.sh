@@ -2,10 +2,11 @@
 # Runs on the first manager once the node is a member: applies its role, availability and
 # labels in place (it never rejoins the node). LABELS holds "key=value" lines, all the labels
 # swarm-ha manages on this node; labels it set before and no longer wants are removed,
-# others' labels are kept. Then it removes the node's stale entries: another node labelled
-# with this name (the host was replaced, or rejoined after its state was lost) or a node that
-# is down at this node's address without a swarm-ha label (a join that was cut short).
-: "${NODE_NAME:?}" "${NODE_ID:?}" "${ADVERTISE_ADDR:?}" "${SWARM_ROLE:?}" "${AVAILABILITY:?}" "${LABELS:?}"
+# others' labels are kept. Then it removes the node's stale entries: the ID its host had
+# before it joined again (REPLACED_NODE_ID, from join.sh), another node labelled with this name
+# (the host was replaced), or a node that is down at this node's address without a swarm-ha
+# label (a join that was cut short).
+: "${NODE_NAME:?}" "${NODE_ID:?}" "${REPLACED_NODE_ID?}" "${ADVERTISE_ADDR:?}" "${SWARM_ROLE:?}" "${AVAILABILITY:?}" "${LABELS:?}"
 
 previous=$(docker node inspect --format '{{index .Spec.Labels "swarm-ha.managed-labels"}}' "$NODE_ID" 2>&1) ||
     die "is not in the swarm's node list (node id $NODE_ID): $previous"
@@ -46,7 +47,7 @@ fi
 for id in $(docker node ls --quiet); do
     [ "$id" != "$NODE_ID" ] || continue
     name=$(node_field "$id" '{{index .Spec.Labels "swarm-ha.name"}}')
-    if [ "$name" = "$NODE_NAME" ]; then
+    if [ "$id" = "$REPLACED_NODE_ID" ] || [ "$name" = "$NODE_NAME" ]; then
         remove_node "$id" "an older entry of $NODE_NAME ($id)"
         printf 'removed=%s\n' "$id"
     elif [ -z "$name" ] && [ "$(node_field "$id" '{{.Status.State}}')" = down ] && [ "$(node_addr "$id")" = "$ADVERTISE_ADDR" ]; then

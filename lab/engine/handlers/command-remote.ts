@@ -7,12 +7,12 @@
  * - connecting retries `dialErrorLimit` times (default 10), each TCP dial bounded by
  *   `perDialTimeout` (default 15 s), and the step's custom timeout ends the retries; a
  *   running session is not cut by that timeout, only by the connection dying (see ../ssh.ts);
- * - stdout and stderr lose one trailing newline.
+ * - stdout and stderr lose one trailing newline, and are shown as `logging` says.
  */
 import * as crypto from "node:crypto";
 import type { Client } from "ssh2";
 import { connect, exec, GO_TCP_KEEPALIVE, HostError, type SshTarget } from "../ssh";
-import { type Handler, type HandlerContext, type Phase, NotImplemented, onlyFields, trimNewline } from "./types";
+import { type Handler, type HandlerContext, logOutput, type Phase, NotImplemented, onlyFields, trimNewline } from "./types";
 
 const CONNECTION_FIELDS = ["host", "port", "user", "privateKey", "dialErrorLimit", "perDialTimeout"];
 
@@ -29,7 +29,8 @@ function sshTarget(connection: Record<string, any>, deadline: number | undefined
     };
 }
 
-async function runRemote(connection: Record<string, any>, script: string, stdin: string | undefined, ctx: HandlerContext, phase: Phase) {
+async function runRemote(inputs: Record<string, any>, script: string, ctx: HandlerContext, phase: Phase) {
+    const { connection, stdin } = inputs;
     const target = sshTarget(connection, ctx.deadline(phase));
     const started = Date.now();
     let client: Client;
@@ -47,7 +48,9 @@ async function runRemote(connection: Record<string, any>, script: string, stdin:
                 `${ctx.name} (${phase}) failed on host ${target.host} with exit code ${r.code}:\n${r.stderr.trim().split("\n").slice(-15).join("\n")}`,
             );
         }
-        return { stdout: trimNewline(r.stdout), stderr: trimNewline(r.stderr) };
+        const out = { stdout: trimNewline(r.stdout), stderr: trimNewline(r.stderr) };
+        logOutput(ctx, inputs.logging, out);
+        return out;
     } finally {
         client.end();
     }
@@ -65,15 +68,15 @@ export const remoteCommand: Handler = {
     async create(inputs, ctx) {
         const id = `${ctx.name}-${crypto.randomBytes(4).toString("hex")}`;
         if (inputs.create === undefined) return { id, outputs: { stdout: "", stderr: "" } };
-        return { id, outputs: await runRemote(inputs.connection, inputs.create, inputs.stdin, ctx, "create") };
+        return { id, outputs: await runRemote(inputs, inputs.create, ctx, "create") };
     },
     async update(inputs, previous, ctx) {
         const script = inputs.update ?? inputs.create;
         if (script === undefined) return { id: previous.id, outputs: { stdout: previous.outputs.stdout ?? "", stderr: previous.outputs.stderr ?? "" } };
-        return { id: previous.id, outputs: await runRemote(inputs.connection, script, inputs.stdin, ctx, "update") };
+        return { id: previous.id, outputs: await runRemote(inputs, script, ctx, "update") };
     },
     async delete(inputs, _id, ctx) {
         if (inputs.delete === undefined) return;
-        await runRemote(inputs.connection, inputs.delete, inputs.stdin, ctx, "delete");
+        await runRemote(inputs, inputs.delete, ctx, "delete");
     },
 };

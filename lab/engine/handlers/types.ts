@@ -58,3 +58,16 @@ export function isNotFound(e: unknown): boolean {
 export function trimNewline(s: string): string {
     return s.endsWith("\n") ? s.slice(0, -1) : s;
 }
+
+/**
+ * Shows a command's output the way pulumi-command logs it to the Pulumi console: by its
+ * `logging` input, stdout and stderr by default, "none" for neither.
+ */
+export function logOutput(ctx: HandlerContext, logging: string | undefined, out: { stdout: string; stderr: string }): void {
+    const mode = logging ?? "stdoutAndStderr";
+    const lines = [
+        ...(mode === "stdout" || mode === "stdoutAndStderr" ? out.stdout.split("\n") : []),
+        ...(mode === "stderr" || mode === "stdoutAndStderr" ? out.stderr.split("\n") : []),
+    ];
+    for (const line of lines.filter((l) => l.trim() !== "")) ctx.log(`    ${ctx.name}: ${line}`);
+}

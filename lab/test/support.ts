@@ -1,0 +1,161 @@
+/**
+ * What every end-to-end file shares: running the unchanged program through the lab engine
+ * (a `pulumi up` with a given stack config), reading the swarm as a user would, stopping
+ * and starting the lab's hosts, and a known base deploy that each file starts from.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { DeploySummary } from "../deploy";
+import { onLabNode } from "../nodes";
+import { type LabNode, ROOT, labNodes, labStackConfig, readHosts, writeStackFile } from "../stack";
+
+export const hosts = readHosts();
+export const WORK = path.join(ROOT, ".lab", "test");
+export const STATE = path.join(ROOT, ".lab", "state", "lab.json");
+fs.mkdirSync(WORK, { recursive: true });
+
+export const byName = (name: string) => hosts.nodes.find((n) => n.name === name)!;
+export const addressOf = (name: string) => byName(name).address;
+/** The lab stack's nodes as `npm run lab:up` deploys them: 3 managers, 1 worker, roles spread. */
+export const baseNodes = labNodes(hosts);
+export const baseNode = (name: string) => baseNodes.find((n) => n.name === name)!;
+
+export interface Deployed {
+    status: number | null;
+    summary: DeploySummary;
+    output: string;
+}
+
+let runs = 0;
+function deployArgs(nodes: LabNode[], extra: Record<string, unknown>, args: string[]) {
+    const n = ++runs;
+    const config = path.join(WORK, `Pulumi.lab-${n}.yaml`);
+    const summaryFile = path.join(WORK, `summary-${n}.json`);
+    writeStackFile(config, labStackConfig(hosts, nodes, extra));
+    return { n, summaryFile, argv: ["tsx", path.join(ROOT, "lab", "deploy.ts"), "--stack", "lab", "--config", config, "--summary", summaryFile, ...args] };
+}
+function finished(n: number, summaryFile: string, status: number | null, output: string): Deployed {
+    fs.writeFileSync(path.join(WORK, `deploy-${n}.log`), output);
+    if (!fs.existsSync(summaryFile)) throw new Error(`deploy ${n} wrote no summary (exit ${status}):\n${output.slice(-3000)}`);
+    return { status, summary: JSON.parse(fs.readFileSync(summaryFile, "utf8")), output };
+}
+
+/** `pulumi up` of the lab stack with these nodes (and extra config), through the lab engine. */
+export function deploy(nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []): Deployed {
+    const { n, summaryFile, argv } = deployArgs(nodes, extra, args);
+    const r = spawnSync("npx", argv, { cwd: ROOT, encoding: "utf8", timeout: 10 * 60 * 1000 });
+    return finished(n, summaryFile, r.status, `${r.stdout}\n${r.stderr}`);
+}
+
+/** The same, started in the background: resolves when the deploy ends; `output()` shows its progress so far. */
+export function deployInBackground(nodes: LabNode[], extra: Record<string, unknown> = {}) {
+    const { n, summaryFile, argv } = deployArgs(nodes, extra, []);
+    const child = spawn("npx", argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const done = new Promise<Deployed>((resolve) => child.on("close", (status) => resolve(finished(n, summaryFile, status, output))));
+    return { done, output: () => output };
+}
+
+/** What a run changed, as "action name" (unchanged resources and the every-run health check left out). */
+export function changes(d: Deployed): string[] {
+    return d.summary.steps.filter((s) => s.action !== "same" && !s.name.endsWith("-health")).map((s) => `${s.action} ${s.name}`);
+}
+
+export interface NodeRow {
+    id: string;
+    hostname: string;
+    status: string;
+    manager: string;
+}
+/** `docker node ls` on a manager, sorted by host name. */
+export function nodeList(manager = addressOf("lab-m1")): NodeRow[] {
+    return onLabNode(manager, "docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.ManagerStatus}}'")
+        .trim()
+        .split("\n")
+        .map((l) => {
+            const [id, hostname, status, managerStatus = ""] = l.split(" ");
+            return { id, hostname, status, manager: managerStatus };
+        })
+        .sort((a, b) => a.hostname.localeCompare(b.hostname));
+}
+/** The node list as "hostname status manager-status" lines. */
+export const nodeSummary = (manager?: string) => nodeList(manager).map((n) => `${n.hostname} ${n.status} ${n.manager}`.trim());
+export const swarmState = (address: string) => onLabNode(address, "docker info --format '{{.Swarm.LocalNodeState}}'").trim();
+
+// --- the lab's hosts, through the lab's private Docker engine (lab/README.md) ----------------
+
+const LAB_DOCKER = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
+const labDocker = (...args: string[]) => execFileSync("docker", [...LAB_DOCKER, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+
+/** iptables rules that black-hole a host: nothing reaches it, from this machine or the other nodes. */
+function deadHostRules(address: string): string[][] {
+    const mark = ["-m", "comment", "--comment", "swarm-ha-lab-dead-host", "-j", "DROP"];
+    return [
+        ["INPUT", "-s", address, ...mark],
+        ["OUTPUT", "-d", address, ...mark],
+        ["DOCKER-USER", "-s", address, ...mark],
+        ["DOCKER-USER", "-d", address, ...mark],
+    ];
+}
+
+/**
+ * The host dies as a machine does when it loses power: its address stops answering at once
+ * and nobody hears a goodbye. (Killing the container alone is not that: its kernel closes
+ * its connections with a reset.) So: black-hole its address first, then kill it.
+ */
+export function killHost(name: string): void {
+    for (const [chain, ...rule] of deadHostRules(addressOf(name))) execFileSync("iptables", ["-I", chain, ...rule]);
+    labDocker("kill", name);
+}
+
+/** Waits until the managers see the node down (a dead host is noticed after a few missed heartbeats). */
+export function waitUntilDown(name: string, manager = addressOf("lab-m1")): void {
+    const deadline = Date.now() + 120_000;
+    while (nodeList(manager).find((n) => n.hostname === name)?.status !== "Down") {
+        if (Date.now() > deadline) throw new Error(`the managers did not see ${name} down within 120s`);
+        spawnSync("sleep", ["1"]);
+    }
+}
+
+/** The host comes back (its disk, and so its swarm state, survived) and answers SSH again. */
+export function startHost(name: string): void {
+    for (const [chain, ...rule] of deadHostRules(addressOf(name))) {
+        while (spawnSync("iptables", ["-C", chain, ...rule]).status === 0) execFileSync("iptables", ["-D", chain, ...rule]);
+    }
+    if (labDocker("inspect", "-f", "{{.State.Running}}", name).trim() !== "true") labDocker("start", name);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+        try {
+            onLabNode(addressOf(name), "docker info --format '{{.Swarm.LocalNodeState}}'");
+            return;
+        } catch (e) {
+            if (Date.now() > deadline) throw new Error(`${name} did not answer SSH and docker within 120s after it started: ${(e as Error).message}`);
+            spawnSync("sleep", ["1"]);
+        }
+    }
+}
+
+/** A command inside a host, through the lab engine (not SSH): works while its SSH is busy. */
+export function onHostConsole(name: string, command: string): string {
+    return labDocker("exec", name, "sh", "-c", command);
+}
+
+/** Every host up, in no swarm (each leaves whatever swarm it holds), and no engine state. */
+export function resetToBareHosts(): void {
+    for (const n of hosts.nodes) startHost(n.name);
+    for (const n of hosts.nodes) onLabNode(n.address, "docker swarm leave --force >/dev/null 2>&1 || true");
+    fs.rmSync(STATE, { force: true });
+}
+
+/** A known starting point for a test file: bare hosts, then a fresh deploy of the base nodes. */
+export function resetToBase(): Deployed {
+    resetToBareHosts();
+    const base = deploy(baseNodes);
+    if (base.status !== 0) throw new Error(`the base deploy failed: ${base.summary.error}`);
+    return base;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
