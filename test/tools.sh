@@ -7,6 +7,12 @@ set -euo pipefail
 # command:package
 TOOLS=(
   shellcheck:shellcheck
+  haproxy:haproxy
+  keepalived:keepalived
+  openssl:openssl
+  curl:curl
+  setpriv:util-linux
+  unshare:util-linux
 )
 
 missing=()

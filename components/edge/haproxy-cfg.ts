@@ -1,0 +1,288 @@
+/**
+ * The edge tier's haproxy.cfg: typed input in, config text out, no Pulumi inside.
+ *
+ * The text is delivered as a Docker config file to the HAProxy container on each edge node
+ * (HAProxy 2.6 from Debian bookworm, or the official 2.8 image). That container is attached to
+ * the stack's overlay networks, publishes its ports in host mode, and finds the app's tasks
+ * through Docker's embedded DNS. Why each value that is not HAProxy's default was chosen is
+ * said in a comment next to it, in the rendered text, so it can be read where it runs.
+ *
+ * Secrets never enter the text: the stats password is read by HAProxy from an environment
+ * variable the container's entrypoint fills from a Docker secret file.
+ */
+
+/** TLS termination on the edge. */
+export interface HaproxyTlsInput {
+    /**
+     * The port HTTPS is served on inside the container. Plain HTTP is redirected to
+     * `https://<same host>/…`, i.e. to port 443 as the client sees it, so publish it as 443.
+     * @example 443
+     */
+    port: number;
+    /**
+     * Absolute path, inside the container, of one PEM file holding the certificate chain and
+     * its private key (a Docker secret).
+     * @example "/run/secrets/swarm-ha-edge-tls"
+     */
+    certPath: string;
+}
+
+/** Everything haproxy.cfg depends on. */
+export interface HaproxyConfigInput {
+    /**
+     * The edge node this HAProxy runs on. HAProxy's `node` name: shown on the stats page, so
+     * the page says which node holds the VIP. Letters, digits, '-' and '_'.
+     * @example "manager-1"
+     */
+    nodeName: string;
+    /**
+     * The app service's DNS name on the overlay network (its Docker service name). HAProxy
+     * resolves `tasks.<appHost>`, which lists the IP of every healthy task.
+     * @example "swarm-ha-app"
+     */
+    appHost: string;
+    /**
+     * The port the app listens on inside its tasks.
+     * @example 8080
+     */
+    appPort: number;
+    /**
+     * Server slots HAProxy keeps for app tasks (`server-template app 1-<n>`). Use twice the
+     * most replicas the app will have: a start-first rolling update runs each new task beside
+     * the old one it replaces, and a slot is needed for every task DNS lists, or the extra
+     * tasks get no traffic.
+     * @example 8 // 4 replicas × 2
+     */
+    maxAppServers: number;
+    /**
+     * The port plain HTTP is served on.
+     * @example 80
+     */
+    httpPort: number;
+    /** HTTPS. When set, every plain HTTP request is redirected to HTTPS. */
+    tls?: HaproxyTlsInput;
+    /**
+     * The port of the stats page (`/stats`) and of HAProxy's built-in Prometheus exporter
+     * (`/metrics`), both behind HTTP basic auth.
+     * @example 8404
+     */
+    statsPort: number;
+    /**
+     * The basic-auth user of the stats page and metrics.
+     * @example "admin"
+     */
+    statsUser: string;
+    /**
+     * The NAME of the environment variable that holds the stats password. The container's
+     * entrypoint fills it from the Docker secret file before HAProxy starts; HAProxy expands
+     * `"${NAME}"` while parsing, so the password itself never appears in this file. HAProxy
+     * refuses to start when the variable is unset or empty.
+     * @example "STATS_PASSWORD"
+     */
+    statsPasswordEnv: string;
+    /**
+     * The port of `/healthz`: 200 while at least one app server is up, 503 when none is.
+     * keepalived's track script polls it, so the VIP leaves a node whose HAProxy cannot serve.
+     * @example 8405
+     */
+    healthPort: number;
+}
+
+/** HAProxy's `node` name rule: "only letters, digits, hyphen and underscore". */
+const NODE_NAME = /^[A-Za-z0-9_-]{1,63}$/;
+/** A DNS name: dot-separated labels of letters, digits and inner hyphens. */
+const DNS_NAME = /^(?=.{1,240}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** A basic-auth user name: no ':' (it ends the user in the Authorization header), no spaces, no quotes. */
+const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/** HAProxy's rule for environment variable names in `"${NAME}"`. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** An absolute path HAProxy reads as one word: no spaces, quotes, '#', '$' or backslashes. */
+const ABSOLUTE_PATH = /^\/[A-Za-z0-9._/-]+$/;
+/** The most slots `maxAppServers` may ask for: far above any replica count this stack runs. */
+export const MAX_APP_SERVERS = 1000;
+
+/** The runtime API's socket inside the container. */
+export const ADMIN_SOCKET = "/tmp/haproxy-admin.sock";
+
+/** The app's readiness endpoint (app/src/server.ts): 503 while the task starts or drains. */
+export const APP_READY_PATH = "/health/ready";
+
+/**
+ * Renders haproxy.cfg for one edge node.
+ *
+ * Throws when an input would make a broken or unsafe file (a port out of range or reused, a
+ * name HAProxy would split or parse as syntax), naming every field at fault.
+ */
+export function renderHaproxyConfig(input: HaproxyConfigInput): string {
+    validate(input);
+    const { nodeName, appHost, appPort, maxAppServers, httpPort, tls, statsPort, statsUser, statsPasswordEnv, healthPort } = input;
+    const password = `\${${statsPasswordEnv}}`;
+
+    const lines = [
+        `# haproxy.cfg of edge node ${nodeName}, rendered by swarm-ha (components/edge/haproxy-cfg.ts): change it there.`,
+        `# The stats password is read from the environment variable ${statsPasswordEnv}, never written here.`,
+        ``,
+        `global`,
+        `    node ${nodeName}`,
+        `    log stdout format raw local0`,
+        `    # Docker may give the container a huge open-files limit, and HAProxy sizes its tables from it`,
+        `    # (docker-library/haproxy#194: gigabytes at start). Cap it; maxconn follows (about half).`,
+        `    fd-hard-limit 65536`,
+        `    # The service stops HAProxy with SIGUSR1 (graceful: unbind, then drain); this bounds the drain`,
+        `    # below the service's stop grace period, so a long request cannot turn it into a SIGKILL.`,
+        `    hard-stop-after 10s`,
+        `    # Runtime API through 'docker exec' (show servers state, set server app/app1 state drain).`,
+        `    # /tmp: writable by the HAProxy user of both Debian's package and the official image.`,
+        `    stats socket ${ADMIN_SOCKET} mode 600 level admin`,
+        `    # An interactive session there is not cut after the default 10s of idle.`,
+        `    stats timeout 1m`,
+        ``,
+        `# An unset or empty variable would expand to an empty password: refuse to start instead.`,
+        `.if streq("${password}","")`,
+        `    .alert "the environment variable ${statsPasswordEnv} (the stats password) is unset or empty"`,
+        `.endif`,
+        ``,
+        `defaults`,
+        `    mode http`,
+        `    log global`,
+        `    option httplog`,
+        `    # Connections that send nothing (port probes) are not logged.`,
+        `    option dontlognull`,
+        `    # Tasks are on the same overlay: one that has not accepted within 2s is gone, try another.`,
+        `    timeout connect 2s`,
+        `    timeout client 30s`,
+        `    timeout server 30s`,
+        `    # A client gets 10s to send its request headers (slowloris).`,
+        `    timeout http-request 10s`,
+        `    timeout http-keep-alive 5s`,
+        `    # Fail fast rather than queue when every server is at its limit.`,
+        `    timeout queue 5s`,
+        `    # Three more attempts (the default, written out: the retry rules below count on it), each`,
+        `    # on another server (the default redispatches on the last retry only).`,
+        `    retries 3`,
+        `    option redispatch 1`,
+        `    # Besides failed connections, retry a request whose server closed or timed out without`,
+        `    # answering, or answered 503: a task that is stopping. Only GET and HEAD (see backend app).`,
+        `    retry-on conn-failure empty-response response-timeout 503`,
+        ``,
+        `# Docker's embedded DNS. The defaults keep answers 10s and retry a name with no tasks after`,
+        `# 30s; Swarm removes a stopping task from DNS 2s before it stops it, so re-resolve every`,
+        `# second and retry within 2s (not less: a name with no tasks is forwarded upstream, and a`,
+        `# tighter loop floods it, haproxy/haproxy#2503).`,
+        `resolvers docker`,
+        `    nameserver dns 127.0.0.11:53`,
+        `    # The default 512 bytes holds about 30 answers; Docker's DNS honours the size announced.`,
+        `    accepted_payload_size 8192`,
+        `    hold valid 1s`,
+        `    hold obsolete 0s`,
+        `    hold nx 2s`,
+        `    hold other 2s`,
+        `    hold refused 2s`,
+        `    hold timeout 2s`,
+        `    timeout resolve 1s`,
+        `    timeout retry 1s`,
+        ``,
+        `# The password arrives in plain text from the secret file; it lives only in memory.`,
+        `userlist stats_users`,
+        `    user ${statsUser} insecure-password "${password}"`,
+        ``,
+        `frontend http`,
+        `    bind :${httpPort}`,
+        ...(tls
+            ? [
+                  `    # HTTP/2 must be offered explicitly on HAProxy 2.6.`,
+                  `    bind :${tls.port} ssl crt ${tls.certPath} alpn h2,http/1.1`,
+                  `    # 308 keeps the method and body of a POST (a 301 may turn it into a GET).`,
+                  `    http-request redirect scheme https code 308 unless { ssl_fc }`,
+                  `    http-request set-header X-Forwarded-Proto https`,
+              ]
+            : [`    http-request set-header X-Forwarded-Proto http`]),
+        `    default_backend app`,
+        ``,
+        `backend app`,
+        `    option forwardfor`,
+        `    option httpchk GET ${APP_READY_PATH}`,
+        `    http-check expect status 200`,
+        `    # A retry resends the request: safe only when it changes nothing. METH_GET matches GET and`,
+        `    # HEAD, so a POST, PUT or DELETE is never sent twice.`,
+        `    http-request disable-l7-retry if !METH_GET`,
+        `    # Check every second (every 500ms while changing state); 2 failures take a task out, 2`,
+        `    # successes put it back, ramping its weight over 2s. 3 failed responses in a row to real`,
+        `    # requests take it out at once. Addresses come from DNS only (init-addr none: start with`,
+        `    # the slots down rather than refuse to start when the app has no task yet), IPv4 first`,
+        `    # (the default prefers IPv6; the stack's overlay networks are IPv4).`,
+        `    default-server inter 1s fastinter 500ms fall 2 rise 2 slowstart 2s observe layer7 error-limit 3 on-error mark-down resolvers docker resolve-prefer ipv4 init-addr none`,
+        `    # tasks.<service> lists one address per healthy task whatever the service's endpoint mode`,
+        `    # (the bare name is a single virtual IP unless the service uses dnsrr).`,
+        `    server-template app 1-${maxAppServers} tasks.${appHost}:${appPort} check`,
+        ``,
+        `frontend stats`,
+        `    bind :${statsPort}`,
+        `    http-request auth realm swarm-ha unless { http_auth(stats_users) }`,
+        `    http-request use-service prometheus-exporter if { path /metrics }`,
+        `    stats enable`,
+        `    stats uri /stats`,
+        `    stats show-node`,
+        ``,
+        `# keepalived's track script: the VIP stays only where HAProxy can reach an app server.`,
+        `frontend health`,
+        `    bind :${healthPort}`,
+        `    monitor-uri /healthz`,
+        `    monitor fail if { nbsrv(app) lt 1 }`,
+    ];
+    return lines.join("\n") + "\n";
+}
+
+function validate(input: HaproxyConfigInput): void {
+    const problems: string[] = [];
+    const check = (field: string, ok: boolean, message: string) => {
+        if (!ok) problems.push(`${field}: ${message}`);
+    };
+    const port = (field: string, value: unknown) =>
+        check(field, Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535, `must be an integer from 1 to 65535 (got ${show(value)})`);
+
+    check("nodeName", typeof input.nodeName === "string" && NODE_NAME.test(input.nodeName), `must be 1-63 letters, digits, '-' or '_' (got ${show(input.nodeName)})`);
+    check("appHost", typeof input.appHost === "string" && DNS_NAME.test(input.appHost), `must be a DNS name: letters, digits, '-' and dots, e.g. swarm-ha-app (got ${show(input.appHost)})`);
+    port("appPort", input.appPort);
+    check(
+        "maxAppServers",
+        Number.isInteger(input.maxAppServers) && input.maxAppServers >= 1 && input.maxAppServers <= MAX_APP_SERVERS,
+        `must be an integer from 1 to ${MAX_APP_SERVERS}, e.g. twice the app's replicas (got ${show(input.maxAppServers)})`,
+    );
+    port("httpPort", input.httpPort);
+    if (input.tls !== undefined) {
+        port("tls.port", input.tls.port);
+        check(
+            "tls.certPath",
+            typeof input.tls.certPath === "string" && ABSOLUTE_PATH.test(input.tls.certPath) && !input.tls.certPath.split("/").includes(".."),
+            `must be an absolute path of letters, digits, '.', '_', '-' and '/', e.g. /run/secrets/edge-tls (got ${show(input.tls.certPath)})`,
+        );
+    }
+    port("statsPort", input.statsPort);
+    check("statsUser", typeof input.statsUser === "string" && USER_NAME.test(input.statsUser), `must be 1-64 letters, digits, '.', '_' or '-' (got ${show(input.statsUser)})`);
+    check(
+        "statsPasswordEnv",
+        typeof input.statsPasswordEnv === "string" && ENV_NAME.test(input.statsPasswordEnv),
+        `must be the NAME of an environment variable (letters, digits and '_', not starting with a digit), e.g. STATS_PASSWORD, not the password (got ${input.statsPasswordEnv === undefined ? "nothing" : "another value, not shown"})`,
+    );
+    port("healthPort", input.healthPort);
+
+    // Every listener needs its own port.
+    const listeners: [string, unknown][] = [
+        ["httpPort", input.httpPort],
+        ...(input.tls ? ([["tls.port", input.tls.port]] as [string, unknown][]) : []),
+        ["statsPort", input.statsPort],
+        ["healthPort", input.healthPort],
+    ];
+    listeners.forEach(([field, value], i) => {
+        const first = listeners.findIndex(([, v]) => v === value);
+        if (first >= 0 && first < i) problems.push(`${field}: ${show(value)} is also ${listeners[first][0]}; each listener needs its own port`);
+    });
+
+    if (problems.length) throw new Error(`swarm-ha: haproxy.cfg: cannot render:\n  ${problems.join("\n  ")}`);
+}
+
+/** A value for an error message: strings quoted with escapes, so a newline shows as \n. */
+function show(value: unknown): string {
+    return value === undefined ? "nothing" : JSON.stringify(value);
+}

@@ -1,0 +1,579 @@
+/**
+ * The edge tier's config renderers (components/edge): the exact text for one input each, so any
+ * change to the output is a deliberate diff here; the real checkers (`haproxy -c`, `keepalived -t`)
+ * on the dev and lab stacks; hostile or wrong inputs refused with the field named; the stats
+ * password never in the text; and a real HAProxy answering as the config says.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ADMIN_SOCKET, renderHaproxyConfig, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
+import { KEEPALIVED_SCRIPT_USER, renderKeepalivedConfig, type KeepalivedConfigInput } from "../components/edge/keepalived-conf";
+
+let work: string;
+beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-ha-edge-"));
+    // keepalived -t runs as the script user (see keepalivedCheck), who must read the files.
+    fs.chmodSync(work, 0o755);
+});
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+    const file = path.join(work, name);
+    fs.writeFileSync(file, text, { mode: 0o644 });
+    return file;
+}
+
+const haproxyInput = (over: Partial<HaproxyConfigInput> = {}): HaproxyConfigInput => ({
+    nodeName: "manager-1",
+    appHost: "swarm-ha-app",
+    appPort: 8080,
+    maxAppServers: 8,
+    httpPort: 80,
+    tls: { port: 443, certPath: "/run/secrets/swarm-ha-edge-tls" },
+    statsPort: 8404,
+    statsUser: "admin",
+    statsPasswordEnv: "STATS_PASSWORD",
+    healthPort: 8405,
+    ...over,
+});
+
+const keepalivedInput = (over: Partial<KeepalivedConfigInput> = {}): KeepalivedConfigInput => ({
+    routerId: "manager-1",
+    virtualRouterId: 42,
+    interface: "eth0",
+    vip: "192.0.2.100",
+    vipPrefixLength: 24,
+    priority: 150,
+    selfAddress: "192.0.2.11",
+    peerAddresses: ["192.0.2.12"],
+    advertIntervalSeconds: 0.5,
+    healthUrl: "http://192.0.2.11:8405/healthz",
+    ...over,
+});
+
+const EXPECTED_HAPROXY = `# haproxy.cfg of edge node manager-1, rendered by swarm-ha (components/edge/haproxy-cfg.ts): change it there.
+# The stats password is read from the environment variable STATS_PASSWORD, never written here.
+
+global
+    node manager-1
+    log stdout format raw local0
+    # Docker may give the container a huge open-files limit, and HAProxy sizes its tables from it
+    # (docker-library/haproxy#194: gigabytes at start). Cap it; maxconn follows (about half).
+    fd-hard-limit 65536
+    # The service stops HAProxy with SIGUSR1 (graceful: unbind, then drain); this bounds the drain
+    # below the service's stop grace period, so a long request cannot turn it into a SIGKILL.
+    hard-stop-after 10s
+    # Runtime API through 'docker exec' (show servers state, set server app/app1 state drain).
+    # /tmp: writable by the HAProxy user of both Debian's package and the official image.
+    stats socket /tmp/haproxy-admin.sock mode 600 level admin
+    # An interactive session there is not cut after the default 10s of idle.
+    stats timeout 1m
+
+# An unset or empty variable would expand to an empty password: refuse to start instead.
+.if streq("\${STATS_PASSWORD}","")
+    .alert "the environment variable STATS_PASSWORD (the stats password) is unset or empty"
+.endif
+
+defaults
+    mode http
+    log global
+    option httplog
+    # Connections that send nothing (port probes) are not logged.
+    option dontlognull
+    # Tasks are on the same overlay: one that has not accepted within 2s is gone, try another.
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    # A client gets 10s to send its request headers (slowloris).
+    timeout http-request 10s
+    timeout http-keep-alive 5s
+    # Fail fast rather than queue when every server is at its limit.
+    timeout queue 5s
+    # Three more attempts (the default, written out: the retry rules below count on it), each
+    # on another server (the default redispatches on the last retry only).
+    retries 3
+    option redispatch 1
+    # Besides failed connections, retry a request whose server closed or timed out without
+    # answering, or answered 503: a task that is stopping. Only GET and HEAD (see backend app).
+    retry-on conn-failure empty-response response-timeout 503
+
+# Docker's embedded DNS. The defaults keep answers 10s and retry a name with no tasks after
+# 30s; Swarm removes a stopping task from DNS 2s before it stops it, so re-resolve every
+# second and retry within 2s (not less: a name with no tasks is forwarded upstream, and a
+# tighter loop floods it, haproxy/haproxy#2503).
+resolvers docker
+    nameserver dns 127.0.0.11:53
+    # The default 512 bytes holds about 30 answers; Docker's DNS honours the size announced.
+    accepted_payload_size 8192
+    hold valid 1s
+    hold obsolete 0s
+    hold nx 2s
+    hold other 2s
+    hold refused 2s
+    hold timeout 2s
+    timeout resolve 1s
+    timeout retry 1s
+
+# The password arrives in plain text from the secret file; it lives only in memory.
+userlist stats_users
+    user admin insecure-password "\${STATS_PASSWORD}"
+
+frontend http
+    bind :80
+    # HTTP/2 must be offered explicitly on HAProxy 2.6.
+    bind :443 ssl crt /run/secrets/swarm-ha-edge-tls alpn h2,http/1.1
+    # 308 keeps the method and body of a POST (a 301 may turn it into a GET).
+    http-request redirect scheme https code 308 unless { ssl_fc }
+    http-request set-header X-Forwarded-Proto https
+    default_backend app
+
+backend app
+    option forwardfor
+    option httpchk GET /health/ready
+    http-check expect status 200
+    # A retry resends the request: safe only when it changes nothing. METH_GET matches GET and
+    # HEAD, so a POST, PUT or DELETE is never sent twice.
+    http-request disable-l7-retry if !METH_GET
+    # Check every second (every 500ms while changing state); 2 failures take a task out, 2
+    # successes put it back, ramping its weight over 2s. 3 failed responses in a row to real
+    # requests take it out at once. Addresses come from DNS only (init-addr none: start with
+    # the slots down rather than refuse to start when the app has no task yet), IPv4 first
+    # (the default prefers IPv6; the stack's overlay networks are IPv4).
+    default-server inter 1s fastinter 500ms fall 2 rise 2 slowstart 2s observe layer7 error-limit 3 on-error mark-down resolvers docker resolve-prefer ipv4 init-addr none
+    # tasks.<service> lists one address per healthy task whatever the service's endpoint mode
+    # (the bare name is a single virtual IP unless the service uses dnsrr).
+    server-template app 1-8 tasks.swarm-ha-app:8080 check
+
+frontend stats
+    bind :8404
+    http-request auth realm swarm-ha unless { http_auth(stats_users) }
+    http-request use-service prometheus-exporter if { path /metrics }
+    stats enable
+    stats uri /stats
+    stats show-node
+
+# keepalived's track script: the VIP stays only where HAProxy can reach an app server.
+frontend health
+    bind :8405
+    monitor-uri /healthz
+    monitor fail if { nbsrv(app) lt 1 }
+`;
+
+const EXPECTED_KEEPALIVED = `# keepalived.conf of edge node manager-1, rendered by swarm-ha (components/edge/keepalived-conf.ts): change it there.
+
+global_defs {
+    router_id manager-1
+    # Sub-second adverts need VRRPv3 (version 2 rounds advert_int to whole seconds).
+    vrrp_version 3
+    # Scripts run as an unprivileged user, and only from paths no other user can write.
+    enable_script_security
+    script_user nobody
+}
+
+# HAProxy's /healthz answers 503 when no app server is up, and nothing when HAProxy is down or stopping.
+vrrp_script chk_haproxy {
+    script "/usr/bin/curl -fsm1 http://192.0.2.11:8405/healthz"
+    interval 1
+    fall 2
+    rise 2
+    # Failed until it passes: a starting node proves its HAProxy healthy before it may take the VIP.
+    init_fail
+    # Weight 0: a failing check puts the instance in FAULT, which releases the VIP at once,
+    # whatever the priorities.
+    weight 0
+}
+
+vrrp_instance edge {
+    # Every node starts as BACKUP and, with nopreempt, a returning node with a higher priority
+    # leaves the VIP where it is: one move per failure, not two.
+    state BACKUP
+    nopreempt
+    interface eth0
+    virtual_router_id 42
+    priority 150
+    advert_int 0.5
+    # Unicast adverts: no multicast needed on the nodes' network. No authentication: VRRPv3 has none.
+    unicast_src_ip 192.0.2.11
+    unicast_peer {
+        192.0.2.12
+    }
+    virtual_ipaddress {
+        192.0.2.100/24 dev eth0
+    }
+    track_script {
+        chk_haproxy
+    }
+}
+`;
+
+describe("exact output", () => {
+    test.each([
+        ["haproxy.cfg (dev stack, manager-1, TLS)", () => renderHaproxyConfig(haproxyInput()), EXPECTED_HAPROXY],
+        ["keepalived.conf (dev stack, manager-1)", () => renderKeepalivedConfig(keepalivedInput()), EXPECTED_KEEPALIVED],
+    ])("%s", (_name, render, expected) => {
+        expect(render()).toBe(expected);
+    });
+
+    test("without TLS, haproxy.cfg loses the TLS listener and redirect, and tells the app it was plain HTTP", () => {
+        const withTls = EXPECTED_HAPROXY.split("\n");
+        const without = renderHaproxyConfig(haproxyInput({ tls: undefined })).split("\n");
+        expect(withTls.filter((l) => !without.includes(l))).toEqual([
+            "    # HTTP/2 must be offered explicitly on HAProxy 2.6.",
+            "    bind :443 ssl crt /run/secrets/swarm-ha-edge-tls alpn h2,http/1.1",
+            "    # 308 keeps the method and body of a POST (a 301 may turn it into a GET).",
+            "    http-request redirect scheme https code 308 unless { ssl_fc }",
+            "    http-request set-header X-Forwarded-Proto https",
+        ]);
+        expect(without.filter((l) => !withTls.includes(l))).toEqual(["    http-request set-header X-Forwarded-Proto http"]);
+    });
+
+    test("addresses are written in one canonical form, and every peer gets a line", () => {
+        const text = renderKeepalivedConfig(
+            keepalivedInput({ vip: "2001:DB8::100", vipPrefixLength: 64, selfAddress: "2001:db8:0::11", peerAddresses: ["2001:db8::12", "2001:db8::13"], advertIntervalSeconds: 1, healthUrl: "http://[2001:db8::11]:8405/healthz" }),
+        );
+        expect(text).toContain("    unicast_src_ip 2001:db8::11\n    unicast_peer {\n        2001:db8::12\n        2001:db8::13\n    }\n");
+        expect(text).toContain("        2001:db8::100/64 dev eth0\n");
+        expect(text).toContain("    advert_int 1\n");
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The real checkers.
+
+/** Stands in for the secret while HAProxy checks: the config refuses an empty password. */
+const CHECK_PASSWORD = "checker-only";
+
+/** `haproxy -c` in zero-warning mode (-dW): prints "Configuration file is valid" and nothing else, or the reason. */
+function haproxyCheck(file: string, env: NodeJS.ProcessEnv = { ...process.env, STATS_PASSWORD: CHECK_PASSWORD }): string {
+    const r = spawnSync("haproxy", ["-dW", "-c", "-f", file], { encoding: "utf8", env });
+    if (r.error) throw new Error(`haproxy is not installed (bash test/tools.sh installs it): ${r.error.message}`);
+    return `exit ${r.status}\n${r.stdout}${r.stderr}`;
+}
+
+/**
+ * `keepalived -t` on `file`, as keepalived 2.2.7 needs it to mean anything:
+ * - It prints each problem it finds (error or warning) as a line on stderr, "(<file>: Line <n>)
+ *   <message>", and then exits 5; but a file it cannot find is one line and exit 0. So a pass is
+ *   exit 0 AND no output.
+ * - It must run as the script user. As root, 2.2.7 kills itself with SIGTERM (exit 143) while it
+ *   checks a script that runs as another user, whatever the file says (fixed in 2.2.8,
+ *   acassen/keepalived aae8e910); as any other user it finds the script "insecure".
+ * - The interface must exist, so it runs in a network namespace of its own with a veth of that
+ *   name, as on an edge node, whatever this machine's interfaces are; the machine's network is
+ *   not touched.
+ */
+function keepalivedCheck(file: string, iface: string): string {
+    if (process.getuid?.() !== 0) {
+        throw new Error("keepalived -t must run as the script user in a network namespace of its own: run this test as root (as npm test runs in CI)");
+    }
+    const script = `ip link add "$1" type veth peer name swarmha-peer && exec setpriv --reuid="$2" --regid="$(id -g "$2")" --clear-groups keepalived -t -f "$3"`;
+    const r = spawnSync("unshare", ["--net", "sh", "-c", script, "sh", iface, KEEPALIVED_SCRIPT_USER, file], { encoding: "utf8" });
+    if (r.error) throw new Error(`cannot run keepalived -t: ${r.error.message}`);
+    return `exit ${r.status}${r.signal ? ` (${r.signal})` : ""}\n${r.stdout}${r.stderr}`;
+}
+
+/** A throwaway self-signed certificate and key in one PEM, as HAProxy's `crt` wants. */
+function selfSignedPem(): string {
+    const key = path.join(work, "tls.key");
+    const crt = path.join(work, "tls.crt");
+    const r = spawnSync(
+        "openssl",
+        ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=swarm-ha.test", "-keyout", key, "-out", crt],
+        { encoding: "utf8" },
+    );
+    if (r.error || r.status !== 0) throw new Error(`openssl could not make a test certificate: ${r.error?.message ?? r.stderr}`);
+    return write("tls.pem", fs.readFileSync(crt, "utf8") + fs.readFileSync(key, "utf8"));
+}
+
+/** The two stacks with edge nodes: Pulumi.dev.yaml and Pulumi.lab.yaml. */
+const STACKS = [
+    { stack: "dev", vip: "192.0.2.100", edges: [{ name: "manager-1", ip: "192.0.2.11" }, { name: "manager-2", ip: "192.0.2.12" }] },
+    { stack: "lab", vip: "198.18.42.100", edges: [{ name: "lab-m1", ip: "198.18.42.11" }, { name: "lab-m2", ip: "198.18.42.12" }] },
+];
+const EDGE_NODES = STACKS.flatMap(({ stack, vip, edges }) =>
+    edges.map((self, i) => ({ stack, vip, self, peers: edges.filter((e) => e !== self).map((e) => e.ip), priority: i === 0 ? 150 : 100 })),
+);
+
+describe("the real checkers accept what swarm-ha renders", () => {
+    let certPath: string;
+    beforeAll(() => {
+        certPath = selfSignedPem();
+    });
+
+    test.each(EDGE_NODES)("$stack stack, $self.name: haproxy -c with and without TLS", ({ stack, self }) => {
+        for (const tls of [false, true]) {
+            const text = renderHaproxyConfig(haproxyInput({ nodeName: self.name, tls: tls ? { port: 443, certPath } : undefined }));
+            const file = write(`haproxy-${stack}-${self.name}-${tls ? "tls" : "plain"}.cfg`, text);
+            expect(`${path.basename(file)}: ${haproxyCheck(file)}`).toBe(`${path.basename(file)}: exit 0\nConfiguration file is valid\n`);
+        }
+    });
+
+    test.each(EDGE_NODES)("$stack stack, $self.name: keepalived -t", ({ stack, vip, self, peers, priority }) => {
+        const text = renderKeepalivedConfig(
+            keepalivedInput({ routerId: self.name, vip, selfAddress: self.ip, peerAddresses: peers, priority, healthUrl: `http://${self.ip}:8405/healthz` }),
+        );
+        const file = write(`keepalived-${stack}-${self.name}.conf`, text);
+        expect(`${path.basename(file)}: ${keepalivedCheck(file, "eth0")}`).toBe(`${path.basename(file)}: exit 0\n`);
+    });
+
+    test("each check fails on a broken file, so a pass above means something", () => {
+        const good = renderHaproxyConfig(haproxyInput({ tls: undefined }));
+        const typo = write("haproxy-typo.cfg", good.replace("option httplog", "option http-log"));
+        expect(haproxyCheck(typo)).toMatch(/^exit 1\n[\s\S]*\[ALERT\].*unknown option 'http-log'/);
+        // Only a warning (a rule HAProxy would run in another order than written): -dW fails it.
+        const warning = write("haproxy-warning.cfg", good.replace("    default_backend app\n", "    default_backend app\n    use_backend app if TRUE\n    http-request deny if FALSE\n"));
+        expect(haproxyCheck(warning)).toMatch(/^exit 1\n[\s\S]*\[WARNING\][\s\S]*http-request/);
+        // No password in the environment: HAProxy refuses to start rather than accept an empty one.
+        const plain = write("haproxy-plain.cfg", good);
+        const { STATS_PASSWORD: _unused, ...noPassword } = process.env;
+        expect(haproxyCheck(plain, noPassword)).toMatch(/^exit 1\n[\s\S]*\[ALERT\].*'the environment variable STATS_PASSWORD \(the stats password\) is unset or empty'/);
+
+        const conf = renderKeepalivedConfig(keepalivedInput());
+        expect(keepalivedCheck(write("keepalived-typo.conf", conf.replace("    nopreempt\n", "    nopreemt\n")), "eth0")).toMatch(/^exit 5\n.*Line \d+\) Unknown keyword 'nopreemt'/);
+        expect(keepalivedCheck(write("keepalived-eth0.conf", conf), "ens3")).toMatch(/interface eth0 for vrrp_instance edge doesn't exist/);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Inputs the renderers refuse.
+
+describe("hostile or wrong inputs are refused, naming the field", () => {
+    test.each<[string, Partial<HaproxyConfigInput>]>([
+        ["nodeName", { nodeName: "manager 1" }],
+        ["nodeName", { nodeName: "manager-1\n    stats admin if TRUE" }],
+        ["nodeName", { nodeName: "manager.1" }],
+        ["appHost", { appHost: 'app" crt /etc/shadow' }],
+        ["appHost", { appHost: "app\nbackend evil" }],
+        ["appHost", { appHost: "" }],
+        ["appPort", { appPort: 0 }],
+        ["appPort", { appPort: 65536 }],
+        ["appPort", { appPort: 80.5 }],
+        ["maxAppServers", { maxAppServers: 0 }],
+        ["maxAppServers", { maxAppServers: 1001 }],
+        ["httpPort", { httpPort: -80 }],
+        ["httpPort", { httpPort: NaN }],
+        ["tls.port", { tls: { port: 80, certPath: "/run/secrets/tls" } }],
+        ["tls.certPath", { tls: { port: 443, certPath: "secrets/tls.pem" } }],
+        ["tls.certPath", { tls: { port: 443, certPath: "/run/secrets/my cert.pem" } }],
+        ["tls.certPath", { tls: { port: 443, certPath: "/run/secrets/../../etc/shadow" } }],
+        ["statsPort", { statsPort: 70000 }],
+        ["statsUser", { statsUser: "ad:min" }],
+        ["statsUser", { statsUser: 'admin" insecure-password "x' }],
+        ["statsPasswordEnv", { statsPasswordEnv: "${STATS_PASSWORD}" }],
+        ["statsPasswordEnv", { statsPasswordEnv: "1PASSWORD" }],
+        ["healthPort", { healthPort: 8404 }],
+    ])("haproxy.cfg: %s %j", (field, over) => {
+        expect(() => renderHaproxyConfig(haproxyInput(over))).toThrow(new RegExp(`^swarm-ha: haproxy\\.cfg: cannot render:\\n  (.*\\n  )*${escape(field)}: `));
+    });
+
+    test.each<[string, Partial<KeepalivedConfigInput>]>([
+        ["routerId", { routerId: "edge 1" }],
+        ["routerId", { routerId: "edge-1\n}\nvrrp_instance evil {" }],
+        ["virtualRouterId", { virtualRouterId: 0 }],
+        ["virtualRouterId", { virtualRouterId: 256 }],
+        ["interface", { interface: "eth0 dev lo" }],
+        ["interface", { interface: "a-very-long-name0" }],
+        ["interface", { interface: "eth0}" }],
+        ["vip", { vip: "192.0.2.11" }],
+        ["vip", { vip: "192.0.2.300" }],
+        ["vip", { vip: "vip.example.com" }],
+        ["vip", { vip: "2001:db8::100", vipPrefixLength: 64 }],
+        ["vipPrefixLength", { vipPrefixLength: 33 }],
+        ["vipPrefixLength", { vipPrefixLength: 0 }],
+        ["priority", { priority: 0 }],
+        ["priority", { priority: 255 }],
+        ["selfAddress", { selfAddress: "192.0.2.11\n" }],
+        ["selfAddress", { selfAddress: "127.0.0.1" }],
+        ["peerAddresses", { peerAddresses: [] }],
+        ["peerAddresses[0]", { peerAddresses: ["192.0.2.11"] }],
+        ["peerAddresses[1]", { peerAddresses: ["192.0.2.12", "192.0.2.12"] }],
+        ["peerAddresses[0]", { peerAddresses: ["192.0.2.100"] }],
+        ["peerAddresses[0]", { peerAddresses: ["192.0.2.12 }"] }],
+        ["advertIntervalSeconds", { advertIntervalSeconds: 0 }],
+        ["advertIntervalSeconds", { advertIntervalSeconds: 0.005 }],
+        ["advertIntervalSeconds", { advertIntervalSeconds: 0.125 }],
+        ["advertIntervalSeconds", { advertIntervalSeconds: 41 }],
+        ["healthUrl", { healthUrl: 'http://192.0.2.11:8405/healthz"; rm -rf /; "' }],
+        ["healthUrl", { healthUrl: "http://192.0.2.11:8405/healthz # comment" }],
+        ["healthUrl", { healthUrl: "ftp://192.0.2.11/healthz" }],
+        ["healthUrl", { healthUrl: "http://$HOST/healthz" }],
+    ])("keepalived.conf: %s %j", (field, over) => {
+        expect(() => renderKeepalivedConfig(keepalivedInput(over))).toThrow(new RegExp(`^swarm-ha: keepalived\\.conf: cannot render:\\n  (.*\\n  )*${escape(field)}: `));
+    });
+
+    test("every problem is listed at once", () => {
+        expect(() => renderKeepalivedConfig(keepalivedInput({ priority: 0, virtualRouterId: 0, peerAddresses: [] }))).toThrow(
+            "swarm-ha: keepalived.conf: cannot render:\n" +
+                "  virtualRouterId: must be an integer from 1 to 255 (got 0)\n" +
+                "  priority: must be an integer from 1 to 254 (255 is reserved for the address owner) (got 0)\n" +
+                "  peerAddresses: must list at least one other edge node: with none, there is nothing to fail over to",
+        );
+        expect(() => renderHaproxyConfig(haproxyInput({ httpPort: 8405, appPort: 0 }))).toThrow(
+            "swarm-ha: haproxy.cfg: cannot render:\n" +
+                "  appPort: must be an integer from 1 to 65535 (got 0)\n" +
+                "  healthPort: 8405 is also httpPort; each listener needs its own port",
+        );
+    });
+});
+
+function escape(text: string): string {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stats password.
+
+describe("the stats password", () => {
+    test("never appears in haproxy.cfg: only the variable HAProxy expands does", () => {
+        const password = "s3cret-Passw0rd";
+        const saved = process.env.STATS_PASSWORD;
+        process.env.STATS_PASSWORD = password; // the renderer must not read it, even when it is there
+        try {
+            const text = renderHaproxyConfig(haproxyInput({ statsPasswordEnv: "STATS_PASSWORD" }));
+            expect(text).not.toContain(password);
+            expect(text.match(/\$\{[^}]*\}/g)).toEqual(["${STATS_PASSWORD}", "${STATS_PASSWORD}"]);
+            expect(text).toContain('    user admin insecure-password "${STATS_PASSWORD}"\n');
+        } finally {
+            if (saved === undefined) delete process.env.STATS_PASSWORD;
+            else process.env.STATS_PASSWORD = saved;
+        }
+    });
+
+    test("an error about its variable's name does not echo the value (it may be the password, given by mistake)", () => {
+        expect(() => renderHaproxyConfig(haproxyInput({ statsPasswordEnv: "hunter2 correct horse" }))).toThrow(/statsPasswordEnv: .*\(got another value, not shown\)$/);
+        try {
+            renderHaproxyConfig(haproxyInput({ statsPasswordEnv: "hunter2 correct horse" }));
+        } catch (e) {
+            expect((e as Error).message).not.toContain("hunter2");
+        }
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// A real HAProxy running the rendered file.
+
+/** Ports the OS has just handed out and taken back: free for the HAProxy started next. */
+async function freePorts(n: number): Promise<number[]> {
+    const servers = await Promise.all(
+        Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
+            const s = net.createServer();
+            s.listen(0, "127.0.0.1", () => resolve(s));
+        })),
+    );
+    const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    return ports;
+}
+
+interface Reply {
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    body: string;
+}
+
+function get(url: string, options: { auth?: string; host?: string; method?: string } = {}): Promise<Reply> {
+    const client = url.startsWith("https:") ? https : http;
+    return new Promise((resolve, reject) => {
+        const req = client.request(
+            url,
+            { method: options.method ?? "GET", auth: options.auth, headers: options.host ? { host: options.host } : {}, rejectUnauthorized: false, timeout: 3000 },
+            (res) => {
+                let body = "";
+                res.setEncoding("utf8");
+                res.on("data", (chunk) => (body += chunk));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+            },
+        );
+        req.on("error", reject);
+        req.on("timeout", () => req.destroy(new Error(`${url}: no answer within 3s`)));
+        req.end();
+    });
+}
+
+describe("a real HAProxy serves the rendered file as it says", () => {
+    const password = "live-test-password";
+    let haproxy: ChildProcess | undefined;
+    let output = "";
+    let ports: { http: number; https: number; stats: number; health: number };
+
+    beforeAll(async () => {
+        const [h, s, st, he] = await freePorts(4);
+        ports = { http: h, https: s, stats: st, health: he };
+        const text = renderHaproxyConfig(
+            haproxyInput({
+                nodeName: "live-edge",
+                // A name that cannot resolve (RFC 6761 .invalid): the app has no servers.
+                appHost: "no-such-app.invalid",
+                httpPort: h,
+                tls: { port: s, certPath: selfSignedPem() },
+                statsPort: st,
+                healthPort: he,
+            }),
+        );
+        // The one change: the runtime API's socket goes into the test's directory.
+        expect(text).toContain(ADMIN_SOCKET);
+        const file = write("haproxy-live.cfg", text.replace(ADMIN_SOCKET, path.join(work, "admin.sock")));
+        haproxy = spawn("haproxy", ["-db", "-f", file], { env: { ...process.env, STATS_PASSWORD: password }, stdio: ["ignore", "pipe", "pipe"] });
+        haproxy.stdout!.on("data", (d) => (output += d));
+        haproxy.stderr!.on("data", (d) => (output += d));
+        const deadline = Date.now() + 5000;
+        for (;;) {
+            try {
+                await get(`http://127.0.0.1:${he}/healthz`);
+                return;
+            } catch (e) {
+                if (haproxy.exitCode !== null || Date.now() > deadline) throw new Error(`HAProxy did not start: ${(e as Error).message}\n${output}`);
+                await new Promise((r) => setTimeout(r, 50));
+            }
+        }
+    });
+
+    afterAll(async () => {
+        if (haproxy && haproxy.exitCode === null) {
+            const exited = new Promise((r) => haproxy!.once("exit", r));
+            haproxy.kill("SIGTERM");
+            await exited;
+        }
+    });
+
+    test("/healthz answers 503 while no app server is up (keepalived then gives the VIP up)", async () => {
+        expect((await get(`http://127.0.0.1:${ports.health}/healthz`)).status).toBe(503);
+    });
+
+    test("/stats and /metrics need the password from the environment; /metrics is Prometheus text", async () => {
+        const stats = `http://127.0.0.1:${ports.stats}`;
+        const anonymous = await get(`${stats}/stats`);
+        expect(anonymous.status).toBe(401);
+        expect(anonymous.headers["www-authenticate"]).toBe('Basic realm="swarm-ha"');
+        expect((await get(`${stats}/stats`, { auth: "admin:wrong" })).status).toBe(401);
+        expect((await get(`${stats}/metrics`)).status).toBe(401);
+        expect((await get(`${stats}/stats`, { auth: "admin:" })).status).toBe(401);
+
+        const page = await get(`${stats}/stats`, { auth: `admin:${password}` });
+        expect(page.status).toBe(200);
+        expect(page.body).toContain("live-edge"); // stats show-node: the page names the node
+        const metrics = await get(`${stats}/metrics`, { auth: `admin:${password}` });
+        expect(metrics.status).toBe(200);
+        expect(metrics.body).toMatch(/^haproxy_backend_active_servers\{proxy="app"\} 0$/m);
+    });
+
+    test("plain HTTP is redirected to HTTPS on the same host and path, keeping the method (308)", async () => {
+        for (const method of ["GET", "POST"]) {
+            const r = await get(`http://127.0.0.1:${ports.http}/orders?id=7`, { host: "shop.example", method });
+            expect(`${method} ${r.status} ${r.headers.location}`).toBe(`${method} 308 https://shop.example/orders?id=7`);
+        }
+        // HTTPS itself is served (503: no app server here).
+        expect((await get(`https://127.0.0.1:${ports.https}/orders`)).status).toBe(503);
+    });
+
+    test("SIGUSR1 (the service's stop signal) stops it gracefully and promptly", async () => {
+        const exited = new Promise<number | null>((r) => haproxy!.once("exit", (code) => r(code)));
+        haproxy!.kill("SIGUSR1");
+        expect(await exited).toBe(0);
+    });
+});
