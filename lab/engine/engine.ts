@@ -19,7 +19,8 @@ import type * as pulumi from "@pulumi/pulumi";
 import Docker from "dockerode";
 import type { Client } from "ssh2";
 import { durationSeconds, mockUrn, type Registration, watchRegistrations } from "../../support/registrations";
-import { dockerProviderTarget, HANDLERS, type HandlerContext, NotImplemented, type Phase } from "./handlers";
+import { materializeAssets } from "./assets";
+import { dockerProviderTarget, HANDLERS, type HandlerContext, INVOKES, NotImplemented, type Phase } from "./handlers";
 import { containsSecret, makeSecret, reveal } from "../../support/secret-markers";
 import { SecretBox } from "./secret-box";
 import { connect, dockerAgent } from "./ssh";
@@ -69,6 +70,11 @@ function stable(v: unknown): string {
     return JSON.stringify(v);
 }
 
+/** The value at a dotted path ("taskSpec.networksAdvanceds"), or undefined. */
+function at(v: any, path: string): unknown {
+    return path.split(".").reduce((o, k) => (o && typeof o === "object" ? o[k] : undefined), v);
+}
+
 export class LabEngine implements pulumi.runtime.Mocks {
     public readonly steps: StepRecord[] = [];
     public readonly errors: Error[] = [];
@@ -102,8 +108,17 @@ export class LabEngine implements pulumi.runtime.Mocks {
         watchRegistrations(monitor, (r) => this.registrations.set(`${r.type}::${r.name}`, r));
     }
 
-    call(): Record<string, any> {
-        throw new NotImplemented("lab engine: provider functions (invokes) are not implemented");
+    /** Provider functions (invokes), through the provider they name. */
+    async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, any>> {
+        const invoke = INVOKES[args.token];
+        if (!invoke) throw new NotImplemented(`lab engine: provider function ${args.token} is not implemented`);
+        const providerRef = args.provider;
+        return invoke(reveal(args.inputs), {
+            docker: () => {
+                if (!providerRef) throw new Error(`lab engine: ${args.token} was called without a Docker provider`);
+                return this.dockerFor(providerRef.split("::").slice(0, -1).join("::"));
+            },
+        });
     }
 
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
@@ -145,7 +160,9 @@ export class LabEngine implements pulumi.runtime.Mocks {
                 throw new NotImplemented(`lab engine: ${args.type}.${k} (${args.name}) is not implemented`);
             }
         }
-        const inputs = reveal(args.inputs);
+        // Assets become plain descriptions with a content hash (a changed file is a changed input).
+        const plainInputs = await materializeAssets(args.inputs);
+        const inputs = reveal(plainInputs);
         handler.validate?.(inputs);
         const reg = this.registrations.get(`${args.type}::${args.name}`);
         if (!reg) throw new Error(`lab engine: no registration seen for ${args.type} ${args.name}`);
@@ -181,6 +198,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
             } else if (
                 handler.replaceOn === "all" ||
                 changed.some((k) => (handler.replaceOn as string[]).includes(k) || reg.replaceOnChanges.some((p) => p === "*" || p.split(/[.[]/)[0] === k)) ||
+                (handler.replaceOnPaths ?? []).some((p) => stable(at(prevInputs, p)) !== stable(at(inputs, p))) ||
                 !handler.update
             ) {
                 action = "replace";
@@ -209,7 +227,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
             name: args.name,
             id,
             provider: args.provider || undefined,
-            inputs: this.box.seal(args.inputs),
+            inputs: this.box.seal(plainInputs),
             outputs: this.box.seal(wrapped),
             dependencies: reg.dependencies,
             timeouts,

@@ -26,6 +26,8 @@ export interface Handler {
     validate?(inputs: Record<string, any>): void;
     /** Inputs whose change replaces the resource (create new, delete old); "all" for every input. */
     replaceOn: string[] | "all";
+    /** Nested inputs whose change replaces the resource, as dotted paths (e.g. "taskSpec.networksAdvanceds"). */
+    replaceOnPaths?: string[];
     /** Outputs the provider always marks secret. */
     secretOutputs?: string[];
     create(inputs: Record<string, any>, ctx: HandlerContext): Promise<Performed>;
@@ -34,6 +36,9 @@ export interface Handler {
 }
 
 export class NotImplemented extends Error {}
+
+/** A provider function (invoke): inputs in, result out. */
+export type Invoke = (inputs: Record<string, any>, ctx: { docker(): Promise<Docker> }) => Promise<Record<string, unknown>>;
 
 export function onlyFields(what: string, obj: Record<string, unknown> | undefined, allowed: string[]) {
     for (const k of Object.keys(obj ?? {})) {

@@ -1,0 +1,30 @@
+/**
+ * docker:index/serviceConfig:ServiceConfig — a swarm config through the Docker Engine API.
+ * Configs are immutable in Docker: every input is ForceNew, so a change creates a new config
+ * (which is why swarm-ha names them by content hash) and deletes the old one at the end.
+ */
+import { type Handler, isNotFound, labelsOf } from "./types";
+
+export const dockerServiceConfig: Handler = {
+    fields: ["name", "data", "labels"],
+    replaceOn: "all",
+    async create(inputs, ctx) {
+        const docker = await ctx.docker();
+        const c = await docker.createConfig({ Name: inputs.name, Data: inputs.data, Labels: labelsOf(inputs.labels) } as any);
+        return { id: (c as any).id ?? (c as any).ID, outputs: {} };
+    },
+    async delete(_inputs, id, ctx) {
+        const docker = await ctx.docker();
+        // A service that used it may still be switching to its successor for a moment.
+        for (let attempt = 0; ; attempt++) {
+            try {
+                await docker.getConfig(id).remove();
+                return;
+            } catch (e) {
+                if (isNotFound(e)) return;
+                if (attempt >= 30) throw e;
+                await new Promise((r) => setTimeout(r, 1000));
+            }
+        }
+    },
+};
