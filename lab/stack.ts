@@ -28,7 +28,7 @@ export function readHosts(): LabHosts {
 
 /** Roles for the i-th manager / worker of the lab. */
 function rolesFor(role: "manager" | "worker", i: number, workers: number): string[] {
-    if (role === "manager") return [["edge", "monitoring"], ["edge", "redis"], ["redis", "postgres-replica"]][i] ?? ["redis"];
+    if (role === "manager") return [["edge", "monitoring"], ["edge", "redis"], ["redis", "postgres-replica", "app"]][i] ?? ["redis"];
     if (i === 0) return workers > 1 ? ["app", "postgres-primary"] : ["app", "postgres-primary", "redis"];
     return ["app"];
 }

@@ -27,4 +27,5 @@ trap teardown EXIT
 bash lab/down.sh
 rm -rf .lab/test
 bash lab/hosts.sh up --managers 3 --workers 1
+npx tsx lab/images.ts
 npx jest --config jest.lab.config.js --runInBand "$@"

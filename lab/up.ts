@@ -1,9 +1,10 @@
 /**
  * npm run lab:up [-- --managers N --workers M]
- * Starts the lab's hosts, writes Pulumi.lab.yaml for them, deploys swarm-ha onto them with
- * the lab engine, and prints what it made.
+ * Starts the lab's hosts, builds the images and loads them on the hosts, writes Pulumi.lab.yaml
+ * for them, deploys swarm-ha onto them with the lab engine, and prints what it made.
  */
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { LAB_STACK_FILE, ROOT, labStackConfig, readHosts, writeStackFile } from "./stack";
 import { onLabNode } from "./nodes";
@@ -19,6 +20,7 @@ function step(name: string, cmd: string, args: string[]): void {
 
 const t0 = Date.now();
 step("starting the hosts", "bash", [path.join(ROOT, "lab", "hosts.sh"), "up", ...process.argv.slice(2)]);
+step("building and loading the images (no registry in the lab)", "npx", ["tsx", path.join(ROOT, "lab", "images.ts")]);
 const hosts = readHosts();
 writeStackFile(LAB_STACK_FILE, labStackConfig(hosts));
 console.log(`[lab] wrote ${path.relative(ROOT, LAB_STACK_FILE)} for ${hosts.nodes.length} hosts`);
@@ -30,6 +32,8 @@ console.log(onLabNode(manager.address, "docker node ls --format 'table {{.Hostna
 console.log(onLabNode(manager.address, "docker network ls --filter label=swarm-ha.network --format 'table {{.Name}}\\t{{.Driver}}\\t{{.Scope}}'"));
 console.log(onLabNode(manager.address, "docker secret ls --filter label=swarm-ha.secret --format 'table {{.Name}}\\t{{.CreatedAt}}'"));
 console.log(onLabNode(manager.address, "docker service ls"));
-console.log(`[lab] services with URLs: none yet (the load balancer, app and monitoring come in later issues); the VIP reserved for them is ${hosts.vip}`);
+const outputs = JSON.parse(fs.readFileSync(path.join(ROOT, ".lab", "last-deploy.json"), "utf8")).outputs;
+console.log(`[lab] the app, through the VIP:  curl ${outputs.url}`);
+console.log(`[lab] HAProxy's stats:           ${outputs.statsUrl} (user ${outputs.statsUser}; password: npm run -s lab:secret -- haproxy-stats-password)`);
 console.log(`[lab] ssh into a host: ssh -i .lab/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@${manager.address}`);
 console.log(`[lab] up in ${((Date.now() - t0) / 1000).toFixed(0)}s`);

@@ -17,6 +17,8 @@ export interface Registration {
     customTimeouts: { create: string; update: string; delete: string };
     /** Property paths whose change replaces the resource (e.g. "triggers[*]"; SDKs add some themselves). */
     replaceOnChanges: string[];
+    /** Property paths whose changes are ignored once the resource exists (dotted, e.g. "taskSpec.networksAdvanceds"). */
+    ignoreChanges: string[];
     /** Resource options that change what the engine does, by name, when set (protect, ignoreChanges, ...). */
     otherOptions: string[];
 }
@@ -38,9 +40,9 @@ export function watchRegistrations(monitor: any, record: (r: Registration) => vo
                 delete: req.getCustomtimeouts()?.getDelete() ?? "",
             },
             replaceOnChanges: req.getReplaceonchangesList(),
+            ignoreChanges: req.getIgnorechangesList(),
             otherOptions: [
                 req.getProtect() ? "protect" : "",
-                req.getIgnorechangesList().length ? "ignoreChanges" : "",
                 req.getRetainondelete() ? "retainOnDelete" : "",
                 req.getDeletedwith() ? "deletedWith" : "",
                 req.getAliasesList().length || req.getAliasurnsList().length ? "aliases" : "",

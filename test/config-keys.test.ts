@@ -48,9 +48,9 @@ test("the list of nodes, which Pulumi.yaml cannot declare, is documented in its 
     for (const setting of NODE_SETTINGS) expect(comment).toMatch(new RegExp(`^#\\s+${setting}\\s`, "m"));
 });
 
-test("the keys the parser refuses in plain text once set are the suppliable secrets", () => {
+test("the keys the parser refuses in plain text once set are the suppliable secrets and the TLS certificate", () => {
     const ifSet = table.filter(([, s]) => s.secret === "if-set").map(([k]) => k);
-    expect(ifSet.sort()).toEqual(Object.keys(SUPPLIABLE_SECRETS).sort());
+    expect(ifSet.sort()).toEqual([...Object.keys(SUPPLIABLE_SECRETS), "tlsCertificate"].sort());
 });
 
 test("the parser's defaults are the table's", () => {
@@ -61,10 +61,29 @@ test("the parser's defaults are the table's", () => {
     expect(c.allowNonHa).toBe(d("allowNonHa"));
     expect(c.encryptOverlay).toBe(d("encryptOverlay"));
     expect(c.namePrefix).toBe(d("namePrefix"));
-    // Empty string defaults mean "none".
-    expect([d("vip"), d("defaultAddrPool")]).toEqual(["", ""]);
+    expect(c.app).toEqual({
+        image: undefined,
+        replicas: d("appReplicas"),
+        maxReplicasPerNode: d("appMaxReplicasPerNode"),
+        port: d("appPort"),
+        memoryMb: d("appMemoryMb"),
+        cpuMillis: d("appCpuMillis"),
+    });
+    expect(c.edge).toEqual({
+        haproxyImage: undefined,
+        keepalivedImage: undefined,
+        httpPort: d("httpPort"),
+        httpsPort: d("httpsPort"),
+        statsPort: d("statsPort"),
+        healthPort: d("healthPort"),
+    });
+    // Empty string defaults mean "none" (or "swarm-ha builds it").
+    expect([d("vip"), d("defaultAddrPool"), d("appImage"), d("haproxyImage"), d("keepalivedImage"), d("tlsCertificate")]).toEqual(["", "", "", "", "", ""]);
     expect(c.vip).toBeUndefined();
     expect(c.defaultAddrPool).toBeUndefined();
+    // The VIP's settings, with the VIP set.
+    const withVip = parseStackConfig({ nodes, sshPrivateKey: FAKE_SSH_KEY, vip: "192.0.2.100" }, new Set(["swarm-ha:sshPrivateKey"]));
+    expect(withVip.vip).toEqual({ address: "192.0.2.100", prefixLength: d("vipPrefixLength"), interface: d("vipInterface"), routerId: d("vrrpRouterId") });
 });
 
 test("every key of the table is known to the parser, and no other", () => {

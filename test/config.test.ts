@@ -3,7 +3,7 @@
  * error must name the config key that caused it. One more test runs the whole program on a
  * bad config and checks that nothing at all was created.
  */
-import { DOCKER_NAME_MAX, HASH_LENGTH, NETWORK_KINDS, networkName, secretName } from "../components/common/names";
+import { DOCKER_NAME_MAX, HASH_LENGTH, NETWORK_KINDS, SERVICE_NAME_MAX, haproxyServiceName, keepalivedServiceName, networkName, secretName } from "../components/common/names";
 import { ConfigError, SUPPLIABLE_SECRETS, parseStackConfig, type RawConfig } from "../components/config";
 import { FAKE_SSH_KEY, devConfig, runProgram } from "./support/program";
 
@@ -45,7 +45,11 @@ test("the dev stack's config is valid, with defaults applied", () => {
         roles: ["edge", "monitoring"], labels: { zone: "a" }, availability: "active",
     });
     expect(c.ssh).toEqual({ user: "deploy", port: 22 });
-    expect(c).toMatchObject({ allowNonHa: false, encryptOverlay: true, vip: "192.0.2.100", namePrefix: "swarm-ha", defaultAddrPool: "10.20.0.0/16" });
+    expect(c).toMatchObject({ allowNonHa: false, encryptOverlay: true, namePrefix: "swarm-ha", defaultAddrPool: "10.20.0.0/16" });
+    expect(c.vip).toEqual({ address: "192.0.2.100", prefixLength: 24, interface: "eth0", routerId: 51 });
+    expect(c.app).toEqual({ image: undefined, replicas: 2, maxReplicasPerNode: 2, port: 8080, memoryMb: 256, cpuMillis: 500 });
+    expect(c.edge).toEqual({ haproxyImage: undefined, keepalivedImage: undefined, httpPort: 80, httpsPort: 443, statsPort: 8404, healthPort: 8405 });
+    expect(c.warnings).toEqual([]);
 });
 
 test("no nodes at all", () => {
@@ -482,13 +486,19 @@ describe("rule 9: unknown keys", () => {
         ["namePrefx", "namePrefix"],
         ["redisPasword", "redisPassword"],
         ["node", "nodes"],
-        ["port", "sshPort"],
+        ["prefix", "namePrefix"],
+        ["replicas", "appReplicas"],
+        ["vrrpRouterID", "vrrpRouterId"],
     ])("%s: did you mean %s?", (typo, meant) => {
         expectProblem({ ...devRaw(), [typo]: "x" }, `swarm-ha:${typo}`, new RegExp(`is not a swarm-ha setting: did you mean ${meant}\\? Rename it: pulumi config rm swarm-ha:${typo}, then pulumi config set .*swarm-ha:${meant}`));
     });
 
     test("a key close to none is refused with the list of settings", () => {
-        expectProblem({ ...devRaw(), replicas: "3" }, "swarm-ha:replicas", /is not a swarm-ha setting \(the settings are nodes, sshUser, .*\): remove it with pulumi config rm swarm-ha:replicas/);
+        expectProblem({ ...devRaw(), timezone: "UTC" }, "swarm-ha:timezone", /is not a swarm-ha setting \(the settings are nodes, sshUser, .*\): remove it with pulumi config rm swarm-ha:timezone/);
+    });
+
+    test("a key that ends several is not guessed at: port could be any of six", () => {
+        expectProblem({ ...devRaw(), port: "2222" }, "swarm-ha:port", /is not a swarm-ha setting \(the settings are .*sshPort.*httpPort.*\): remove it with pulumi config rm swarm-ha:port/);
     });
 
     test("the program reads every key of its namespace, and only of its namespace", async () => {
@@ -542,6 +552,238 @@ describe("rule 10: wrong YAML types say what to write", () => {
         const nodes = devNodes();
         delete nodes[2][setting];
         expectProblem(withNodes(nodes), `swarm-ha:nodes[2].${setting}`, message);
+    });
+});
+
+describe("rule 11: the edge ports", () => {
+    test.each(["httpPort", "httpsPort", "statsPort", "healthPort", "appPort"])("%s out of range", (key) => {
+        const example = { httpPort: 80, httpsPort: 443, statsPort: 8404, healthPort: 8405, appPort: 8080 }[key];
+        for (const value of ["0", "65536", "http", "-1", "80.5"]) {
+            expectProblem({ ...devRaw(), [key]: value }, `swarm-ha:${key}`, new RegExp(`must be a whole number from 1 to 65535 \\(e\\.g\\. pulumi config set swarm-ha:${key} ${example}\\)`));
+        }
+        expect(accepted({ ...devRaw(), [key]: "65535" })).toBeDefined();
+    });
+
+    test("two edge ports that collide: the later is reported, naming the other, with a free port", () => {
+        expectProblem({ ...devRaw(), statsPort: "80" }, "swarm-ha:statsPort", /is 80, the same as swarm-ha:httpPort: HAProxy listens on both on every edge node, so each needs its own port\. Pick another \(e\.g\. pulumi config set swarm-ha:statsPort 8404\)/);
+        // The suggestion is a port none of the others holds.
+        expectProblem({ ...devRaw(), httpsPort: "8404", healthPort: "8404" }, "swarm-ha:healthPort", /is 8404, the same as swarm-ha:httpsPort.*pulumi config set swarm-ha:healthPort 8405\)/);
+        expectProblem({ ...devRaw(), statsPort: "8405" }, "swarm-ha:healthPort", /is 8405, the same as swarm-ha:statsPort.*pulumi config set swarm-ha:healthPort 8406\)/);
+        // The app's port is inside its container: it may equal an edge port.
+        expect(accepted({ ...devRaw(), appPort: "80" }).app.port).toBe(80);
+    });
+});
+
+describe("rule 12: the app's replicas", () => {
+    test("one replica without allowNonHa", () => {
+        expectProblem({ ...devRaw(), appReplicas: "1" }, "swarm-ha:appReplicas", /is 1: a single task of the app cannot survive the loss of its node.*Run at least 2 \(pulumi config set swarm-ha:appReplicas 2\), or set swarm-ha:allowNonHa true for a test cluster/);
+        expect(accepted({ ...devRaw(), appReplicas: "1", allowNonHa: "true" }).app.replicas).toBe(1);
+    });
+
+    test("no replicas at all, even for a test cluster", () => {
+        for (const allowNonHa of ["false", "true"]) {
+            expectProblem({ ...devRaw(), appReplicas: "0", allowNonHa }, "swarm-ha:appReplicas", /must be a whole number of at least 1 \(e\.g\. pulumi config set swarm-ha:appReplicas 2\)/);
+        }
+    });
+
+    test("a per-node maximum below 1", () => {
+        expectProblem({ ...devRaw(), appMaxReplicasPerNode: "0" }, "swarm-ha:appMaxReplicasPerNode", /must be a whole number of at least 1 \(e\.g\. pulumi config set swarm-ha:appMaxReplicasPerNode 2\)/);
+    });
+
+    test("more replicas than the app nodes hold with one free slot for a rolling update", () => {
+        // worker-1 and worker-2 hold 2 each: 4 slots, and 4 replicas need 5.
+        expectProblem(
+            { ...devRaw(), appReplicas: "4" },
+            "swarm-ha:appReplicas",
+            /is 4, but the app nodes have room for 4 task\(s\): 2 active node\(s\) with role 'app' \(worker-1, worker-2\) × swarm-ha:appMaxReplicasPerNode 2\. A rolling update starts each new task before it stops the old one, so the app needs room for swarm-ha:appReplicas \+ 1 = 5: add 'app' to the roles of 1 more active node\(s\), raise swarm-ha:appMaxReplicasPerNode to 3 \(pulumi config set swarm-ha:appMaxReplicasPerNode 3\), or lower swarm-ha:appReplicas to 3$/,
+        );
+        expect(accepted({ ...devRaw(), appReplicas: "3" }).app.replicas).toBe(3);
+        expect(accepted({ ...devRaw(), appReplicas: "4", appMaxReplicasPerNode: "3" }).app.replicas).toBe(4);
+    });
+
+    test("a drained app node has no room; activating it is one of the fixes", () => {
+        const nodes = devNodes();
+        nodes[4].availability = "drain";
+        nodes[4].roles = ["app"];
+        nodes[2].roles = ["redis", "postgres-replica"];
+        // One active app node holds 2: the default 2 replicas need 3. Fewer than 2 is no fix without allowNonHa.
+        expectProblem(withNodes(nodes), "swarm-ha:appReplicas", /room for 2 task\(s\): 1 active node\(s\) with role 'app' \(worker-1\).*add 'app' to the roles of 1 more active node\(s\) \(or set availability: active on swarm-ha:nodes\[4\] \(worker-2\), which has it but is drain\), or raise swarm-ha:appMaxReplicasPerNode to 3 \(pulumi config set swarm-ha:appMaxReplicasPerNode 3\)$/);
+        const none = devNodes().map((n) => ({ ...n, roles: n.roles.filter((r: string) => r !== "app") }));
+        expectProblem(withNodes(none), "swarm-ha:appReplicas", /room for 0 task\(s\): no active node has role 'app'.*needs room for swarm-ha:appReplicas \+ 1 = 3: add 'app' to the roles of 2 more active node\(s\)$/);
+    });
+});
+
+describe("rule 13: the app's resource limits", () => {
+    test.each([
+        ["appMemoryMb", 32, 65536, /must be a whole number from 32 to 65536 \(MiB\) \(e\.g\. pulumi config set swarm-ha:appMemoryMb 256\)/],
+        ["appCpuMillis", 50, 64000, /must be a whole number from 50 to 64000 \(thousandths of a core: 1000 is one core\) \(e\.g\. pulumi config set swarm-ha:appCpuMillis 500\)/],
+    ])("%s from %d to %d", (key, min, max, message) => {
+        for (const value of [String(min - 1), String(max + 1), "1g", "0.5"]) expectProblem({ ...devRaw(), [key]: value }, `swarm-ha:${key}`, message);
+        expect(accepted({ ...devRaw(), [key]: String(min) })).toBeDefined();
+        expect(accepted({ ...devRaw(), [key]: String(max) })).toBeDefined();
+    });
+});
+
+describe("rule 14: the VIP's network", () => {
+    test("a prefix length out of range for the VIP's family", () => {
+        expectProblem({ ...devRaw(), vipPrefixLength: "33" }, "swarm-ha:vipPrefixLength", /is 33, but the VIP '192\.0\.2\.100' is IPv4, whose prefix lengths go from 1 to 32: give the prefix length of the edge nodes' network \(e\.g\. pulumi config set swarm-ha:vipPrefixLength 24\)/);
+        for (const value of ["0", "129", "/24"]) {
+            expectProblem({ ...devRaw(), vipPrefixLength: value }, "swarm-ha:vipPrefixLength", /must be a whole number from 1 to 128 \(e\.g\. pulumi config set swarm-ha:vipPrefixLength 24\)/);
+        }
+        const nodes = devNodes();
+        nodes[0].advertiseAddress = "2001:db8::11";
+        nodes[1].advertiseAddress = "2001:db8::12";
+        expect(accepted(withNodes(nodes, { vip: "2001:db8::100", vipPrefixLength: "64" })).vip).toMatchObject({ address: "2001:db8::100", prefixLength: 64 });
+    });
+
+    test("a VIP outside an edge node's subnet", () => {
+        const nodes = devNodes();
+        nodes[1].advertiseAddress = "198.51.100.12";
+        expectProblem(
+            withNodes(nodes),
+            "swarm-ha:vip",
+            /'192\.0\.2\.100' is outside the network of edge node swarm-ha:nodes\[1\] \(manager-2, 198\.51\.100\.12\): by swarm-ha:vipPrefixLength 24 the VIP's network is 192\.0\.2\.0\/24, and that node's is 198\.51\.100\.0\/24\..*pick a free address in the network every edge node is on, or set swarm-ha:vipPrefixLength to that network's prefix length/,
+        );
+        // Only edge nodes count, and the prefix decides: a /28 leaves both edge nodes out.
+        expect(problems({ ...devRaw(), vipPrefixLength: "28" }).filter((p) => p.key === "swarm-ha:vip").map((p) => p.message.match(/edge node (\S+)/)![1])).toEqual(["swarm-ha:nodes[0]", "swarm-ha:nodes[1]"]);
+        expect(accepted({ ...devRaw(), vip: "192.0.200.1", vipPrefixLength: "16" }).vip?.address).toBe("192.0.200.1");
+        const workers = devNodes();
+        workers[3].address = "198.51.100.21";
+        expect(accepted(withNodes(workers)).vip?.address).toBe("192.0.2.100");
+    });
+
+    test("an interface name Linux would refuse, or the loopback", () => {
+        for (const name of ["", "eth 0", "eth0:1", "a-very-long-ifname", "en/0", "..", "eth0\n"]) {
+            expectProblem({ ...devRaw(), vipInterface: name }, "swarm-ha:vipInterface", /must be a Linux network interface name: 1-15 letters, digits, '_', '-' or '\.' \(e\.g\. pulumi config set swarm-ha:vipInterface eth0\)/);
+        }
+        expectProblem({ ...devRaw(), vipInterface: "lo" }, "swarm-ha:vipInterface", /is the loopback interface.*pulumi config set swarm-ha:vipInterface eth0/);
+        for (const name of ["ens18", "bond0.42", "br-lan_2", "enp0s31f6abcdef"]) expect(accepted({ ...devRaw(), vipInterface: name }).vip?.interface).toBe(name);
+    });
+
+    test("a VRRP router id out of 1-255", () => {
+        for (const value of ["0", "256", "a"]) {
+            expectProblem({ ...devRaw(), vrrpRouterId: value }, "swarm-ha:vrrpRouterId", /must be a whole number from 1 to 255 \(e\.g\. pulumi config set swarm-ha:vrrpRouterId 51\)/);
+        }
+        expect(accepted({ ...devRaw(), vrrpRouterId: "255" }).vip?.routerId).toBe(255);
+    });
+
+    test("no VIP with two edge nodes is a warning, not an error", () => {
+        expect(accepted({ ...devRaw(), vip: "" }).warnings).toEqual([
+            {
+                key: "swarm-ha:vip",
+                message: expect.stringMatching(/is empty, but 2 nodes have role 'edge' \(manager-1, manager-2\): with no virtual IP, clients need every edge node's address.*pulumi config set swarm-ha:vip <address>/),
+            },
+        ]);
+        const single = devNodes().filter((n) => n.name !== "manager-2" && n.name !== "manager-3");
+        expect(accepted(withNodes(single, { vip: "", allowNonHa: "true" })).warnings).toEqual([]);
+    });
+});
+
+describe("rule 15: per-edge-node service names fit Docker's 63", () => {
+    const longName = (length: number) => `edge-${"x".repeat(length - 5)}`;
+
+    test("an edge node whose keepalived service name is too long, with a VIP", () => {
+        const longest = SERVICE_NAME_MAX - keepalivedServiceName("swarm-ha", "").length;
+        const nodes = devNodes();
+        nodes[1].name = longName(longest + 1);
+        expectProblem(
+            withNodes(nodes),
+            "swarm-ha:nodes[1].name",
+            new RegExp(
+                `'${nodes[1].name}' is ${longest + 1} characters: as an edge node, its keepalived service, 'swarm-ha-keepalived-${nodes[1].name}', would be ${SERVICE_NAME_MAX + 1}, ` +
+                    `over the ${SERVICE_NAME_MAX} characters a Docker service name may have \\(it is a DNS label\\)\\. With swarm-ha:namePrefix 'swarm-ha', an edge node's name may have at most ${longest} characters: rename the node \\(e\\.g\\. name: ${nodes[1].name.slice(0, longest)}\\), or shorten swarm-ha:namePrefix`,
+            ),
+        );
+        nodes[1].name = longName(longest);
+        expect(accepted(withNodes(nodes)).nodes[1].name).toHaveLength(longest);
+    });
+
+    test("without a VIP, HAProxy's service name is the bound; other nodes may be longer", () => {
+        const longest = SERVICE_NAME_MAX - haproxyServiceName("swarm-ha", "").length;
+        const nodes = devNodes();
+        nodes[0].name = longName(longest + 1);
+        nodes[3].name = longName(63);
+        const p = problems(withNodes(nodes, { vip: "" }));
+        expect(p).toEqual([{ key: "swarm-ha:nodes[0].name", message: expect.stringMatching(new RegExp(`its HAProxy service, 'swarm-ha-haproxy-edge-x+', would be ${SERVICE_NAME_MAX + 1}.*may have at most ${longest} characters`)) }]);
+        nodes[0].name = longName(longest);
+        expect(accepted(withNodes(nodes, { vip: "" })).nodes[0].name).toHaveLength(longest);
+        // A shorter prefix leaves more room.
+        nodes[0].name = longName(longest + 5);
+        expect(accepted(withNodes(nodes, { vip: "", namePrefix: "ha" })).nodes[0].name).toHaveLength(longest + 5);
+    });
+});
+
+describe("rule 16: images", () => {
+    test.each(["appImage", "haproxyImage", "keepalivedImage"])("%s: a reference Docker would refuse", (key) => {
+        for (const value of ["my app:1", "ghcr.io/acme/shop:", "shop:1.0:2", "shop@sha256:abc", " shop"]) {
+            expectProblem({ ...devRaw(), [key]: value }, `swarm-ha:${key}`, /\(e\.g\. ghcr\.io\/acme\/shop:1\.4\.2\), or leave it empty to have swarm-ha build its|has spaces around it/);
+        }
+        expectProblem({ ...devRaw(), [key]: "ghcr.io/Acme/Shop:1.4" }, `swarm-ha:${key}`, /has upper-case letters in its repository name, which Docker refuses: write it in lower case \('ghcr\.io\/acme\/shop:1\.4'\)/);
+        expectProblem({ ...devRaw(), [key]: "https://ghcr.io/acme/shop:1" }, `swarm-ha:${key}`, /starts with a URL scheme \('https:\/\/'\); an image reference has none/);
+    });
+
+    test("references Docker accepts, and what empty means", () => {
+        const digest = `sha256:${"a".repeat(64)}`;
+        for (const ref of ["shop", "acme/shop:1.4.2", "ghcr.io/acme/shop:1.4.2", "localhost:5000/shop", `registry.example.com:5000/a/b/c@${digest}`, `haproxy:2.8@${digest}`, "my_org/my__app-x"]) {
+            const c = accepted({ ...devRaw(), appImage: ref, haproxyImage: ref, keepalivedImage: ref });
+            expect([c.app.image, c.edge.haproxyImage, c.edge.keepalivedImage]).toEqual([ref, ref, ref]);
+        }
+        expectProblem({ ...devRaw(), appImage: "Shop" }, "swarm-ha:appImage", /swarm-ha build its demo app \(images\/app\) on the app nodes/);
+    });
+});
+
+describe("rule 17: the TLS certificate", () => {
+    const CERT = "-----BEGIN CERTIFICATE-----\nMIIBfakecertificatefakecertificate\n-----END CERTIFICATE-----\n";
+    const KEY = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwfakeprivatekeyfakeprivatekey\n-----END PRIVATE KEY-----\n";
+    const TLS_SECRET = new Set([...SECRET_KEYS, "swarm-ha:tlsCertificate"]);
+    const SET_TLS = /pulumi config set --secret swarm-ha:tlsCertificate -- "\$\(cat fullchain\.pem privkey\.pem\)"/;
+    const noEcho = (raw: RawConfig, secrets: Set<string>) => {
+        for (const p of problems(raw, secrets)) expect(p.message).not.toMatch(/fake|MIIB|MC4C/);
+    };
+
+    test("a certificate and its key, set as a secret, are accepted; EC and RSA keys too", () => {
+        for (const key of [KEY, KEY.replace(/PRIVATE KEY/g, "EC PRIVATE KEY"), KEY.replace(/PRIVATE KEY/g, "RSA PRIVATE KEY")]) {
+            expect(parseStackConfig({ ...devRaw(), tlsCertificate: CERT + CERT + key }, TLS_SECRET)).not.toHaveProperty("tlsCertificate");
+            expect(parseStackConfig({ ...devRaw(), tlsCertificate: (key + CERT).replace(/\n/g, "\r\n") }, TLS_SECRET).nodes).toHaveLength(5);
+        }
+    });
+
+    test("stored in plain text", () => {
+        const raw = { ...devRaw(), tlsCertificate: CERT + KEY };
+        expectProblem(raw, "swarm-ha:tlsCertificate", /is stored in plain text, and it holds a private key: set it again with --secret \(pulumi config set --secret swarm-ha:tlsCertificate .*\), or remove it to serve HTTP only \(pulumi config rm swarm-ha:tlsCertificate\)/);
+        noEcho(raw, SECRET_KEYS);
+    });
+
+    test.each([
+        ["no certificate", KEY, /holds no certificate \(a -----BEGIN CERTIFICATE----- \.\.\. -----END CERTIFICATE----- block\); HAProxy needs the certificate chain and its private key in one PEM/],
+        ["no private key", CERT, /holds no private key \(a -----BEGIN PRIVATE KEY----- block.*\); HAProxy needs/],
+        ["neither", "-----BEGIN PUBLIC KEY-----\nMCowfakepublickey\n-----END PUBLIC KEY-----\n", /holds no certificate .* and no private key/],
+        ["a certificate cut short", CERT.replace("-----END CERTIFICATE-----\n", "") + KEY, /holds no certificate/],
+        ["a key whose END does not match", CERT + KEY.replace("-----END PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"), /holds no private key/],
+        ["an encrypted PKCS#8 key", CERT + KEY.replace(/PRIVATE KEY/g, "ENCRYPTED PRIVATE KEY"), /holds an encrypted private key: HAProxy cannot load an encrypted key.*openssl pkey -in privkey\.pem -out privkey-plain\.pem/],
+        ["a legacy encrypted RSA key", CERT + "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nfakefake\n-----END RSA PRIVATE KEY-----\n", /holds an encrypted private key/],
+        ["one line, its line breaks escaped", (CERT + KEY).replace(/\n/g, "\\n"), /is a single line, so not the contents of a PEM file.*a file name\? Pulumi does not read files/],
+        ["a file name", "/etc/ssl/private/site.pem", /is a single line/],
+        ["blank", "  \n", /is blank, so it holds no certificate.*Remove it to serve HTTP only \(pulumi config rm swarm-ha:tlsCertificate\)/],
+        ["empty, as a secret", "", /is blank/],
+    ])("%s", (_label, value, why) => {
+        const raw = { ...devRaw(), tlsCertificate: value };
+        expectProblem(raw, "swarm-ha:tlsCertificate", why, TLS_SECRET);
+        expectProblem(raw, "swarm-ha:tlsCertificate", SET_TLS, TLS_SECRET);
+        noEcho(raw, TLS_SECRET);
+    });
+
+    test("a plain empty value is the default: no TLS", () => {
+        expect(accepted({ ...devRaw(), tlsCertificate: "" }).nodes).toHaveLength(5);
+    });
+});
+
+describe("rule 18: the HAProxy stats password", () => {
+    test("is a suppliable secret: refused in plain text or blank, generated when empty", () => {
+        expect(SUPPLIABLE_SECRETS.haproxyStatsPassword).toBe("haproxy-stats-password");
+        expectProblem({ ...devRaw(), haproxyStatsPassword: "hunter2" }, "swarm-ha:haproxyStatsPassword", /is stored in plain text: set it again with --secret \(pulumi config set --secret swarm-ha:haproxyStatsPassword \.\.\.\), or remove it to have one generated/);
+        expectProblem({ ...devRaw(), haproxyStatsPassword: " " }, "swarm-ha:haproxyStatsPassword", /is blank.*pulumi config rm swarm-ha:haproxyStatsPassword/, new Set([...SECRET_KEYS, "swarm-ha:haproxyStatsPassword"]));
+        expect(accepted({ ...devRaw(), haproxyStatsPassword: "" }).nodes).toHaveLength(5);
     });
 });
 

@@ -73,6 +73,10 @@ global
     stats socket /tmp/haproxy-admin.sock mode 600 level admin
     # An interactive session there is not cut after the default 10s of idle.
     stats timeout 1m
+    # Bind the ports and read the certificates as root, then run as the haproxy user (both images
+    # have it; where HAProxy already runs as that user this changes nothing).
+    user haproxy
+    group haproxy
 
 # An unset or empty variable would expand to an empty password: refuse to start instead.
 .if streq("\${STATS_PASSWORD}","")
@@ -158,10 +162,13 @@ frontend stats
     stats show-node
 
 # keepalived's track script: the VIP stays only where HAProxy can reach an app server.
+# /alive answers while HAProxy runs at all: the container's health check (a proxy with no
+# app server up is not broken, and restarting it would not help).
 frontend health
     bind :8405
     monitor-uri /healthz
     monitor fail if { nbsrv(app) lt 1 }
+    http-request return status 200 content-type text/plain string "alive" if { path /alive }
 `;
 
 const EXPECTED_KEEPALIVED = `# keepalived.conf of edge node manager-1, rendered by swarm-ha (components/edge/keepalived-conf.ts): change it there.
@@ -541,8 +548,9 @@ describe("a real HAProxy serves the rendered file as it says", () => {
         }
     });
 
-    test("/healthz answers 503 while no app server is up (keepalived then gives the VIP up)", async () => {
+    test("/healthz answers 503 while no app server is up (keepalived then gives the VIP up); /alive answers 200 all the same", async () => {
         expect((await get(`http://127.0.0.1:${ports.health}/healthz`)).status).toBe(503);
+        expect((await get(`http://127.0.0.1:${ports.health}/alive`)).status).toBe(200);
     });
 
     test("/stats and /metrics need the password from the environment; /metrics is Prometheus text", async () => {

@@ -17,30 +17,15 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { parseKeyValues, renderScript } from "./scripts";
-import { dockerSshOptions, writePrivateKeyFile } from "./ssh";
+import { COMMAND_TIMEOUTS, dockerHostUrl, dockerSshOptions, type SshSettings, sshConnection, writePrivateKeyFile } from "../common/ssh";
+
+export type { SshSettings } from "../common/ssh";
 
 /** The oldest Docker Engine swarm-ha drives (its swarm and API features are used as is). */
 export const MIN_DOCKER_VERSION = "20.10";
 export const SWARM_PORT = 2377;
 /** How long the health check waits for the swarm to settle before it fails the run. */
 export const HEALTH_WAIT_SECONDS = 60;
-
-/**
- * Deadlines Pulumi passes to the command provider. pulumi-command 1.x stops *connecting* at
- * this deadline; a script that already runs is bounded by its own waits (every wait in the
- * host scripts has a limit) and, if its host dies, by TCP's keepalive on the connection
- * (about 150 s), not by this deadline.
- */
-const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "10m", update: "10m", delete: "5m" };
-
-export interface SshSettings {
-    /** Login user on every node; must be root or in the docker group. Default in config: `root`. */
-    user: string;
-    /** SSH port on every node. Default in config: `22`. */
-    port: number;
-    /** The private key (PEM/OpenSSH text) that opens SSH on every node. Keep it secret. */
-    privateKey: pulumi.Input<string>;
-}
 
 export interface SwarmClusterArgs {
     /** The hosts, in config order. The first manager initialises the swarm and runs the manager-side steps. */
@@ -91,6 +76,11 @@ export class SwarmCluster extends pulumi.ComponentResource {
     public readonly firstManager: NodeSpec;
     /** The check, run on every update, that the swarm matches config. */
     public readonly health: command.remote.Command;
+    /**
+     * Options for the system `ssh` of a Docker provider that talks to one node (its key file
+     * written first): later tiers that need a node's own engine make providers with them.
+     */
+    public readonly dockerSshOptions: pulumi.Output<string[]>;
 
     private readonly name: string;
     private readonly args: SwarmClusterArgs;
@@ -144,7 +134,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
         });
 
         this.health = this.healthCheck(this.nodes.map((n) => n.settings));
-        ({ provider: this.provider, host: this.dockerHost } = this.dockerProvider(this.health));
+        ({ provider: this.provider, host: this.dockerHost, sshOpts: this.dockerSshOptions } = this.dockerProvider(this.health));
 
         this.registerOutputs({ clusterId: this.clusterId, dockerHost: this.dockerHost, joinTokens: this.joinTokens });
     }
@@ -155,15 +145,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
         return new command.remote.Command(
             `${this.name}-${resourceName}`,
             {
-                connection: {
-                    host: node.address,
-                    port: ssh.port,
-                    user: ssh.user,
-                    privateKey: ssh.privateKey,
-                    // An unreachable host fails the step in about a minute, naming the host.
-                    dialErrorLimit: 4,
-                    perDialTimeout: 15,
-                },
+                connection: sshConnection(node.address, ssh),
                 addPreviousOutputInEnv: false,
                 ...spec,
             },
@@ -304,14 +286,11 @@ export class SwarmCluster extends pulumi.ComponentResource {
     private dockerProvider(health: pulumi.Resource) {
         const { ssh } = this.args;
         const keyFile = pulumi.output(ssh.privateKey).apply((key) => writePrivateKeyFile(this.identityDir, key));
-        const host = `ssh://${ssh.user}@${hostForUrl(this.firstManager.address)}:${ssh.port}`;
-        const provider = new docker.Provider(
-            `${this.name}-docker`,
-            // The key file's path is not secret; its contents never enter the provider's inputs.
-            { host, sshOpts: pulumi.unsecret(keyFile).apply(() => dockerSshOptions(this.identityDir)) },
-            { parent: this, dependsOn: [health] },
-        );
-        return { provider, host };
+        const host = dockerHostUrl(this.firstManager.address, ssh);
+        // The key file's path is not secret; its contents never enter the provider's inputs.
+        const sshOpts = pulumi.unsecret(keyFile).apply(() => dockerSshOptions(this.identityDir));
+        const provider = new docker.Provider(`${this.name}-docker`, { host, sshOpts }, { parent: this, dependsOn: [health] });
+        return { provider, host, sshOpts };
     }
 }
 

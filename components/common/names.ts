@@ -32,3 +32,35 @@ export function networkName(prefix: string, kind: NetworkKind): string {
 export function secretName(prefix: string, id: string, hash: string): string {
     return `${prefix}-${id}-${hash}`;
 }
+
+/**
+ * The longest service name Docker accepts: a service name is a DNS label (the swarm's DNS
+ * answers for it on the overlay networks), so at most 63 characters.
+ */
+export const SERVICE_NAME_MAX = 63;
+
+/**
+ * The Docker name of the stack's app service (one service, its tasks spread over the app nodes).
+ * @example appServiceName("swarm-ha") // "swarm-ha-app"
+ */
+export function appServiceName(prefix: string): string {
+    return `${prefix}-app`;
+}
+
+/**
+ * The Docker name of the HAProxy service of one edge node: one service per edge node, pinned to
+ * it, since each publishes its ports on that node's own addresses and has its own config.
+ * @example haproxyServiceName("swarm-ha", "manager-1") // "swarm-ha-haproxy-manager-1"
+ */
+export function haproxyServiceName(prefix: string, node: string): string {
+    return `${prefix}-haproxy-${node}`;
+}
+
+/**
+ * The Docker name of the keepalived service of one edge node (one per edge node, like HAProxy's,
+ * and only when the stack has a VIP). The longest per-node name: it bounds edge node names.
+ * @example keepalivedServiceName("swarm-ha", "manager-1") // "swarm-ha-keepalived-manager-1"
+ */
+export function keepalivedServiceName(prefix: string, node: string): string {
+    return `${prefix}-keepalived-${node}`;
+}

@@ -8,15 +8,17 @@
  *
  * The rules live next to what they check: `keys.ts` (the table of keys, unknown keys),
  * `addresses.ts` (IPs, host names, CIDR pools), `nodes.ts` (the node list), `network.ts`
- * (VIP and pool against the nodes), `credentials.ts` (the SSH key and passwords).
+ * (VIP and pool against the nodes), `edge.ts` (the app and the edge tier: images, ports,
+ * replicas, service names), `credentials.ts` (the SSH key, passwords, the TLS certificate).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { DOCKER_NAME_MAX, HASH_LENGTH, NETWORK_KINDS, networkName, secretName } from "../common/names";
 import { readAddress, readPool } from "./addresses";
 import { checkSecrets } from "./credentials";
-import { type ConfigKey, checkKnownKeys, valueOrDefault } from "./keys";
-import { checkPool, checkVip, checkVipOutsidePool } from "./network";
+import { EDGE_PORT_KEYS, type EdgePortKey, type ImageKey, checkAppCapacity, checkAppReplicas, checkEdgePorts, checkEdgeServiceNames, imageReferenceFlaw, warnNoVip } from "./edge";
+import { CONFIG_KEYS, type ConfigKey, type ConfigKeySpec, checkKnownKeys, valueOrDefault } from "./keys";
+import { checkPool, checkVip, checkVipOutsidePool, checkVipSubnet } from "./network";
 import { NODE_SETTINGS, checkNodes, nodesSchema } from "./nodes";
 import { type ConfigProblem, ConfigError, NAMESPACE, type NodeSpec, type RawConfig, SUPPLIABLE_SECRETS, type SuppliableSecret, fullKey, keyOf } from "./types";
 
@@ -39,8 +41,36 @@ export interface StackConfig {
     nodes: NodeSpec[];
     ssh: { user: string; port: number; privateKey: pulumi.Output<string> };
     allowNonHa: boolean;
-    /** The keepalived virtual IP in front of the edge nodes, if any. */
-    vip?: string;
+    /** The app behind HAProxy. `image` absent: swarm-ha builds its demo app (images/app) on the app nodes. */
+    app: {
+        image?: string;
+        replicas: number;
+        maxReplicasPerNode: number;
+        /** The port the app listens on in its container. */
+        port: number;
+        /** Memory limit per task, in MiB. */
+        memoryMb: number;
+        /** CPU limit per task, in thousandths of a core. */
+        cpuMillis: number;
+    };
+    /**
+     * HAProxy on the edge nodes, its ports published on each edge node's own addresses (host
+     * mode). An image absent: swarm-ha builds it (images/haproxy, images/keepalived) on the edge nodes.
+     */
+    edge: { haproxyImage?: string; keepalivedImage?: string; httpPort: number; httpsPort: number; statsPort: number; healthPort: number };
+    /** The virtual IP keepalived moves between the edge nodes; absent when `vip` is empty. */
+    vip?: {
+        /** As written in config. */
+        address: string;
+        /** The edge nodes' network's prefix length, the VIP is added with. */
+        prefixLength: number;
+        /** The edge nodes' interface on that network. */
+        interface: string;
+        /** The VRRP group id (`virtual_router_id`). */
+        routerId: number;
+    };
+    /** The TLS certificate and key (secret), when set. */
+    tlsCertificate?: pulumi.Output<string>;
     encryptOverlay: boolean;
     /** Prefix of every Docker object name (networks, secrets, services). */
     namePrefix: string;
@@ -51,7 +81,7 @@ export interface StackConfig {
 }
 
 /** The parts of the config that are not secret, validated; secrets are checked for presence and shape only. */
-export type ParsedConfig = Omit<StackConfig, "ssh" | "suppliedSecrets"> & {
+export type ParsedConfig = Omit<StackConfig, "ssh" | "suppliedSecrets" | "tlsCertificate"> & {
     ssh: { user: string; port: number };
     /** What is allowed but risky; `loadStackConfig` logs each with `pulumi.log.warn`. */
     warnings: ConfigProblem[];
@@ -70,6 +100,33 @@ export function longestDockerName(prefix: string): string {
 
 /** The longest `namePrefix` whose every Docker object name fits Docker's limit. */
 export const MAX_NAME_PREFIX = DOCKER_NAME_MAX - longestDockerName("").length;
+
+/** A Linux interface name (IFNAMSIZ: 15 characters), in the characters keepalived.conf takes as one word. */
+const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/**
+ * A whole number from `min` to `max` (or at least `min`), as Pulumi hands integers over: a
+ * string of digits. The message's example sets the key's default.
+ */
+const wholeNumber = (key: ConfigKey, min: number, max?: number, unit = "") => {
+    const range = max === undefined ? `a whole number of at least ${min}` : `a whole number from ${min} to ${max}`;
+    const message = `must be ${range}${unit} (e.g. pulumi config set ${fullKey(key)} ${String((CONFIG_KEYS[key] as ConfigKeySpec).default)})`;
+    return z
+        .string()
+        .regex(/^\d+$/, { message })
+        .transform(Number)
+        .refine((n) => Number.isSafeInteger(n) && n >= min && (max === undefined || n <= max), { message });
+};
+
+const port = (key: ConfigKey) => wholeNumber(key, 1, 65535);
+
+/** An image reference, or empty for the image swarm-ha builds. */
+const image = (key: ImageKey) =>
+    z.string().superRefine((value, ctx) => {
+        if (value === "") return;
+        const flaw = imageReferenceFlaw(value, key);
+        if (flaw !== undefined) ctx.addIssue({ code: "custom", message: flaw });
+    });
 
 const boolString = (key: string) =>
     z
@@ -112,6 +169,36 @@ const scalarSchemas = {
             });
         }),
     defaultAddrPool: z.string().superRefine(reads(readPool)),
+    appImage: image("appImage"),
+    appReplicas: wholeNumber("appReplicas", 1),
+    appMaxReplicasPerNode: wholeNumber("appMaxReplicasPerNode", 1),
+    appPort: port("appPort"),
+    appMemoryMb: wholeNumber("appMemoryMb", 32, 65536, " (MiB)"),
+    appCpuMillis: wholeNumber("appCpuMillis", 50, 64000, " (thousandths of a core: 1000 is one core)"),
+    haproxyImage: image("haproxyImage"),
+    keepalivedImage: image("keepalivedImage"),
+    httpPort: port("httpPort"),
+    httpsPort: port("httpsPort"),
+    statsPort: port("statsPort"),
+    healthPort: port("healthPort"),
+    // The IPv4 bound (32) depends on the VIP: checked with it.
+    vipPrefixLength: wholeNumber("vipPrefixLength", 1, 128),
+    vipInterface: z.string().superRefine((name, ctx) => {
+        if (name === "lo") {
+            ctx.addIssue({
+                code: "custom",
+                message:
+                    "is the loopback interface, which only the host itself reaches: give the edge nodes' interface on their network, where clients reach the VIP " +
+                    `(e.g. pulumi config set ${fullKey("vipInterface")} eth0; ip -brief address on an edge node lists them)`,
+            });
+        } else if (!INTERFACE.test(name) || name === "." || name === "..") {
+            ctx.addIssue({
+                code: "custom",
+                message: `must be a Linux network interface name: 1-15 letters, digits, '_', '-' or '.' (e.g. pulumi config set ${fullKey("vipInterface")} eth0)`,
+            });
+        }
+    }),
+    vrrpRouterId: wholeNumber("vrrpRouterId", 1, 255),
 } satisfies Partial<Record<ConfigKey, z.ZodType<unknown, string>>>;
 
 type Scalars = { [K in keyof typeof scalarSchemas]: z.output<(typeof scalarSchemas)[K]> };
@@ -161,14 +248,25 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
     const vipRead = scalars.vip ? readAddress(scalars.vip, "vip") : undefined;
     const vip = vipRead?.ok ? vipRead.value : undefined;
     if (vip && poolKnown) problems.push(...checkVipOutsidePool(vip, scalars.vip!, pool));
+    const ports: Partial<Record<EdgePortKey, number>> = {};
+    for (const k of EDGE_PORT_KEYS) if (scalars[k] !== undefined) ports[k] = scalars[k];
+    problems.push(...checkEdgePorts(ports));
+    const { appReplicas, appMaxReplicasPerNode, allowNonHa } = scalars;
+    if (appReplicas !== undefined && allowNonHa !== undefined) problems.push(...checkAppReplicas(appReplicas, allowNonHa));
     if (nodes !== undefined) {
-        if (scalars.allowNonHa !== undefined) problems.push(...checkNodes(nodes, scalars.allowNonHa));
+        if (allowNonHa !== undefined) problems.push(...checkNodes(nodes, allowNonHa));
         if (vip) problems.push(...checkVip(vip, scalars.vip!, nodes));
+        if (vip && scalars.vipPrefixLength !== undefined) problems.push(...checkVipSubnet(vip, scalars.vip!, scalars.vipPrefixLength, nodes));
         if (poolKnown) {
             const checked = checkPool(pool, nodes);
             problems.push(...checked.problems);
             warnings.push(...checked.warnings);
         }
+        if (appReplicas !== undefined && appMaxReplicasPerNode !== undefined && allowNonHa !== undefined) {
+            problems.push(...checkAppCapacity(nodes, appReplicas, appMaxReplicasPerNode, allowNonHa));
+        }
+        if (scalars.namePrefix !== undefined && scalars.vip !== undefined) problems.push(...checkEdgeServiceNames(scalars.namePrefix, nodes, scalars.vip !== ""));
+        if (scalars.vip === "") warnings.push(...warnNoVip(nodes));
     }
 
     if (problems.length > 0 || nodes === undefined) throw new ConfigError(problems);
@@ -177,7 +275,23 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
         nodes: nodes.map((n) => ({ ...n, advertiseAddress: n.advertiseAddress ?? n.address })),
         ssh: { user: c.sshUser, port: c.sshPort },
         allowNonHa: c.allowNonHa,
-        vip: c.vip === "" ? undefined : c.vip,
+        app: {
+            image: c.appImage === "" ? undefined : c.appImage,
+            replicas: c.appReplicas,
+            maxReplicasPerNode: c.appMaxReplicasPerNode,
+            port: c.appPort,
+            memoryMb: c.appMemoryMb,
+            cpuMillis: c.appCpuMillis,
+        },
+        edge: {
+            haproxyImage: c.haproxyImage === "" ? undefined : c.haproxyImage,
+            keepalivedImage: c.keepalivedImage === "" ? undefined : c.keepalivedImage,
+            httpPort: c.httpPort,
+            httpsPort: c.httpsPort,
+            statsPort: c.statsPort,
+            healthPort: c.healthPort,
+        },
+        vip: c.vip === "" ? undefined : { address: c.vip, prefixLength: c.vipPrefixLength, interface: c.vipInterface, routerId: c.vrrpRouterId },
         encryptOverlay: c.encryptOverlay,
         namePrefix: c.namePrefix,
         defaultAddrPool: c.defaultAddrPool === "" ? undefined : c.defaultAddrPool,
@@ -249,5 +363,7 @@ export function loadStackConfig(): StackConfig {
         // An empty value is the declared default: generate one.
         if (raw[k]) suppliedSecrets[k] = config.requireSecret(k);
     }
-    return { ...parsed, ssh: { ...parsed.ssh, privateKey: config.requireSecret("sshPrivateKey") }, suppliedSecrets };
+    // Set means set with --secret: parseStackConfig refuses it in plain text.
+    const tlsCertificate = raw["tlsCertificate"] ? config.requireSecret("tlsCertificate") : undefined;
+    return { ...parsed, ssh: { ...parsed.ssh, privateKey: config.requireSecret("sshPrivateKey") }, suppliedSecrets, ...(tlsCertificate ? { tlsCertificate } : {}) };
 }

@@ -10,7 +10,8 @@ import { type ConfigProblem, type RawConfig, SUPPLIABLE_SECRETS, fullKey } from 
  * How a key's value must be stored:
  * - `always`: required, and only as a secret (Pulumi.yaml declares it `secret: true`);
  * - `if-set`: optional (default empty), but refused in plain text when given. Pulumi.yaml
- *   cannot declare it secret: its empty default is plain text;
+ *   cannot declare it secret: its empty default is plain text. These are the suppliable
+ *   passwords (empty: generated) and the TLS certificate (empty: no TLS);
  * - `never`: plain text.
  */
 export type Secrecy = "always" | "if-set" | "never";
@@ -69,13 +70,6 @@ export const CONFIG_KEYS = {
         description:
             "Encrypt overlay network traffic between nodes (IPsec). Needs ESP support in the hosts' kernels; turn off only where that is missing or the links are trusted.",
     },
-    vip: {
-        type: "string",
-        default: "",
-        secret: "never",
-        description:
-            "Virtual IP that keepalived moves between the edge nodes, in front of HAProxy. A free address on the edge nodes' network that no node owns. Empty for none.",
-    },
     namePrefix: {
         type: "string",
         default: "swarm-ha",
@@ -90,10 +84,109 @@ export const CONFIG_KEYS = {
             `IPv4 range (CIDR, /${MIN_POOL_BITS} to /${MAX_POOL_BITS}) that the swarm allocates overlay network subnets from, set when swarm-ha initialises the swarm. ` +
             `Pick one no host network uses. Empty for Docker's default, ${DOCKER_DEFAULT_POOL}.`,
     },
+    appImage: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            "The app's image, as a Docker image reference (e.g. ghcr.io/acme/shop:1.4.2), pulled by the app nodes. Empty: swarm-ha builds its demo app (images/app) on the app nodes.",
+    },
+    appReplicas: {
+        type: "integer",
+        default: 2,
+        secret: "never",
+        description:
+            "How many tasks of the app run: at least 2, so the app survives the loss of one (1 only with allowNonHa). " +
+            "The active app nodes must have room for one more (appMaxReplicasPerNode each): a rolling update starts the new task before it stops the old one.",
+    },
+    appMaxReplicasPerNode: { type: "integer", default: 2, secret: "never", description: "The most app tasks swarm places on one node." },
+    appPort: { type: "integer", default: 8080, secret: "never", description: "The port the app listens on in its container." },
+    appMemoryMb: { type: "integer", default: 256, secret: "never", description: "Memory limit of each app task, in MiB (32 to 65536)." },
+    appCpuMillis: {
+        type: "integer",
+        default: 500,
+        secret: "never",
+        description: "CPU limit of each app task, in thousandths of a core (50 to 64000; 500 is half a core).",
+    },
+    haproxyImage: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description: "The HAProxy image the edge nodes run. Empty: swarm-ha builds its own (images/haproxy) on the edge nodes.",
+    },
+    keepalivedImage: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description: "The keepalived image the edge nodes run. Empty: swarm-ha builds its own (images/keepalived) on the edge nodes.",
+    },
+    httpPort: {
+        type: "integer",
+        default: 80,
+        secret: "never",
+        description:
+            "Port HAProxy serves HTTP on, published on each edge node's own addresses (host mode); it redirects to HTTPS when tlsCertificate is set.",
+    },
+    httpsPort: {
+        type: "integer",
+        default: 443,
+        secret: "never",
+        description: "Port HAProxy serves HTTPS on when tlsCertificate is set, published on each edge node's own addresses (host mode).",
+    },
+    statsPort: {
+        type: "integer",
+        default: 8404,
+        secret: "never",
+        description:
+            "Port of HAProxy's stats page and Prometheus endpoint, behind haproxyStatsPassword, published on each edge node's own addresses (host mode).",
+    },
+    healthPort: {
+        type: "integer",
+        default: 8405,
+        secret: "never",
+        description: "Port of HAProxy's health URI, which keepalived checks, published on each edge node's own addresses (host mode).",
+    },
+    tlsCertificate: {
+        type: "string",
+        default: "",
+        secret: "if-set",
+        description:
+            "PEM holding the certificate chain and its private key, e.g. the contents of fullchain.pem and privkey.pem together. " +
+            "When set, HAProxy terminates TLS on httpsPort and redirects HTTP to HTTPS. Set it with --secret. Empty for HTTP only.",
+    },
+    vip: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            "Virtual IP that keepalived moves between the edge nodes, in front of HAProxy: a free address that no node owns, " +
+            "in the edge nodes' network (the subnet of their advertise addresses, by vipPrefixLength). Empty for none: clients then need every edge node's address.",
+    },
+    vipPrefixLength: {
+        type: "integer",
+        default: 24,
+        secret: "never",
+        description: "Prefix length of the edge nodes' network, which the VIP is added with (1 to 32 for an IPv4 VIP, to 128 for IPv6).",
+    },
+    vipInterface: {
+        type: "string",
+        default: "eth0",
+        secret: "never",
+        description:
+            "Network interface of the edge nodes' network, the same name on every edge node: keepalived adds the VIP to it and sends its VRRP adverts on it.",
+    },
+    vrrpRouterId: {
+        type: "integer",
+        default: 51,
+        secret: "never",
+        description:
+            "VRRP group id of the edge nodes' keepalived (1 to 255), which also sets the VIP's virtual MAC: pick one no other VRRP group on the edge nodes' network uses.",
+    },
     postgresPassword: password("Postgres superuser password"),
     postgresReplicationPassword: password("Password of the Postgres replication user"),
     redisPassword: password("Redis and Sentinel password"),
     grafanaAdminPassword: password("Grafana admin password"),
+    haproxyStatsPassword: password("Password of HAProxy's stats page and Prometheus endpoint"),
 } as const satisfies Record<string, ConfigKeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -146,7 +239,7 @@ export function checkKnownKeys(raw: RawConfig): ConfigProblem[] {
 
 /**
  * The one known key `key` is close to: equal but for case, within a small edit distance, or
- * the end of a single known key (`port` for `sshPort`). `undefined` when none or several are.
+ * the end of a single known key (`interface` for `vipInterface`; `port` ends six). `undefined` when none or several are.
  */
 export function closestKey(key: string): ConfigKey | undefined {
     const k = key.toLowerCase();

@@ -1,7 +1,9 @@
 /**
  * Rules that tie the VIP and the overlay address pool to the nodes: the VIP must be free and
- * reachable next to the edge nodes; overlay subnets must not cover a host's own network.
+ * reachable next to the edge nodes, in their subnet; overlay subnets must not cover a host's
+ * own network.
  */
+import * as ipaddr from "ipaddr.js";
 import { DOCKER_DEFAULT_POOL, type ParsedAddress, type Pool, effectivePool, poolHolds, readPool, sameAddress } from "./addresses";
 import { type NodeInput, nodeAddresses } from "./nodes";
 import { type ConfigProblem, fullKey, nodeKey } from "./types";
@@ -111,4 +113,50 @@ export function checkVipOutsidePool(vip: ParsedAddress, vipText: string, pool: P
                 `Pick a free address outside it on the edge nodes' network, or set ${fullKey("defaultAddrPool")} to a range that does not hold it`,
         },
     ];
+}
+
+/** The network `ip` lies in by `bits`, e.g. `192.0.2.0/24`. */
+function networkOf(ip: ipaddr.IPv4 | ipaddr.IPv6, bits: number): string {
+    const cidr = `${ip.toString()}/${bits}`;
+    const network = ip.kind() === "ipv4" ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+    return `${network.toString()}/${bits}`;
+}
+
+/**
+ * The VIP against its prefix length and the edge nodes' advertise addresses: keepalived adds
+ * the VIP, with `vipPrefixLength`, to each edge node's interface on the edge nodes' network, so
+ * the VIP must lie in the subnet of every edge node's advertise address. Edge nodes of the other
+ * address family are left to `checkVip`.
+ */
+export function checkVipSubnet(vip: ParsedAddress, vipText: string, prefixLength: number, nodes: NodeInput[]): ConfigProblem[] {
+    if (vip.kind !== "ip") return [];
+    const prefixKey = fullKey("vipPrefixLength");
+    const maxBits = vip.family === 4 ? 32 : 128;
+    if (prefixLength > maxBits) {
+        return [
+            {
+                key: prefixKey,
+                message:
+                    `is ${prefixLength}, but the VIP '${vipText}' is IPv${vip.family}, whose prefix lengths go from 1 to ${maxBits}: ` +
+                    `give the prefix length of the edge nodes' network (e.g. pulumi config set ${prefixKey} ${vip.family === 4 ? 24 : 64})`,
+            },
+        ];
+    }
+    const problems: ConfigProblem[] = [];
+    const addrs = nodeAddresses(nodes);
+    const vipNetwork = networkOf(vip.ip, prefixLength);
+    nodes.forEach((n, i) => {
+        const adv = addrs[i].advertise;
+        if (!n.roles.includes("edge") || adv?.kind !== "ip" || adv.family !== vip.family) return;
+        if (adv.ip.match(vip.ip, prefixLength)) return;
+        const advText = n.advertiseAddress ?? n.address;
+        problems.push({
+            key: fullKey("vip"),
+            message:
+                `'${vipText}' is outside the network of edge node ${nodeKey(i)} (${n.name}, ${advText}): by ${prefixKey} ${prefixLength} the VIP's network is ${vipNetwork}, ` +
+                `and that node's is ${networkOf(adv.ip, prefixLength)}. keepalived adds the VIP to that node's interface on its network, where an address of another network is not reachable: ` +
+                `pick a free address in the network every edge node is on, or set ${prefixKey} to that network's prefix length`,
+        });
+    });
+    return problems;
 }

@@ -35,6 +35,7 @@ export const SUPPLIABLE_SECRETS = {
     postgresReplicationPassword: "postgres-replication-password",
     redisPassword: "redis-password",
     grafanaAdminPassword: "grafana-admin-password",
+    haproxyStatsPassword: "haproxy-stats-password",
 } as const;
 export type SuppliableSecret = keyof typeof SUPPLIABLE_SECRETS;
 

@@ -136,6 +136,10 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    stats socket ${ADMIN_SOCKET} mode 600 level admin`,
         `    # An interactive session there is not cut after the default 10s of idle.`,
         `    stats timeout 1m`,
+        `    # Bind the ports and read the certificates as root, then run as the haproxy user (both images`,
+        `    # have it; where HAProxy already runs as that user this changes nothing).`,
+        `    user haproxy`,
+        `    group haproxy`,
         ``,
         `# An unset or empty variable would expand to an empty password: refuse to start instead.`,
         `.if streq("${password}","")`,
@@ -225,10 +229,13 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    stats show-node`,
         ``,
         `# keepalived's track script: the VIP stays only where HAProxy can reach an app server.`,
+        `# /alive answers while HAProxy runs at all: the container's health check (a proxy with no`,
+        `# app server up is not broken, and restarting it would not help).`,
         `frontend health`,
         `    bind :${healthPort}`,
         `    monitor-uri /healthz`,
         `    monitor fail if { nbsrv(app) lt 1 }`,
+        `    http-request return status 200 content-type text/plain string "alive" if { path /alive }`,
     ];
     return lines.join("\n") + "\n";
 }

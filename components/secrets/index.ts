@@ -19,6 +19,11 @@ export interface StackSecretsArgs {
     supplied?: Partial<Record<SuppliableSecret, pulumi.Input<string>>>;
     /** Length of generated passwords. Default: 32. */
     passwordLength?: number;
+    /**
+     * Other secret values to store as given (never generated), by id, e.g. the TLS
+     * certificate: `{ "tls-certificate": cert }`.
+     */
+    given?: Record<string, pulumi.Input<string>>;
 }
 
 export interface StackSecret {
@@ -40,6 +45,8 @@ export function secretNameHash(nameKey: string, value: string): string {
  */
 export class StackSecrets extends pulumi.ComponentResource {
     public readonly secrets: Record<SuppliableSecret, StackSecret>;
+    /** The `given` values' secrets, by id. */
+    public readonly given: Record<string, StackSecret>;
 
     constructor(name: string, args: StackSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
         requireDockerProvider("StackSecrets", opts);
@@ -50,13 +57,8 @@ export class StackSecrets extends pulumi.ComponentResource {
             new random.RandomPassword(`${name}-${id}-generated`, { length, special: false, minLower: 2, minUpper: 2, minNumeric: 2 }, { parent: this }).result;
         const nameKey = password("name-key");
 
-        const secrets = {} as Record<SuppliableSecret, StackSecret>;
-        for (const [key, id] of Object.entries(SUPPLIABLE_SECRETS) as [SuppliableSecret, string][]) {
-            const supplied = args.supplied?.[key];
-            const value = pulumi.secret(supplied !== undefined ? pulumi.output(supplied) : password(id));
-            const dockerName = pulumi.unsecret(
-                pulumi.all([nameKey, value]).apply(([k, v]) => secretName(args.namePrefix, id, secretNameHash(k, v))),
-            );
+        const store = (id: string, value: pulumi.Output<string>): StackSecret => {
+            const dockerName = pulumi.unsecret(pulumi.all([nameKey, value]).apply(([k, v]) => secretName(args.namePrefix, id, secretNameHash(k, v))));
             const secret = new docker.Secret(
                 `${name}-${id}`,
                 {
@@ -69,8 +71,17 @@ export class StackSecrets extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
-            secrets[key] = { value, name: dockerName, secret };
+            return { value, name: dockerName, secret };
+        };
+
+        const secrets = {} as Record<SuppliableSecret, StackSecret>;
+        for (const [key, id] of Object.entries(SUPPLIABLE_SECRETS) as [SuppliableSecret, string][]) {
+            const supplied = args.supplied?.[key];
+            secrets[key] = store(id, pulumi.secret(supplied !== undefined ? pulumi.output(supplied) : password(id)));
         }
+        const given: Record<string, StackSecret> = {};
+        for (const [id, value] of Object.entries(args.given ?? {})) given[id] = store(id, pulumi.secret(pulumi.output(value)));
+        this.given = given;
         this.secrets = secrets;
         this.registerOutputs({ names: Object.fromEntries(Object.entries(secrets).map(([k, s]) => [k, s.name])) });
     }

@@ -75,6 +75,15 @@ function at(v: any, path: string): unknown {
     return path.split(".").reduce((o, k) => (o && typeof o === "object" ? o[k] : undefined), v);
 }
 
+/** Sets the value at a dotted path, creating objects on the way (undefined deletes it). */
+function setAt(v: any, path: string, value: unknown): void {
+    const keys = path.split(".");
+    let o = v;
+    for (const k of keys.slice(0, -1)) o = o[k] ??= {};
+    if (value === undefined) delete o[keys[keys.length - 1]];
+    else o[keys[keys.length - 1]] = value;
+}
+
 export class LabEngine implements pulumi.runtime.Mocks {
     public readonly steps: StepRecord[] = [];
     public readonly errors: Error[] = [];
@@ -183,6 +192,16 @@ export class LabEngine implements pulumi.runtime.Mocks {
         let action: Action;
         let id: string;
         let outputs: Record<string, unknown>;
+
+        // ignoreChanges: once the resource exists, the listed inputs keep their stored values.
+        if (prev && reg.ignoreChanges.length > 0) {
+            const stored = this.box.open(prev.inputs);
+            for (const p of reg.ignoreChanges) {
+                if (/[[*]/.test(p)) throw new NotImplemented(`lab engine: ignoreChanges path ${p} (${args.name}): only dotted paths are implemented`);
+                setAt(plainInputs, p, at(stored, p));
+                setAt(inputs, p, at(reveal(stored), p));
+            }
+        }
 
         if (!prev) {
             action = "create";

@@ -29,6 +29,8 @@ export interface Recorded {
     customTimeouts: { create: string; update: string; delete: string };
     /** The provider reference (`urn::id`) the resource was registered with, if any. */
     provider: string;
+    /** Its ignoreChanges paths. */
+    ignoreChanges: string[];
     urn: string;
     started: number;
     ended: number;
@@ -102,11 +104,11 @@ export async function runProgram(
                     secretValues.add(result);
                     state = { ...inputs, result };
                 }
-                const { parent, dependencies, deleteBeforeReplace, customTimeouts } = registrations.get(`${args.type}::${args.name}`)!;
+                const { parent, dependencies, deleteBeforeReplace, customTimeouts, ignoreChanges } = registrations.get(`${args.type}::${args.name}`)!;
                 const urn = mockUrn("test", "swarm-ha", args.type, args.name, parent);
                 resources.push({
                     type: args.type, name: args.name, inputs, rawInputs: args.inputs, secretInputs, parent, dependencies, deleteBeforeReplace,
-                    customTimeouts, provider: args.provider ?? "", urn, started, ended: Date.now() - t0,
+                    customTimeouts, provider: args.provider ?? "", ignoreChanges, urn, started, ended: Date.now() - t0,
                 });
                 return { id: `${args.name}-id`, state };
             },

@@ -119,7 +119,8 @@ export function serviceSpec(i: Record<string, any>): Record<string, unknown> {
             Placement: t.placement && {
                 Constraints: t.placement.constraints,
                 MaxReplicas: t.placement.maxReplicas,
-                Preferences: t.placement.prefs?.map((p: string) => ({ Spread: { SpreadDescriptor: p.replace(/^spread=/, "") } })),
+                // The provider passes each string through as the descriptor (e.g. node.labels.zone).
+                Preferences: t.placement.prefs?.map((p: string) => ({ Spread: { SpreadDescriptor: p } })),
             },
             Networks: t.networksAdvanceds?.map((n: Record<string, any>) => ({ Target: n.id ?? n.name, Aliases: n.aliases })),
             ForceUpdate: t.forceUpdate ?? 0,

@@ -1,11 +1,17 @@
 /**
- * The Docker provider's SSH transport runs the system `ssh`, which reads keys from files. We
- * keep one private copy of the stack's key per stack: a 0600 file in a 0700 directory under
+ * How every tier reaches the hosts over SSH: the command provider's connection (with the
+ * bounds swarm-ha uses everywhere), and the stack's key file for the tools that run the system
+ * `ssh` (the Docker provider's SSH transport, departures).
+ *
+ * The key file: the system `ssh` reads keys from files. We keep one private copy of the
+ * stack's key per stack: a 0600 file in a 0700 directory under
  * the home directory of the user running Pulumi, written atomically so it is never readable
  * by others, not even for a moment. Its path (with `~`) is stable across machines, so the
  * provider's inputs do not change from one operator to the next.
  */
 import * as crypto from "node:crypto";
+import type * as command from "@pulumi/command";
+import type * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -48,4 +54,31 @@ export function dockerSshOptions(dir: string): string[] {
         "-o", "ServerAliveInterval=10",
         "-o", "ServerAliveCountMax=3",
     ];
+}
+
+export interface SshSettings {
+    /** Login user on every node; must be root or in the docker group. Default in config: `root`. */
+    user: string;
+    /** SSH port on every node. Default in config: `22`. */
+    port: number;
+    /** The private key (PEM/OpenSSH text) that opens SSH on every node. Keep it secret. */
+    privateKey: pulumi.Input<string>;
+}
+
+/** The command provider's connection to a host: an unreachable host fails the step in about a minute, naming the host. */
+export function sshConnection(address: string, ssh: SshSettings): command.types.input.remote.ConnectionArgs {
+    return { host: address, port: ssh.port, user: ssh.user, privateKey: ssh.privateKey, dialErrorLimit: 4, perDialTimeout: 15 };
+}
+
+/**
+ * Deadlines Pulumi passes to the command provider. pulumi-command 1.x stops *connecting* at
+ * this deadline; a script that already runs is bounded by its own waits (every wait in the
+ * host scripts has a limit) and, if its host dies, by TCP's keepalive on the connection
+ * (about 150 s), not by this deadline.
+ */
+export const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "10m", update: "10m", delete: "5m" };
+
+/** The `ssh://` URL of a host for the Docker provider. */
+export function dockerHostUrl(address: string, ssh: Pick<SshSettings, "user" | "port">): string {
+    return `ssh://${ssh.user}@${address.includes(":") ? `[${address}]` : address}:${ssh.port}`;
 }

@@ -1,0 +1,117 @@
+/**
+ * AppService: the stateless app, replicated over the `app`-labelled nodes, behind HAProxy.
+ *
+ * What makes a replica's death, a rolling update or a drained node invisible to clients:
+ * - a health check on /health/ready: Swarm puts a task in DNS only once it is healthy, and
+ *   takes it out when it turns unhealthy (HAProxy checks the same URL, faster);
+ * - `endpoint_mode: dnsrr`: HAProxy finds the tasks themselves through `tasks.<service>` (no
+ *   IPVS virtual IP between them, which the lab's kernel does not have either);
+ * - rolling updates that start the new task first, watch it, and roll back on failure;
+ * - a stop grace period longer than the app's drain: on SIGTERM the demo app keeps serving
+ *   while not ready (HAProxy stops sending), then finishes what is in flight.
+ * Its inputs do not depend on the proxy's: a proxy change never restarts the app.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { appServiceName } from "../common/names";
+import { requireDockerProvider } from "../common/providers";
+
+/** How long the demo app keeps serving after SIGTERM while it reports not ready. */
+export const DRAIN_SECONDS = 5;
+/** How long it then gives requests in flight (its SHUTDOWN_TIMEOUT_SECONDS). */
+export const SHUTDOWN_TIMEOUT_SECONDS = 15;
+
+export interface AppServiceArgs {
+    /** Prefix of Docker object names: the service is `<prefix>-app`. */
+    namePrefix: string;
+    /** The image (swarm-ha's demo app, built on the app nodes, or yours). */
+    image: pulumi.Input<string>;
+    /** Tasks to run. @default 2 */
+    replicas?: number;
+    /** The most tasks on one node (a rolling update needs one free slot). @default 2 */
+    maxReplicasPerNode?: number;
+    /** The port the app listens on in its container; it must answer GET /health/ready there. @default 8080 */
+    port?: number;
+    /** Memory limit per task, MiB. @default 256 */
+    memoryMb?: number;
+    /** CPU limit per task, thousandths of a core. @default 500 */
+    cpuMillis?: number;
+    /** The overlay network the app shares with HAProxy (and, later, the data tier's proxies). */
+    network: docker.Network;
+    /** Extra labels for the service (e.g. the stack's). */
+    labels?: Record<string, string>;
+}
+
+export class AppService extends pulumi.ComponentResource {
+    public readonly service: docker.Service;
+    /** The service's name, which is also its DNS name on its network (`tasks.<name>` lists its tasks). */
+    public readonly serviceName: string;
+    public readonly port: number;
+
+    constructor(name: string, args: AppServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+        requireDockerProvider("AppService", opts);
+        super("swarm-ha:app:AppService", name, {}, opts);
+        const replicas = args.replicas ?? 2;
+        const port = args.port ?? 8080;
+        this.port = port;
+        this.serviceName = appServiceName(args.namePrefix);
+        const rolling = (failureAction: string) => ({
+            parallelism: 1,
+            // Start the new task, let it turn healthy, watch it for a while, then stop the old one.
+            order: "start-first",
+            delay: "5s",
+            monitor: "15s",
+            failureAction,
+            maxFailureRatio: "0",
+        });
+        this.service = new docker.Service(
+            `${name}-service`,
+            {
+                name: this.serviceName,
+                labels: Object.entries({ "swarm-ha.tier": "app", ...args.labels }).map(([label, value]) => ({ label, value })),
+                mode: { replicated: { replicas } },
+                taskSpec: {
+                    containerSpec: {
+                        image: args.image,
+                        // The task's name in answers and logs, e.g. swarm-ha-app.2.lab-w1.
+                        hostname: "{{.Service.Name}}.{{.Task.Slot}}.{{.Node.Hostname}}",
+                        env: {
+                            PORT: String(port),
+                            DRAIN_SECONDS: String(DRAIN_SECONDS),
+                            SHUTDOWN_TIMEOUT_SECONDS: String(SHUTDOWN_TIMEOUT_SECONDS),
+                        },
+                        healthcheck: {
+                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${port}/health/ready`],
+                            interval: "2s",
+                            timeout: "2s",
+                            retries: 2,
+                            startPeriod: "20s",
+                        },
+                        stopSignal: "SIGTERM",
+                        // The drain and the requests in flight, with room to spare before a SIGKILL.
+                        stopGracePeriod: `${DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 5}s`,
+                    },
+                    resources: {
+                        limits: { memoryBytes: (args.memoryMb ?? 256) * 1024 * 1024, nanoCpus: (args.cpuMillis ?? 500) * 1_000_000 },
+                        reservation: { memoryBytes: 32 * 1024 * 1024, nanoCpus: 50_000_000 },
+                    },
+                    restartPolicy: { condition: "any", delay: "2s", maxAttempts: 0, window: "0s" },
+                    placement: {
+                        constraints: ["node.labels.swarm-ha.role.app == true"],
+                        // The scheduler spreads tasks over the eligible nodes by itself; this caps a node.
+                        maxReplicas: args.maxReplicasPerNode ?? 2,
+                    },
+                    networksAdvanceds: [{ id: args.network.id }],
+                },
+                endpointSpec: { mode: "dnsrr" },
+                updateConfig: rolling("rollback"),
+                rollbackConfig: rolling("pause"),
+                // Wait until every replica is running and healthy (the provider also fails the
+                // step when a rolling update rolls back).
+                convergeConfig: { delay: "2s", timeout: "5m" },
+            },
+            { parent: this },
+        );
+        this.registerOutputs({ serviceName: this.serviceName });
+    }
+}

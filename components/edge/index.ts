@@ -1,0 +1,229 @@
+/**
+ * EdgeProxies: HAProxy on every edge node, and keepalived moving a virtual IP between them.
+ *
+ * HAProxy: one swarm service per edge node (replicated 1, pinned to the node), so each gets
+ * its own rendered configuration, waits for convergence like any replicated service, and the
+ * proxies update one node at a time. Its ports are published in host mode on the node's own
+ * address (the routing mesh needs IPVS, and a proxy should see clients' addresses); host-mode
+ * ports cannot be held by two tasks, so its updates stop the old task first. It stops on
+ * SIGUSR1 (graceful) and finds the app's tasks through Docker's DNS.
+ *
+ * keepalived: also one swarm service per edge node, on the host's network with the network
+ * capabilities VRRP needs (swarm services take capabilities since Docker 20.10), its config a
+ * Docker config. A service, not a container on the node's engine, so that removing a dead edge
+ * node needs nothing from its host (the manager deletes the service). One catch: swarm stores
+ * a `host` attachment under its own internal ID of that network, which no API returns, and the
+ * Docker provider reads that ID back and would replace the service on every run; the
+ * attachment is fixed for keepalived, so the program ignores changes to it.
+ */
+import * as crypto from "node:crypto";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { NodeSpec } from "../config";
+import { haproxyServiceName, keepalivedServiceName } from "../common/names";
+import { requireDockerProvider } from "../common/providers";
+import { renderHaproxyConfig } from "./haproxy-cfg";
+import { renderKeepalivedConfig } from "./keepalived-conf";
+
+const CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg";
+const STATS_PASSWORD_FILE = "haproxy-stats-password";
+const TLS_FILE = "tls-certificate.pem";
+export const STATS_USER = "admin";
+
+export interface EdgePorts {
+    /** Plain HTTP for clients. @default 80 */
+    http: number;
+    /** HTTPS for clients, when a certificate is given. @default 443 */
+    https: number;
+    /** HAProxy's stats page (/stats) and Prometheus endpoint (/metrics), behind a password. @default 8404 */
+    stats: number;
+    /** HAProxy's health URI (/healthz), which keepalived checks. @default 8405 */
+    health: number;
+}
+
+export interface VipSettings {
+    /** The virtual IP, e.g. 192.0.2.100. */
+    address: string;
+    /** Its prefix length on the edge nodes' network, e.g. 24. */
+    prefixLength: number;
+    /** The interface of the edge nodes' network, e.g. eth0. */
+    interface: string;
+    /** VRRP's virtual router ID (1-255), unique on that network. */
+    routerId: number;
+}
+
+export interface EdgeProxiesArgs {
+    /** Prefix of Docker object names. */
+    namePrefix: string;
+    /** The edge nodes, in config order (the first starts as the VIP's likeliest holder). */
+    edgeNodes: NodeSpec[];
+    haproxyImage: pulumi.Input<string>;
+    keepalivedImage: pulumi.Input<string>;
+    /** HAProxy joins the edge network and the app's network (to reach the app's tasks). */
+    networks: { edge: docker.Network; app: docker.Network };
+    /** Where the app listens: its service's DNS name, its port, and how many task slots to resolve (2 × replicas). */
+    app: { serviceName: string; port: number; maxServers: number };
+    ports: EdgePorts;
+    /** The stats password's Docker secret. */
+    statsPassword: docker.Secret;
+    /** The TLS certificate and key's Docker secret (a PEM), if HTTPS is on. */
+    tlsCertificate?: docker.Secret;
+    /** The virtual IP; without it there is no keepalived and clients use the edge nodes' addresses. */
+    vip?: VipSettings;
+    /** Extra labels for every Docker object here. */
+    labels?: Record<string, string>;
+}
+
+export class EdgeProxies extends pulumi.ComponentResource {
+    /** The HAProxy service of each edge node, by node name. */
+    public readonly proxies: Record<string, docker.Service>;
+    /** The keepalived service of each edge node, by node name (none without a VIP). */
+    public readonly keepaliveds: Record<string, docker.Service>;
+    /** Where clients connect: the VIP, else the first edge node. */
+    public readonly entryAddress: string;
+
+    constructor(name: string, args: EdgeProxiesArgs, opts?: pulumi.ComponentResourceOptions) {
+        requireDockerProvider("EdgeProxies", opts);
+        super("swarm-ha:edge:EdgeProxies", name, {}, opts);
+        if (args.edgeNodes.length === 0) throw new Error("swarm-ha: EdgeProxies needs at least one edge node");
+        this.entryAddress = args.vip?.address ?? args.edgeNodes[0].advertiseAddress;
+        this.proxies = {};
+        this.keepaliveds = {};
+        let previous: docker.Service | undefined;
+        for (const node of args.edgeNodes) {
+            // One node at a time: a proxy's update starts once the previous one has converged.
+            previous = this.proxy(name, node, args, previous);
+            this.proxies[node.name] = previous;
+        }
+        if (args.vip) args.edgeNodes.forEach((node, i) => (this.keepaliveds[node.name] = this.keepalived(name, node, i, args, args.vip!)));
+        this.registerOutputs({ entryAddress: this.entryAddress });
+    }
+
+    private labels(args: EdgeProxiesArgs, extra: Record<string, string>) {
+        return Object.entries({ "swarm-ha.tier": "edge", ...args.labels, ...extra }).map(([label, value]) => ({ label, value }));
+    }
+
+    /** HAProxy on one edge node: its configuration as a Docker config (named by content), and its service. */
+    private proxy(name: string, node: NodeSpec, args: EdgeProxiesArgs, after: docker.Service | undefined): docker.Service {
+        const text = renderHaproxyConfig({
+            nodeName: node.name,
+            appHost: args.app.serviceName,
+            appPort: args.app.port,
+            maxAppServers: args.app.maxServers,
+            httpPort: args.ports.http,
+            tls: args.tlsCertificate ? { port: args.ports.https, certPath: `/run/secrets/${TLS_FILE}` } : undefined,
+            statsPort: args.ports.stats,
+            statsUser: STATS_USER,
+            statsPasswordEnv: "STATS_PASSWORD",
+            healthPort: args.ports.health,
+        });
+        // Docker configs cannot change: a new text is a new config, and the service moves to it.
+        const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, 12);
+        const config = new docker.ServiceConfig(
+            `${name}-${node.name}-haproxy-config`,
+            { name: `${args.namePrefix}-haproxy-${hash}`, data: Buffer.from(text, "utf8").toString("base64"), labels: this.labels(args, { "swarm-ha.node": node.name }) },
+            { parent: this },
+        );
+        const ports = [
+            { name: "http", targetPort: args.ports.http },
+            ...(args.tlsCertificate ? [{ name: "https", targetPort: args.ports.https }] : []),
+            { name: "stats", targetPort: args.ports.stats },
+            { name: "health", targetPort: args.ports.health },
+        ].map((p) => ({ ...p, publishedPort: p.targetPort, protocol: "tcp", publishMode: "host" }));
+        const secrets = [
+            { secretId: args.statsPassword.id, secretName: args.statsPassword.name, fileName: STATS_PASSWORD_FILE, fileMode: 0o400 },
+            ...(args.tlsCertificate ? [{ secretId: args.tlsCertificate.id, secretName: args.tlsCertificate.name, fileName: TLS_FILE, fileMode: 0o400 }] : []),
+        ];
+        // Host-mode ports cannot be held by two tasks on one node: stop the old task first.
+        const update = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "5s", failureAction, maxFailureRatio: "0" });
+        return new docker.Service(
+            `${name}-${node.name}-haproxy`,
+            {
+                name: haproxyServiceName(args.namePrefix, node.name),
+                labels: this.labels(args, { "swarm-ha.node": node.name }),
+                mode: { replicated: { replicas: 1 } },
+                taskSpec: {
+                    containerSpec: {
+                        image: args.haproxyImage,
+                        env: { STATS_PASSWORD_FILE: `/run/secrets/${STATS_PASSWORD_FILE}`, HAPROXY_CONFIG: CONFIG_PATH },
+                        configs: [{ configId: config.id, configName: config.name, fileName: CONFIG_PATH, fileMode: 0o444 }],
+                        secrets,
+                        healthcheck: {
+                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${args.ports.health}/alive`],
+                            interval: "5s",
+                            timeout: "2s",
+                            retries: 3,
+                            startPeriod: "10s",
+                        },
+                        // Graceful: unbind, finish the connections in flight (hard-stop-after 10s).
+                        stopSignal: "SIGUSR1",
+                        stopGracePeriod: "15s",
+                    },
+                    resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
+                    restartPolicy: { condition: "any", delay: "1s", maxAttempts: 0, window: "0s" },
+                    placement: { constraints: [`node.labels.swarm-ha.name == ${node.name}`] },
+                    networksAdvanceds: [{ id: args.networks.edge.id }, { id: args.networks.app.id }],
+                },
+                endpointSpec: { mode: "dnsrr", ports },
+                updateConfig: update("rollback"),
+                rollbackConfig: update("pause"),
+                convergeConfig: { delay: "2s", timeout: "3m" },
+            },
+            { parent: this, dependsOn: after ? [after] : [] },
+        );
+    }
+
+    /** keepalived on one edge node: its configuration as a Docker config, and its service on the host's network. */
+    private keepalived(name: string, node: NodeSpec, index: number, args: EdgeProxiesArgs, vip: VipSettings): docker.Service {
+        const peers = args.edgeNodes.filter((n) => n !== node).map((n) => n.advertiseAddress);
+        const self = node.advertiseAddress.includes(":") ? `[${node.advertiseAddress}]` : node.advertiseAddress;
+        const text = renderKeepalivedConfig({
+            routerId: node.name,
+            virtualRouterId: vip.routerId,
+            interface: vip.interface,
+            vip: vip.address,
+            vipPrefixLength: vip.prefixLength,
+            // Only the first election uses priorities (nopreempt): the first edge node starts it.
+            priority: Math.max(1, 150 - 10 * index),
+            selfAddress: node.advertiseAddress,
+            peerAddresses: peers,
+            advertIntervalSeconds: 0.5,
+            healthUrl: `http://${self}:${args.ports.health}/healthz`,
+        });
+        const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, 12);
+        const config = new docker.ServiceConfig(
+            `${name}-${node.name}-keepalived-config`,
+            { name: `${args.namePrefix}-keepalived-${hash}`, data: Buffer.from(text, "utf8").toString("base64"), labels: this.labels(args, { "swarm-ha.node": node.name }) },
+            { parent: this },
+        );
+        const update = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "5s", failureAction, maxFailureRatio: "0" });
+        return new docker.Service(
+            `${name}-${node.name}-keepalived`,
+            {
+                name: keepalivedServiceName(args.namePrefix, node.name),
+                labels: this.labels(args, { "swarm-ha.node": node.name }),
+                mode: { replicated: { replicas: 1 } },
+                taskSpec: {
+                    containerSpec: {
+                        image: args.keepalivedImage,
+                        configs: [{ configId: config.id, configName: config.name, fileName: "/etc/keepalived/keepalived.conf", fileMode: 0o444 }],
+                        capAdds: ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"],
+                        // SIGTERM: keepalived gives the VIP up at once (a priority-0 advert), so the
+                        // peer takes it without waiting out the advert timer.
+                        stopSignal: "SIGTERM",
+                        stopGracePeriod: "5s",
+                    },
+                    resources: { limits: { memoryBytes: 64 * 1024 * 1024 } },
+                    restartPolicy: { condition: "any", delay: "1s", maxAttempts: 0, window: "0s" },
+                    placement: { constraints: [`node.labels.swarm-ha.name == ${node.name}`] },
+                    networksAdvanceds: [{ name: "host" }],
+                },
+                updateConfig: update("rollback"),
+                rollbackConfig: update("pause"),
+                convergeConfig: { delay: "2s", timeout: "3m" },
+            },
+            // See the top of this file: the provider reads the host attachment back under another ID.
+            { parent: this, ignoreChanges: ["taskSpec.networksAdvanceds"] },
+        );
+    }
+}

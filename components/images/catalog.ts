@@ -1,0 +1,52 @@
+/**
+ * The images swarm-ha builds, one build context each (files laid out by destination in
+ * images/<name>/, plus the demo app's bundle), and the tag each gets: a hash of the context's
+ * content, so a change of any file is a new tag and a rolling update, and two machines that
+ * hold the same files agree on the tag. The program builds them on the nodes that run them;
+ * the lab builds the same contexts once on its own engine and loads them (lab/images.ts).
+ * No Pulumi in here: the lab uses it as is.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export const IMAGE_NAMES = ["app", "haproxy", "keepalived"] as const;
+export type ImageName = (typeof IMAGE_NAMES)[number];
+
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+
+/** Each image's build context: file name in the context → file in this repository. */
+export const BUILD_CONTEXTS: Record<ImageName, Record<string, string>> = {
+    app: { Dockerfile: "images/app/Dockerfile", "app.js": "app/dist/bundle/app.js" },
+    haproxy: { Dockerfile: "images/haproxy/Dockerfile", "entrypoint.sh": "images/haproxy/entrypoint.sh" },
+    keepalived: { Dockerfile: "images/keepalived/Dockerfile" },
+};
+
+/** The absolute paths of an image's context files, checked to exist (the app's bundle is built by `npm ci`). */
+export function contextFiles(name: ImageName): Record<string, string> {
+    const files: Record<string, string> = {};
+    for (const [inContext, inRepo] of Object.entries(BUILD_CONTEXTS[name])) {
+        const file = path.join(REPO_ROOT, inRepo);
+        if (!fs.existsSync(file)) {
+            throw new Error(`swarm-ha: ${inRepo} is missing, so the ${name} image cannot be built: run npm ci (it builds the app), or set an image of your own in config`);
+        }
+        files[inContext] = file;
+    }
+    return files;
+}
+
+/** 12 hex characters of a hash over the context's file names, modes and contents. */
+export function contextHash(name: ImageName): string {
+    const h = crypto.createHash("sha256");
+    for (const [inContext, file] of Object.entries(contextFiles(name)).sort(([a], [b]) => a.localeCompare(b))) {
+        h.update(`${inContext}\0${fs.statSync(file).mode & 0o111 ? "x" : "-"}\0`);
+        h.update(fs.readFileSync(file));
+        h.update("\0");
+    }
+    return h.digest("hex").slice(0, 12);
+}
+
+/** The tag swarm-ha gives its build of an image, e.g. `swarm-ha/haproxy:3f9c2a71d0be`. */
+export function builtImageTag(name: ImageName): string {
+    return `swarm-ha/${name}:${contextHash(name)}`;
+}

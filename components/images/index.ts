@@ -1,0 +1,75 @@
+/**
+ * NodeImages: the images swarm-ha builds (catalog.ts), built on every node that runs them, so
+ * that no registry is needed: the build context is copied to the node (CopyToRemote), then
+ * built there unless the node already has that tag (build.sh). An image set in config is used
+ * as is and not built. The output of each image is its tag, known once every node that needs
+ * it has it, so a service that uses it waits for the builds.
+ */
+import * as path from "node:path";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import type { NodeSpec } from "../config";
+import { renderHostScript } from "../common/host-scripts";
+import { COMMAND_TIMEOUTS, type SshSettings, sshConnection } from "../common/ssh";
+import { builtImageTag, contextFiles, contextHash, IMAGE_NAMES, type ImageName } from "./catalog";
+
+export { builtImageTag, IMAGE_NAMES, type ImageName } from "./catalog";
+
+const BUILD_SCRIPT = path.join(__dirname, "scripts", "build.sh");
+
+export interface NodeImagesArgs {
+    /** The nodes that run each image; each gets its own build. */
+    nodesByImage: Record<ImageName, NodeSpec[]>;
+    /**
+     * Images given in config instead of swarm-ha's builds (e.g. from your registry): these are
+     * not built.
+     * @example { app: "registry.example.com/shop:1.4.2" }
+     */
+    configured: Partial<Record<ImageName, string>>;
+    ssh: SshSettings;
+}
+
+export class NodeImages extends pulumi.ComponentResource {
+    /** The image each service runs: the configured one, or swarm-ha's build once it is on every node that needs it. */
+    public readonly images: Record<ImageName, pulumi.Output<string>>;
+
+    constructor(name: string, args: NodeImagesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("swarm-ha:images:NodeImages", name, {}, opts);
+        const images = {} as Record<ImageName, pulumi.Output<string>>;
+        for (const image of IMAGE_NAMES) {
+            const configured = args.configured[image];
+            if (configured) {
+                images[image] = pulumi.output(configured);
+                continue;
+            }
+            const tag = builtImageTag(image);
+            const builds = args.nodesByImage[image].map((node) => this.build(name, node, image, tag, args.ssh));
+            images[image] = pulumi.all(builds.map((b) => b.stdout)).apply(() => tag);
+        }
+        this.images = images;
+        this.registerOutputs({ images });
+    }
+
+    /** Copies the context to `node` and builds the image there unless it has it. */
+    private build(name: string, node: NodeSpec, image: ImageName, tag: string, ssh: SshSettings) {
+        const connection = sshConnection(node.address, ssh);
+        // Relative to the SSH user's home; the hash in the name keeps contexts of old builds apart.
+        const contextDir = `.cache/swarm-ha/build/${image}-${contextHash(image)}`;
+        const assets: Record<string, pulumi.asset.Asset> = {};
+        for (const [inContext, file] of Object.entries(contextFiles(image))) assets[inContext] = new pulumi.asset.FileAsset(file);
+        const copy = new command.remote.CopyToRemote(
+            `${name}-${node.name}-${image}-context`,
+            { connection, source: new pulumi.asset.AssetArchive(assets), remotePath: contextDir },
+            { parent: this, customTimeouts: COMMAND_TIMEOUTS },
+        );
+        return new command.remote.Command(
+            `${name}-${node.name}-${image}-build`,
+            {
+                connection,
+                create: renderHostScript("build.sh", [BUILD_SCRIPT], { NODE_NAME: node.name, IMAGE: tag, CONTEXT_DIR: contextDir }),
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: [copy], customTimeouts: { ...COMMAND_TIMEOUTS, create: "20m", update: "20m" } },
+        );
+    }
+}

@@ -1,0 +1,172 @@
+/**
+ * npm run lab:images (lab:up and test:lab run it after the hosts are up): the images swarm-ha
+ * builds, in the lab. No registry is reachable and the lab's nodes cannot reach Debian's
+ * archive, so the lab builds each image once on its own engine, from the same build context
+ * and under the same tag as the program computes (components/images/catalog.ts), and loads it
+ * into every node that lacks it. The program's build step on a node then finds the tag and
+ * does not build (on real hosts it builds).
+ *
+ * - The base, `debian:bookworm-slim`, is a debootstrapped minbase rootfs imported under that
+ *   name, cached in /var/cache/swarm-ha-lab (as Docker Hub's image would be pulled).
+ * - Builds run with the host's network (where Debian's archive is reachable); the lab engine
+ *   keeps the images between labs (its data-root survives `lab:down`), so a warm lab only loads.
+ * - Loading compares image IDs first and loads only what a node lacks (kind's pattern).
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { builtImageTag, contextFiles, IMAGE_NAMES, type ImageName } from "../components/images/catalog";
+
+const DOCKER_HOST = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
+const CACHE_DIR = "/var/cache/swarm-ha-lab";
+const BASE = "debian:bookworm-slim";
+/** Bump when the way the base rootfs is made changes (it is part of the cache key). */
+const BASE_RECIPE = 2;
+const MIRROR = process.env.LAB_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
+const SECURITY_MIRROR = process.env.LAB_DEBIAN_SECURITY_MIRROR ?? "http://deb.debian.org/debian-security";
+
+const log = (line: string) => console.log(`[lab] images: ${line}`);
+
+function docker(args: string[], opts: { input?: Buffer | string; stdio?: "inherit" } = {}): string {
+    const r = spawnSync("docker", [...DOCKER_HOST, ...args], { input: opts.input, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`docker ${args.join(" ")} failed (exit ${r.status}): ${(r.stderr || r.stdout || "").trim().split("\n").slice(-15).join("\n")}`);
+    return r.stdout;
+}
+const imageId = (ref: string): string | undefined => {
+    const r = spawnSync("docker", [...DOCKER_HOST, "image", "inspect", "--format", "{{.Id}}", ref], { encoding: "utf8" });
+    return r.status === 0 ? r.stdout.trim() : undefined;
+};
+
+/** The base image, `debian:bookworm-slim`: from the cache, or debootstrapped (minbase) and cached. */
+function ensureBase(): void {
+    const key = crypto.createHash("sha256").update(`recipe=${BASE_RECIPE} mirror=${MIRROR} security=${SECURITY_MIRROR}`).digest("hex").slice(0, 16);
+    const labelled = spawnSync("docker", [...DOCKER_HOST, "image", "inspect", "--format", '{{index .Config.Labels "swarm-ha-lab.base-key"}}', BASE], { encoding: "utf8" });
+    if (labelled.status === 0 && labelled.stdout.trim() === key) return;
+    const cached = path.join(CACHE_DIR, `debian-bookworm-slim-${key}.tar`);
+    if (fs.existsSync(cached)) {
+        log(`loading ${BASE} from ${cached}`);
+        docker(["load", "--input", cached]);
+        return;
+    }
+    const t0 = Date.now();
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-ha-lab-base-"));
+    log(`debootstrap bookworm (minbase) for ${BASE} from ${MIRROR}`);
+    try {
+        const r = spawnSync("debootstrap", ["--variant=minbase", "bookworm", root, MIRROR], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`debootstrap failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split("\n").slice(-10).join("\n")}`);
+        fs.writeFileSync(
+            path.join(root, "etc/apt/sources.list"),
+            `deb ${MIRROR} bookworm main\ndeb ${MIRROR} bookworm-updates main\ndeb ${SECURITY_MIRROR} bookworm-security main\n`,
+        );
+        // As in Docker Hub's slim image: no recommends, and no docs, manuals or translations,
+        // now or in what images built on it install (smaller images load faster into the nodes).
+        fs.writeFileSync(path.join(root, "etc/apt/apt.conf.d/99swarm-ha-lab"), 'APT::Install-Recommends "false";\nAcquire::Check-Valid-Until "false";\n');
+        fs.writeFileSync(
+            path.join(root, "etc/dpkg/dpkg.cfg.d/docker-slim"),
+            ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*", "/usr/share/groff/*", "/usr/share/lintian/*"]
+                .map((p) => `path-exclude ${p}\n`)
+                .join("") + "path-include /usr/share/doc/*/copyright\n",
+        );
+        for (const d of ["usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/groff", "usr/share/lintian"]) {
+            const dir = path.join(root, d);
+            if (fs.existsSync(dir)) for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+        }
+        const docs = path.join(root, "usr/share/doc");
+        for (const pkg of fs.readdirSync(docs)) {
+            for (const f of fs.readdirSync(path.join(docs, pkg))) if (f !== "copyright") fs.rmSync(path.join(docs, pkg, f), { recursive: true, force: true });
+        }
+        for (const d of ["var/lib/apt/lists", "var/cache/apt/archives"]) {
+            for (const f of fs.readdirSync(path.join(root, d))) if (f !== "partial" && f !== "lock") fs.rmSync(path.join(root, d, f), { recursive: true, force: true });
+        }
+        fs.writeFileSync(path.join(root, "etc/resolv.conf"), "");
+        const tar = execFileSync("tar", ["-C", root, "-c", "."], { maxBuffer: 1024 * 1024 * 1024 });
+        docker(["import", "--change", 'CMD ["bash"]', "--change", `LABEL swarm-ha-lab.base-key=${key}`, "-", BASE], { input: tar });
+        fs.mkdirSync(CACHE_DIR, { recursive: true });
+        docker(["save", "--output", `${cached}.tmp`, BASE]);
+        fs.renameSync(`${cached}.tmp`, cached);
+        log(`${BASE} made and cached in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+    } finally {
+        spawnSync("rm", ["-rf", "--one-file-system", root]);
+    }
+}
+
+/** Builds an image on the lab's engine from its context, unless it has the tag already. */
+function ensureBuilt(name: ImageName): string {
+    const tag = builtImageTag(name);
+    if (imageId(tag)) return tag;
+    const t0 = Date.now();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `swarm-ha-lab-${name}-`));
+    try {
+        for (const [inContext, file] of Object.entries(contextFiles(name))) fs.copyFileSync(file, path.join(dir, inContext));
+        for (const [inContext, file] of Object.entries(contextFiles(name))) fs.chmodSync(path.join(dir, inContext), fs.statSync(file).mode & 0o777);
+        const context = execFileSync("tar", ["-C", dir, "-c", "."]);
+        // The host's network reaches Debian's archive; the lab's nodes cannot.
+        docker(["build", "--network", "host", "--quiet", "--tag", tag, "-"], { input: context });
+        log(`built ${tag} in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return tag;
+}
+
+/** The lab's running nodes. */
+function runningNodes(): string[] {
+    return docker(["ps", "--filter", "label=swarm-ha-lab.node", "--format", "{{.Names}}"]).trim().split("\n").filter(Boolean).sort();
+}
+
+/** The tags a node lacks (or holds as another image). */
+function missingOn(node: string, tags: string[]): string[] {
+    return tags.filter((tag) => {
+        const have = spawnSync("docker", [...DOCKER_HOST, "exec", node, "docker", "image", "inspect", "--format", "{{.Id}}", tag], { encoding: "utf8" });
+        return !(have.status === 0 && have.stdout.trim() === imageId(tag));
+    });
+}
+
+/** Loads `file` (a `docker save` of several images) into `node`. */
+function load(node: string, file: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", [...DOCKER_HOST, "exec", "-i", node, "docker", "load", "--quiet"], { stdio: ["pipe", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        fs.createReadStream(file).pipe(child.stdin);
+        child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`loading images into ${node} failed: ${stderr.trim()}`))));
+    });
+}
+
+/**
+ * Builds what the lab engine lacks and loads the images into every running node that lacks
+ * them: one `docker save` of the images a set of nodes lacks (their shared layers once), loaded
+ * into those nodes side by side.
+ */
+export async function ensureLabImages(): Promise<void> {
+    const t0 = Date.now();
+    ensureBase();
+    const tags = IMAGE_NAMES.map(ensureBuilt);
+    const nodes = runningNodes();
+    const bySet = new Map<string, string[]>();
+    for (const node of nodes) {
+        const missing = missingOn(node, tags);
+        if (missing.length > 0) bySet.set(missing.join(" "), [...(bySet.get(missing.join(" ")) ?? []), node]);
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-ha-lab-images-"));
+    try {
+        for (const [set, setNodes] of bySet) {
+            const file = path.join(dir, "images.tar");
+            docker(["save", "--output", file, ...set.split(" ")]);
+            await Promise.all(setNodes.map((node) => load(node, file)));
+            log(`loaded ${set} into ${setNodes.join(", ")}`);
+        }
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+    log(`${tags.length} images on ${nodes.length} node(s) in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+}
+
+if (require.main === module) {
+    ensureLabImages().catch((e) => {
+        console.error(`[lab] images: FAILED: ${(e as Error).message}`);
+        process.exit(1);
+    });
+}

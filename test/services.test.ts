@@ -1,0 +1,135 @@
+/**
+ * The app and the edge under mocks (the dev stack: edge on manager-1 and manager-2, the app on
+ * worker-1 and worker-2, VIP 192.0.2.100): which images are built where, and the services'
+ * specs that make faults invisible to clients — and that no secret leaks into a config.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { builtImageTag } from "../components/images/catalog";
+import { FAKE_SSH_KEY, devConfig, runProgram, type RunResult } from "./support/program";
+
+const SERVICE = "docker:index/service:Service";
+const CONFIG = "docker:index/serviceConfig:ServiceConfig";
+
+function dev(extra: Record<string, string> = {}) {
+    return { ...devConfig(), "swarm-ha:sshPrivateKey": FAKE_SSH_KEY, ...extra };
+}
+const decoded = (r: { inputs: Record<string, any> }) => Buffer.from(r.inputs.data, "base64").toString("utf8");
+
+describe("the dev stack's services", () => {
+    let run: RunResult;
+    beforeAll(async () => {
+        run = await runProgram(dev());
+    });
+
+    test("each image is built on the nodes that run it, under its content-hash tag", () => {
+        const builds = run.resources.filter((r) => r.name.endsWith("-build")).map((r) => r.name).sort();
+        expect(builds).toEqual(
+            ["manager-1-haproxy", "manager-1-keepalived", "manager-2-haproxy", "manager-2-keepalived", "worker-1-app", "worker-2-app"].map((n) => `images-${n}-build`),
+        );
+        const build = run.byName("images-worker-1-app-build").inputs;
+        expect(build.connection.host).toBe("192.0.2.21");
+        expect(build.create).toContain(`IMAGE='${builtImageTag("app")}'`);
+        const copy = run.byName("images-worker-1-app-context");
+        expect(copy.type).toBe("command:remote:CopyToRemote");
+        expect(run.byName("images-worker-1-app-build").dependencies).toContain(copy.urn);
+        expect(run.byName("app-service").inputs.taskSpec.containerSpec.image).toBe(builtImageTag("app"));
+    });
+
+    test("the app: replicated over the app nodes, found by DNS, healthy before it gets traffic, updated start-first with a rollback", () => {
+        const app = run.byName("app-service");
+        const spec = app.inputs;
+        expect(spec.name).toBe("swarm-ha-app");
+        expect(spec.mode).toEqual({ replicated: { replicas: 2 } });
+        expect(spec.endpointSpec).toEqual({ mode: "dnsrr" });
+        expect(spec.taskSpec.placement).toEqual({ constraints: ["node.labels.swarm-ha.role.app == true"], maxReplicas: 2 });
+        expect(spec.taskSpec.containerSpec.healthcheck.tests).toEqual(expect.arrayContaining(["http://127.0.0.1:8080/health/ready"]));
+        expect(spec.updateConfig).toMatchObject({ order: "start-first", failureAction: "rollback", parallelism: 1 });
+        // Longer than the app's drain (5 s) plus its shutdown timeout (15 s).
+        expect(spec.taskSpec.containerSpec.stopGracePeriod).toBe("25s");
+        expect(spec.taskSpec.networksAdvanceds).toEqual([{ id: "net-app-id" }]);
+        expect(spec.convergeConfig).toMatchObject({ timeout: "5m" });
+        expect(app.dependencies).toEqual(expect.arrayContaining([run.byName("images-worker-1-app-build").urn, run.byName("images-worker-2-app-build").urn]));
+    });
+
+    test("HAProxy: one service per edge node, pinned, host-mode ports, its config by content, updated one node at a time", () => {
+        const m1 = run.byName("edge-manager-1-haproxy");
+        const m2 = run.byName("edge-manager-2-haproxy");
+        expect(m1.inputs.name).toBe("swarm-ha-haproxy-manager-1");
+        expect(m1.inputs.taskSpec.placement.constraints).toEqual(["node.labels.swarm-ha.name == manager-1"]);
+        expect(m1.inputs.endpointSpec.ports.map((p: any) => `${p.name} ${p.publishedPort} ${p.publishMode}`)).toEqual(["http 80 host", "stats 8404 host", "health 8405 host"]);
+        expect(m1.inputs.updateConfig.order).toBe("stop-first");
+        expect(m1.inputs.taskSpec.containerSpec.stopSignal).toBe("SIGUSR1");
+        expect(m1.inputs.taskSpec.networksAdvanceds).toEqual([{ id: "net-edge-id" }, { id: "net-app-id" }]);
+        expect(m2.dependencies).toContain(m1.urn);
+        const config = run.byName("edge-manager-1-haproxy-config");
+        expect(config.inputs.name).toMatch(/^swarm-ha-haproxy-[0-9a-f]{12}$/);
+        expect(decoded(config)).toContain("server-template app 1-4 tasks.swarm-ha-app:8080 check");
+        expect(m1.inputs.taskSpec.containerSpec.configs[0]).toMatchObject({ fileName: "/usr/local/etc/haproxy/haproxy.cfg" });
+    });
+
+    test("the stats password reaches HAProxy only as a Docker secret file; no config and no environment holds it", () => {
+        const password = run.secretValues.find((v) => v.startsWith("pwsecretshaproxystatspassword"))!;
+        expect(password).toBeDefined();
+        const m1 = run.byName("edge-manager-1-haproxy").inputs.taskSpec.containerSpec;
+        expect(m1.secrets).toEqual([expect.objectContaining({ fileName: "haproxy-stats-password", secretId: "secrets-haproxy-stats-password-id" })]);
+        expect(m1.env).toEqual({ STATS_PASSWORD_FILE: "/run/secrets/haproxy-stats-password", HAPROXY_CONFIG: "/usr/local/etc/haproxy/haproxy.cfg" });
+        for (const config of run.resources.filter((r) => r.type === CONFIG)) {
+            for (const secret of run.secretValues) expect(`${config.name}: ${decoded(config).includes(secret)}`).toBe(`${config.name}: false`);
+        }
+        expect(decoded(run.byName("edge-manager-1-haproxy-config"))).toContain('"${STATS_PASSWORD}"');
+    });
+
+    test("keepalived: one service per edge node on the host's network with VRRP's capabilities; its network attachment is left alone once made", () => {
+        const k1 = run.byName("edge-manager-1-keepalived");
+        expect(k1.inputs.taskSpec.networksAdvanceds).toEqual([{ name: "host" }]);
+        expect(k1.inputs.taskSpec.containerSpec.capAdds).toEqual(["NET_ADMIN", "NET_BROADCAST", "NET_RAW"]);
+        expect(k1.ignoreChanges).toEqual(["taskSpec.networksAdvanceds"]);
+        const conf = decoded(run.byName("edge-manager-1-keepalived-config"));
+        expect(conf).toContain("192.0.2.100/24 dev eth0");
+        expect(conf).toContain("unicast_src_ip 192.0.2.11");
+        expect(conf).toMatch(/unicast_peer \{\s+192\.0\.2\.12\s+\}/);
+        expect(conf).toContain("http://192.0.2.11:8405/healthz");
+        expect(conf).toContain("priority 150");
+        expect(decoded(run.byName("edge-manager-2-keepalived-config"))).toContain("priority 140");
+    });
+
+    test("stack outputs: where clients go, the stats page, and the stats password as a secret", async () => {
+        expect(run.outputs.url).toBe("http://192.0.2.100/");
+        expect(run.outputs.statsUrl).toBe("http://192.0.2.100:8404/stats");
+        expect(await pulumi.isSecret(run.exports.statsPassword)).toBe(true);
+        expect(await pulumi.isSecret(run.exports.url)).toBe(false);
+    });
+});
+
+describe("variations", () => {
+    test("without a VIP there is no keepalived (no service, no build) and clients use the first edge node", async () => {
+        const run = await runProgram(dev({ "swarm-ha:vip": "" }));
+        expect(run.resources.filter((r) => r.name.includes("keepalived"))).toEqual([]);
+        expect(run.outputs.url).toBe("http://192.0.2.11/");
+    });
+
+    test("an image named in config is used as is and not built", async () => {
+        const run = await runProgram(dev({ "swarm-ha:appImage": "registry.example.com/shop:1.4.2" }));
+        expect(run.resources.filter((r) => r.name.endsWith("-app-build"))).toEqual([]);
+        expect(run.byName("app-service").inputs.taskSpec.containerSpec.image).toBe("registry.example.com/shop:1.4.2");
+    });
+
+    test("with a TLS certificate HAProxy also publishes HTTPS and reads the PEM from a Docker secret; the URL is https", async () => {
+        const pem = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIEfake\n-----END PRIVATE KEY-----\n";
+        const config = dev({ "swarm-ha:tlsCertificate": pem });
+        const run = await runProgram(config, { secretKeys: ["swarm-ha:sshPrivateKey", "swarm-ha:tlsCertificate"] });
+        const m1 = run.byName("edge-manager-1-haproxy").inputs;
+        expect(m1.endpointSpec.ports.map((p: any) => p.publishedPort)).toEqual([80, 443, 8404, 8405]);
+        expect(m1.taskSpec.containerSpec.secrets.map((s: any) => s.fileName)).toEqual(["haproxy-stats-password", "tls-certificate.pem"]);
+        expect(run.byName("secrets-tls-certificate").secretInputs).toContain("data");
+        expect(decoded(run.byName("edge-manager-1-haproxy-config"))).toContain("crt /run/secrets/tls-certificate.pem");
+        expect(run.outputs.url).toBe("https://192.0.2.100/");
+    });
+
+    test("a change to the proxy (its stats port) leaves the app's service exactly as it was: no restart", async () => {
+        const a = await runProgram(dev());
+        const b = await runProgram(dev({ "swarm-ha:statsPort": "9404" }));
+        expect(b.byName("app-service").inputs).toEqual(a.byName("app-service").inputs);
+        expect(b.byName("edge-manager-1-haproxy-config").inputs.name).not.toEqual(a.byName("edge-manager-1-haproxy-config").inputs.name);
+    });
+});
