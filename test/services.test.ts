@@ -7,7 +7,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { builtImageTag } from "../components/images/catalog";
 import { FAKE_SSH_KEY, devConfig, runProgram, type RunResult } from "./support/program";
 
-const SERVICE = "docker:index/service:Service";
 const CONFIG = "docker:index/serviceConfig:ServiceConfig";
 
 function dev(extra: Record<string, string> = {}) {
