@@ -12,7 +12,6 @@ import { dockerSecret } from "./docker-secret";
 import { dockerService } from "./docker-service";
 import { dockerServiceConfig } from "./docker-service-config";
 import { randomPassword } from "./random-password";
-import { getNetwork } from "./docker-get-network";
 import type { Handler, Invoke } from "./types";
 
 export { dockerProviderTarget } from "./docker-provider";
@@ -31,7 +30,5 @@ export const HANDLERS: Record<string, Handler> = {
     "docker:index/serviceConfig:ServiceConfig": dockerServiceConfig,
 };
 
-/** Provider functions (invokes) the engine answers. */
-export const INVOKES: Record<string, Invoke> = {
-    "docker:index/getNetwork:getNetwork": getNetwork,
-};
+/** Provider functions (invokes) the engine answers: none yet (the program calls none). */
+export const INVOKES: Record<string, Invoke> = {};
