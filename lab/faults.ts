@@ -1,0 +1,114 @@
+/**
+ * Faults the lab can inject into the stack swarm-ha deployed, and what to watch while it
+ * recovers: shared by the end-to-end tests (which assert recovery) and the chaos benchmarks
+ * (which measure what clients saw). Commands reach the nodes through the lab's private
+ * engine (`docker exec` into a node), so they work while a node's SSH is busy or its network
+ * is being cut; a host that dies is black-holed first (see lab/test/support.ts killHost).
+ */
+import { spawnSync } from "node:child_process";
+import { readHosts } from "./stack";
+
+const LAB_DOCKER = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
+const hosts = readHosts();
+export const VIP = hosts.vip;
+export const PREFIX = "swarm-ha";
+
+/** A shell command inside a lab node; stdout, or throws with stderr. */
+export function onNode(node: string, command: string): string {
+    const r = spawnSync("docker", [...LAB_DOCKER, "exec", node, "sh", "-c", command], { encoding: "utf8", timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`${node}: ${command}: ${(r.stderr || r.stdout).trim()}`);
+    return r.stdout;
+}
+
+/** Like onNode, but a failure (e.g. a stopped node) gives undefined. */
+export function tryOnNode(node: string, command: string): string | undefined {
+    try {
+        return onNode(node, command);
+    } catch {
+        return undefined;
+    }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for `check` to hold, polling every `everyMs`; returns the ms it took, or throws after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000, everyMs = 250): Promise<number> {
+    const t0 = Date.now();
+    for (;;) {
+        if (await check()) return Date.now() - t0;
+        if (Date.now() - t0 > timeoutMs) throw new Error(`gave up after ${timeoutMs / 1000}s waiting for ${what}`);
+        await sleep(everyMs);
+    }
+}
+
+/** The edge node whose interface holds the VIP, if any (several, if keepalived left a stale one). */
+export function vipHolders(edgeNodes: string[]): string[] {
+    return edgeNodes.filter((n) => (tryOnNode(n, `ip -4 -o addr show | grep -F ' ${VIP}/' || true`) ?? "").trim() !== "");
+}
+
+/** A running manager, to run swarm commands on. */
+export function someManager(): string {
+    for (const n of hosts.nodes.filter((x) => x.role === "manager")) {
+        if (tryOnNode(n.name, "docker node ls -q >/dev/null && echo ok")?.trim() === "ok") return n.name;
+    }
+    throw new Error("no manager answers");
+}
+
+/** Running tasks of a service: node name and container ID. */
+export function runningTasks(service: string): { node: string; container: string }[] {
+    const manager = someManager();
+    const out = onNode(manager, `docker service ps --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' ${service}`);
+    const nodes = out.trim().split("\n").filter((l) => / Running /.test(` ${l} `)).map((l) => l.split(" ")[0]);
+    return nodes.flatMap((node) =>
+        (tryOnNode(node, `docker ps -q --filter label=com.docker.swarm.service.name=${service}`) ?? "")
+            .trim()
+            .split("\n")
+            .filter(Boolean)
+            .map((container) => ({ node, container })),
+    );
+}
+
+/** "running/desired" replicas of a service, as `docker service ls` shows them. */
+export function replicas(service: string): string {
+    return onNode(someManager(), `docker service ls --filter name=${service} --format '{{.Name}} {{.Replicas}}'`)
+        .trim()
+        .split("\n")
+        .find((l) => l.startsWith(`${service} `))
+        ?.split(" ")[1]
+        .replace(/ .*/, "") ?? "";
+}
+
+/** Kills one running container of a service (on the node that runs it) with `signal`. */
+export function killTask(service: string, signal = "KILL", node?: string): { node: string; container: string } {
+    const task = runningTasks(service).find((t) => node === undefined || t.node === node);
+    if (!task) throw new Error(`no running task of ${service}${node ? ` on ${node}` : ""}`);
+    onNode(task.node, `docker kill --signal ${signal} ${task.container} >/dev/null`);
+    return task;
+}
+
+/** Sets a node's availability (drain moves its tasks away; active takes them back). */
+export function setAvailability(node: string, availability: "active" | "drain"): void {
+    onNode(someManager(), `docker node update --availability ${availability} ${node} >/dev/null`);
+}
+
+/** Is every declared replica of the service running, and the VIP answering with the app? */
+export function appService(): string {
+    return `${PREFIX}-app`;
+}
+export function haproxyService(node: string): string {
+    return `${PREFIX}-haproxy-${node}`;
+}
+export function keepalivedService(node: string): string {
+    return `${PREFIX}-keepalived-${node}`;
+}
+
+/** One request to the VIP: the app's instance that answered, or undefined. */
+export async function vipAnswers(timeoutMs = 2000): Promise<string | undefined> {
+    try {
+        const r = await fetch(`http://${VIP}/`, { signal: AbortSignal.timeout(timeoutMs) });
+        if (!r.ok) return undefined;
+        return ((await r.json()) as { instance?: string }).instance;
+    } catch {
+        return undefined;
+    }
+}

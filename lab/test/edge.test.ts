@@ -1,0 +1,92 @@
+/**
+ * End-to-end, the edge and the app: the VIP answers through HAProxy with the app, and after
+ * each fault the chaos benchmark measures (bench/chaos-edge.ts) what must always hold does:
+ * the app is back to its replica count, the VIP answers, requests succeed. Not timed here.
+ */
+import { appService, haproxyService, keepalivedService, killTask, replicas, runningTasks, setAvailability, VIP, vipAnswers, vipHolders, waitFor } from "../faults";
+import { addressOf, baseNodes, changes, deploy, killHost, resetToBase, startHost } from "./support";
+
+const EDGE = baseNodes.filter((n) => n.roles.includes("edge")).map((n) => n.name);
+
+/** The app at its replica count, and the VIP answering with it, several times in a row. */
+async function recovered(): Promise<void> {
+    await waitFor("the app back at 2/2 replicas", () => replicas(appService()) === "2/2", 180_000, 1000);
+    let inARow = 0;
+    await waitFor("the VIP to answer 5 times in a row", async () => ((inARow = (await vipAnswers()) ? inARow + 1 : 0) >= 5), 60_000, 200);
+}
+
+beforeAll(() => {
+    resetToBase();
+}, 10 * 60_000);
+
+test("the VIP answers with the app, from both replicas; the stats page asks for a password", async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) seen.add((await vipAnswers()) ?? "no answer");
+    expect([...seen].sort()).toEqual([expect.stringMatching(/^swarm-ha-app\.\d\./), expect.stringMatching(/^swarm-ha-app\.\d\./)]);
+    expect(vipHolders(EDGE)).toHaveLength(1);
+    const stats = await fetch(`http://${VIP}:8404/stats`);
+    expect(stats.status).toBe(401);
+    const metrics = await fetch(`http://${addressOf("lab-m1")}:8404/metrics`);
+    expect(metrics.status).toBe(401);
+});
+
+test("a second run with no change changes nothing (keepalived's host network attachment included)", () => {
+    const again = deploy(baseNodes);
+    expect(again.summary.error).toBeUndefined();
+    expect(changes(again)).toEqual([]);
+});
+
+test("a killed app task is replaced; the VIP keeps answering", async () => {
+    killTask(appService());
+    await recovered();
+});
+
+test("a drained node's app tasks move to the other app node, and come back when it is active again", async () => {
+    const node = "lab-m3";
+    setAvailability(node, "drain");
+    try {
+        await waitFor(
+            "both app tasks running on lab-w1, none on lab-m3",
+            () => runningTasks(appService()).filter((t) => t.node === "lab-w1").length === 2 && !runningTasks(appService()).some((t) => t.node === node),
+            180_000,
+            1000,
+        );
+        for (let i = 0; i < 4; i++) expect((await vipAnswers()) ?? "no answer").toMatch(/lab-w1$/);
+    } finally {
+        setAvailability(node, "active");
+    }
+    await recovered();
+});
+
+test("HAProxy killed on the VIP holder: the VIP moves to the other edge node, and HAProxy comes back", async () => {
+    const holder = vipHolders(EDGE)[0];
+    killTask(haproxyService(holder));
+    await waitFor("the VIP to leave the node whose HAProxy died", () => !vipHolders(EDGE).includes(holder), 30_000, 100).catch(() => undefined);
+    await waitFor(`${haproxyService(holder)} back at 1/1`, () => replicas(haproxyService(holder)) === "1/1", 120_000, 1000);
+    await recovered();
+    expect(vipHolders(EDGE)).toHaveLength(1);
+});
+
+test("keepalived SIGKILLed on the VIP holder: the other edge node takes the VIP, and the VIP is held once keepalived is back", async () => {
+    const holder = vipHolders(EDGE)[0];
+    killTask(keepalivedService(holder));
+    await waitFor(`${keepalivedService(holder)} back at 1/1`, () => replicas(keepalivedService(holder)) === "1/1", 120_000, 1000);
+    await recovered();
+    await waitFor("exactly one VIP holder", () => vipHolders(EDGE).length === 1, 30_000, 250);
+});
+
+test("the VIP holder dies: the other edge node answers on the VIP; once back, the stack is whole again", async () => {
+    const holder = vipHolders(EDGE)[0];
+    killHost(holder);
+    try {
+        let inARow = 0;
+        await waitFor("the VIP to answer from the other edge node", async () => ((inARow = (await vipAnswers()) ? inARow + 1 : 0) >= 5), 60_000, 200);
+        expect(vipHolders(EDGE.filter((n) => n !== holder))).toHaveLength(1);
+    } finally {
+        startHost(holder);
+    }
+    await waitFor(`${haproxyService(holder)} back at 1/1`, () => replicas(haproxyService(holder)) === "1/1", 180_000, 1000);
+    await recovered();
+    const healed = deploy(baseNodes);
+    expect(healed.summary.error).toBeUndefined();
+}, 10 * 60_000);
