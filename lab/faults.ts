@@ -3,7 +3,7 @@
  * recovers: shared by the end-to-end tests (which assert recovery) and the chaos benchmarks
  * (which measure what clients saw). Commands reach the nodes through the lab's private
  * engine (`docker exec` into a node), so they work while a node's SSH is busy or its network
- * is being cut; a host that dies is black-holed first (see lab/test/support.ts killHost).
+ * is being cut; a host that dies is black-holed first (see lab/control.ts killHost).
  */
 import { spawnSync } from "node:child_process";
 import { readHosts } from "./stack";

@@ -794,7 +794,7 @@ cleanup_iptables() {
     while iptables -C "${rule[@]}" 2>/dev/null; do iptables -D "${rule[@]}"; done
   done
   rm -f "$IPTABLES_STATE"
-  # Rules the end-to-end tests add to make a host vanish (lab/test/support.ts), if a run
+  # Rules the end-to-end tests add to make a host vanish (lab/control.ts), if a run
   # was cut short before it took them away.
   while IFS= read -r line; do
     read -r -a rule <<<"${line/-A /}"

@@ -11,7 +11,7 @@ teardown() {
         dir="$root/.lab/logs/e2e-failure-$(date +%Y%m%dT%H%M%S)"
         echo "[test:lab] a test failed: exporting the nodes' logs to $dir"
         bash lab/hosts.sh logs "$dir" || true
-        cp -r .lab/test "$dir/deploys" 2>/dev/null || true
+        cp -r .lab/deploys "$dir/deploys" 2>/dev/null || true
         for log in "$dir"/*/dockerd.log; do
             [ -e "$log" ] || continue
             echo "[test:lab] --- $(basename "$(dirname "$log")"): tail of dockerd.log"
@@ -25,7 +25,7 @@ teardown() {
 trap teardown EXIT
 # A fresh lab: whatever an earlier run left goes first.
 bash lab/down.sh
-rm -rf .lab/test
+rm -rf .lab/deploys
 bash lab/hosts.sh up --managers 3 --workers 1
 npx tsx lab/images.ts
 npx jest --config jest.lab.config.js --runInBand "$@"

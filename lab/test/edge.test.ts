@@ -4,7 +4,7 @@
  * the app is back to its replica count, the VIP answers, requests succeed. Not timed here.
  */
 import { appService, haproxyService, keepalivedService, killTask, replicas, runningTasks, setAvailability, VIP, vipAnswers, vipHolders, waitFor } from "../faults";
-import { addressOf, baseNodes, changes, deploy, killHost, resetToBase, startHost } from "./support";
+import { addressOf, baseNodes, changes, deploy, killHost, resetToBase, startHost } from "../control";
 
 const EDGE = baseNodes.filter((n) => n.roles.includes("edge")).map((n) => n.name);
 

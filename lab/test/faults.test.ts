@@ -20,7 +20,7 @@ import {
     startHost,
     swarmState,
     waitUntilDown,
-} from "./support";
+} from "../control";
 
 /** Seconds within which a step whose host dies must fail: the command provider's TCP keepalive (~150 s) and some slack. */
 const DEAD_HOST_BOUND_S = 180;

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import { onLabNode } from "../nodes";
 import type { LabNode } from "../stack";
-import { type Deployed, STATE, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, resetToBareHosts, swarmState } from "./support";
+import { type Deployed, STATE, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, resetToBareHosts, swarmState } from "../control";
 
 const M1 = addressOf("lab-m1");
 const W1 = addressOf("lab-w1");

@@ -1,17 +1,19 @@
 /**
- * What every end-to-end file shares: running the unchanged program through the lab engine
- * (a `pulumi up` with a given stack config), reading the swarm as a user would, stopping
- * and starting the lab's hosts, and a known base deploy that each file starts from.
+ * Driving the lab from tests and benchmarks: running the unchanged program through the lab
+ * engine (a `pulumi up` with a given stack config, in the foreground or the background),
+ * reading the swarm as a user would, killing and starting the lab's hosts, and a known base
+ * deploy that each end-to-end file starts from. Each deploy's config, log and summary are kept
+ * in .lab/deploys/.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { DeploySummary } from "../deploy";
-import { onLabNode } from "../nodes";
-import { type LabNode, ROOT, labNodes, labStackConfig, readHosts, writeStackFile } from "../stack";
+import type { DeploySummary } from "./deploy";
+import { onLabNode } from "./nodes";
+import { type LabNode, ROOT, labNodes, labStackConfig, readHosts, writeStackFile } from "./stack";
 
 export const hosts = readHosts();
-export const WORK = path.join(ROOT, ".lab", "test");
+export const WORK = path.join(ROOT, ".lab", "deploys");
 export const STATE = path.join(ROOT, ".lab", "state", "lab.json");
 fs.mkdirSync(WORK, { recursive: true });
 
