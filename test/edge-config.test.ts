@@ -89,8 +89,10 @@ defaults
     option httplog
     # Connections that send nothing (port probes) are not logged.
     option dontlognull
-    # Tasks are on the same overlay: one that has not accepted within 2s is gone, try another.
-    timeout connect 2s
+    # Tasks are on the same overlay (a connect takes well under a millisecond). A killed task's
+    # address drops SYNs silently until DNS and the checks catch up: give up on it after 500ms
+    # and let the retry (redispatch) reach another task before the client loses patience.
+    timeout connect 500ms
     timeout client 30s
     timeout server 30s
     # A client gets 10s to send its request headers (slowloris).
