@@ -34,6 +34,15 @@ export function secretName(prefix: string, id: string, hash: string): string {
 }
 
 /**
+ * The Docker name of one version of a configuration file (a Docker config): like a secret's,
+ * the hash changes with the content, since Docker configs cannot change either.
+ * @example configName("swarm-ha", "haproxy", "3f9c2a71d0be") // "swarm-ha-haproxy-3f9c2a71d0be"
+ */
+export function configName(prefix: string, kind: string, hash: string): string {
+    return `${prefix}-${kind}-${hash}`;
+}
+
+/**
  * The longest service name Docker accepts: a service name is a DNS label (the swarm's DNS
  * answers for it on the overlay networks), so at most 63 characters.
  */

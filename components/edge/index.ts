@@ -20,7 +20,7 @@ import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
-import { haproxyServiceName, keepalivedServiceName } from "../common/names";
+import { configName, HASH_LENGTH, haproxyServiceName, keepalivedServiceName } from "../common/names";
 import { requireDockerProvider } from "../common/providers";
 import { renderHaproxyConfig } from "./haproxy-cfg";
 import { renderKeepalivedConfig } from "./keepalived-conf";
@@ -29,6 +29,9 @@ const CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg";
 const STATS_PASSWORD_FILE = "haproxy-stats-password";
 const TLS_FILE = "tls-certificate.pem";
 export const STATS_USER = "admin";
+
+/** Both edge services hold host resources (ports, the VIP): an update stops the old task first. */
+const update = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "5s", failureAction, maxFailureRatio: "0" });
 
 export interface EdgePorts {
     /** Plain HTTP for clients. @default 80 */
@@ -103,6 +106,16 @@ export class EdgeProxies extends pulumi.ComponentResource {
         return Object.entries({ "swarm-ha.tier": "edge", ...args.labels, ...extra }).map(([label, value]) => ({ label, value }));
     }
 
+    /** A configuration file as a Docker config: configs cannot change, so a new text is a new config (named by content) and the service moves to it. */
+    private config(name: string, node: NodeSpec, kind: "haproxy" | "keepalived", text: string, args: EdgeProxiesArgs): docker.ServiceConfig {
+        const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, HASH_LENGTH);
+        return new docker.ServiceConfig(
+            `${name}-${node.name}-${kind}-config`,
+            { name: configName(args.namePrefix, kind, hash), data: Buffer.from(text, "utf8").toString("base64"), labels: this.labels(args, { "swarm-ha.node": node.name }) },
+            { parent: this },
+        );
+    }
+
     /** HAProxy on one edge node: its configuration as a Docker config (named by content), and its service. */
     private proxy(name: string, node: NodeSpec, args: EdgeProxiesArgs, after: docker.Service | undefined): docker.Service {
         const text = renderHaproxyConfig({
@@ -117,13 +130,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
             statsPasswordEnv: "STATS_PASSWORD",
             healthPort: args.ports.health,
         });
-        // Docker configs cannot change: a new text is a new config, and the service moves to it.
-        const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, 12);
-        const config = new docker.ServiceConfig(
-            `${name}-${node.name}-haproxy-config`,
-            { name: `${args.namePrefix}-haproxy-${hash}`, data: Buffer.from(text, "utf8").toString("base64"), labels: this.labels(args, { "swarm-ha.node": node.name }) },
-            { parent: this },
-        );
+        const config = this.config(name, node, "haproxy", text, args);
         const ports = [
             { name: "http", targetPort: args.ports.http },
             ...(args.tlsCertificate ? [{ name: "https", targetPort: args.ports.https }] : []),
@@ -134,8 +141,6 @@ export class EdgeProxies extends pulumi.ComponentResource {
             { secretId: args.statsPassword.id, secretName: args.statsPassword.name, fileName: STATS_PASSWORD_FILE, fileMode: 0o400 },
             ...(args.tlsCertificate ? [{ secretId: args.tlsCertificate.id, secretName: args.tlsCertificate.name, fileName: TLS_FILE, fileMode: 0o400 }] : []),
         ];
-        // Host-mode ports cannot be held by two tasks on one node: stop the old task first.
-        const update = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "5s", failureAction, maxFailureRatio: "0" });
         return new docker.Service(
             `${name}-${node.name}-haproxy`,
             {
@@ -190,13 +195,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
             advertIntervalSeconds: 0.5,
             healthUrl: `http://${self}:${args.ports.health}/healthz`,
         });
-        const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, 12);
-        const config = new docker.ServiceConfig(
-            `${name}-${node.name}-keepalived-config`,
-            { name: `${args.namePrefix}-keepalived-${hash}`, data: Buffer.from(text, "utf8").toString("base64"), labels: this.labels(args, { "swarm-ha.node": node.name }) },
-            { parent: this },
-        );
-        const update = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "5s", failureAction, maxFailureRatio: "0" });
+        const config = this.config(name, node, "keepalived", text, args);
         return new docker.Service(
             `${name}-${node.name}-keepalived`,
             {

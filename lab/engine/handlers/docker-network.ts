@@ -1,5 +1,5 @@
 /** docker:index/network:Network — through the Docker Engine API, as the provider creates one. */
-import { type Handler, isNotFound, labelsOf } from "./types";
+import { type Handler, labelsOf, removeWhenFree } from "./types";
 
 export const dockerNetwork: Handler = {
     fields: ["name", "driver", "attachable", "options", "labels", "internal"],
@@ -21,15 +21,6 @@ export const dockerNetwork: Handler = {
     async delete(_inputs, id, ctx) {
         const docker = await ctx.docker();
         // Tasks of removed services detach from a network a few seconds after the service goes.
-        for (let attempt = 0; ; attempt++) {
-            try {
-                await docker.getNetwork(id).remove();
-                return;
-            } catch (e) {
-                if (isNotFound(e)) return;
-                if (attempt >= 30) throw e;
-                await new Promise((r) => setTimeout(r, 1000));
-            }
-        }
+        await removeWhenFree(() => docker.getNetwork(id).remove());
     },
 };

@@ -3,7 +3,7 @@
  * Configs are immutable in Docker: every input is ForceNew, so a change creates a new config
  * (which is why swarm-ha names them by content hash) and deletes the old one at the end.
  */
-import { type Handler, isNotFound, labelsOf } from "./types";
+import { type Handler, labelsOf, removeWhenFree } from "./types";
 
 export const dockerServiceConfig: Handler = {
     fields: ["name", "data", "labels"],
@@ -16,15 +16,6 @@ export const dockerServiceConfig: Handler = {
     async delete(_inputs, id, ctx) {
         const docker = await ctx.docker();
         // A service that used it may still be switching to its successor for a moment.
-        for (let attempt = 0; ; attempt++) {
-            try {
-                await docker.getConfig(id).remove();
-                return;
-            } catch (e) {
-                if (isNotFound(e)) return;
-                if (attempt >= 30) throw e;
-                await new Promise((r) => setTimeout(r, 1000));
-            }
-        }
+        await removeWhenFree(() => docker.getConfig(id).remove());
     },
 };

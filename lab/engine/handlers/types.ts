@@ -76,3 +76,21 @@ export function logOutput(ctx: HandlerContext, logging: string | undefined, out:
     ];
     for (const line of lines.filter((l) => l.trim() !== "")) ctx.log(`    ${ctx.name}: ${line}`);
 }
+
+/**
+ * Removes a Docker object that may still be in use for a few seconds (a network the tasks of
+ * a removed service still detach from, a config a service is switching away from): retries
+ * once a second, up to 30 times; gone already is fine.
+ */
+export async function removeWhenFree(remove: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+        try {
+            await remove();
+            return;
+        } catch (e) {
+            if (isNotFound(e)) return;
+            if (attempt >= 30) throw e;
+            await new Promise((r) => setTimeout(r, 1000));
+        }
+    }
+}
