@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { baseNodes, deployInBackground, killHost, startHost } from "../lab/control";
-import { appService, haproxyService, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
+import { appService, haproxyService, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, someManager, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
 import { runOpenLoop, type RequestResult } from "./load/open-loop";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -68,8 +68,21 @@ async function vipMove(from: string, timeoutMs = 20_000): Promise<number | null>
     }
 }
 
+/**
+ * The app's tasks on two nodes, as its spread preference places them. Swarm does not move
+ * tasks back after a node returns (or after a drain ends): an operator rebalances with a forced
+ * update, which is a rolling restart (start-first, so no client notices).
+ */
+async function spread(): Promise<void> {
+    const nodes = new Set(runningTasks(appService()).map((t) => t.node));
+    if (nodes.size >= 2) return;
+    onNode(someManager(), `docker service update --force --detach=false --quiet ${appService()} >/dev/null`);
+    await waitFor("the app's tasks on two nodes", () => new Set(runningTasks(appService()).map((t) => t.node)).size >= 2, 240_000, 1000);
+}
+
 async function recovered(): Promise<void> {
     await waitFor("the app back at 2/2", () => replicas(appService()) === "2/2", 240_000, 1000);
+    await spread();
     for (const n of EDGE) await waitFor(`${haproxyService(n)} 1/1`, () => replicas(haproxyService(n)) === "1/1", 240_000, 1000);
     for (const n of EDGE) await waitFor(`${keepalivedService(n)} 1/1`, () => replicas(keepalivedService(n)) === "1/1", 240_000, 1000);
     await waitFor("one VIP holder", () => vipHolders(EDGE).length === 1, 60_000, 250);
@@ -121,7 +134,7 @@ const SCENARIOS: Scenario[] = [
     },
     {
         name: "drain-app-node",
-        what: "drain a node that runs app tasks",
+        what: "drain a node that runs app tasks (the replicas spread over two nodes, as placed)",
         goal: "0 failed",
         durationMs: 40_000,
         async inject() {
@@ -249,6 +262,12 @@ async function main(): Promise<void> {
                 (med.vipMoveS !== undefined ? `, VIP moved in ${med.vipMoveS?.toFixed(2)} s` : "") +
                 ` (goal ${s.goal}: ${metRuns === runs ? "met" : `MISSED in ${runs - metRuns} of ${runs}`})`,
         );
+    }
+    // Leave the stack as it was found: the rolling updates alternate the app's image.
+    if (rollingFlip) {
+        const back = deployInBackground(baseNodes);
+        const d = await back.done;
+        if (d.status !== 0) throw new Error(`putting the app's image back failed: ${d.summary.error}`);
     }
     const command = `npm run bench:chaos-edge -- --runs ${runs}${wanted ? ` --scenarios ${wanted.join(",")}` : ""}`;
     const resultsFile = path.join(ROOT, "bench", "results", "chaos-edge.json");

@@ -40,7 +40,7 @@ describe("the dev stack's services", () => {
         expect(spec.name).toBe("swarm-ha-app");
         expect(spec.mode).toEqual({ replicated: { replicas: 2 } });
         expect(spec.endpointSpec).toEqual({ mode: "dnsrr" });
-        expect(spec.taskSpec.placement).toEqual({ constraints: ["node.labels.swarm-ha.role.app == true"], maxReplicas: 2 });
+        expect(spec.taskSpec.placement).toEqual({ constraints: ["node.labels.swarm-ha.role.app == true"], prefs: ["node.labels.swarm-ha.name"], maxReplicas: 2 });
         expect(spec.taskSpec.containerSpec.healthcheck.tests).toEqual(expect.arrayContaining(["http://127.0.0.1:8080/health/ready"]));
         expect(spec.updateConfig).toMatchObject({ order: "start-first", failureAction: "rollback", parallelism: 1 });
         // Longer than the app's drain (5 s) plus its shutdown timeout (15 s).

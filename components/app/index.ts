@@ -98,7 +98,10 @@ export class AppService extends pulumi.ComponentResource {
                     restartPolicy: { condition: "any", delay: "2s", maxAttempts: 0, window: "0s" },
                     placement: {
                         constraints: ["node.labels.swarm-ha.role.app == true"],
-                        // The scheduler spreads tasks over the eligible nodes by itself; this caps a node.
+                        // One task per node where it can (each node has its own name label), so that
+                        // draining or losing a node never takes every replica at once; the cap leaves
+                        // room for a start-first update's extra task.
+                        prefs: ["node.labels.swarm-ha.name"],
                         maxReplicas: args.maxReplicasPerNode ?? 2,
                     },
                     networksAdvanceds: [{ id: args.network.id }],
