@@ -35,15 +35,16 @@ const secrets = new StackSecrets(
     onSwarm,
 );
 
-// Built on the nodes that run them, once the swarm is healthy (unless config names images).
+// Built on the nodes that run them (unless config names images), once each node passed its
+// preflight: in parallel with the swarm's formation, as a build changes nothing in the swarm.
 const images = new NodeImages(
     "images",
     {
         nodesByImage: { app: withRole("app"), haproxy: withRole("edge"), keepalived: config.vip ? withRole("edge") : [] },
         configured: { app: config.app.image, haproxy: config.edge.haproxyImage, keepalived: config.edge.keepalivedImage },
         ssh: config.ssh,
+        after: cluster.preflights,
     },
-    { dependsOn: [cluster] },
 );
 
 const app = new AppService(

@@ -1,6 +1,6 @@
 /**
- * npm run lab:images (lab:up and test:lab run it after the hosts are up): the images swarm-ha
- * builds, in the lab. No registry is reachable and the lab's nodes cannot reach Debian's
+ * npm run lab:images [-- --all] (lab:up runs it after the hosts are up; test:lab with --all):
+ * the images swarm-ha builds, in the lab. No registry is reachable and the lab's nodes cannot reach Debian's
  * archive, so the lab builds each image once on its own engine, from the same build context
  * and under the same tag as the program computes (components/images/catalog.ts), and loads it
  * into every node that lacks it. The program's build step on a node then finds the tag and
@@ -10,7 +10,8 @@
  *   name, cached in /var/cache/swarm-ha-lab (as Docker Hub's image would be pulled).
  * - Builds run with the host's network (where Debian's archive is reachable); the lab engine
  *   keeps the images between labs (its data-root survives `lab:down`), so a warm lab only loads.
- * - Loading compares image IDs first and loads only what a node lacks (kind's pattern).
+ * - Loading compares image IDs first and loads only what a node lacks (kind's pattern): the
+ *   images its roles run, or every image with --all.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -18,6 +19,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { builtImageTag, contextFiles, IMAGE_NAMES, type ImageName } from "../components/images/catalog";
+import { labNodes, readHosts } from "./stack";
 
 const DOCKER_HOST = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
 const CACHE_DIR = "/var/cache/swarm-ha-lab";
@@ -130,42 +132,75 @@ function load(node: string, file: string): Promise<void> {
         const child = spawn("docker", [...DOCKER_HOST, "exec", "-i", node, "docker", "load", "--quiet"], { stdio: ["pipe", "ignore", "pipe"] });
         let stderr = "";
         child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        fs.createReadStream(file).pipe(child.stdin);
+        const tar = fs.createReadStream(file);
+        tar.on("error", (e) => {
+            child.kill();
+            reject(new Error(`reading ${file} for ${node}: ${e.message}`));
+        });
+        tar.pipe(child.stdin);
         child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`loading images into ${node} failed: ${stderr.trim()}`))));
     });
 }
 
+/** The images each role runs (what the program builds on such a node). */
+const IMAGES_BY_ROLE: Record<string, ImageName[]> = { edge: ["haproxy", "keepalived"], app: ["app"] };
+
 /**
- * Builds what the lab engine lacks and loads the images into every running node that lacks
- * them: one `docker save` of the images a set of nodes lacks (their shared layers once), loaded
- * into those nodes side by side.
+ * The images each running node gets: by default those its roles in the lab stack run (what
+ * `lab:up` deploys); with `everyImageEverywhere`, all of them (the end-to-end tests move roles
+ * from node to node, and a node without an image would try to build it, which the lab cannot).
  */
-export async function ensureLabImages(): Promise<void> {
+function wantedImages(nodes: string[], everyImageEverywhere: boolean): Map<string, ImageName[]> {
+    const roles = new Map(labNodes(readHosts()).map((n) => [n.name, n.roles]));
+    return new Map(
+        nodes.map((node) => [node, everyImageEverywhere ? [...IMAGE_NAMES] : IMAGE_NAMES.filter((i) => (roles.get(node) ?? []).some((r) => IMAGES_BY_ROLE[r]?.includes(i)))]),
+    );
+}
+
+/** A `docker save` of `tags`, kept in the cache: the same set is saved once, not on every `lab:up`. */
+function savedTar(tags: string[]): string {
+    const key = crypto.createHash("sha256").update(tags.map((t) => `${t}@${imageId(t)}`).join(" ")).digest("hex").slice(0, 16);
+    const file = path.join(CACHE_DIR, "images", `${key}.tar`);
+    if (!fs.existsSync(file)) {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        docker(["save", "--output", `${file}.tmp`, ...tags]);
+        fs.renameSync(`${file}.tmp`, file);
+    }
+    return file;
+}
+
+/**
+ * Builds what the lab engine lacks and loads into every running node the images it lacks:
+ * one `docker save` per set of images (their shared layers once), loaded into the nodes that
+ * lack that set side by side.
+ */
+export async function ensureLabImages(opts: { everyImageEverywhere?: boolean } = {}): Promise<void> {
     const t0 = Date.now();
     ensureBase();
-    const tags = IMAGE_NAMES.map(ensureBuilt);
+    for (const name of IMAGE_NAMES) ensureBuilt(name);
     const nodes = runningNodes();
     const bySet = new Map<string, string[]>();
-    for (const node of nodes) {
-        const missing = missingOn(node, tags);
+    for (const [node, images] of wantedImages(nodes, opts.everyImageEverywhere ?? false)) {
+        const missing = missingOn(node, images.map(builtImageTag));
         if (missing.length > 0) bySet.set(missing.join(" "), [...(bySet.get(missing.join(" ")) ?? []), node]);
     }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-ha-lab-images-"));
-    try {
-        for (const [set, setNodes] of bySet) {
-            const file = path.join(dir, "images.tar");
-            docker(["save", "--output", file, ...set.split(" ")]);
+    const loads = [...bySet].map(([set, setNodes]) => ({ set, setNodes, file: savedTar(set.split(" ")) }));
+    // Saved sets of images that are not current any more (older builds) go.
+    const keep = new Set(loads.map((l) => l.file));
+    const saved = path.join(CACHE_DIR, "images");
+    if (fs.existsSync(saved)) for (const f of fs.readdirSync(saved)) if (!keep.has(path.join(saved, f)) && !(loads.length === 0)) fs.rmSync(path.join(saved, f), { force: true });
+    await Promise.all(
+        loads.map(async ({ set, setNodes, file }) => {
+            const t1 = Date.now();
             await Promise.all(setNodes.map((node) => load(node, file)));
-            log(`loaded ${set} into ${setNodes.join(", ")}`);
-        }
-    } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-    }
-    log(`${tags.length} images on ${nodes.length} node(s) in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+            log(`loaded ${set} into ${setNodes.join(", ")} in ${((Date.now() - t1) / 1000).toFixed(0)}s`);
+        }),
+    );
+    log(`images on ${nodes.length} node(s) in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
 }
 
 if (require.main === module) {
-    ensureLabImages().catch((e) => {
+    ensureLabImages({ everyImageEverywhere: process.argv.includes("--all") }).catch((e) => {
         console.error(`[lab] images: FAILED: ${(e as Error).message}`);
         process.exit(1);
     });

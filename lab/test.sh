@@ -27,5 +27,5 @@ trap teardown EXIT
 bash lab/down.sh
 rm -rf .lab/deploys
 bash lab/hosts.sh up --managers 3 --workers 1
-npx tsx lab/images.ts
+npx tsx lab/images.ts --all
 npx jest --config jest.lab.config.js --runInBand "$@"

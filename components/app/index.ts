@@ -110,8 +110,10 @@ export class AppService extends pulumi.ComponentResource {
                 updateConfig: rolling("rollback"),
                 rollbackConfig: rolling("pause"),
                 // Wait until every replica is running and healthy (the provider also fails the
-                // step when a rolling update rolls back).
-                convergeConfig: { delay: "2s", timeout: "5m" },
+                // step when a rolling update rolls back). The provider looks first after `delay`,
+                // then at most every 5 s: a task starts and passes its first check (2 s) within
+                // about 5 s, so the first look usually finds it done.
+                convergeConfig: { delay: "5s", timeout: "5m" },
             },
             { parent: this },
         );

@@ -76,6 +76,8 @@ export class SwarmCluster extends pulumi.ComponentResource {
     public readonly firstManager: NodeSpec;
     /** The check, run on every update, that the swarm matches config. */
     public readonly health: command.remote.Command;
+    /** Each node's preflight (Docker answers, the tools swarm-ha needs are there), by node name. */
+    public readonly preflights: Record<string, command.remote.Command>;
     /**
      * Options for the system `ssh` of a Docker provider that talks to one node (its key file
      * written first): later tiers that need a node's own engine make providers with them.
@@ -98,6 +100,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
         this.firstManager = first;
 
         const preflights = args.nodes.map((n) => this.preflight(n));
+        this.preflights = Object.fromEntries(args.nodes.map((n, i) => [n.name, preflights[i]]));
         const guard = this.quorumGuard(managers, preflights);
         const removals = this.removals(guard);
         const departures = this.departures(first);

@@ -155,7 +155,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         secrets,
                         healthcheck: {
                             tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${args.ports.health}/alive`],
-                            interval: "5s",
+                            interval: "2s",
                             timeout: "2s",
                             retries: 3,
                             startPeriod: "10s",
@@ -172,7 +172,9 @@ export class EdgeProxies extends pulumi.ComponentResource {
                 endpointSpec: { mode: "dnsrr", ports },
                 updateConfig: update("rollback"),
                 rollbackConfig: update("pause"),
-                convergeConfig: { delay: "2s", timeout: "3m" },
+                // Started and through its first health check (2 s) in about 4 s: the provider's
+                // first look, after `delay`, usually finds it done (the next is 5 s later).
+                convergeConfig: { delay: "4s", timeout: "3m" },
             },
             { parent: this, dependsOn: after ? [after] : [] },
         );
@@ -219,7 +221,8 @@ export class EdgeProxies extends pulumi.ComponentResource {
                 },
                 updateConfig: update("rollback"),
                 rollbackConfig: update("pause"),
-                convergeConfig: { delay: "2s", timeout: "3m" },
+                // No health check: running within a couple of seconds.
+                convergeConfig: { delay: "3s", timeout: "3m" },
             },
             // See the top of this file: the provider reads the host attachment back under another ID.
             { parent: this, ignoreChanges: ["taskSpec.networksAdvanceds"] },

@@ -21,6 +21,11 @@ export interface NodeImagesArgs {
     /** The nodes that run each image; each gets its own build. */
     nodesByImage: Record<ImageName, NodeSpec[]>;
     /**
+     * What a node's builds wait for, by node name (its preflight: Docker answers). Building an
+     * image changes nothing in the swarm, so it need not wait for the swarm to form.
+     */
+    after?: Record<string, pulumi.Resource>;
+    /**
      * Images given in config instead of swarm-ha's builds (e.g. from your registry): these are
      * not built.
      * @example { app: "registry.example.com/shop:1.4.2" }
@@ -43,7 +48,7 @@ export class NodeImages extends pulumi.ComponentResource {
                 continue;
             }
             const tag = builtImageTag(image);
-            const builds = args.nodesByImage[image].map((node) => this.build(name, node, image, tag, args.ssh));
+            const builds = args.nodesByImage[image].map((node) => this.build(name, node, image, tag, args.ssh, args.after?.[node.name]));
             images[image] = pulumi.all(builds.map((b) => b.stdout)).apply(() => tag);
         }
         this.images = images;
@@ -51,7 +56,7 @@ export class NodeImages extends pulumi.ComponentResource {
     }
 
     /** Copies the context to `node` and builds the image there unless it has it. */
-    private build(name: string, node: NodeSpec, image: ImageName, tag: string, ssh: SshSettings) {
+    private build(name: string, node: NodeSpec, image: ImageName, tag: string, ssh: SshSettings, after: pulumi.Resource | undefined) {
         const connection = sshConnection(node.address, ssh);
         // Relative to the SSH user's home; the hash in the name keeps contexts of old builds apart.
         const contextDir = `.cache/swarm-ha/build/${image}-${contextHash(image)}`;
@@ -60,7 +65,7 @@ export class NodeImages extends pulumi.ComponentResource {
         const copy = new command.remote.CopyToRemote(
             `${name}-${node.name}-${image}-context`,
             { connection, source: new pulumi.asset.AssetArchive(assets), remotePath: contextDir },
-            { parent: this, customTimeouts: COMMAND_TIMEOUTS },
+            { parent: this, dependsOn: after ? [after] : [], customTimeouts: COMMAND_TIMEOUTS },
         );
         return new command.remote.Command(
             `${name}-${node.name}-${image}-build`,
