@@ -330,6 +330,14 @@ describe("the real checkers accept what swarm-ha renders", () => {
         expect(`${path.basename(file)}: ${keepalivedCheck(file, "eth0")}`).toBe(`${path.basename(file)}: exit 0\n`);
     });
 
+    test("a single edge node (a test cluster): keepalived -t, and no unicast block without peers", () => {
+        const text = renderKeepalivedConfig(keepalivedInput({ peerAddresses: [] }));
+        expect(text).not.toMatch(/unicast_src_ip|unicast_peer/);
+        expect(text).toContain("    # The only edge node (a test cluster, allowNonHa): it holds the VIP alone");
+        const file = write("keepalived-single.conf", text);
+        expect(keepalivedCheck(file, "eth0")).toBe("exit 0\n");
+    });
+
     test("each check fails on a broken file, so a pass above means something", () => {
         const good = renderHaproxyConfig(haproxyInput({ tls: undefined }));
         const typo = write("haproxy-typo.cfg", good.replace("option httplog", "option http-log"));
@@ -398,7 +406,6 @@ describe("hostile or wrong inputs are refused, naming the field", () => {
         ["priority", { priority: 255 }],
         ["selfAddress", { selfAddress: "192.0.2.11\n" }],
         ["selfAddress", { selfAddress: "127.0.0.1" }],
-        ["peerAddresses", { peerAddresses: [] }],
         ["peerAddresses[0]", { peerAddresses: ["192.0.2.11"] }],
         ["peerAddresses[1]", { peerAddresses: ["192.0.2.12", "192.0.2.12"] }],
         ["peerAddresses[0]", { peerAddresses: ["192.0.2.100"] }],
@@ -416,11 +423,11 @@ describe("hostile or wrong inputs are refused, naming the field", () => {
     });
 
     test("every problem is listed at once", () => {
-        expect(() => renderKeepalivedConfig(keepalivedInput({ priority: 0, virtualRouterId: 0, peerAddresses: [] }))).toThrow(
+        expect(() => renderKeepalivedConfig(keepalivedInput({ priority: 0, virtualRouterId: 0, peerAddresses: ["192.0.2.11"] }))).toThrow(
             "swarm-ha: keepalived.conf: cannot render:\n" +
                 "  virtualRouterId: must be an integer from 1 to 255 (got 0)\n" +
                 "  priority: must be an integer from 1 to 254 (255 is reserved for the address owner) (got 0)\n" +
-                "  peerAddresses: must list at least one other edge node: with none, there is nothing to fail over to",
+                '  peerAddresses[0]: "192.0.2.11" is selfAddress; list only the other edge nodes',
         );
         expect(() => renderHaproxyConfig(haproxyInput({ httpPort: 8405, appPort: 0 }))).toThrow(
             "swarm-ha: haproxy.cfg: cannot render:\n" +

@@ -92,6 +92,15 @@ describe("the dev stack's services", () => {
         expect(decoded(run.byName("edge-manager-2-keepalived-config"))).toContain("priority 140");
     });
 
+    test("keepalived's configs do not depend on the nodes' order in config (moving the first manager rewrites none)", async () => {
+        const nodes = JSON.parse(devConfig()["swarm-ha:nodes"]);
+        const swapped = await runProgram(dev({ "swarm-ha:nodes": JSON.stringify([nodes[1], nodes[0], ...nodes.slice(2)]) }));
+        for (const edge of ["manager-1", "manager-2"]) {
+            const name = `edge-${edge}-keepalived-config`;
+            expect(swapped.byName(name).inputs).toEqual(run.byName(name).inputs);
+        }
+    });
+
     test("stack outputs: where clients go, the stats page, and the stats password as a secret", async () => {
         expect(run.outputs.url).toBe("http://192.0.2.100/");
         expect(run.outputs.statsUrl).toBe("http://192.0.2.100:8404/stats");

@@ -115,7 +115,10 @@ export class AppService extends pulumi.ComponentResource {
                 // about 5 s, so the first look usually finds it done.
                 convergeConfig: { delay: "5s", timeout: "5m" },
             },
-            { parent: this },
+            // The provider replaces a service when its `mode` (so its replica count) changes, and
+            // the swarm refuses a second service of the same name: the old one goes first. So a
+            // change of appReplicas restarts the app (seconds of 503s); `pulumi preview` shows it.
+            { parent: this, deleteBeforeReplace: true },
         );
         this.registerOutputs({ serviceName: this.serviceName });
     }

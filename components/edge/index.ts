@@ -98,7 +98,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
             previous = this.proxy(name, node, args, previous);
             this.proxies[node.name] = previous;
         }
-        if (args.vip) args.edgeNodes.forEach((node, i) => (this.keepaliveds[node.name] = this.keepalived(name, node, i, args, args.vip!)));
+        if (args.vip) args.edgeNodes.forEach((node) => (this.keepaliveds[node.name] = this.keepalived(name, node, args, args.vip!)));
         this.registerOutputs({ entryAddress: this.entryAddress });
     }
 
@@ -181,8 +181,11 @@ export class EdgeProxies extends pulumi.ComponentResource {
     }
 
     /** keepalived on one edge node: its configuration as a Docker config, and its service on the host's network. */
-    private keepalived(name: string, node: NodeSpec, index: number, args: EdgeProxiesArgs, vip: VipSettings): docker.Service {
-        const peers = args.edgeNodes.filter((n) => n !== node).map((n) => n.advertiseAddress);
+    private keepalived(name: string, node: NodeSpec, args: EdgeProxiesArgs, vip: VipSettings): docker.Service {
+        // By name, not by config order: reordering the nodes in config (to move the first
+        // manager, say) must not rewrite every keepalived's configuration.
+        const byName = [...args.edgeNodes].sort((a, b) => a.name.localeCompare(b.name));
+        const peers = byName.filter((n) => n !== node).map((n) => n.advertiseAddress);
         const self = node.advertiseAddress.includes(":") ? `[${node.advertiseAddress}]` : node.advertiseAddress;
         const text = renderKeepalivedConfig({
             routerId: node.name,
@@ -190,8 +193,8 @@ export class EdgeProxies extends pulumi.ComponentResource {
             interface: vip.interface,
             vip: vip.address,
             vipPrefixLength: vip.prefixLength,
-            // Only the first election uses priorities (nopreempt): the first edge node starts it.
-            priority: Math.max(1, 150 - 10 * index),
+            // Only the first election uses priorities (nopreempt): the edge node first by name starts it.
+            priority: Math.max(1, 150 - 10 * byName.indexOf(node)),
             selfAddress: node.advertiseAddress,
             peerAddresses: peers,
             advertIntervalSeconds: 0.5,

@@ -89,7 +89,7 @@ const SAFE_URL = /^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._~/-]*)?$/;
  * Renders keepalived.conf for one edge node.
  *
  * Throws when an input would make a broken or unsafe file, naming every field at fault: ids and
- * priorities out of range, no peers, the VIP equal to a node's address, names keepalived would
+ * priorities out of range, the VIP equal to a node's address, names keepalived would
  * split or parse as syntax.
  */
 export function renderKeepalivedConfig(input: KeepalivedConfigInput): string {
@@ -129,11 +129,19 @@ export function renderKeepalivedConfig(input: KeepalivedConfigInput): string {
         `    virtual_router_id ${virtualRouterId}`,
         `    priority ${priority}`,
         `    advert_int ${advert}`,
-        `    # Unicast adverts: no multicast needed on the nodes' network. No authentication: VRRPv3 has none.`,
-        `    unicast_src_ip ${self.ip.toString()}`,
-        `    unicast_peer {`,
-        ...peers.map((p) => `        ${p.ip.toString()}`),
-        `    }`,
+        ...(peers.length > 0
+            ? [
+                  `    # Unicast adverts: no multicast needed on the nodes' network. No authentication: VRRPv3 has none.`,
+                  `    unicast_src_ip ${self.ip.toString()}`,
+                  `    unicast_peer {`,
+                  ...peers.map((p) => `        ${p.ip.toString()}`),
+                  `    }`,
+              ]
+            : [
+                  // keepalived treats a unicast block without peers as multicast (deprecated), or as a fault.
+                  `    # The only edge node (a test cluster, allowNonHa): it holds the VIP alone, nothing to fail over to.`,
+                  `    # No unicast peers, so keepalived sends multicast adverts, which nobody answers.`,
+              ]),
         `    virtual_ipaddress {`,
         `        ${vip.ip.toString()}/${vipPrefixLength} dev ${dev}`,
         `    }`,
@@ -186,8 +194,8 @@ function validate(input: KeepalivedConfigInput): Valid {
     const vip = ip("vip", input.vip, "vip");
     const self = ip("selfAddress", input.selfAddress, "advertise");
     const peers: (ParsedAddress & { kind: "ip" })[] = [];
-    if (!Array.isArray(input.peerAddresses) || input.peerAddresses.length === 0) {
-        problems.push("peerAddresses: must list at least one other edge node: with none, there is nothing to fail over to");
+    if (!Array.isArray(input.peerAddresses)) {
+        problems.push("peerAddresses: must list the other edge nodes' addresses (empty for a single edge node)");
     } else {
         input.peerAddresses.forEach((text, i) => {
             const peer = ip(`peerAddresses[${i}]`, text, "advertise");
