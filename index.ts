@@ -1,22 +1,25 @@
 /**
  * swarm-ha: the stack's entry point. Reads and validates the stack's config (nothing is
  * created if it is invalid), forms the swarm, then builds on its Docker provider:
- * networks and secrets, the images on the nodes that run them, the app, and the edge
- * (HAProxy on every edge node, keepalived's virtual IP in front).
+ * networks and secrets, the images on the nodes that run them, the data tier (Redis with
+ * Sentinel, Postgres with Patroni on etcd, backups), the app, and the edge (HAProxy on every
+ * edge node, keepalived's virtual IP in front).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { AppService } from "./components/app";
+import { Backups } from "./components/backups";
 import { SwarmCluster } from "./components/cluster";
-import { loadStackConfig } from "./components/config";
+import { loadStackConfig, placeStack } from "./components/config";
 import { EdgeProxies, STATS_USER } from "./components/edge";
 import { NodeImages } from "./components/images";
 import { SwarmNetworks } from "./components/networks";
+import { PG_PORT, PG_READONLY_PORT, PostgresCluster } from "./components/postgres";
+import { RedisCluster } from "./components/redis";
 import { StackSecrets } from "./components/secrets";
 
 const config = loadStackConfig();
 const stackLabels = { "swarm-ha.stack": pulumi.getStack() };
-const active = config.nodes.filter((n) => n.availability === "active");
-const withRole = (role: string) => active.filter((n) => n.roles.includes(role as never));
+const placed = placeStack(config.nodes, { vip: config.vip !== undefined });
 
 const cluster = new SwarmCluster("swarm", { nodes: config.nodes, ssh: config.ssh, defaultAddrPool: config.defaultAddrPool });
 
@@ -40,11 +43,62 @@ const secrets = new StackSecrets(
 const images = new NodeImages(
     "images",
     {
-        nodesByImage: { app: withRole("app"), haproxy: withRole("edge"), keepalived: config.vip ? withRole("edge") : [] },
+        nodesByImage: placed.nodesByImage,
         configured: { app: config.app.image, haproxy: config.edge.haproxyImage, keepalived: config.edge.keepalivedImage },
         ssh: config.ssh,
         after: cluster.preflights,
     },
+);
+
+const redis = new RedisCluster(
+    "redis",
+    {
+        namePrefix: config.namePrefix,
+        nodes: placed.redis,
+        image: images.images.redis,
+        network: networks.networks.data,
+        password: secrets.secrets.redisPassword.secret,
+        settings: config.redis,
+        labels: stackLabels,
+    },
+    onSwarm,
+);
+
+const postgres = new PostgresCluster(
+    "postgres",
+    {
+        namePrefix: config.namePrefix,
+        managers: placed.etcd,
+        nodes: placed.postgres,
+        proxyNodesConstraint: "node.labels.swarm-ha.role.app == true",
+        proxyReplicas: Math.min(2, placed.app.length),
+        images: { postgres: images.images.postgres, etcd: images.images.etcd, haproxy: images.images.haproxy },
+        network: networks.networks.data,
+        secrets: {
+            superuser: secrets.secrets.postgresPassword.secret,
+            replication: secrets.secrets.postgresReplicationPassword.secret,
+            app: secrets.secrets.postgresAppPassword.secret,
+        },
+        settings: config.postgres,
+        labels: stackLabels,
+    },
+    onSwarm,
+);
+
+const backups = new Backups(
+    "backups",
+    {
+        namePrefix: config.namePrefix,
+        node: placed.backup,
+        image: images.images.backup,
+        postgres: { host: postgres.proxyHost, port: PG_PORT, database: "app" },
+        superuserPassword: secrets.secrets.postgresPassword.secret,
+        network: networks.networks.data,
+        intervalMinutes: config.backups.intervalMinutes,
+        keep: config.backups.keep,
+        labels: stackLabels,
+    },
+    { ...onSwarm, dependsOn: [postgres] },
 );
 
 const app = new AppService(
@@ -59,15 +113,21 @@ const app = new AppService(
         cpuMillis: config.app.cpuMillis,
         network: networks.networks.app,
         labels: stackLabels,
+        data: {
+            network: networks.networks.data,
+            postgres: { host: postgres.proxyHost, port: PG_PORT, readOnlyPort: PG_READONLY_PORT, database: "app", user: "app", password: secrets.secrets.postgresAppPassword.secret },
+            redis: { sentinels: redis.sentinelEndpoints, masterName: redis.masterName, password: secrets.secrets.redisPassword.secret },
+        },
     },
-    onSwarm,
+    // On a new stack the app starts once Postgres and Redis answer (later it rides out their failovers).
+    { ...onSwarm, dependsOn: [postgres, redis] },
 );
 
 const edge = new EdgeProxies(
     "edge",
     {
         namePrefix: config.namePrefix,
-        edgeNodes: withRole("edge"),
+        edgeNodes: placed.edge,
         haproxyImage: images.images.haproxy,
         keepalivedImage: images.images.keepalived,
         networks: { edge: networks.networks.edge, app: networks.networks.app },
@@ -112,3 +172,12 @@ export const statsUser = STATS_USER;
 /** Secret: `pulumi stack output statsPassword --show-secrets`. */
 export const statsPassword = secrets.secrets.haproxyStatsPassword.value;
 export const appService = app.serviceName;
+/** Writers: Postgres's current primary, through the proxy (on the app network). */
+export const postgresReadWrite = postgres.readWriteEndpoint;
+/** Readers: Postgres's healthy replicas, through the proxy. */
+export const postgresReadOnly = postgres.readOnlyEndpoint;
+/** Redis's Sentinels (master name in redisMasterName). */
+export const redisSentinels = redis.sentinelEndpoints;
+export const redisMasterName = redis.masterName;
+/** The backups' metrics (last good backup's age) for monitoring. */
+export const backupMetrics = backups.metricsEndpoint;

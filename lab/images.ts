@@ -19,6 +19,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { builtImageTag, contextFiles, IMAGE_NAMES, type ImageName } from "../components/images/catalog";
+import { placeStack } from "../components/config/placement";
+import type { StackRole } from "../components/config/types";
 import { labNodes, readHosts } from "./stack";
 
 const DOCKER_HOST = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
@@ -142,19 +144,18 @@ function load(node: string, file: string): Promise<void> {
     });
 }
 
-/** The images each role runs (what the program builds on such a node). */
-const IMAGES_BY_ROLE: Record<string, ImageName[]> = { edge: ["haproxy", "keepalived"], app: ["app"] };
-
 /**
- * The images each running node gets: by default those its roles in the lab stack run (what
- * `lab:up` deploys); with `everyImageEverywhere`, all of them (the end-to-end tests move roles
- * from node to node, and a node without an image would try to build it, which the lab cannot).
+ * The images each running node gets: by default those the lab stack runs there (what
+ * `lab:up` deploys, placed as the program places it); with `everyImageEverywhere`, all of them
+ * (the end-to-end tests move roles from node to node, and a node without an image would try to
+ * build it, which the lab cannot).
  */
 function wantedImages(nodes: string[], everyImageEverywhere: boolean): Map<string, ImageName[]> {
-    const roles = new Map(labNodes(readHosts()).map((n) => [n.name, n.roles]));
-    return new Map(
-        nodes.map((node) => [node, everyImageEverywhere ? [...IMAGE_NAMES] : IMAGE_NAMES.filter((i) => (roles.get(node) ?? []).some((r) => IMAGES_BY_ROLE[r]?.includes(i)))]),
-    );
+    const hosts = readHosts();
+    const specs = labNodes(hosts).map((n) => ({ ...n, advertiseAddress: n.address, roles: n.roles as StackRole[], availability: "active" as const }));
+    const { nodesByImage } = placeStack(specs, { vip: Boolean(hosts.vip) });
+    const runs = (node: string, image: ImageName) => nodesByImage[image].some((n) => n.name === node);
+    return new Map(nodes.map((node) => [node, IMAGE_NAMES.filter((i) => everyImageEverywhere || runs(node, i))]));
 }
 
 /** A `docker save` of `tags`, kept in the cache: the same set is saved once, not on every `lab:up`. */

@@ -27,9 +27,9 @@ export function readHosts(): LabHosts {
 }
 
 /** Roles for the i-th manager / worker of the lab. */
-function rolesFor(role: "manager" | "worker", i: number, workers: number): string[] {
+function rolesFor(role: "manager" | "worker", i: number): string[] {
     if (role === "manager") return [["edge", "monitoring"], ["edge", "redis"], ["redis", "postgres-replica", "app"]][i] ?? ["redis"];
-    if (i === 0) return workers > 1 ? ["app", "postgres-primary"] : ["app", "postgres-primary", "redis"];
+    if (i === 0) return ["app", "postgres-primary", "redis"];
     return ["app"];
 }
 
@@ -46,8 +46,8 @@ export function labNodes(hosts: LabHosts): LabNode[] {
     const workers = hosts.nodes.filter((n) => n.role === "worker");
     const zone = (i: number) => ["a", "b", "c"][i % 3];
     return [
-        ...managers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("manager", i, workers.length), labels: { zone: zone(i) } })),
-        ...workers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("worker", i, workers.length), labels: { zone: zone(i) } })),
+        ...managers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("manager", i), labels: { zone: zone(i) } })),
+        ...workers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("worker", i), labels: { zone: zone(i) } })),
     ];
 }
 

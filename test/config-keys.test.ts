@@ -77,6 +77,10 @@ test("the parser's defaults are the table's", () => {
         statsPort: d("statsPort"),
         healthPort: d("healthPort"),
     });
+    expect(c.redis).toEqual({ minReplicasToWrite: d("redisMinReplicasToWrite"), minReplicasMaxLagSeconds: d("redisMinReplicasMaxLagSeconds"), downAfterMs: d("redisDownAfterMs") });
+    // Given in MiB, handed to Patroni in bytes.
+    expect(c.postgres).toEqual({ synchronousMode: d("postgresSynchronousMode"), maxLagOnFailoverBytes: Number(d("postgresMaxLagOnFailoverMb")) * 1024 * 1024 });
+    expect(c.backups).toEqual({ intervalMinutes: d("backupIntervalMinutes"), keep: d("backupKeep") });
     // Empty string defaults mean "none" (or "swarm-ha builds it").
     expect([d("vip"), d("defaultAddrPool"), d("appImage"), d("haproxyImage"), d("keepalivedImage"), d("tlsCertificate")]).toEqual(["", "", "", "", "", ""]);
     expect(c.vip).toBeUndefined();

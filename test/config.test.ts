@@ -3,8 +3,22 @@
  * error must name the config key that caused it. One more test runs the whole program on a
  * bad config and checks that nothing at all was created.
  */
-import { DOCKER_NAME_MAX, HASH_LENGTH, NETWORK_KINDS, SERVICE_NAME_MAX, haproxyServiceName, keepalivedServiceName, networkName, secretName } from "../components/common/names";
-import { ConfigError, SUPPLIABLE_SECRETS, parseStackConfig, type RawConfig } from "../components/config";
+import {
+    DOCKER_NAME_MAX,
+    HASH_LENGTH,
+    NETWORK_KINDS,
+    SERVICE_NAME_MAX,
+    backupServiceName,
+    etcdServiceName,
+    haproxyServiceName,
+    keepalivedServiceName,
+    networkName,
+    pgProxyServiceName,
+    pgServiceName,
+    secretName,
+    sentinelServiceName,
+} from "../components/common/names";
+import { ConfigError, MAX_NAME_PREFIX, SUPPLIABLE_SECRETS, parseStackConfig, type RawConfig } from "../components/config";
 import { FAKE_SSH_KEY, devConfig, runProgram } from "./support/program";
 
 const SECRET_KEYS = new Set(["swarm-ha:sshPrivateKey"]);
@@ -49,6 +63,9 @@ test("the dev stack's config is valid, with defaults applied", () => {
     expect(c.vip).toEqual({ address: "192.0.2.100", prefixLength: 24, interface: "eth0", routerId: 51 });
     expect(c.app).toEqual({ image: undefined, replicas: 2, maxReplicasPerNode: 2, port: 8080, memoryMb: 256, cpuMillis: 500 });
     expect(c.edge).toEqual({ haproxyImage: undefined, keepalivedImage: undefined, httpPort: 80, httpsPort: 443, statsPort: 8404, healthPort: 8405 });
+    expect(c.redis).toEqual({ minReplicasToWrite: 1, minReplicasMaxLagSeconds: 5, downAfterMs: 3000 });
+    expect(c.postgres).toEqual({ synchronousMode: true, maxLagOnFailoverBytes: 1048576 });
+    expect(c.backups).toEqual({ intervalMinutes: 60, keep: 7 });
     expect(c.warnings).toEqual([]);
 });
 
@@ -73,10 +90,10 @@ test("an even number of managers without allowNonHa", () => {
     expectProblem(withNodes(nodes), "swarm-ha:nodes", /has 4 manager/);
 });
 
-test("allowNonHa permits a single manager and a single edge node", () => {
+test("allowNonHa permits a single manager, a single edge node and a single Redis (with no replica to wait for)", () => {
     const nodes = devNodes().filter((n) => n.name !== "manager-2" && n.name !== "manager-3");
     nodes[0].roles = ["edge"];
-    expect(parseStackConfig(withNodes(nodes, { allowNonHa: "true" }), SECRET_KEYS).nodes).toHaveLength(3);
+    expect(parseStackConfig(withNodes(nodes, { allowNonHa: "true", redisMinReplicasToWrite: "0" }), SECRET_KEYS).nodes).toHaveLength(3);
 });
 
 test("duplicate node names", () => {
@@ -675,11 +692,11 @@ describe("rule 14: the VIP's network", () => {
             },
         ]);
         const single = devNodes().filter((n) => n.name !== "manager-2" && n.name !== "manager-3");
-        expect(accepted(withNodes(single, { vip: "", allowNonHa: "true" })).warnings).toEqual([]);
+        expect(accepted(withNodes(single, { vip: "", allowNonHa: "true", redisMinReplicasToWrite: "0" })).warnings).toEqual([]);
     });
 });
 
-describe("rule 15: per-edge-node service names fit Docker's 63", () => {
+describe("rule 15: per-node service names fit Docker's 63", () => {
     const longName = (length: number) => `edge-${"x".repeat(length - 5)}`;
 
     test("an edge node whose keepalived service name is too long, with a VIP", () => {
@@ -698,11 +715,12 @@ describe("rule 15: per-edge-node service names fit Docker's 63", () => {
         expect(accepted(withNodes(nodes)).nodes[1].name).toHaveLength(longest);
     });
 
-    test("without a VIP, HAProxy's service name is the bound; other nodes may be longer", () => {
+    test("without a VIP, HAProxy's service name is the bound; a node no service is named after may be longer", () => {
         const longest = SERVICE_NAME_MAX - haproxyServiceName("swarm-ha", "").length;
         const nodes = devNodes();
         nodes[0].name = longName(longest + 1);
-        nodes[3].name = longName(63);
+        // An app-only worker: the app's tasks are one service, named by the prefix alone.
+        nodes.push({ name: longName(63), address: "192.0.2.23", swarmRole: "worker", roles: ["app"] });
         const p = problems(withNodes(nodes, { vip: "" }));
         expect(p).toEqual([{ key: "swarm-ha:nodes[0].name", message: expect.stringMatching(new RegExp(`its HAProxy service, 'swarm-ha-haproxy-edge-x+', would be ${SERVICE_NAME_MAX + 1}.*may have at most ${longest} characters`)) }]);
         nodes[0].name = longName(longest);
@@ -784,6 +802,185 @@ describe("rule 18: the HAProxy stats password", () => {
         expectProblem({ ...devRaw(), haproxyStatsPassword: "hunter2" }, "swarm-ha:haproxyStatsPassword", /is stored in plain text: set it again with --secret \(pulumi config set --secret swarm-ha:haproxyStatsPassword \.\.\.\), or remove it to have one generated/);
         expectProblem({ ...devRaw(), haproxyStatsPassword: " " }, "swarm-ha:haproxyStatsPassword", /is blank.*pulumi config rm swarm-ha:haproxyStatsPassword/, new Set([...SECRET_KEYS, "swarm-ha:haproxyStatsPassword"]));
         expect(accepted({ ...devRaw(), haproxyStatsPassword: "" }).nodes).toHaveLength(5);
+    });
+});
+
+describe("rule 19: Redis with Sentinel", () => {
+    // The dev stack's redis nodes: manager-2, manager-3 and worker-1.
+    const withoutRedis = (...names: string[]) => devNodes().map((n) => (names.includes(n.name) ? { ...n, roles: n.roles.filter((r: string) => r !== "redis") } : n));
+
+    test("fewer than 3 active redis nodes, without allowNonHa", () => {
+        expectProblem(
+            withNodes(withoutRedis("manager-3")),
+            "swarm-ha:nodes",
+            /^has 2 node\(s\) with role 'redis' and availability: active \(manager-2, worker-1\); Redis needs a primary and at least two replicas, one per node, each with a Sentinel beside it, so that when the primary's node dies the Sentinels left are a majority and promote a replica: add 'redis' to the roles of 1 more active node\(s\), or set swarm-ha:allowNonHa true for a test cluster \(a single Redis\)$/,
+        );
+        // A paused redis node does not count; activating it is one of the fixes.
+        const nodes = devNodes();
+        nodes[2].availability = "pause";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes", /has 2 node\(s\) with role 'redis'.*add 'redis' to the roles of 1 more active node\(s\), or set availability: active on swarm-ha:nodes\[2\] \(manager-3\), which is pause, or set swarm-ha:allowNonHa true/);
+    });
+
+    test("allowNonHa permits one redis node, not none", () => {
+        const one = withoutRedis("manager-2", "manager-3");
+        expect(accepted(withNodes(one, { allowNonHa: "true", redisMinReplicasToWrite: "0" })).redis.minReplicasToWrite).toBe(0);
+        const none = withoutRedis("manager-2", "manager-3", "worker-1");
+        expectProblem(withNodes(none, { allowNonHa: "true" }), "swarm-ha:nodes", /^has no node with role 'redis' and availability: active; Redis needs at least one: add 'redis' to the roles of 1 more active node\(s\)$/);
+    });
+
+    test("redisMinReplicasToWrite above the replicas there are would refuse every write", () => {
+        expectProblem(
+            { ...devRaw(), redisMinReplicasToWrite: "3" },
+            "swarm-ha:redisMinReplicasToWrite",
+            /^is 3, but 3 active node\(s\) with role 'redis' \(manager-2, manager-3, worker-1\) are a primary and 2 replica\(s\): the primary would wait for more replicas than exist and refuse every write\. Set it from 0 \(no bound on write loss\) to 2 \(e\.g\. pulumi config set swarm-ha:redisMinReplicasToWrite 1\), or add 'redis' to the roles of more active nodes$/,
+        );
+        // A single Redis (a test cluster) has no replica: the default 1 is refused, 0 is the fix.
+        const one = withoutRedis("manager-2", "manager-3");
+        expectProblem(withNodes(one, { allowNonHa: "true" }), "swarm-ha:redisMinReplicasToWrite", /is 1, but 1 active node\(s\) with role 'redis' \(worker-1\) are a primary and 0 replica\(s\).*Set it from 0 \(no bound on write loss\) to 0 \(e\.g\. pulumi config set swarm-ha:redisMinReplicasToWrite 0\)/);
+        for (const value of ["-1", "one", "1.5"]) {
+            expectProblem({ ...devRaw(), redisMinReplicasToWrite: value }, "swarm-ha:redisMinReplicasToWrite", /must be a whole number of at least 0 \(0 turns the bound off\) \(e\.g\. pulumi config set swarm-ha:redisMinReplicasToWrite 1\)/);
+        }
+        expect(accepted({ ...devRaw(), redisMinReplicasToWrite: "0" }).redis.minReplicasToWrite).toBe(0);
+    });
+
+    test("redisMinReplicasToWrite equal to every replica is a warning: one node down stops writes", () => {
+        const c = accepted({ ...devRaw(), redisMinReplicasToWrite: "2" });
+        expect(c.redis.minReplicasToWrite).toBe(2);
+        expect(c.warnings).toEqual([
+            {
+                key: "swarm-ha:redisMinReplicasToWrite",
+                message: expect.stringMatching(/^is 2, and 3 active node\(s\) with role 'redis' .* are a primary and 2 replica\(s\): while any one of them is down .* refuses every write\. To keep writing through the loss of a node, set it to 1 \(pulumi config set swarm-ha:redisMinReplicasToWrite 1\)/),
+            },
+        ]);
+    });
+
+    test("redisMinReplicasMaxLagSeconds from 1 to 60", () => {
+        for (const value of ["0", "61", "5s"]) {
+            expectProblem({ ...devRaw(), redisMinReplicasMaxLagSeconds: value }, "swarm-ha:redisMinReplicasMaxLagSeconds", /^must be a whole number from 1 to 60 \(seconds\) \(e\.g\. pulumi config set swarm-ha:redisMinReplicasMaxLagSeconds 5\)$/);
+        }
+        expect(accepted({ ...devRaw(), redisMinReplicasMaxLagSeconds: "1" }).redis.minReplicasMaxLagSeconds).toBe(1);
+        expect(accepted({ ...devRaw(), redisMinReplicasMaxLagSeconds: "60" }).redis.minReplicasMaxLagSeconds).toBe(60);
+    });
+
+    test("redisDownAfterMs from 1000 to 60000: lower, a busy host triggers false failovers", () => {
+        for (const value of ["999", "500", "60001", "3s"]) {
+            expectProblem(
+                { ...devRaw(), redisDownAfterMs: value },
+                "swarm-ha:redisDownAfterMs",
+                /^must be a whole number from 1000 to 60000 \(milliseconds; below 1000, a pause of a busy host looks to Sentinel like a dead primary and starts a needless failover\) \(e\.g\. pulumi config set swarm-ha:redisDownAfterMs 3000\)$/,
+            );
+        }
+        expect(accepted({ ...devRaw(), redisDownAfterMs: "1000" }).redis.downAfterMs).toBe(1000);
+        expect(accepted({ ...devRaw(), redisDownAfterMs: "60000" }).redis.downAfterMs).toBe(60000);
+    });
+});
+
+describe("rule 20: Postgres with Patroni on etcd", () => {
+    test("etcd needs 3 active managers: a drained manager runs no member", () => {
+        const nodes = devNodes();
+        nodes[0].availability = "drain";
+        expectProblem(
+            withNodes(nodes),
+            "swarm-ha:nodes",
+            /^has 2 manager\(s\) with availability: active \(manager-2, manager-3\); etcd, where Patroni keeps which Postgres is the primary, runs one member on each active manager and needs 3, so that it keeps a majority when one fails \(without one, the Postgres primary stops taking writes\): set availability: active on swarm-ha:nodes\[0\] \(manager-1\), which is drain, or set swarm-ha:allowNonHa true for a test cluster$/,
+        );
+        // Two of five idle managers: any one of them, back to active, is enough.
+        const five = [...devNodes(), { name: "manager-4", address: "192.0.2.14", swarmRole: "manager", availability: "pause" }, { name: "manager-5", address: "192.0.2.15", swarmRole: "manager", availability: "drain" }];
+        five[2].availability = "pause";
+        expectProblem(withNodes(five), "swarm-ha:nodes", /has 2 manager\(s\) with availability: active \(manager-1, manager-2\).*set availability: active on 1 of swarm-ha:nodes\[2\] \(manager-3\), which is pause; swarm-ha:nodes\[5\] \(manager-4\), which is pause; swarm-ha:nodes\[6\] \(manager-5\), which is drain,/);
+        five[6].availability = "active";
+        expect(problems(withNodes(five)).filter((p) => /manager\(s\) with availability/.test(p.message))).toEqual([]);
+    });
+
+    test("a test cluster still needs one active manager for etcd", () => {
+        const nodes = devNodes().filter((n) => n.name !== "manager-2" && n.name !== "manager-3");
+        nodes[0].availability = "drain";
+        expectProblem(withNodes(nodes, { allowNonHa: "true" }), "swarm-ha:nodes", /^has no manager with availability: active; etcd, .* and Postgres needs at least one: set availability: active on swarm-ha:nodes\[0\] \(manager-1\), which is drain$/);
+    });
+
+    test("postgresSynchronousMode is a boolean", () => {
+        expectProblem({ ...devRaw(), postgresSynchronousMode: "on" }, "swarm-ha:postgresSynchronousMode", /^must be true or false \(pulumi config set swarm-ha:postgresSynchronousMode true\)$/);
+        expect(accepted({ ...devRaw(), postgresSynchronousMode: "false" }).postgres.synchronousMode).toBe(false);
+    });
+
+    test("postgresMaxLagOnFailoverMb from 0 to 10240, handed over in bytes", () => {
+        for (const value of ["-1", "10241", "1.5", "1MB"]) {
+            expectProblem({ ...devRaw(), postgresMaxLagOnFailoverMb: value }, "swarm-ha:postgresMaxLagOnFailoverMb", /^must be a whole number from 0 to 10240 \(MiB\) \(e\.g\. pulumi config set swarm-ha:postgresMaxLagOnFailoverMb 1\)$/);
+        }
+        expect(accepted({ ...devRaw(), postgresMaxLagOnFailoverMb: "0" }).postgres.maxLagOnFailoverBytes).toBe(0);
+        expect(accepted({ ...devRaw(), postgresMaxLagOnFailoverMb: "10240" }).postgres.maxLagOnFailoverBytes).toBe(10240 * 1024 * 1024);
+    });
+
+    test("the app's password is a suppliable secret: refused in plain text or blank, generated when empty", () => {
+        expect(SUPPLIABLE_SECRETS.postgresAppPassword).toBe("postgres-app-password");
+        expectProblem({ ...devRaw(), postgresAppPassword: "hunter2" }, "swarm-ha:postgresAppPassword", /^is stored in plain text: set it again with --secret \(pulumi config set --secret swarm-ha:postgresAppPassword \.\.\.\), or remove it to have one generated$/);
+        expectProblem({ ...devRaw(), postgresAppPassword: " " }, "swarm-ha:postgresAppPassword", /is blank.*pulumi config rm swarm-ha:postgresAppPassword/, new Set([...SECRET_KEYS, "swarm-ha:postgresAppPassword"]));
+        expect(accepted({ ...devRaw(), postgresAppPassword: "" }).nodes).toHaveLength(5);
+        expect(parseStackConfig({ ...devRaw(), postgresAppPassword: "s3cret-app" }, new Set([...SECRET_KEYS, "swarm-ha:postgresAppPassword"])).nodes).toHaveLength(5);
+    });
+});
+
+describe("rule 21: backups", () => {
+    test.each([
+        ["backupIntervalMinutes", 1, 10080, /^must be a whole number from 1 to 10080 \(minutes; 10080 is a week\) \(e\.g\. pulumi config set swarm-ha:backupIntervalMinutes 60\)$/],
+        ["backupKeep", 1, 1000, /^must be a whole number from 1 to 1000 \(e\.g\. pulumi config set swarm-ha:backupKeep 7\)$/],
+    ])("%s from %d to %d", (key, min, max, message) => {
+        for (const value of [String(min - 1), String(max + 1), "1h", ""]) expectProblem({ ...devRaw(), [key]: value }, `swarm-ha:${key}`, message);
+        const field = key === "backupKeep" ? "keep" : "intervalMinutes";
+        expect(accepted({ ...devRaw(), [key]: String(min) }).backups[field]).toBe(min);
+        expect(accepted({ ...devRaw(), [key]: String(max) }).backups[field]).toBe(max);
+    });
+
+    test("no active node besides the postgres-primary's to keep the backups on", () => {
+        const nodes = devNodes().map((n) => (n.name === "worker-1" ? n : { ...n, availability: "drain" }));
+        expectProblem(
+            withNodes(nodes),
+            "swarm-ha:nodes",
+            /^has no active node other than swarm-ha:nodes\[3\] \(worker-1\), which has role 'postgres-primary': the backups are kept on another node, so that they survive the primary's host\. Set availability: active on another node \(swarm-ha:nodes\[0\] \(manager-1\) is drain, .* swarm-ha:nodes\[4\] \(worker-2\) is drain\), or add one$/,
+        );
+        // Any other active node will do, whatever its roles.
+        expect(problems(withNodes(nodes.map((n) => (n.name === "manager-1" ? { ...n, availability: "active" } : n)))).filter((p) => /other than/.test(p.message))).toEqual([]);
+    });
+});
+
+describe("rule 22: the data tier's service names fit Docker's 63", () => {
+    const longName = (length: number) => `node-${"x".repeat(length - 5)}`;
+
+    test("a redis node: its Sentinel's name is the bound", () => {
+        const longest = SERVICE_NAME_MAX - sentinelServiceName("swarm-ha", "").length;
+        const nodes = devNodes();
+        nodes[2].name = longName(longest + 1);
+        expectProblem(
+            withNodes(nodes),
+            "swarm-ha:nodes[2].name",
+            new RegExp(
+                `^'${nodes[2].name}' is ${longest + 1} characters: as a redis node, its Sentinel service, 'swarm-ha-sentinel-${nodes[2].name}', would be ${SERVICE_NAME_MAX + 1}, ` +
+                    `over the ${SERVICE_NAME_MAX} characters a Docker service name may have \\(it is a DNS label\\)\\. With swarm-ha:namePrefix 'swarm-ha', a redis node's name may have at most ${longest} characters: rename the node \\(e\\.g\\. name: ${nodes[2].name.slice(0, longest)}\\), or shorten swarm-ha:namePrefix$`,
+            ),
+        );
+        nodes[2].name = longName(longest);
+        expect(accepted(withNodes(nodes)).nodes[2].name).toHaveLength(longest);
+    });
+
+    test("a Postgres node, and a manager (its etcd member)", () => {
+        const pg = SERVICE_NAME_MAX - pgServiceName("swarm-ha", "").length;
+        const etcd = SERVICE_NAME_MAX - etcdServiceName("swarm-ha", "").length;
+        const nodes = [...devNodes(), { name: longName(etcd + 1), address: "192.0.2.14", swarmRole: "manager" }, { name: "manager-5", address: "192.0.2.15", swarmRole: "manager" }];
+        nodes[4].name = longName(pg + 1);
+        const p = problems(withNodes(nodes));
+        expect(p).toEqual([
+            { key: "swarm-ha:nodes[4].name", message: expect.stringMatching(new RegExp(`as a Postgres node, its Postgres service, 'swarm-ha-pg-node-x+', would be ${SERVICE_NAME_MAX + 1}, .*a Postgres node's name may have at most ${pg} characters`)) },
+            { key: "swarm-ha:nodes[5].name", message: expect.stringMatching(new RegExp(`as a manager, its etcd service, 'swarm-ha-etcd-node-x+', would be ${SERVICE_NAME_MAX + 1}, .*a manager's name may have at most ${etcd} characters`)) },
+        ]);
+        nodes[4].name = longName(pg);
+        nodes[5].name = longName(etcd);
+        expect(accepted(withNodes(nodes)).nodes).toHaveLength(7);
+    });
+
+    test("the services named by the prefix alone fit with the longest prefix allowed", () => {
+        const prefix = "s".repeat(MAX_NAME_PREFIX);
+        for (const name of [pgProxyServiceName(prefix), backupServiceName(prefix)]) expect(name.length).toBeLessThanOrEqual(SERVICE_NAME_MAX);
+        expect(accepted({ ...devRaw(), namePrefix: prefix }).namePrefix).toBe(prefix);
     });
 });
 

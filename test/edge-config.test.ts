@@ -105,8 +105,9 @@ defaults
     retries 3
     option redispatch 1
     # Besides failed connections, retry a request whose server closed or timed out without
-    # answering, or answered 503: a task that is stopping. Only GET and HEAD (see backend app).
-    retry-on conn-failure empty-response response-timeout 503
+    # answering (a task that died). Not a 503: the app answers 503 when its database is down,
+    # and every other task would answer the same. Only GET and HEAD (see backend app).
+    retry-on conn-failure empty-response response-timeout
 
 # Docker's embedded DNS. The defaults keep answers 10s and retry a name with no tasks after
 # 30s; Swarm removes a stopping task from DNS 2s before it stops it, so re-resolve every
@@ -146,11 +147,12 @@ backend app
     # HEAD, so a POST, PUT or DELETE is never sent twice.
     http-request disable-l7-retry if !METH_GET
     # Check every second (every 500ms while changing state); 2 failures take a task out, 2
-    # successes put it back, ramping its weight over 2s. 3 failed responses in a row to real
-    # requests take it out at once. Addresses come from DNS only (init-addr none: start with
+    # successes put it back, ramping its weight over 2s. 3 failed connections in a row for real
+    # requests take it out at once (connections only: a 503 for a database that is down is an
+    # answer, not a broken task). Addresses come from DNS only (init-addr none: start with
     # the slots down rather than refuse to start when the app has no task yet), IPv4 first
     # (the default prefers IPv6; the stack's overlay networks are IPv4).
-    default-server inter 1s fastinter 500ms fall 2 rise 2 slowstart 2s observe layer7 error-limit 3 on-error mark-down resolvers docker resolve-prefer ipv4 init-addr none
+    default-server inter 1s fastinter 500ms fall 2 rise 2 slowstart 2s observe layer4 error-limit 3 on-error mark-down resolvers docker resolve-prefer ipv4 init-addr none
     # tasks.<service> lists one address per healthy task whatever the service's endpoint mode
     # (the bare name is a single virtual IP unless the service uses dnsrr).
     server-template app 1-8 tasks.swarm-ha-app:8080 check

@@ -3,7 +3,11 @@
  * resources, their key inputs, parents, order, and which values are secret.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { SUPPLIABLE_SECRETS } from "../components/config";
 import { CLUSTER_ID, FAKE_SSH_KEY, MANAGER_TOKEN, WORKER_TOKEN, devConfig, runProgram, stringsIn, type RunResult } from "./support/program";
+
+// A whole stack under mocks, each step taking stepMs: seconds, not milliseconds.
+jest.setTimeout(30_000);
 
 const COMMAND = "command:remote:Command";
 const LOCAL = "command:local:Command";
@@ -32,7 +36,7 @@ describe("the dev stack", () => {
         expect(run.resources.filter((r) => r.type === LOCAL).map((r) => r.name).sort()).toEqual(NODES.map((n) => `swarm-${n}-departure`).sort());
         const types = run.resources.map((r) => r.type);
         expect(types.filter((t) => t === "docker:index/network:Network")).toHaveLength(4);
-        expect(types.filter((t) => t === "docker:index/secret:Secret")).toHaveLength(5);
+        expect(types.filter((t) => t === "docker:index/secret:Secret")).toHaveLength(Object.keys(SUPPLIABLE_SECRETS).length);
         expect(types.filter((t) => t === "pulumi:providers:docker")).toHaveLength(1);
     });
 

@@ -23,7 +23,13 @@ describe("the dev stack's services", () => {
     test("each image is built on the nodes that run it, under its content-hash tag", () => {
         const builds = run.resources.filter((r) => r.name.endsWith("-build")).map((r) => r.name).sort();
         expect(builds).toEqual(
-            ["manager-1-haproxy", "manager-1-keepalived", "manager-2-haproxy", "manager-2-keepalived", "worker-1-app", "worker-2-app"].map((n) => `images-${n}-build`),
+            [
+                // The edge (HAProxy, keepalived) on the edge nodes; etcd on the managers; Redis and Sentinel on its nodes;
+                // the app and Postgres's proxy (HAProxy) on the app nodes, Postgres on its own, the backups on a replica's node.
+                ...["manager-1-etcd", "manager-1-haproxy", "manager-1-keepalived", "manager-2-etcd", "manager-2-haproxy", "manager-2-keepalived", "manager-2-redis"],
+                ...["manager-3-etcd", "manager-3-redis", "worker-1-app", "worker-1-haproxy", "worker-1-postgres", "worker-1-redis"],
+                ...["worker-2-app", "worker-2-backup", "worker-2-haproxy", "worker-2-postgres"],
+            ].map((n) => `images-${n}-build`),
         );
         const build = run.byName("images-worker-1-app-build").inputs;
         expect(build.connection.host).toBe("192.0.2.21");
@@ -45,7 +51,8 @@ describe("the dev stack's services", () => {
         expect(spec.updateConfig).toMatchObject({ order: "start-first", failureAction: "rollback", parallelism: 1 });
         // Longer than the app's drain (5 s) plus its shutdown timeout (15 s).
         expect(spec.taskSpec.containerSpec.stopGracePeriod).toBe("25s");
-        expect(spec.taskSpec.networksAdvanceds).toEqual([{ id: "net-app-id" }]);
+        // The edge reaches it on the app network; it reaches Postgres and Redis on the data network.
+        expect(spec.taskSpec.networksAdvanceds).toEqual([{ id: "net-app-id" }, { id: "net-data-id" }]);
         expect(spec.convergeConfig).toMatchObject({ timeout: "5m" });
         expect(app.dependencies).toEqual(expect.arrayContaining([run.byName("images-worker-1-app-build").urn, run.byName("images-worker-2-app-build").urn]));
     });

@@ -13,6 +13,14 @@ TOOLS=(
   curl:curl
   setpriv:util-linux
   unshare:util-linux
+  redis-server:redis-server
+  redis-sentinel:redis-sentinel
+  redis-cli:redis-tools
+  patroni:patroni
+  etcd:etcd-server
+  etcdctl:etcd-client
+  /usr/lib/postgresql/15/bin/postgres:postgresql-15
+  pg_dump:postgresql-client-15
 )
 
 missing=()

@@ -21,6 +21,38 @@ export interface Config {
     memoryLimitBytes: number | null;
     /** Where memoryLimitBytes came from. */
     memoryLimitSource: MemoryLimitSource;
+    /** PGHOST and friends, or null without PGHOST (then the to-do endpoints answer 404). */
+    postgres: PostgresConfig | null;
+    /** REDIS_SENTINELS and friends, or null without REDIS_SENTINELS (then nothing is cached). */
+    redis: RedisConfig | null;
+    /** CACHE_TTL_SECONDS: how long a to-do read from Postgres stays in Redis. */
+    cacheTtlSeconds: number;
+}
+
+/** Where Postgres is: in the stack, the proxy in front of Patroni. No password here, only its file. */
+export interface PostgresConfig {
+    /** PGHOST. */
+    host: string;
+    /** PGPORT: the read-write port (the current leader). */
+    port: number;
+    /** PGPORT_READONLY: the read-only port (healthy replicas, else the leader). */
+    readOnlyPort: number;
+    /** PGDATABASE. */
+    database: string;
+    /** PGUSER. */
+    user: string;
+    /** PGPASSWORD_FILE: a Docker secret file, read when a connection opens; null for none. */
+    passwordFile: string | null;
+}
+
+/** Where Redis is found: the Sentinels that know the current master. */
+export interface RedisConfig {
+    /** REDIS_SENTINELS: `host:port,host:port,...` (IPv6 as `[::1]:26379`). */
+    sentinels: Array<{ host: string; port: number }>;
+    /** REDIS_MASTER_NAME: the name the Sentinels monitor the master under. */
+    masterName: string;
+    /** REDIS_PASSWORD_FILE: opens Redis and the Sentinels alike; null for none. */
+    passwordFile: string | null;
 }
 
 export type MemoryLimitSource = "MEMORY_LIMIT_BYTES" | "cgroup v2" | "cgroup v1" | "none";
@@ -47,6 +79,12 @@ export const DEFAULTS = {
     drainSeconds: 5,
     shutdownTimeoutSeconds: 15,
     memoryReadyFraction: 0.9,
+    pgPort: 5432,
+    pgReadOnlyPort: 5433,
+    pgDatabase: "app",
+    pgUser: "app",
+    redisMasterName: "mymaster",
+    cacheTtlSeconds: 60,
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -61,7 +99,72 @@ export function loadConfig(env: Env = process.env, readFile: ReadFile = readIfEx
         memoryReadyFraction: fraction(env, "MEMORY_READY_FRACTION", DEFAULTS.memoryReadyFraction),
         memoryLimitBytes: memory.bytes,
         memoryLimitSource: memory.source,
+        postgres: postgresConfig(env, readFile),
+        redis: redisConfig(env, readFile),
+        cacheTtlSeconds: integer(env, "CACHE_TTL_SECONDS", DEFAULTS.cacheTtlSeconds, 1, 86400),
     };
+}
+
+function postgresConfig(env: Env, readFile: ReadFile): PostgresConfig | null {
+    // Ports are checked even without PGHOST: a typo should not wait for the day PGHOST is set.
+    const port = integer(env, "PGPORT", DEFAULTS.pgPort, 1, 65535);
+    const readOnlyPort = integer(env, "PGPORT_READONLY", DEFAULTS.pgReadOnlyPort, 1, 65535);
+    const host = text(env, "PGHOST");
+    if (host === undefined) return null;
+    return {
+        host,
+        port,
+        readOnlyPort,
+        database: text(env, "PGDATABASE") ?? DEFAULTS.pgDatabase,
+        user: text(env, "PGUSER") ?? DEFAULTS.pgUser,
+        passwordFile: secretFile(env, "PGPASSWORD_FILE", readFile),
+    };
+}
+
+function redisConfig(env: Env, readFile: ReadFile): RedisConfig | null {
+    const raw = text(env, "REDIS_SENTINELS");
+    if (raw === undefined) return null;
+    const sentinels = raw.split(",").map((entry) => {
+        const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$/.exec(entry.trim());
+        const port = m ? Number(m[3]) : NaN;
+        if (!m || !(port >= 1 && port <= 65535)) {
+            throw new ConfigError("REDIS_SENTINELS", `must be host:port entries separated by commas (e.g. sentinel-a:26379,sentinel-b:26379); got ${JSON.stringify(raw)}`);
+        }
+        return { host: m[1] ?? m[2]!, port };
+    });
+    return {
+        sentinels,
+        masterName: text(env, "REDIS_MASTER_NAME") ?? DEFAULTS.redisMasterName,
+        passwordFile: secretFile(env, "REDIS_PASSWORD_FILE", readFile),
+    };
+}
+
+/**
+ * A secret's file must be readable at start, so a missing secret stops the task with a message
+ * naming the variable instead of failing every request later. Only the path is kept: the
+ * content is read again by the client that needs it and never lands in the config (which is
+ * logged).
+ */
+function secretFile(env: Env, name: string, readFile: ReadFile): string | null {
+    const path = text(env, name);
+    if (path === undefined) return null;
+    if (readFile(path) === undefined) throw new ConfigError(name, `must name a readable file (a Docker secret, e.g. /run/secrets/app-db-password); cannot read ${JSON.stringify(path)}`);
+    return path;
+}
+
+/**
+ * A secret file's content without the trailing newline(s) editors and `echo` add, as the
+ * shell's `$(cat file)` in the other services' entrypoints reads it, so every side agrees on
+ * the password. Throws naming the file, never showing its content.
+ */
+export function readSecretFile(path: string): string {
+    let content: string;
+    try {
+        content = readFileSync(path, "utf8");
+    } catch (err) {
+        throw new Error(`cannot read the secret file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    }
+    return content.replace(/[\r\n]+$/, "");
 }
 
 /**

@@ -39,6 +39,11 @@ app.server.listen(config.port, () => {
         memoryLimitBytes: config.memoryLimitBytes,
         memoryLimitSource: config.memoryLimitSource,
         memoryGuard: config.memoryLimitBytes === null ? "off" : `not ready from ${+(config.memoryReadyFraction * 100).toFixed(1)}% of the limit`,
+        // Where the data tier is, never what opens it: the secret files' paths, not their content.
+        postgres: config.postgres ?? "off (no PGHOST: the to-do endpoints answer 404)",
+        redis: config.redis
+            ? { ...config.redis, sentinels: config.redis.sentinels.map((s) => `${s.host}:${s.port}`).join(","), cacheTtlSeconds: config.cacheTtlSeconds }
+            : "off (no REDIS_SENTINELS: nothing is cached)",
     });
 });
 

@@ -4,10 +4,13 @@
  * every one passes. A check that throws fails with the error's message, and one that takes
  * longer than the registry's timeout fails too, so a hung dependency cannot hang the probe.
  *
- *     app.readiness.add("postgres", async () => {
- *         await pool.query("select 1");          // throws → failing with the error message
+ *     app.readiness.add("reference-data", async () => {
+ *         await loadReferenceData();             // throws → failing with the error message
  *         return ready;
  *     });
+ *
+ * Only for what belongs to this replica: a dependency every replica shares (Postgres, Redis)
+ * would fail them all at once, so the data tier reports those beside the checks instead.
  */
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly detail: string };
 export type ReadinessCheck = () => Promise<CheckResult>;

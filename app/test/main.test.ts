@@ -13,7 +13,24 @@ interface Proc {
     kill(signal: NodeJS.Signals): void;
 }
 
-const APP_VARIABLES = ["PORT", "INSTANCE", "DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "MEMORY_READY_FRACTION", "MEMORY_LIMIT_BYTES"];
+const APP_VARIABLES = [
+    "PORT",
+    "INSTANCE",
+    "DRAIN_SECONDS",
+    "SHUTDOWN_TIMEOUT_SECONDS",
+    "MEMORY_READY_FRACTION",
+    "MEMORY_LIMIT_BYTES",
+    "PGHOST",
+    "PGPORT",
+    "PGPORT_READONLY",
+    "PGDATABASE",
+    "PGUSER",
+    "PGPASSWORD_FILE",
+    "REDIS_SENTINELS",
+    "REDIS_MASTER_NAME",
+    "REDIS_PASSWORD_FILE",
+    "CACHE_TTL_SECONDS",
+];
 
 function run(env: Record<string, string>): Proc {
     const inherited = { ...process.env };
@@ -61,11 +78,27 @@ test("an invalid variable stops the start with exit code 2 and a message naming 
     expect(p.lines).toEqual([]);
 });
 
+test("a secret file that cannot be read stops the start (exit 2) naming the variable, not the file's content", async () => {
+    const p = run({ PGHOST: "db", PGPASSWORD_FILE: "/nonexistent/pg-password" });
+    expect(await p.exited).toBe(2);
+    expect(JSON.parse(p.stderr)).toEqual({
+        event: "config-error",
+        variable: "PGPASSWORD_FILE",
+        error: 'PGPASSWORD_FILE must name a readable file (a Docker secret, e.g. /run/secrets/app-db-password); cannot read "/nonexistent/pg-password"',
+    });
+});
+
 test("SIGTERM: logs draining, closing and stopped as JSON lines, and exits 0", async () => {
     const p = run({ PORT: "0", INSTANCE: "web.1.xyz", DRAIN_SECONDS: "0.2", MEMORY_LIMIT_BYTES: "max" });
     try {
         const listening = await p.next("listening");
-        expect(listening).toMatchObject({ instance: "web.1.xyz", memoryGuard: "off", memoryLimitSource: "MEMORY_LIMIT_BYTES" });
+        expect(listening).toMatchObject({
+            instance: "web.1.xyz",
+            memoryGuard: "off",
+            memoryLimitSource: "MEMORY_LIMIT_BYTES",
+            postgres: "off (no PGHOST: the to-do endpoints answer 404)",
+            redis: "off (no REDIS_SENTINELS: nothing is cached)",
+        });
         expect((await request(listening.port, "/")).json).toMatchObject({ instance: "web.1.xyz" });
         p.kill("SIGTERM");
         expect(await p.exited).toBe(0);

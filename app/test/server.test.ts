@@ -51,6 +51,19 @@ test("unknown paths are a JSON 404; other methods on a route a 405", async () =>
     expect(p.headers.allow).toBe("GET, HEAD");
 });
 
+test("without PGHOST: the to-do endpoints answer 404 saying why, and /health/ready reports no dependencies", async () => {
+    for (const [method, path] of [["GET", "/todos"], ["POST", "/todos"], ["GET", "/todos/1"]] as const) {
+        const r = await request(s.port, path, method === "POST" ? { json: { title: "x" } } : {});
+        expect(r.status).toBe(404);
+        expect(r.json).toEqual({ error: `no route for ${method} ${path}: the to-do endpoints need PGHOST` });
+    }
+    const ready = await request(s.port, "/health/ready");
+    expect(ready.json).toEqual({ status: "ready", checks: { shutdown: "ok" } });
+    const m = (await request(s.port, "/metrics")).text;
+    expect(m).not.toMatch(/^app_cache_lookups_total\{/m);
+    expect(m).not.toMatch(/^app_dependency_errors_total\{/m);
+});
+
 test("HEAD answers like GET without a body", async () => {
     const r = await request(s.port, "/health/ready", { method: "HEAD" });
     expect(r.status).toBe(200);

@@ -39,6 +39,7 @@ export async function start(overrides: Partial<AppOptions> = {}): Promise<Starte
         stop: async () => {
             app.server.closeAllConnections();
             if (app.server.listening) await new Promise((resolve) => app.server.close(resolve));
+            await app.close();
         },
     };
 }
@@ -50,10 +51,19 @@ export interface Answer {
     json: any;
 }
 
-/** GET (or another method) on 127.0.0.1; a keep-alive agent unless told otherwise. */
-export function request(port: number, path: string, opts: { method?: string; agent?: http.Agent } = {}): Promise<Answer> {
+/** Every answer's status line, headers and body, in order (to look for leaked secrets). */
+export const transcript: string[] = [];
+
+/**
+ * GET (or another method) on 127.0.0.1; a keep-alive agent unless told otherwise. A `json`
+ * body is sent as JSON (POST unless a method is given), a `body` as is.
+ */
+export function request(port: number, path: string, opts: { method?: string; agent?: http.Agent; json?: unknown; body?: string } = {}): Promise<Answer> {
+    const body = opts.json !== undefined ? JSON.stringify(opts.json) : opts.body;
+    const headers: http.OutgoingHttpHeaders = body === undefined ? {} : { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) };
+    const method = opts.method ?? (body === undefined ? "GET" : "POST");
     return new Promise((resolve, reject) => {
-        const req = http.request({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", agent: opts.agent ?? keepAlive }, (res) => {
+        const req = http.request({ host: "127.0.0.1", port, path, method, headers, agent: opts.agent ?? keepAlive }, (res) => {
             let text = "";
             res.setEncoding("utf8");
             res.on("data", (chunk: string) => (text += chunk));
@@ -64,11 +74,12 @@ export function request(port: number, path: string, opts: { method?: string; age
                 } catch {
                     json = undefined;
                 }
+                transcript.push(`${res.statusCode} ${JSON.stringify(res.headers)}\n${text}`);
                 resolve({ status: res.statusCode!, headers: res.headers, text, json });
             });
         });
         req.on("error", reject);
-        req.end();
+        req.end(body);
     });
 }
 

@@ -36,10 +36,35 @@ export interface AppServiceArgs {
     memoryMb?: number;
     /** CPU limit per task, thousandths of a core. @default 500 */
     cpuMillis?: number;
-    /** The overlay network the app shares with HAProxy (and, later, the data tier's proxies). */
+    /** The overlay network the app shares with HAProxy. */
     network: docker.Network;
     /** Extra labels for the service (e.g. the stack's). */
     labels?: Record<string, string>;
+    /** The data tier, when the stack has one: where Postgres and Redis are, and their passwords (mounted as files). */
+    data?: AppDataArgs;
+}
+
+export interface AppDataArgs {
+    /** The data network, where the Postgres proxy, Redis and its Sentinels are. */
+    network: docker.Network;
+    postgres: { host: string; port: number; readOnlyPort: number; database: string; user: string; password: docker.Secret };
+    redis: { sentinels: string[]; masterName: string; password: docker.Secret };
+}
+
+/** The app's environment for the data tier (no secret in it: the passwords are files). */
+function dataEnv(data: AppDataArgs | undefined): Record<string, string> {
+    if (!data) return {};
+    return {
+        PGHOST: data.postgres.host,
+        PGPORT: String(data.postgres.port),
+        PGPORT_READONLY: String(data.postgres.readOnlyPort),
+        PGDATABASE: data.postgres.database,
+        PGUSER: data.postgres.user,
+        PGPASSWORD_FILE: "/run/secrets/postgres-app-password",
+        REDIS_SENTINELS: data.redis.sentinels.join(","),
+        REDIS_MASTER_NAME: data.redis.masterName,
+        REDIS_PASSWORD_FILE: "/run/secrets/redis-password",
+    };
 }
 
 export class AppService extends pulumi.ComponentResource {
@@ -79,7 +104,16 @@ export class AppService extends pulumi.ComponentResource {
                             PORT: String(port),
                             DRAIN_SECONDS: String(DRAIN_SECONDS),
                             SHUTDOWN_TIMEOUT_SECONDS: String(SHUTDOWN_TIMEOUT_SECONDS),
+                            ...dataEnv(args.data),
                         },
+                        // Passwords as files (the *_FILE variables name them), never as values; readable by the
+                        // app's user (nobody) only.
+                        secrets: args.data
+                            ? [
+                                  { secretId: args.data.postgres.password.id, secretName: args.data.postgres.password.name, fileName: "postgres-app-password", fileUid: "65534", fileGid: "65534", fileMode: 0o400 },
+                                  { secretId: args.data.redis.password.id, secretName: args.data.redis.password.name, fileName: "redis-password", fileUid: "65534", fileGid: "65534", fileMode: 0o400 },
+                              ]
+                            : undefined,
                         healthcheck: {
                             tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${port}/health/ready`],
                             interval: "2s",
@@ -104,7 +138,7 @@ export class AppService extends pulumi.ComponentResource {
                         prefs: ["node.labels.swarm-ha.name"],
                         maxReplicas: args.maxReplicasPerNode ?? 2,
                     },
-                    networksAdvanceds: [{ id: args.network.id }],
+                    networksAdvanceds: [{ id: args.network.id }, ...(args.data ? [{ id: args.data.network.id }] : [])],
                 },
                 endpointSpec: { mode: "dnsrr" },
                 updateConfig: rolling("rollback"),

@@ -73,3 +73,57 @@ export function haproxyServiceName(prefix: string, node: string): string {
 export function keepalivedServiceName(prefix: string, node: string): string {
     return `${prefix}-keepalived-${node}`;
 }
+
+/**
+ * The Docker name of the Redis server of one `redis` node: one service per node, pinned to it,
+ * since each keeps its data on that node's volume and Sentinel tells them apart.
+ * @example redisServiceName("swarm-ha", "worker-1") // "swarm-ha-redis-worker-1"
+ */
+export function redisServiceName(prefix: string, node: string): string {
+    return `${prefix}-redis-${node}`;
+}
+
+/**
+ * The Docker name of the Sentinel beside one `redis` node's server (one per redis node, so a
+ * majority of Sentinels survives the loss of any one node).
+ * @example sentinelServiceName("swarm-ha", "worker-1") // "swarm-ha-sentinel-worker-1"
+ */
+export function sentinelServiceName(prefix: string, node: string): string {
+    return `${prefix}-sentinel-${node}`;
+}
+
+/**
+ * The Docker name of the etcd member (Patroni's store) on one manager: one per manager, pinned
+ * to it, since each member keeps its data on that node's volume.
+ * @example etcdServiceName("swarm-ha", "manager-1") // "swarm-ha-etcd-manager-1"
+ */
+export function etcdServiceName(prefix: string, node: string): string {
+    return `${prefix}-etcd-${node}`;
+}
+
+/**
+ * The Docker name of the Postgres (Patroni) member of one Postgres node: the `postgres-primary`
+ * node and each `postgres-replica` node, pinned to it, as its data lives there.
+ * @example pgServiceName("swarm-ha", "worker-1") // "swarm-ha-pg-worker-1"
+ */
+export function pgServiceName(prefix: string, node: string): string {
+    return `${prefix}-pg-${node}`;
+}
+
+/**
+ * The Docker name of the proxy in front of Postgres (one service), which sends clients to
+ * whichever member Patroni made the primary.
+ * @example pgProxyServiceName("swarm-ha") // "swarm-ha-pg-proxy"
+ */
+export function pgProxyServiceName(prefix: string): string {
+    return `${prefix}-pg-proxy`;
+}
+
+/**
+ * The Docker name of the backup service (one service, on a node other than the
+ * postgres-primary's, so the backups survive that host).
+ * @example backupServiceName("swarm-ha") // "swarm-ha-backup"
+ */
+export function backupServiceName(prefix: string): string {
+    return `${prefix}-backup`;
+}

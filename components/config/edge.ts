@@ -2,10 +2,9 @@
  * The edge tier and the app behind it: HAProxy on every edge node (one service each, its ports
  * published on the node's own addresses), the app's tasks on the app nodes. Rules: image
  * references, ports each edge listener can bind, replicas that survive a node and fit a rolling
- * update, per-edge-node service names (HAProxy's, keepalived's) within Docker's limit, and a
- * warning when clients have no single address to use.
+ * update, and a warning when clients have no single address to use. (The per-edge-node service
+ * names are bounded with every other per-node name, in service-names.ts.)
  */
-import { SERVICE_NAME_MAX, haproxyServiceName, keepalivedServiceName } from "../common/names";
 import { CONFIG_KEYS } from "./keys";
 import type { NodeInput } from "./nodes";
 import { type ConfigProblem, NAMESPACE, fullKey, nodeKey } from "./types";
@@ -131,46 +130,6 @@ export function checkAppCapacity(nodes: NodeInput[], replicas: number, perNode: 
                 `${fixes.slice(0, -1).join(", ")}${fixes.length > 1 ? ", or " : ""}${fixes[fixes.length - 1]}`,
         },
     ];
-}
-
-/**
- * The services each edge node gets, named after it: HAProxy always, keepalived when the stack
- * has a VIP. Each name must fit Docker's limit.
- */
-function edgeNodeServices(prefix: string, node: string, withVip: boolean): { what: string; name: string }[] {
-    const services = [{ what: "HAProxy", name: haproxyServiceName(prefix, node) }];
-    if (withVip) services.push({ what: "keepalived", name: keepalivedServiceName(prefix, node) });
-    return services;
-}
-
-/** The longest edge node name whose every service name fits Docker's limit, with this prefix. */
-export function maxEdgeNodeName(prefix: string, withVip: boolean): number {
-    return SERVICE_NAME_MAX - Math.max(...edgeNodeServices(prefix, "", withVip).map((s) => s.name.length));
-}
-
-/**
- * The per-edge-node service names against Docker's limit: a service name is a DNS label, and
- * each edge node's HAProxy service (and keepalived's, with a VIP) carries the node's name.
- */
-export function checkEdgeServiceNames(prefix: string, nodes: NodeInput[], withVip: boolean): ConfigProblem[] {
-    const problems: ConfigProblem[] = [];
-    const longest = maxEdgeNodeName(prefix, withVip);
-    nodes.forEach((n, i) => {
-        if (!n.roles.includes("edge")) return;
-        const over = edgeNodeServices(prefix, n.name, withVip).filter((s) => s.name.length > SERVICE_NAME_MAX);
-        if (over.length === 0) return;
-        const services = over.map((s) => `its ${s.what} service, '${s.name}', would be ${s.name.length}`).join(", and ");
-        problems.push({
-            key: `${nodeKey(i)}.name`,
-            message:
-                `'${n.name}' is ${n.name.length} characters: as an edge node, ${services}, ` +
-                `over the ${SERVICE_NAME_MAX} characters a Docker service name may have (it is a DNS label). ` +
-                (longest > 0
-                    ? `With ${fullKey("namePrefix")} '${prefix}', an edge node's name may have at most ${longest} characters: rename the node (e.g. name: ${n.name.slice(0, longest).replace(/-+$/, "")}), or shorten ${fullKey("namePrefix")}`
-                    : `Shorten ${fullKey("namePrefix")}`),
-        });
-    });
-    return problems;
 }
 
 /** Without a VIP, no single address reaches whichever edge node is up. */

@@ -9,17 +9,31 @@
  * The rules live next to what they check: `keys.ts` (the table of keys, unknown keys),
  * `addresses.ts` (IPs, host names, CIDR pools), `nodes.ts` (the node list), `network.ts`
  * (VIP and pool against the nodes), `edge.ts` (the app and the edge tier: images, ports,
- * replicas, service names), `credentials.ts` (the SSH key, passwords, the TLS certificate).
+ * replicas), `data.ts` (Redis and Sentinel, Postgres and etcd, backups: the nodes each needs,
+ * Redis's write-loss bound), `service-names.ts` (every per-node service name within Docker's
+ * limit), `credentials.ts` (the SSH key, passwords, the TLS certificate).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { DOCKER_NAME_MAX, HASH_LENGTH, NETWORK_KINDS, networkName, secretName } from "../common/names";
+import {
+    DOCKER_NAME_MAX,
+    HASH_LENGTH,
+    NETWORK_KINDS,
+    SERVICE_NAME_MAX,
+    appServiceName,
+    backupServiceName,
+    networkName,
+    pgProxyServiceName,
+    secretName,
+} from "../common/names";
 import { readAddress, readPool } from "./addresses";
 import { checkSecrets } from "./credentials";
-import { EDGE_PORT_KEYS, type EdgePortKey, type ImageKey, checkAppCapacity, checkAppReplicas, checkEdgePorts, checkEdgeServiceNames, imageReferenceFlaw, warnNoVip } from "./edge";
+import { checkBackupNode, checkEtcdManagers, checkRedisMinReplicas, checkRedisNodes } from "./data";
+import { EDGE_PORT_KEYS, type EdgePortKey, type ImageKey, checkAppCapacity, checkAppReplicas, checkEdgePorts, imageReferenceFlaw, warnNoVip } from "./edge";
 import { CONFIG_KEYS, type ConfigKey, type ConfigKeySpec, checkKnownKeys, valueOrDefault } from "./keys";
 import { checkPool, checkVip, checkVipOutsidePool, checkVipSubnet } from "./network";
 import { NODE_SETTINGS, checkNodes, nodesSchema } from "./nodes";
+import { checkNodeServiceNames } from "./service-names";
 import { type ConfigProblem, ConfigError, NAMESPACE, type NodeSpec, type RawConfig, SUPPLIABLE_SECRETS, type SuppliableSecret, fullKey, keyOf } from "./types";
 
 export {
@@ -36,6 +50,7 @@ export {
     type SwarmRole,
 } from "./types";
 export { CONFIG_KEYS, type ConfigKey, type ConfigKeySpec } from "./keys";
+export { placeStack, type StackPlacement } from "./placement";
 
 export interface StackConfig {
     nodes: NodeSpec[];
@@ -76,6 +91,26 @@ export interface StackConfig {
     namePrefix: string;
     /** IPv4 range swarm allocates overlay subnets from, when it initialises the swarm; Docker's 10.0.0.0/8 if absent. */
     defaultAddrPool?: string;
+    /**
+     * Redis on the active `redis` nodes (a server and a Sentinel on each), its write loss bounded:
+     * the primary refuses writes while fewer than `minReplicasToWrite` replicas are connected
+     * and at most `minReplicasMaxLagSeconds` behind (0 replicas: no bound).
+     */
+    redis: {
+        minReplicasToWrite: number;
+        minReplicasMaxLagSeconds: number;
+        /** How long Sentinel waits, in milliseconds, before it calls the primary down. */
+        downAfterMs: number;
+    };
+    /** Postgres under Patroni (etcd on the managers): the primary on the `postgres-primary` node, replicas on the `postgres-replica` ones. */
+    postgres: {
+        /** Patroni's synchronous_mode: a commit waits for a replica, so no acknowledged write is lost in a failover. */
+        synchronousMode: boolean;
+        /** Patroni's maximum_lag_on_failover, in bytes: a replica further behind is not promoted. */
+        maxLagOnFailoverBytes: number;
+    };
+    /** Backups of the app's database, kept on a node other than the postgres-primary's. */
+    backups: { intervalMinutes: number; keep: number };
     /** User-supplied secret values, by key; absent keys are generated. */
     suppliedSecrets: Partial<Record<SuppliableSecret, pulumi.Output<string>>>;
 }
@@ -87,19 +122,45 @@ export type ParsedConfig = Omit<StackConfig, "ssh" | "suppliedSecrets" | "tlsCer
     warnings: ConfigProblem[];
 };
 
+/** Bytes in a MiB: `postgresMaxLagOnFailoverMb` is given in MiB, Patroni takes bytes (its default, 1048576, is 1 MiB). */
+const MIB = 1024 * 1024;
+
 const SSH_USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
 
-/** The longest Docker object name the stack creates with `prefix`: its networks' and its secrets' (with a full-length hash). */
-export function longestDockerName(prefix: string): string {
-    const names = [
-        ...NETWORK_KINDS.map((kind) => networkName(prefix, kind)),
-        ...Object.values(SUPPLIABLE_SECRETS).map((id) => secretName(prefix, id, "0".repeat(HASH_LENGTH))),
+/** A Docker object name the stack gives with a prefix alone (no node's name in it), and the limit it must fit. */
+interface PrefixedName {
+    name: string;
+    limit: number;
+    /** For messages: "a secret, with its 12-character hash". */
+    what: string;
+}
+
+/**
+ * Every Docker object name the stack creates from `prefix` alone: its networks, its secrets
+ * (with a full-length hash), and the services named by the prefix (a service name is a DNS
+ * label, one character shorter than other names may be). Names that carry a node's name are
+ * bounded per node (service-names.ts).
+ */
+function prefixedNames(prefix: string): PrefixedName[] {
+    const services = [appServiceName(prefix), pgProxyServiceName(prefix), backupServiceName(prefix)];
+    return [
+        ...NETWORK_KINDS.map((kind) => ({ name: networkName(prefix, kind), limit: DOCKER_NAME_MAX, what: "a network" })),
+        ...Object.values(SUPPLIABLE_SECRETS).map((id) => ({
+            name: secretName(prefix, id, "0".repeat(HASH_LENGTH)),
+            limit: DOCKER_NAME_MAX,
+            what: `a secret, with its ${HASH_LENGTH}-character hash`,
+        })),
+        ...services.map((name) => ({ name, limit: SERVICE_NAME_MAX, what: "a service, whose name is a DNS label" })),
     ];
-    return names.reduce((a, b) => (b.length > a.length ? b : a));
+}
+
+/** The name `prefix` gives that leaves the least room under its limit (the first to overflow as the prefix grows). */
+function tightestName(prefix: string): PrefixedName {
+    return prefixedNames(prefix).reduce((a, b) => (b.name.length - b.limit > a.name.length - a.limit ? b : a));
 }
 
 /** The longest `namePrefix` whose every Docker object name fits Docker's limit. */
-export const MAX_NAME_PREFIX = DOCKER_NAME_MAX - longestDockerName("").length;
+export const MAX_NAME_PREFIX = Math.min(...prefixedNames("").map((n) => n.limit - n.name.length));
 
 /** A Linux interface name (IFNAMSIZ: 15 characters), in the characters keepalived.conf takes as one word. */
 const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -157,14 +218,14 @@ const scalarSchemas = {
         .string()
         .regex(/^[a-z][a-z0-9-]*$/, { message: "must be lower-case letters, digits or '-', starting with a letter (e.g. swarm-ha)" })
         .superRefine((prefix, ctx) => {
-            const longest = longestDockerName(prefix);
-            if (longest.length <= DOCKER_NAME_MAX) return;
+            const tightest = tightestName(prefix);
+            if (tightest.name.length <= tightest.limit) return;
             const shorter = prefix.slice(0, MAX_NAME_PREFIX).replace(/-+$/, "");
             ctx.addIssue({
                 code: "custom",
                 message:
-                    `is ${prefix.length} characters: the longest Docker object name it gives, '${longest}' (a secret, with its ${HASH_LENGTH}-character hash), ` +
-                    `is ${longest.length} characters, over Docker's limit of ${DOCKER_NAME_MAX}. ` +
+                    `is ${prefix.length} characters: the longest Docker object name it gives, '${tightest.name}' (${tightest.what}), ` +
+                    `is ${tightest.name.length} characters, over Docker's limit of ${tightest.limit}. ` +
                     `Use at most ${MAX_NAME_PREFIX} characters (e.g. pulumi config set ${fullKey("namePrefix")} ${shorter})`,
             });
         }),
@@ -199,6 +260,21 @@ const scalarSchemas = {
         }
     }),
     vrrpRouterId: wholeNumber("vrrpRouterId", 1, 255),
+    // The upper bound (the redis nodes but one) depends on the nodes: checked with them.
+    redisMinReplicasToWrite: wholeNumber("redisMinReplicasToWrite", 0, undefined, " (0 turns the bound off)"),
+    redisMinReplicasMaxLagSeconds: wholeNumber("redisMinReplicasMaxLagSeconds", 1, 60, " (seconds)"),
+    // Sentinel's own default is 30000; much below 1000 ms a busy host's pause reads as a dead
+    // primary (redis/redis#8607: 500 ms gave false positives, 2000 ms was stable).
+    redisDownAfterMs: wholeNumber(
+        "redisDownAfterMs",
+        1000,
+        60000,
+        " (milliseconds; below 1000, a pause of a busy host looks to Sentinel like a dead primary and starts a needless failover)",
+    ),
+    postgresSynchronousMode: boolString(fullKey("postgresSynchronousMode")),
+    postgresMaxLagOnFailoverMb: wholeNumber("postgresMaxLagOnFailoverMb", 0, 10240, " (MiB)"),
+    backupIntervalMinutes: wholeNumber("backupIntervalMinutes", 1, 10080, " (minutes; 10080 is a week)"),
+    backupKeep: wholeNumber("backupKeep", 1, 1000),
 } satisfies Partial<Record<ConfigKey, z.ZodType<unknown, string>>>;
 
 type Scalars = { [K in keyof typeof scalarSchemas]: z.output<(typeof scalarSchemas)[K]> };
@@ -265,7 +341,17 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
         if (appReplicas !== undefined && appMaxReplicasPerNode !== undefined && allowNonHa !== undefined) {
             problems.push(...checkAppCapacity(nodes, appReplicas, appMaxReplicasPerNode, allowNonHa));
         }
-        if (scalars.namePrefix !== undefined && scalars.vip !== undefined) problems.push(...checkEdgeServiceNames(scalars.namePrefix, nodes, scalars.vip !== ""));
+        if (scalars.namePrefix !== undefined && scalars.vip !== undefined) problems.push(...checkNodeServiceNames(scalars.namePrefix, nodes, scalars.vip !== ""));
+        // An empty list is reported as such by checkNodes: no tier's count would add anything.
+        if (nodes.length > 0) {
+            if (allowNonHa !== undefined) problems.push(...checkRedisNodes(nodes, allowNonHa), ...checkEtcdManagers(nodes, allowNonHa));
+            if (scalars.redisMinReplicasToWrite !== undefined) {
+                const checked = checkRedisMinReplicas(nodes, scalars.redisMinReplicasToWrite);
+                problems.push(...checked.problems);
+                warnings.push(...checked.warnings);
+            }
+            problems.push(...checkBackupNode(nodes));
+        }
         if (scalars.vip === "") warnings.push(...warnNoVip(nodes));
     }
 
@@ -295,6 +381,9 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
         encryptOverlay: c.encryptOverlay,
         namePrefix: c.namePrefix,
         defaultAddrPool: c.defaultAddrPool === "" ? undefined : c.defaultAddrPool,
+        redis: { minReplicasToWrite: c.redisMinReplicasToWrite, minReplicasMaxLagSeconds: c.redisMinReplicasMaxLagSeconds, downAfterMs: c.redisDownAfterMs },
+        postgres: { synchronousMode: c.postgresSynchronousMode, maxLagOnFailoverBytes: c.postgresMaxLagOnFailoverMb * MIB },
+        backups: { intervalMinutes: c.backupIntervalMinutes, keep: c.backupKeep },
         warnings,
     };
 }

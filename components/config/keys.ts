@@ -182,8 +182,53 @@ export const CONFIG_KEYS = {
         description:
             "VRRP group id of the edge nodes' keepalived (1 to 255), which also sets the VIP's virtual MAC: pick one no other VRRP group on the edge nodes' network uses.",
     },
+    redisMinReplicasToWrite: {
+        type: "integer",
+        default: 1,
+        secret: "never",
+        description:
+            "Bounds Redis's write loss: the primary refuses writes while fewer than this many replicas are connected and at most redisMinReplicasMaxLagSeconds behind, " +
+            "so a primary cut off from its replicas stops taking writes a failover would lose. From 0 (off) to the number of redis nodes minus 1.",
+    },
+    redisMinReplicasMaxLagSeconds: {
+        type: "integer",
+        default: 5,
+        secret: "never",
+        description: "How far behind, in seconds (1 to 60), a Redis replica may be and still count for redisMinReplicasToWrite: about the most writes, in seconds, a failover can lose.",
+    },
+    redisDownAfterMs: {
+        type: "integer",
+        default: 3000,
+        secret: "never",
+        description:
+            "How long, in milliseconds (1000 to 60000), Sentinel waits for the Redis primary to answer before it calls it down and fails over. " +
+            "Lower fails over sooner; below 1000 a busy host triggers false failovers.",
+    },
+    postgresSynchronousMode: {
+        type: "boolean",
+        default: true,
+        secret: "never",
+        description:
+            "Patroni's synchronous_mode: a commit is acknowledged once a replica has it, so no acknowledged write is lost when the primary dies; " +
+            "each write waits for the replica. Off: a failover may lose up to postgresMaxLagOnFailoverMb.",
+    },
+    postgresMaxLagOnFailoverMb: {
+        type: "integer",
+        default: 1,
+        secret: "never",
+        description: "A Postgres replica further behind the primary than this, in MiB (0 to 10240), is not promoted when the primary fails (Patroni's maximum_lag_on_failover).",
+    },
+    backupIntervalMinutes: {
+        type: "integer",
+        default: 60,
+        secret: "never",
+        description:
+            "Minutes between backups of the app's database (1 to 10080, a week). They are kept on a node other than the postgres-primary's, so they survive its host.",
+    },
+    backupKeep: { type: "integer", default: 7, secret: "never", description: "How many backups are kept (1 to 1000); older ones are deleted." },
     postgresPassword: password("Postgres superuser password"),
     postgresReplicationPassword: password("Password of the Postgres replication user"),
+    postgresAppPassword: password("Password of the app's own Postgres role, which the app connects as (not the superuser)"),
     redisPassword: password("Redis and Sentinel password"),
     grafanaAdminPassword: password("Grafana admin password"),
     haproxyStatsPassword: password("Password of HAProxy's stats page and Prometheus endpoint"),

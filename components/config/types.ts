@@ -33,6 +33,7 @@ export interface NodeSpec {
 export const SUPPLIABLE_SECRETS = {
     postgresPassword: "postgres-password",
     postgresReplicationPassword: "postgres-replication-password",
+    postgresAppPassword: "postgres-app-password",
     redisPassword: "redis-password",
     grafanaAdminPassword: "grafana-admin-password",
     haproxyStatsPassword: "haproxy-stats-password",

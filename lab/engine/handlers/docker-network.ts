@@ -16,7 +16,14 @@ export const dockerNetwork: Handler = {
             CheckDuplicate: true,
         });
         const info = await docker.getNetwork(net.id).inspect();
-        return { id: net.id, outputs: { scope: info.Scope } };
+        // What the provider reads back: the scope, and the subnets swarm allocated (from its pool).
+        const ipamConfigs = (info.IPAM?.Config ?? []).map((c: any) => ({
+            subnet: c.Subnet ?? "",
+            gateway: c.Gateway ?? "",
+            ipRange: c.IPRange ?? "",
+            auxAddress: c.AuxiliaryAddresses ?? {},
+        }));
+        return { id: net.id, outputs: { scope: info.Scope, ipamConfigs } };
     },
     async delete(_inputs, id, ctx) {
         const docker = await ctx.docker();

@@ -1,0 +1,53 @@
+/**
+ * Which nodes run each part of the stack, from the nodes' roles: one answer that the program
+ * (services pinned there, images built there) and the lab (images loaded there) share. Only
+ * active nodes run anything: swarm starts no task on `pause` and `drain` nodes.
+ */
+import type { NodeSpec } from "./types";
+
+export interface StackPlacement {
+    app: NodeSpec[];
+    edge: NodeSpec[];
+    /** A Redis server and a Sentinel on each. */
+    redis: NodeSpec[];
+    /** An etcd member (Patroni's store) on each: the active managers. */
+    etcd: NodeSpec[];
+    /** The `postgres-primary` node first (it bootstraps the cluster), then the replicas'. */
+    postgres: NodeSpec[];
+    /** Where the backups are kept: the first replica's node, else any node but the primary's. */
+    backup: NodeSpec;
+    /** The images each node runs, by image name (what is built, or loaded, there). */
+    nodesByImage: Record<"app" | "haproxy" | "keepalived" | "redis" | "postgres" | "etcd" | "backup", NodeSpec[]>;
+}
+
+export function placeStack(nodes: NodeSpec[], opts: { vip: boolean }): StackPlacement {
+    const active = nodes.filter((n) => n.availability === "active");
+    const withRole = (role: NodeSpec["roles"][number]) => active.filter((n) => n.roles.includes(role));
+    const primary = withRole("postgres-primary");
+    const postgres = [...primary, ...withRole("postgres-replica")];
+    const backup = withRole("postgres-replica")[0] ?? active.find((n) => !primary.includes(n));
+    // The config's rules (checkBackupNode) make sure there is one; this is their contract.
+    if (!backup) throw new Error("swarm-ha: no active node other than the postgres-primary's to keep the backups on (the config check should have said so)");
+    const union = (...lists: NodeSpec[][]) => active.filter((n) => lists.some((l) => l.includes(n)));
+    const placement = {
+        app: withRole("app"),
+        edge: withRole("edge"),
+        redis: withRole("redis"),
+        etcd: active.filter((n) => n.swarmRole === "manager"),
+        postgres,
+        backup,
+    };
+    return {
+        ...placement,
+        nodesByImage: {
+            app: placement.app,
+            // The edge's proxies, and the Postgres proxy beside the app.
+            haproxy: union(placement.edge, placement.app),
+            keepalived: opts.vip ? placement.edge : [],
+            redis: placement.redis,
+            postgres,
+            etcd: placement.etcd,
+            backup: [backup],
+        },
+    };
+}

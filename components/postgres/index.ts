@@ -1,0 +1,256 @@
+/**
+ * PostgresCluster: Postgres with automatic failover — Patroni managing a primary and its
+ * streaming replica(s) on the nodes config labels for them, etcd on the managers as Patroni's
+ * store, and a proxy that sends writers to whoever leads and readers to healthy replicas.
+ *
+ * - etcd: a service per manager, pinned, its data on the node's volume, found by its service
+ *   name (stable across restarts, unlike a task's IP); no Docker health check, because Swarm
+ *   publishes a task's name only once healthy and etcd's peers need each other's names first.
+ * - Patroni: a service per Postgres node, pinned, data on the node's volume, announcing its
+ *   task's IP on the data network. The replica is made by Patroni from the primary (a
+ *   replication slot, the replication user's generated password). Synchronous replication is
+ *   a setting: with it, only the synchronous standby may be promoted, so no acknowledged write
+ *   is lost when the primary dies.
+ * - The proxy: HAProxy (the edge's image) replicated on the app nodes: port 5432 goes to the
+ *   node whose Patroni says it is the primary, 5433 to healthy replicas (the primary when none
+ *   is). The app reaches Postgres only through it. Everything here is on the data network
+ *   only, which the app joins and the edge does not.
+ * Passwords reach the containers as Docker secret files; the rendered configs hold none.
+ */
+import * as crypto from "node:crypto";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { NodeSpec } from "../config";
+import { configName, etcdServiceName, HASH_LENGTH, pgProxyServiceName, pgServiceName } from "../common/names";
+import { requireDockerProvider } from "../common/providers";
+import { ETCD_CLIENT_PORT, type EtcdMember, renderEtcd3Hosts, renderEtcdEnv } from "./etcd";
+import { PATRONI_API_PORT, PATRONI_CONFIG_PATH, POSTGRES_PORT, renderPatroniConfig } from "./patroni-yml";
+import { renderPgProxyConfig } from "./pg-proxy-cfg";
+
+export const PG_PORT = POSTGRES_PORT;
+export const PG_READONLY_PORT = 5433;
+export const PATRONI_PORT = PATRONI_API_PORT;
+const PROXY_HEALTH_PORT = 8405;
+
+export interface PostgresSettings {
+    /** Patroni's synchronous_mode: a commit waits for the synchronous standby. @default true */
+    synchronousMode: boolean;
+    /** A replica further behind than this is not promoted. @default 1 MiB */
+    maxLagOnFailoverBytes: number;
+}
+
+export interface PostgresClusterArgs {
+    namePrefix: string;
+    /** The managers: one etcd member on each. */
+    managers: NodeSpec[];
+    /** The Postgres nodes: the `postgres-primary` node first, then the `postgres-replica` ones. */
+    nodes: NodeSpec[];
+    /** Where the proxy runs (beside the app), as a placement constraint. */
+    proxyNodesConstraint: string;
+    proxyReplicas: number;
+    images: { postgres: pulumi.Input<string>; etcd: pulumi.Input<string>; haproxy: pulumi.Input<string> };
+    /** The data network: Postgres, Patroni, etcd, the proxy, and the proxy's clients. */
+    network: docker.Network;
+    secrets: { superuser: docker.Secret; replication: docker.Secret; app: docker.Secret };
+    settings: PostgresSettings;
+    labels?: Record<string, string>;
+}
+
+export class PostgresCluster extends pulumi.ComponentResource {
+    public readonly etcd: Record<string, docker.Service> = {};
+    public readonly members: Record<string, docker.Service> = {};
+    public readonly proxy: docker.Service;
+    /** Writers: `host:port` of the proxy's read-write port. */
+    public readonly readWriteEndpoint: string;
+    /** Readers: `host:port` of the proxy's read-only port. */
+    public readonly readOnlyEndpoint: string;
+    public readonly proxyHost: string;
+
+    constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        requireDockerProvider("PostgresCluster", opts);
+        super("swarm-ha:postgres:PostgresCluster", name, {}, opts);
+        this.proxyHost = pgProxyServiceName(args.namePrefix);
+        this.readWriteEndpoint = `${this.proxyHost}:${PG_PORT}`;
+        this.readOnlyEndpoint = `${this.proxyHost}:${PG_READONLY_PORT}`;
+
+        const etcdMembers = args.managers.map((m) => ({ name: m.name, host: etcdServiceName(args.namePrefix, m.name) }));
+        for (const m of args.managers) {
+            this.etcd[m.name] = this.etcdMember(name, m, args, etcdMembers);
+        }
+        const etcd = Object.values(this.etcd);
+
+        const patroni = this.config(name, "patroni", renderPatroniConfig({
+            scope: args.namePrefix,
+            synchronousMode: args.settings.synchronousMode,
+            maximumLagOnFailover: args.settings.maxLagOnFailoverBytes,
+        }), args);
+        const subnet = args.network.ipamConfigs.apply((c) => c?.[0]?.subnet ?? "");
+        let previous: pulumi.Resource[] = etcd;
+        for (const n of args.nodes) {
+            // The primary's node first: it bootstraps the cluster; the replicas clone it.
+            this.members[n.name] = this.member(name, n, args, patroni, subnet, renderEtcd3Hosts(etcdMembers, ETCD_CLIENT_PORT), previous);
+            previous = [this.members[n.name]];
+        }
+
+        const proxyConfig = this.config(name, "pg-proxy", renderPgProxyConfig({
+            servers: args.nodes.map((n) => ({ name: n.name, host: pgServiceName(args.namePrefix, n.name) })),
+            readWritePort: PG_PORT,
+            readOnlyPort: PG_READONLY_PORT,
+            patroniPort: PATRONI_PORT,
+            maxReplicaLagBytes: args.settings.maxLagOnFailoverBytes,
+            healthPort: PROXY_HEALTH_PORT,
+        }), args);
+        this.proxy = this.pgProxy(name, args, proxyConfig, Object.values(this.members));
+        this.registerOutputs({ readWriteEndpoint: this.readWriteEndpoint, readOnlyEndpoint: this.readOnlyEndpoint });
+    }
+
+    private config(name: string, kind: string, text: string, args: PostgresClusterArgs): docker.ServiceConfig {
+        const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, HASH_LENGTH);
+        return new docker.ServiceConfig(
+            `${name}-${kind}-config`,
+            { name: configName(args.namePrefix, kind, hash), data: Buffer.from(text, "utf8").toString("base64"), labels: labelList(args, {}) },
+            { parent: this },
+        );
+    }
+
+    private etcdMember(name: string, m: NodeSpec, args: PostgresClusterArgs, members: EtcdMember[]): docker.Service {
+        const serviceName = etcdServiceName(args.namePrefix, m.name);
+        return new docker.Service(
+            `${name}-${m.name}-etcd`,
+            {
+                name: serviceName,
+                labels: labelList(args, { "swarm-ha.node": m.name, "swarm-ha.tier": "etcd" }),
+                mode: { replicated: { replicas: 1 } },
+                taskSpec: {
+                    containerSpec: {
+                        image: args.images.etcd,
+                        commands: ["/usr/local/bin/swarm-ha-etcd"],
+                        env: renderEtcdEnv({ name: m.name, members, clusterToken: `${args.namePrefix}-${pulumi.getStack()}` }),
+                        mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
+                        stopSignal: "SIGTERM",
+                        stopGracePeriod: "15s",
+                    },
+                    resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
+                    restartPolicy: { condition: "any", delay: "2s", maxAttempts: 0, window: "0s" },
+                    placement: { constraints: [`node.labels.swarm-ha.name == ${m.name}`] },
+                    networksAdvanceds: [{ id: args.network.id }],
+                },
+                endpointSpec: { mode: "dnsrr" },
+                updateConfig: stopFirst("rollback"),
+                rollbackConfig: stopFirst("pause"),
+                convergeConfig: { delay: "3s", timeout: "5m" },
+            },
+            { parent: this },
+        );
+    }
+
+    private member(
+        name: string,
+        n: NodeSpec,
+        args: PostgresClusterArgs,
+        patroni: docker.ServiceConfig,
+        subnet: pulumi.Output<string>,
+        etcd3Hosts: string,
+        dependsOn: pulumi.Resource[],
+    ): docker.Service {
+        const serviceName = pgServiceName(args.namePrefix, n.name);
+        const secret = (s: docker.Secret, file: string) => ({ secretId: s.id, secretName: s.name, fileName: file, fileMode: 0o400 });
+        return new docker.Service(
+            `${name}-${n.name}-pg`,
+            {
+                name: serviceName,
+                labels: labelList(args, { "swarm-ha.node": n.name }),
+                mode: { replicated: { replicas: 1 } },
+                taskSpec: {
+                    containerSpec: {
+                        image: args.images.postgres,
+                        commands: ["/usr/local/bin/swarm-ha-patroni"],
+                        env: {
+                            PATRONI_NAME: n.name,
+                            PATRONI_SCOPE: args.namePrefix,
+                            ETCD3_HOSTS: etcd3Hosts,
+                            CONNECT_SUBNET: subnet,
+                            SUPERUSER_PASSWORD_FILE: "/run/secrets/postgres-password",
+                            REPLICATION_PASSWORD_FILE: "/run/secrets/postgres-replication-password",
+                            APP_PASSWORD_FILE: "/run/secrets/postgres-app-password",
+                        },
+                        configs: [{ configId: patroni.id, configName: patroni.name, fileName: PATRONI_CONFIG_PATH, fileMode: 0o444 }],
+                        secrets: [
+                            secret(args.secrets.superuser, "postgres-password"),
+                            secret(args.secrets.replication, "postgres-replication-password"),
+                            secret(args.secrets.app, "postgres-app-password"),
+                        ],
+                        mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
+                        // Patroni alive (a replica is healthy too: the proxy tells them apart).
+                        healthcheck: {
+                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PATRONI_PORT}/liveness`],
+                            interval: "3s",
+                            timeout: "2s",
+                            retries: 3,
+                            startPeriod: "120s",
+                        },
+                        // Patroni stops Postgres cleanly and gives up its leader key first.
+                        stopSignal: "SIGTERM",
+                        stopGracePeriod: "60s",
+                    },
+                    resources: { limits: { memoryBytes: 512 * 1024 * 1024 } },
+                    restartPolicy: { condition: "any", delay: "2s", maxAttempts: 0, window: "0s" },
+                    placement: { constraints: [`node.labels.swarm-ha.name == ${n.name}`] },
+                    networksAdvanceds: [{ id: args.network.id }],
+                },
+                endpointSpec: { mode: "dnsrr" },
+                updateConfig: stopFirst("rollback"),
+                rollbackConfig: stopFirst("pause"),
+                convergeConfig: { delay: "10s", timeout: "10m" },
+            },
+            { parent: this, dependsOn },
+        );
+    }
+
+    private pgProxy(name: string, args: PostgresClusterArgs, config: docker.ServiceConfig, dependsOn: pulumi.Resource[]): docker.Service {
+        const rolling = (failureAction: string) => ({ parallelism: 1, order: "start-first", delay: "2s", monitor: "10s", failureAction, maxFailureRatio: "0" });
+        return new docker.Service(
+            `${name}-proxy`,
+            {
+                name: this.proxyHost,
+                labels: labelList(args, { "swarm-ha.tier": "postgres-proxy" }),
+                mode: { replicated: { replicas: args.proxyReplicas } },
+                taskSpec: {
+                    containerSpec: {
+                        image: args.images.haproxy,
+                        env: { HAPROXY_CONFIG: "/usr/local/etc/haproxy/haproxy.cfg" },
+                        configs: [{ configId: config.id, configName: config.name, fileName: "/usr/local/etc/haproxy/haproxy.cfg", fileMode: 0o444 }],
+                        healthcheck: {
+                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PROXY_HEALTH_PORT}/alive`],
+                            interval: "2s",
+                            timeout: "2s",
+                            retries: 3,
+                            startPeriod: "10s",
+                        },
+                        stopSignal: "SIGUSR1",
+                        stopGracePeriod: "15s",
+                    },
+                    resources: { limits: { memoryBytes: 128 * 1024 * 1024 } },
+                    restartPolicy: { condition: "any", delay: "1s", maxAttempts: 0, window: "0s" },
+                    // One per node where it can, room for a start-first update's extra task.
+                    placement: { constraints: [args.proxyNodesConstraint], prefs: ["node.labels.swarm-ha.name"], maxReplicas: 2 },
+                    networksAdvanceds: [{ id: args.network.id }],
+                },
+                endpointSpec: { mode: "dnsrr" },
+                updateConfig: rolling("rollback"),
+                rollbackConfig: rolling("pause"),
+                convergeConfig: { delay: "4s", timeout: "5m" },
+            },
+            { parent: this, dependsOn },
+        );
+    }
+}
+
+/** A pinned service with its data on its node's volume: the old task stops before the new one starts. */
+function stopFirst(failureAction: string) {
+    return { parallelism: 1, order: "stop-first", delay: "0s", monitor: "10s", failureAction, maxFailureRatio: "0" };
+}
+
+function labelList(args: PostgresClusterArgs, extra: Record<string, string>) {
+    return Object.entries({ "swarm-ha.tier": "postgres", ...args.labels, ...extra }).map(([label, value]) => ({ label, value }));
+}

@@ -1,0 +1,140 @@
+#!/bin/sh
+# swarm-ha-etcd: starts one member of etcd, Patroni's store, in a swarm service of its own
+# (`<prefix>-etcd-<node>`, dnsrr, its data on the node's volume at /data).
+#
+# From the service's environment (components/postgres/etcd.ts renders it):
+#   ETCD_NAME           this member's name
+#   ETCD_PEERS          every member as name=host, space-separated (this one included)
+#   ETCD_SELF_HOST      this member's host: its service's name
+#   ETCD_CLUSTER_TOKEN  --initial-cluster-token
+# Test overrides (the defaults are production's):
+#   SWARM_HA_ETCD_DATA (/data), SWARM_HA_ETCD_LISTEN_HOST (0.0.0.0), SWARM_HA_ETCD_CLIENT_PORT
+#   (2379), SWARM_HA_ETCD_PEER_PORT (2380), SWARM_HA_ETCD_RESOLVE_TIMEOUT (60, seconds)
+#
+# Members advertise their service's name, not their IP: a task gets a new IP each time it
+# starts, the name stays (with dnsrr, it resolves to the task's IP while the task runs).
+set -eu
+set -f # ETCD_PEERS is split on spaces below; no word of it is a file pattern
+
+die() {
+    printf 'swarm-ha-etcd: %s\n' "$*" >&2
+    exit 1
+}
+log() {
+    printf 'swarm-ha-etcd: %s\n' "$*" >&2
+}
+port() { # $1: variable name, $2: value
+    case $2 in
+    '' | *[!0-9]*) die "$1 must be a port number (got '$2')" ;;
+    esac
+    if [ "$2" -lt 1 ] || [ "$2" -gt 65535 ]; then die "$1 must be a port number (got '$2')"; fi
+}
+
+name=${ETCD_NAME:-}
+peers=${ETCD_PEERS:-}
+self_host=${ETCD_SELF_HOST:-}
+token=${ETCD_CLUSTER_TOKEN:-}
+# etcd reads ETCD_<FLAG> variables as flags, and refuses to start when one is also given on its
+# command line ("conflicting environment variable ETCD_NAME is shadowed by corresponding
+# command-line flag"); the others are not its own and it would warn about each.
+unset ETCD_NAME ETCD_PEERS ETCD_SELF_HOST ETCD_CLUSTER_TOKEN
+
+data=${SWARM_HA_ETCD_DATA:-/data}
+listen_host=${SWARM_HA_ETCD_LISTEN_HOST:-0.0.0.0}
+client_port=${SWARM_HA_ETCD_CLIENT_PORT:-2379}
+peer_port=${SWARM_HA_ETCD_PEER_PORT:-2380}
+resolve_timeout=${SWARM_HA_ETCD_RESOLVE_TIMEOUT:-60}
+
+[ -n "$name" ] || die "ETCD_NAME (this member's name) is not set"
+[ -n "$peers" ] || die "ETCD_PEERS (every member as name=host, space-separated) is not set"
+[ -n "$self_host" ] || die "ETCD_SELF_HOST (this member's service name) is not set"
+[ -n "$token" ] || die "ETCD_CLUSTER_TOKEN is not set"
+port SWARM_HA_ETCD_CLIENT_PORT "$client_port"
+port SWARM_HA_ETCD_PEER_PORT "$peer_port"
+case $resolve_timeout in
+'' | *[!0-9]*) die "SWARM_HA_ETCD_RESOLVE_TIMEOUT must be a number of seconds (got '$resolve_timeout')" ;;
+esac
+case $data in
+/*) ;;
+*) die "SWARM_HA_ETCD_DATA must be an absolute path (got '$data')" ;;
+esac
+
+initial_cluster=
+hosts=
+listed=no
+for pair in $peers; do
+    case $pair in
+    [A-Za-z0-9]*=[A-Za-z0-9]*) ;;
+    *) die "ETCD_PEERS: '$pair' is not name=host" ;;
+    esac
+    peer_name=${pair%%=*}
+    peer_host=${pair#*=}
+    case $peer_name$peer_host in
+    *[!A-Za-z0-9_.-]*) die "ETCD_PEERS: '$pair': names and hosts are letters, digits, '.', '_' and '-'" ;;
+    esac
+    initial_cluster="${initial_cluster:+$initial_cluster,}$peer_name=http://$peer_host:$peer_port"
+    hosts="$hosts $peer_host"
+    if [ "$peer_name" = "$name" ]; then
+        [ "$peer_host" = "$self_host" ] || die "ETCD_PEERS gives $name the host $peer_host, but ETCD_SELF_HOST is $self_host"
+        listed=yes
+    fi
+done
+[ "$listed" = yes ] || die "ETCD_NAME $name is not in ETCD_PEERS ($peers)"
+
+if [ -d "$data/member" ]; then
+    # etcd ignores the --initial-* flags once its data holds a member, and finds its peers
+    # through the membership it stored, retrying the ones it cannot reach. Waiting for them
+    # here would keep this member down while a manager is: a majority needs it up.
+    log "$data holds member data: starting $name (peers need not resolve now)"
+else
+    # A new cluster: every member must be reachable by name before it can form, and the names
+    # appear only as the other services' tasks start (Swarm registers a task's name when it
+    # runs; the members have no health check, which would hold it back until they are healthy,
+    # and they cannot be healthy before the cluster forms). Bounded: a member that never starts
+    # is an error worth a restart and a line in the service's logs.
+    started=$(date +%s)
+    while :; do
+        missing=
+        for host in $hosts; do
+            getent ahostsv4 "$host" >/dev/null 2>&1 || missing="$missing $host"
+        done
+        [ -z "$missing" ] && break
+        waited=$(($(date +%s) - started))
+        if [ "$waited" -ge "$resolve_timeout" ]; then
+            die "new cluster: after ${resolve_timeout}s, these members' names still do not resolve:$missing (is each one's service running, on this network?)"
+        fi
+        if [ $((waited % 10)) -eq 0 ]; then
+            log "new cluster: waiting for the names of$missing to resolve (${waited}s of ${resolve_timeout}s)"
+        fi
+        sleep 1
+    done
+    log "new cluster: every member's name resolves; starting $name"
+fi
+
+# etcd runs as Debian's etcd user, its data readable by nobody else (etcd warns otherwise).
+mkdir -p "$data"
+chown etcd:etcd "$data"
+chmod 0700 "$data"
+
+# Timers (components/postgres/etcd.ts explains them): heartbeat 150 ms, election 1.5 s, so that
+# a stall of one busy manager does not start an election, and a dead leader is replaced within
+# Patroni's retry_timeout. Old revisions are compacted hourly: Patroni writes every few seconds,
+# and an uncompacted store grows until etcd refuses writes (its space quota). Logs: etcd 3.4's
+# structured logger (its default one is deprecated and says so at every start).
+exec setpriv --reuid=etcd --regid=etcd --init-groups --no-new-privs \
+    etcd \
+    --name "$name" \
+    --data-dir "$data" \
+    --listen-client-urls "http://$listen_host:$client_port" \
+    --advertise-client-urls "http://$self_host:$client_port" \
+    --listen-peer-urls "http://$listen_host:$peer_port" \
+    --initial-advertise-peer-urls "http://$self_host:$peer_port" \
+    --initial-cluster "$initial_cluster" \
+    --initial-cluster-token "$token" \
+    --initial-cluster-state new \
+    --heartbeat-interval 150 \
+    --election-timeout 1500 \
+    --auto-compaction-mode periodic \
+    --auto-compaction-retention 1h \
+    --logger zap \
+    --log-outputs stderr

@@ -1,0 +1,48 @@
+/**
+ * Where each part of the stack runs, from the nodes' roles: the program builds images and pins
+ * services by it, the lab loads images by it.
+ */
+import { placeStack, type NodeSpec } from "../components/config";
+
+function node(name: string, swarmRole: NodeSpec["swarmRole"], roles: NodeSpec["roles"], availability: NodeSpec["availability"] = "active"): NodeSpec {
+    return { name, address: `192.0.2.${name.length}`, advertiseAddress: "192.0.2.1", swarmRole, roles, labels: {}, availability };
+}
+
+const names = (nodes: NodeSpec[]) => nodes.map((n) => n.name);
+
+const cluster = [
+    node("m1", "manager", ["edge", "monitoring"]),
+    node("m2", "manager", ["edge", "redis"]),
+    node("m3", "manager", ["redis", "postgres-replica"]),
+    node("w1", "worker", ["app", "postgres-primary", "redis"]),
+    node("w2", "worker", ["app"], "drain"),
+];
+
+test("Postgres starts on the primary's node first, then the replicas'; etcd on the active managers", () => {
+    const placed = placeStack(cluster, { vip: true });
+    expect(names(placed.postgres)).toEqual(["w1", "m3"]);
+    expect(names(placed.etcd)).toEqual(["m1", "m2", "m3"]);
+});
+
+test("nothing is placed on a drained or paused node", () => {
+    const placed = placeStack(cluster, { vip: true });
+    expect(names(placed.app)).toEqual(["w1"]);
+    expect(Object.values(placed.nodesByImage).flat().map((n) => n.name)).not.toContain("w2");
+});
+
+test("HAProxy is built where the edge runs and where the app runs (the Postgres proxy sits beside it)", () => {
+    expect(names(placeStack(cluster, { vip: true }).nodesByImage.haproxy)).toEqual(["m1", "m2", "w1"]);
+});
+
+test("keepalived is built only when there is a virtual IP to move", () => {
+    expect(names(placeStack(cluster, { vip: true }).nodesByImage.keepalived)).toEqual(["m1", "m2"]);
+    expect(placeStack(cluster, { vip: false }).nodesByImage.keepalived).toEqual([]);
+});
+
+test("backups are kept on the first replica's node, never the primary's", () => {
+    expect(placeStack(cluster, { vip: true }).backup.name).toBe("m3");
+    const noReplica = cluster.map((n) => ({ ...n, roles: n.roles.filter((r) => r !== "postgres-replica") }));
+    const backup = placeStack(noReplica, { vip: true }).backup;
+    expect(backup.name).not.toBe("w1");
+    expect(backup.availability).toBe("active");
+});
