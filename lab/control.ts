@@ -145,10 +145,19 @@ export function onHostConsole(name: string, command: string): string {
     return labDocker("exec", name, "sh", "-c", command);
 }
 
-/** Every host up, in no swarm (each leaves whatever swarm it holds), and no engine state. */
+/**
+ * Every host up, in no swarm (each leaves whatever swarm it holds), and no engine state: no
+ * containers and no volumes (a database volume left from an earlier swarm holds that swarm's
+ * passwords), only the images.
+ */
 export function resetToBareHosts(): void {
     for (const n of hosts.nodes) startHost(n.name);
-    for (const n of hosts.nodes) onLabNode(n.address, "docker swarm leave --force >/dev/null 2>&1 || true");
+    for (const n of hosts.nodes) {
+        onLabNode(
+            n.address,
+            "docker swarm leave --force >/dev/null 2>&1 || true; docker ps -aq | xargs -r docker rm -f >/dev/null; docker volume ls -q | xargs -r docker volume rm -f >/dev/null",
+        );
+    }
     fs.rmSync(STATE, { force: true });
 }
 

@@ -5,7 +5,7 @@
  * containers (through the lab's private engine), where the password is a secret file: it never
  * appears on a command line of this machine or of a node.
  */
-import { onNode, PREFIX, runningTasks, tryOnNode } from "./faults";
+import { onNode, PREFIX, runningTasks, sleep, someManager, tryOnNode, VIP } from "./faults";
 
 export const redisService = (node: string) => `${PREFIX}-redis-${node}`;
 export const sentinelService = (node: string) => `${PREFIX}-sentinel-${node}`;
@@ -19,7 +19,8 @@ export const MASTER_NAME = "mymaster";
 export function inService(service: string, command: string): string {
     const task = runningTasks(service)[0];
     if (!task) throw new Error(`no running task of ${service}`);
-    return onNode(task.node, `docker exec ${task.container} sh -c ${JSON.stringify(command)}`);
+    // Single-quoted, so the node's shell passes `$(cat /run/secrets/...)` on for the container's to expand.
+    return onNode(task.node, `docker exec ${task.container} sh -c '${command.replace(/'/g, `'\\''`)}'`);
 }
 
 /** Like inService, but undefined when the service has no running task or the command fails. */
@@ -103,5 +104,103 @@ export function killContainer(service: string): string {
     return task.node;
 }
 
+/** Sets a replicated service's replica count (0 stops it for good: Swarm does not restart it). */
+export function scale(service: string, replicas: number): void {
+    onNode(someManager(), `docker service scale --detach ${service}=${replicas} >/dev/null`);
+}
+
 /** Is the node's engine answering (a stopped host's is not)? */
 export const nodeUp = (node: string) => tryOnNode(node, "docker info --format ok")?.trim() === "ok";
+
+// ---------------------------------------------------------------------------------------------
+// The app's to-dos, through the VIP.
+
+export interface Todo {
+    id: string;
+    title: string;
+    seq: number | null;
+}
+
+export function postTodo(title: string, seq?: number, timeoutMs = 3000): Promise<Response> {
+    return fetch(`http://${VIP}/todos`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ title, seq }),
+        signal: AbortSignal.timeout(timeoutMs),
+    });
+}
+
+export function getTodo(id: string, timeoutMs = 3000): Promise<Response> {
+    return fetch(`http://${VIP}/todos/${id}`, { signal: AbortSignal.timeout(timeoutMs) });
+}
+
+/** Writes a to-do and reads it back twice (the second read from Redis); throws what went wrong. */
+export async function writeAndRead(title: string): Promise<Todo> {
+    const created = await postTodo(title);
+    if (created.status !== 201) throw new Error(`POST /todos answered ${created.status}: ${await created.text()}`);
+    const todo = (await created.json()) as Todo;
+    const first = await getTodo(todo.id);
+    if (first.status !== 200) throw new Error(`GET /todos/${todo.id} answered ${first.status}`);
+    const second = await getTodo(todo.id);
+    if (second.status !== 200 || second.headers.get("x-cache") !== "hit") throw new Error(`second GET: ${second.status}, X-Cache ${second.headers.get("x-cache")}`);
+    return todo;
+}
+
+/** Does a write and two reads (one cached) succeed now? */
+export const works = (title: string) => writeAndRead(title).then(() => true, () => false);
+
+export interface TodoWrite {
+    seq: number;
+    /** When it was sent and when its answer (or failure) came, ms since the writer started. */
+    sentAt: number;
+    doneAt: number;
+    /** 201: the app acknowledged it (so it must be in Postgres). */
+    ok: boolean;
+}
+
+/**
+ * Writes numbered to-dos (seq above `base`) through the VIP at `perSecond`, open loop (each its
+ * own request, never retried), until stopped. Every write's outcome is kept.
+ */
+export function todoWriter(base: number, perSecond = 10, timeoutMs = 3000) {
+    const writes: TodoWrite[] = [];
+    const t0 = Date.now();
+    let stop = false;
+    const pending = new Set<Promise<void>>();
+    const done = (async () => {
+        for (let seq = base + 1; !stop; seq++) {
+            const sentAt = Date.now() - t0;
+            const p: Promise<void> = postTodo(`chaos write ${seq}`, seq, timeoutMs)
+                .then((r) => r.status === 201, () => false)
+                .then((ok) => {
+                    writes.push({ seq, sentAt, doneAt: Date.now() - t0, ok });
+                    pending.delete(p);
+                });
+            pending.add(p);
+            await sleep(Math.max(0, (seq - base) * (1000 / perSecond) - (Date.now() - t0)));
+        }
+        await Promise.all(pending);
+    })();
+    return {
+        t0,
+        writes,
+        stop: async () => {
+            stop = true;
+            await done;
+            writes.sort((a, b) => a.seq - b.seq);
+        },
+    };
+}
+
+/** Every seq above `base` the app has in Postgres (GET /todos pages by seq, from the leader). */
+export async function storedSeqs(base: number): Promise<Set<number>> {
+    const seqs = new Set<number>();
+    for (let after: number | null = base; after !== null; ) {
+        const r = await fetch(`http://${VIP}/todos?afterSeq=${after}&limit=1000`, { signal: AbortSignal.timeout(5000) });
+        if (r.status !== 200) throw new Error(`GET /todos answered ${r.status}: ${await r.text()}`);
+        const page = (await r.json()) as { todos: Todo[]; nextAfterSeq: number | null };
+        for (const t of page.todos) if (t.seq !== null) seqs.add(t.seq);
+        after = page.nextAfterSeq;
+    }
+    return seqs;
+}
