@@ -2,8 +2,8 @@
  * swarm-ha: the stack's entry point. Reads and validates the stack's config (nothing is
  * created if it is invalid), forms the swarm, then builds on its Docker provider:
  * networks and secrets, the images on the nodes that run them, the data tier (Redis with
- * Sentinel, Postgres with Patroni on etcd, backups), the app, and the edge (HAProxy on every
- * edge node, keepalived's virtual IP in front).
+ * Sentinel, Postgres with Patroni on etcd, backups; unless dataTier is false), the app, and the
+ * edge (HAProxy on every edge node, keepalived's virtual IP in front).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { AppService } from "./components/app";
@@ -19,7 +19,7 @@ import { StackSecrets } from "./components/secrets";
 
 const config = loadStackConfig();
 const stackLabels = { "swarm-ha.stack": pulumi.getStack() };
-const placed = placeStack(config.nodes, { vip: config.vip !== undefined });
+const placed = placeStack(config.nodes, { vip: config.vip !== undefined, dataTier: config.dataTier });
 
 const cluster = new SwarmCluster("swarm", { nodes: config.nodes, ssh: config.ssh, defaultAddrPool: config.defaultAddrPool });
 
@@ -44,62 +44,77 @@ const images = new NodeImages(
     "images",
     {
         nodesByImage: placed.nodesByImage,
-        configured: { app: config.app.image, haproxy: config.edge.haproxyImage, keepalived: config.edge.keepalivedImage },
+        configured: {
+            app: config.app.image,
+            haproxy: config.edge.haproxyImage,
+            keepalived: config.edge.keepalivedImage,
+            redis: config.redis.image,
+            postgres: config.postgres.image,
+            etcd: config.postgres.etcdImage,
+            backup: config.backups.image,
+        },
         ssh: config.ssh,
         after: cluster.preflights,
     },
 );
 
-const redis = new RedisCluster(
-    "redis",
-    {
-        namePrefix: config.namePrefix,
-        nodes: placed.redis,
-        image: images.images.redis,
-        network: networks.networks.data,
-        password: secrets.secrets.redisPassword.secret,
-        settings: config.redis,
-        labels: stackLabels,
-    },
-    onSwarm,
-);
-
-const postgres = new PostgresCluster(
-    "postgres",
-    {
-        namePrefix: config.namePrefix,
-        managers: placed.etcd,
-        nodes: placed.postgres,
-        proxyNodesConstraint: "node.labels.swarm-ha.role.app == true",
-        proxyReplicas: Math.min(2, placed.app.length),
-        images: { postgres: images.images.postgres, etcd: images.images.etcd, haproxy: images.images.haproxy },
-        network: networks.networks.data,
-        secrets: {
-            superuser: secrets.secrets.postgresPassword.secret,
-            replication: secrets.secrets.postgresReplicationPassword.secret,
-            app: secrets.secrets.postgresAppPassword.secret,
+/** The data tier: Redis with Sentinel, Postgres with Patroni on etcd (its proxy beside the app), backups. */
+function dataTier() {
+    const redis = new RedisCluster(
+        "redis",
+        {
+            namePrefix: config.namePrefix,
+            nodes: placed.redis,
+            image: images.images.redis,
+            network: networks.networks.data,
+            password: secrets.secrets.redisPassword.secret,
+            settings: config.redis,
+            labels: stackLabels,
         },
-        settings: config.postgres,
-        labels: stackLabels,
-    },
-    onSwarm,
-);
+        onSwarm,
+    );
 
-const backups = new Backups(
-    "backups",
-    {
-        namePrefix: config.namePrefix,
-        node: placed.backup,
-        image: images.images.backup,
-        postgres: { host: postgres.proxyHost, port: PG_PORT, database: "app" },
-        superuserPassword: secrets.secrets.postgresPassword.secret,
-        network: networks.networks.data,
-        intervalMinutes: config.backups.intervalMinutes,
-        keep: config.backups.keep,
-        labels: stackLabels,
-    },
-    { ...onSwarm, dependsOn: [postgres] },
-);
+    const postgres = new PostgresCluster(
+        "postgres",
+        {
+            namePrefix: config.namePrefix,
+            managers: placed.etcd,
+            nodes: placed.postgres,
+            proxyNodesConstraint: "node.labels.swarm-ha.role.app == true",
+            proxyReplicas: Math.min(2, placed.app.length),
+            images: { postgres: images.images.postgres, etcd: images.images.etcd, haproxy: images.images.haproxy },
+            network: networks.networks.data,
+            secrets: {
+                superuser: secrets.secrets.postgresPassword.secret,
+                replication: secrets.secrets.postgresReplicationPassword.secret,
+                app: secrets.secrets.postgresAppPassword.secret,
+            },
+            settings: config.postgres,
+            labels: stackLabels,
+        },
+        onSwarm,
+    );
+
+    const backups = new Backups(
+        "backups",
+        {
+            namePrefix: config.namePrefix,
+            // Placed whenever the data tier is (placeStack throws otherwise).
+            node: placed.backup!,
+            image: images.images.backup,
+            postgres: { host: postgres.proxyHost, port: PG_PORT, database: "app" },
+            superuserPassword: secrets.secrets.postgresPassword.secret,
+            network: networks.networks.data,
+            intervalMinutes: config.backups.intervalMinutes,
+            keep: config.backups.keep,
+            labels: stackLabels,
+        },
+        { ...onSwarm, dependsOn: [postgres] },
+    );
+    return { redis, postgres, backups };
+}
+
+const data = config.dataTier ? dataTier() : undefined;
 
 const app = new AppService(
     "app",
@@ -113,14 +128,15 @@ const app = new AppService(
         cpuMillis: config.app.cpuMillis,
         network: networks.networks.app,
         labels: stackLabels,
-        data: {
+        // Without the data tier: no database or cache (the demo app's to-do endpoints answer 404), only the app network.
+        data: data && {
             network: networks.networks.data,
-            postgres: { host: postgres.proxyHost, port: PG_PORT, readOnlyPort: PG_READONLY_PORT, database: "app", user: "app", password: secrets.secrets.postgresAppPassword.secret },
-            redis: { sentinels: redis.sentinelEndpoints, masterName: redis.masterName, password: secrets.secrets.redisPassword.secret },
+            postgres: { host: data.postgres.proxyHost, port: PG_PORT, readOnlyPort: PG_READONLY_PORT, database: "app", user: "app", password: secrets.secrets.postgresAppPassword.secret },
+            redis: { sentinels: data.redis.sentinelEndpoints, masterName: data.redis.masterName, password: secrets.secrets.redisPassword.secret },
         },
     },
     // On a new stack the app starts once Postgres and Redis answer (later it rides out their failovers).
-    { ...onSwarm, dependsOn: [postgres, redis] },
+    { ...onSwarm, dependsOn: data ? [data.postgres, data.redis] : [] },
 );
 
 const edge = new EdgeProxies(
@@ -172,12 +188,13 @@ export const statsUser = STATS_USER;
 /** Secret: `pulumi stack output statsPassword --show-secrets`. */
 export const statsPassword = secrets.secrets.haproxyStatsPassword.value;
 export const appService = app.serviceName;
-/** Writers: Postgres's current primary, through the proxy (on the app network). */
-export const postgresReadWrite = postgres.readWriteEndpoint;
+// The data tier's outputs are null without it.
+/** Writers: Postgres's current primary, through the proxy (on the data network). */
+export const postgresReadWrite = data?.postgres.readWriteEndpoint ?? null;
 /** Readers: Postgres's healthy replicas, through the proxy. */
-export const postgresReadOnly = postgres.readOnlyEndpoint;
+export const postgresReadOnly = data?.postgres.readOnlyEndpoint ?? null;
 /** Redis's Sentinels (master name in redisMasterName). */
-export const redisSentinels = redis.sentinelEndpoints;
-export const redisMasterName = redis.masterName;
+export const redisSentinels = data?.redis.sentinelEndpoints ?? null;
+export const redisMasterName = data?.redis.masterName ?? null;
 /** The backups' metrics (last good backup's age) for monitoring. */
-export const backupMetrics = backups.metricsEndpoint;
+export const backupMetrics = data?.backups.metricsEndpoint ?? null;

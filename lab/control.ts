@@ -161,10 +161,16 @@ export function resetToBareHosts(): void {
     fs.rmSync(STATE, { force: true });
 }
 
-/** A known starting point for a test file: bare hosts, then a fresh deploy of the base nodes. */
-export function resetToBase(): Deployed {
+/**
+ * The swarm tier's tests change the swarm's membership, which the data tier does not follow
+ * yet (a replaced manager is a new etcd member): they deploy without it.
+ */
+export const WITHOUT_DATA_TIER = { "swarm-ha:dataTier": "false" };
+
+/** A known starting point for a test file: bare hosts, then a fresh deploy of the base nodes (with `extra` config). */
+export function resetToBase(extra: Record<string, unknown> = {}): Deployed {
     resetToBareHosts();
-    const base = deploy(baseNodes);
+    const base = deploy(baseNodes, extra);
     if (base.status !== 0) throw new Error(`the base deploy failed: ${base.summary.error}`);
     return base;
 }

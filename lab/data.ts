@@ -5,7 +5,8 @@
  * containers (through the lab's private engine), where the password is a secret file: it never
  * appears on a command line of this machine or of a node.
  */
-import { onNode, PREFIX, runningTasks, sleep, someManager, tryOnNode, VIP } from "./faults";
+import { spawn } from "node:child_process";
+import { LAB_DOCKER, onNode, PREFIX, runningTasks, sleep, someManager, tryOnNode, VIP } from "./faults";
 
 export const redisService = (node: string) => `${PREFIX}-redis-${node}`;
 export const sentinelService = (node: string) => `${PREFIX}-sentinel-${node}`;
@@ -203,4 +204,94 @@ export async function storedSeqs(base: number): Promise<Set<number>> {
         after = page.nextAfterSeq;
     }
     return seqs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes straight to Redis or Postgres, from inside the swarm (to tell the tiers apart from the
+// app): a shell loop in a container that has the client and the password as a secret file.
+
+export interface DirectWrite {
+    /** When the answer came, ms since the Unix epoch (the node's clock: the lab's nodes share this machine's). */
+    at: number;
+    i: number;
+    ok: boolean;
+}
+
+/**
+ * The loop, in POSIX sh: one write per iteration, each with a 1 s bound, numbered from 1, one
+ * line "<epoch ms> <i> <OK|error>" per write, for `seconds`.
+ */
+function loopScript(seconds: number, setup: string, write: string): string {
+    return [
+        "set -u",
+        setup,
+        `end=$(( $(date +%s) + ${seconds} )); i=0`,
+        `while [ "$(date +%s)" -lt "$end" ]; do`,
+        `  i=$((i + 1))`,
+        `  if out=$(${write} 2>&1); then echo "$(date +%s%3N) $i OK"; else echo "$(date +%s%3N) $i ERR $(echo "$out" | head -1)"; fi`,
+        `  sleep 0.05`,
+        `done`,
+    ].join("\n");
+}
+
+/** Runs `script` in the running container of `service` in the background; its parsed lines when it ends. */
+function runInService(service: string, script: string): Promise<string> {
+    const task = runningTasks(service)[0];
+    if (!task) throw new Error(`no running task of ${service}`);
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", [...LAB_DOCKER, "exec", task.node, "docker", "exec", task.container, "sh", "-c", script], { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (err += d));
+        child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${service}: the writer exited ${code}: ${err.trim()}`))));
+    });
+}
+
+const parseWrites = (out: string): DirectWrite[] =>
+    out
+        .split("\n")
+        .filter((l) => /^\d+ \d+ /.test(l))
+        .map((l) => {
+            const [at, i, result] = l.split(" ");
+            return { at: Number(at), i: Number(i), ok: result === "OK" };
+        });
+
+const REDIS_AUTH = 'export REDISCLI_AUTH="$(cat /run/secrets/redis-password)"';
+const masterIp = `redis-cli -p 26379 --no-auth-warning sentinel get-master-addr-by-name ${MASTER_NAME} | head -1`;
+
+/**
+ * Writes `bench:<run>:<i>` to whichever server the local Sentinel names master, from the
+ * Sentinel container on `node` (choose one whose Redis is not the one killed). Resolves with
+ * every write and, read back from the master afterwards, which acknowledged ones are missing.
+ */
+export async function directRedisWrites(node: string, run: string, seconds: number): Promise<{ writes: DirectWrite[]; missing: number[] }> {
+    const script = loopScript(seconds, REDIS_AUTH, `timeout 1 redis-cli -h "$(${masterIp})" -p 6379 --no-auth-warning set bench:${run}:$i $i | grep -qx OK`);
+    const writes = parseWrites(await runInService(sentinelService(node), script));
+    const stored = new Set(
+        inService(sentinelService(node), `${REDIS_AUTH}; redis-cli -h "$(${masterIp})" -p 6379 --no-auth-warning --scan --pattern 'bench:${run}:*'`)
+            .split("\n")
+            .filter(Boolean)
+            .map((k) => Number(k.split(":")[2])),
+    );
+    return { writes, missing: writes.filter((w) => w.ok && !stored.has(w.i)).map((w) => w.i) };
+}
+
+/**
+ * Inserts (run, i) rows into bench_writes (in the `postgres` database) through the Postgres
+ * proxy's read-write port, from the Postgres container on `node` (choose a standby's: it has
+ * psql and the superuser's password file, and keeps running); the password goes through a
+ * pgpass file in the container, never a command line or an environment.
+ */
+export async function directPostgresWrites(node: string, run: string, seconds: number): Promise<{ writes: DirectWrite[]; missing: number[] }> {
+    const connect = [
+        `export PGHOST=${PG_PROXY_SERVICE} PGPORT=5432 PGUSER=postgres PGDATABASE=postgres PGCONNECT_TIMEOUT=1`,
+        'PGPASSFILE=$(mktemp); export PGPASSFILE; trap \'rm -f "$PGPASSFILE"\' EXIT',
+        `printf '*:*:*:*:%s\\n' "$(cat /run/secrets/postgres-password)" > "$PGPASSFILE"`,
+    ].join("\n");
+    const setup = `${connect}\npsql -qtAX -v ON_ERROR_STOP=1 -c 'create table if not exists bench_writes (run text not null, i int not null)' >/dev/null`;
+    const script = loopScript(seconds, setup, `timeout 1 psql -qtAX -v ON_ERROR_STOP=1 -c "insert into bench_writes values ('${run}', $i)"`);
+    const writes = parseWrites(await runInService(pgService(node), script));
+    const stored = new Set(inService(pgService(node), `${connect}\npsql -qtAX -c "select i from bench_writes where run = '${run}'"`).split("\n").filter(Boolean).map(Number));
+    return { writes, missing: writes.filter((w) => w.ok && !stored.has(w.i)).map((w) => w.i) };
 }

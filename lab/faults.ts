@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { readHosts } from "./stack";
 
-const LAB_DOCKER = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
+export const LAB_DOCKER = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
 const hosts = readHosts();
 export const VIP = hosts.vip;
 export const PREFIX = "swarm-ha";
@@ -31,12 +31,21 @@ export function tryOnNode(node: string, command: string): string | undefined {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits for `check` to hold, polling every `everyMs`; returns the ms it took, or throws after `timeoutMs`. */
+/**
+ * Waits for `check` to hold, polling every `everyMs`; returns the ms it took, or throws after
+ * `timeoutMs`. A check that throws counts as not holding yet (while a fault heals, a manager
+ * may have no leader for a moment); its last error is in the timeout's message.
+ */
 export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000, everyMs = 250): Promise<number> {
     const t0 = Date.now();
+    let lastError = "";
     for (;;) {
-        if (await check()) return Date.now() - t0;
-        if (Date.now() - t0 > timeoutMs) throw new Error(`gave up after ${timeoutMs / 1000}s waiting for ${what}`);
+        try {
+            if (await check()) return Date.now() - t0;
+        } catch (e) {
+            lastError = (e as Error).message;
+        }
+        if (Date.now() - t0 > timeoutMs) throw new Error(`gave up after ${timeoutMs / 1000}s waiting for ${what}${lastError ? ` (last error: ${lastError})` : ""}`);
         await sleep(everyMs);
     }
 }

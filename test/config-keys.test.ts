@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { CONFIG_KEYS, type ConfigKeySpec, ConfigError, SUPPLIABLE_SECRETS, parseStackConfig } from "../components/config";
 import { NODE_SETTINGS } from "../components/config/nodes";
+import { IMAGE_NAMES } from "../components/images/catalog";
 import { FAKE_SSH_KEY, devConfig } from "./support/program";
 
 const PROJECT_FILE = path.join(__dirname, "..", "Pulumi.yaml");
@@ -60,6 +61,8 @@ test("the parser's defaults are the table's", () => {
     expect(c.ssh).toEqual({ user: d("sshUser"), port: d("sshPort") });
     expect(c.allowNonHa).toBe(d("allowNonHa"));
     expect(c.encryptOverlay).toBe(d("encryptOverlay"));
+    expect(c.dataTier).toBe(d("dataTier"));
+    expect(d("dataTier")).toBe(true);
     expect(c.namePrefix).toBe(d("namePrefix"));
     expect(c.app).toEqual({
         image: undefined,
@@ -77,17 +80,41 @@ test("the parser's defaults are the table's", () => {
         statsPort: d("statsPort"),
         healthPort: d("healthPort"),
     });
-    expect(c.redis).toEqual({ minReplicasToWrite: d("redisMinReplicasToWrite"), minReplicasMaxLagSeconds: d("redisMinReplicasMaxLagSeconds"), downAfterMs: d("redisDownAfterMs") });
+    expect(c.redis).toEqual({
+        image: undefined,
+        minReplicasToWrite: d("redisMinReplicasToWrite"),
+        minReplicasMaxLagSeconds: d("redisMinReplicasMaxLagSeconds"),
+        downAfterMs: d("redisDownAfterMs"),
+    });
     // Given in MiB, handed to Patroni in bytes.
-    expect(c.postgres).toEqual({ synchronousMode: d("postgresSynchronousMode"), maxLagOnFailoverBytes: Number(d("postgresMaxLagOnFailoverMb")) * 1024 * 1024 });
-    expect(c.backups).toEqual({ intervalMinutes: d("backupIntervalMinutes"), keep: d("backupKeep") });
+    expect(c.postgres).toEqual({
+        image: undefined,
+        etcdImage: undefined,
+        synchronousMode: d("postgresSynchronousMode"),
+        maxLagOnFailoverBytes: Number(d("postgresMaxLagOnFailoverMb")) * 1024 * 1024,
+    });
+    expect(c.backups).toEqual({ image: undefined, intervalMinutes: d("backupIntervalMinutes"), keep: d("backupKeep") });
     // Empty string defaults mean "none" (or "swarm-ha builds it").
-    expect([d("vip"), d("defaultAddrPool"), d("appImage"), d("haproxyImage"), d("keepalivedImage"), d("tlsCertificate")]).toEqual(["", "", "", "", "", ""]);
+    const images = ["appImage", "haproxyImage", "keepalivedImage", "redisImage", "postgresImage", "etcdImage", "backupImage"] as const;
+    expect([d("vip"), d("defaultAddrPool"), ...images.map(d), d("tlsCertificate")]).toEqual(["", "", ...images.map(() => ""), ""]);
     expect(c.vip).toBeUndefined();
     expect(c.defaultAddrPool).toBeUndefined();
     // The VIP's settings, with the VIP set.
     const withVip = parseStackConfig({ nodes, sshPrivateKey: FAKE_SSH_KEY, vip: "192.0.2.100" }, new Set(["swarm-ha:sshPrivateKey"]));
     expect(withVip.vip).toEqual({ address: "192.0.2.100", prefixLength: d("vipPrefixLength"), interface: d("vipInterface"), routerId: d("vrrpRouterId") });
+});
+
+test("every image the stack runs has a key, a plain string that defaults to empty (swarm-ha builds it)", () => {
+    const keys = IMAGE_NAMES.map((name) => `${name}Image`);
+    for (const key of keys) {
+        expect(CONFIG_KEYS).toHaveProperty(key);
+        expect(CONFIG_KEYS[key as keyof typeof CONFIG_KEYS]).toMatchObject({ type: "string", default: "", secret: "never" });
+    }
+    // Each description says what empty means, and the data tier's what an image of yours must be.
+    for (const name of IMAGE_NAMES) expect(CONFIG_KEYS[`${name}Image` as keyof typeof CONFIG_KEYS].description).toContain(`(images/${name})`);
+    for (const name of ["redis", "postgres", "etcd", "backup"] as const) {
+        expect(CONFIG_KEYS[`${name}Image`].description).toMatch(new RegExp(`one built from images/${name} \\(e\\.g\\. pushed to your registry\\).*Empty: swarm-ha builds it`));
+    }
 });
 
 test("every key of the table is known to the parser, and no other", () => {

@@ -59,13 +59,13 @@ test("the dev stack's config is valid, with defaults applied", () => {
         roles: ["edge", "monitoring"], labels: { zone: "a" }, availability: "active",
     });
     expect(c.ssh).toEqual({ user: "deploy", port: 22 });
-    expect(c).toMatchObject({ allowNonHa: false, encryptOverlay: true, namePrefix: "swarm-ha", defaultAddrPool: "10.20.0.0/16" });
+    expect(c).toMatchObject({ allowNonHa: false, encryptOverlay: true, namePrefix: "swarm-ha", defaultAddrPool: "10.20.0.0/16", dataTier: true });
     expect(c.vip).toEqual({ address: "192.0.2.100", prefixLength: 24, interface: "eth0", routerId: 51 });
     expect(c.app).toEqual({ image: undefined, replicas: 2, maxReplicasPerNode: 2, port: 8080, memoryMb: 256, cpuMillis: 500 });
     expect(c.edge).toEqual({ haproxyImage: undefined, keepalivedImage: undefined, httpPort: 80, httpsPort: 443, statsPort: 8404, healthPort: 8405 });
-    expect(c.redis).toEqual({ minReplicasToWrite: 1, minReplicasMaxLagSeconds: 5, downAfterMs: 3000 });
-    expect(c.postgres).toEqual({ synchronousMode: true, maxLagOnFailoverBytes: 1048576 });
-    expect(c.backups).toEqual({ intervalMinutes: 60, keep: 7 });
+    expect(c.redis).toEqual({ image: undefined, minReplicasToWrite: 1, minReplicasMaxLagSeconds: 5, downAfterMs: 3000 });
+    expect(c.postgres).toEqual({ image: undefined, etcdImage: undefined, synchronousMode: true, maxLagOnFailoverBytes: 1048576 });
+    expect(c.backups).toEqual({ image: undefined, intervalMinutes: 60, keep: 7 });
     expect(c.warnings).toEqual([]);
 });
 
@@ -732,7 +732,8 @@ describe("rule 15: per-node service names fit Docker's 63", () => {
 });
 
 describe("rule 16: images", () => {
-    test.each(["appImage", "haproxyImage", "keepalivedImage"])("%s: a reference Docker would refuse", (key) => {
+    const IMAGE_KEYS = ["appImage", "haproxyImage", "keepalivedImage", "redisImage", "postgresImage", "etcdImage", "backupImage"];
+    test.each(IMAGE_KEYS)("%s: a reference Docker would refuse", (key) => {
         for (const value of ["my app:1", "ghcr.io/acme/shop:", "shop:1.0:2", "shop@sha256:abc", " shop"]) {
             expectProblem({ ...devRaw(), [key]: value }, `swarm-ha:${key}`, /\(e\.g\. ghcr\.io\/acme\/shop:1\.4\.2\), or leave it empty to have swarm-ha build its|has spaces around it/);
         }
@@ -743,10 +744,38 @@ describe("rule 16: images", () => {
     test("references Docker accepts, and what empty means", () => {
         const digest = `sha256:${"a".repeat(64)}`;
         for (const ref of ["shop", "acme/shop:1.4.2", "ghcr.io/acme/shop:1.4.2", "localhost:5000/shop", `registry.example.com:5000/a/b/c@${digest}`, `haproxy:2.8@${digest}`, "my_org/my__app-x"]) {
-            const c = accepted({ ...devRaw(), appImage: ref, haproxyImage: ref, keepalivedImage: ref });
-            expect([c.app.image, c.edge.haproxyImage, c.edge.keepalivedImage]).toEqual([ref, ref, ref]);
+            const c = accepted({ ...devRaw(), ...Object.fromEntries(IMAGE_KEYS.map((k) => [k, ref])) });
+            expect([c.app.image, c.edge.haproxyImage, c.edge.keepalivedImage, c.redis.image, c.postgres.image, c.postgres.etcdImage, c.backups.image]).toEqual(
+                IMAGE_KEYS.map(() => ref),
+            );
         }
         expectProblem({ ...devRaw(), appImage: "Shop" }, "swarm-ha:appImage", /swarm-ha build its demo app \(images\/app\) on the app nodes/);
+    });
+
+    test("the data tier's images: each key read where its tier's settings are, a bad one refused naming that key and what empty builds", () => {
+        const c = accepted({
+            ...devRaw(),
+            redisImage: "registry.example.com/swarm-ha/redis:1",
+            postgresImage: "registry.example.com/swarm-ha/postgres:1",
+            etcdImage: "registry.example.com/swarm-ha/etcd:1",
+            backupImage: "registry.example.com/swarm-ha/backup:1",
+        });
+        expect(c.redis.image).toBe("registry.example.com/swarm-ha/redis:1");
+        expect(c.postgres).toMatchObject({ image: "registry.example.com/swarm-ha/postgres:1", etcdImage: "registry.example.com/swarm-ha/etcd:1" });
+        expect(c.backups.image).toBe("registry.example.com/swarm-ha/backup:1");
+        // One key set leaves the others to swarm-ha's builds.
+        const one = accepted({ ...devRaw(), postgresImage: "registry.example.com/swarm-ha/postgres:1" });
+        expect([one.redis.image, one.postgres.etcdImage, one.backups.image, one.app.image]).toEqual([undefined, undefined, undefined, undefined]);
+        const builds = {
+            redisImage: /swarm-ha build its own Redis image \(images\/redis\) on the redis nodes/,
+            postgresImage: /swarm-ha build its own Postgres image \(images\/postgres\) on the postgres nodes/,
+            etcdImage: /swarm-ha build its own etcd image \(images\/etcd\) on the managers/,
+            backupImage: /swarm-ha build its own backup image \(images\/backup\) on the node that keeps the backups/,
+        };
+        for (const [key, message] of Object.entries(builds)) {
+            const p = problems({ ...devRaw(), [key]: "Swarm-HA/Postgres" });
+            expect(p).toEqual([{ key: `swarm-ha:${key}`, message: expect.stringMatching(message) }]);
+        }
     });
 });
 
@@ -981,6 +1010,67 @@ describe("rule 22: the data tier's service names fit Docker's 63", () => {
         const prefix = "s".repeat(MAX_NAME_PREFIX);
         for (const name of [pgProxyServiceName(prefix), backupServiceName(prefix)]) expect(name.length).toBeLessThanOrEqual(SERVICE_NAME_MAX);
         expect(accepted({ ...devRaw(), namePrefix: prefix }).namePrefix).toBe(prefix);
+    });
+});
+
+describe("rule 23: the data tier can be turned off (dataTier)", () => {
+    const DATA_ROLES = ["redis", "postgres-primary", "postgres-replica"];
+    /** The dev stack's nodes with the data tier's roles taken off. */
+    const withoutDataRoles = () => devNodes().map((n) => ({ ...n, roles: n.roles.filter((r: string) => !DATA_ROLES.includes(r)) }));
+
+    test("a stack with no redis or postgres roles is refused with the data tier (the default), and accepted without it", () => {
+        const nodes = withoutDataRoles();
+        for (const raw of [withNodes(nodes), withNodes(nodes, { dataTier: "true" })]) {
+            const p = problems(raw);
+            expect(p.map((x) => x.message)).toEqual(
+                expect.arrayContaining([
+                    expect.stringMatching(/0 node\(s\) with role 'postgres-primary'/),
+                    expect.stringMatching(/no node with role 'postgres-replica'/),
+                    expect.stringMatching(/has no node with role 'redis' and availability: active/),
+                ]),
+            );
+        }
+        const c = accepted(withNodes(nodes, { dataTier: "false" }));
+        expect(c.dataTier).toBe(false);
+        expect(c.warnings).toEqual([]);
+    });
+
+    test("none of the data tier's rules applies without it; the other tiers' still do", () => {
+        // manager-3 (a redis node) drained and renamed past its Sentinel's bound: too few redis
+        // nodes and etcd members, Redis's write bound above its replicas, a per-node service name too long.
+        const nodes = devNodes();
+        nodes[2].availability = "drain";
+        nodes[2].name = `node-${"x".repeat(SERVICE_NAME_MAX - sentinelServiceName("swarm-ha", "").length - 4)}`;
+        const raw = withNodes(nodes, { redisMinReplicasToWrite: "5" });
+        expect(problems(raw).map((p) => p.key)).toEqual(expect.arrayContaining(["swarm-ha:nodes", "swarm-ha:nodes[2].name", "swarm-ha:redisMinReplicasToWrite"]));
+        expect(accepted({ ...raw, dataTier: "false" }).warnings.map((w) => w.key)).toEqual(["swarm-ha:dataTier"]);
+        // One node, the Postgres primary's: nowhere else for the backups, no replica, no Redis.
+        const lone = [{ name: "manager-1", address: "192.0.2.11", swarmRole: "manager", roles: ["edge", "app", "postgres-primary"] }];
+        const loneRaw = withNodes(lone, { allowNonHa: "true", appReplicas: "1" });
+        expect(problems(loneRaw).map((p) => p.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^has no active node other than swarm-ha:nodes\[0\] \(manager-1\)/)]));
+        expect(accepted({ ...loneRaw, dataTier: "false" }).nodes).toHaveLength(1);
+        // The edge's rule does not depend on the data tier.
+        const oneEdge = withoutDataRoles();
+        oneEdge[1].roles = [];
+        expectProblem(withNodes(oneEdge, { dataTier: "false" }), "swarm-ha:nodes", /1 node\(s\) with role 'edge'.*needs 2/);
+        // The data tier's settings are still read and checked: they are kept for when it is turned on.
+        expectProblem(withNodes(withoutDataRoles(), { dataTier: "false", redisDownAfterMs: "10" }), "swarm-ha:redisDownAfterMs", /must be a whole number from 1000 to 60000/);
+    });
+
+    test("the data tier's roles on nodes without it are a warning: they run nothing", () => {
+        const c = accepted({ ...devRaw(), dataTier: "false" });
+        expect(c.warnings).toEqual([
+            {
+                key: "swarm-ha:dataTier",
+                message:
+                    "is false, but nodes have roles of the data tier, which run nothing without it: 'redis' on manager-2, manager-3, worker-1; " +
+                    "'postgres-primary' on worker-1; 'postgres-replica' on worker-2. Remove those roles, or set swarm-ha:dataTier true to run Redis and Postgres there",
+            },
+        ]);
+    });
+
+    test("dataTier is true or false", () => {
+        expectProblem({ ...devRaw(), dataTier: "no" }, "swarm-ha:dataTier", /^must be true or false \(pulumi config set swarm-ha:dataTier true\)$/);
     });
 });
 

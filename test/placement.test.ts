@@ -40,9 +40,42 @@ test("keepalived is built only when there is a virtual IP to move", () => {
 });
 
 test("backups are kept on the first replica's node, never the primary's", () => {
-    expect(placeStack(cluster, { vip: true }).backup.name).toBe("m3");
+    expect(placeStack(cluster, { vip: true }).backup?.name).toBe("m3");
     const noReplica = cluster.map((n) => ({ ...n, roles: n.roles.filter((r) => r !== "postgres-replica") }));
     const backup = placeStack(noReplica, { vip: true }).backup;
-    expect(backup.name).not.toBe("w1");
-    expect(backup.availability).toBe("active");
+    expect(backup?.name).not.toBe("w1");
+    expect(backup?.availability).toBe("active");
+});
+
+describe("without the data tier", () => {
+    const placed = placeStack(cluster, { vip: true, dataTier: false });
+
+    test("Redis, Postgres, etcd and the backups run nowhere, and none of their images is built; the app and the edge are placed as with it", () => {
+        expect([placed.redis, placed.postgres, placed.etcd]).toEqual([[], [], []]);
+        expect(placed.backup).toBeUndefined();
+        const byImage = placed.nodesByImage;
+        expect([byImage.redis, byImage.postgres, byImage.etcd, byImage.backup]).toEqual([[], [], [], []]);
+        const withData = placeStack(cluster, { vip: true });
+        expect([names(placed.app), names(placed.edge), names(byImage.app), names(byImage.keepalived)]).toEqual([
+            names(withData.app),
+            names(withData.edge),
+            names(withData.nodesByImage.app),
+            names(withData.nodesByImage.keepalived),
+        ]);
+    });
+
+    test("HAProxy is built on the edge nodes only: there is no Postgres proxy beside the app", () => {
+        expect(names(placed.nodesByImage.haproxy)).toEqual(["m1", "m2"]);
+    });
+
+    test("no node is needed for the backups", () => {
+        // A single node, the Postgres primary's: with the data tier, the backups have nowhere to go.
+        const lone = [node("m1", "manager", ["edge", "app", "postgres-primary"])];
+        expect(() => placeStack(lone, { vip: false })).toThrow(/no active node other than the postgres-primary's/);
+        expect(placeStack(lone, { vip: false, dataTier: false }).backup).toBeUndefined();
+    });
+
+    test("the data tier is placed unless it is turned off", () => {
+        expect(placeStack(cluster, { vip: true, dataTier: true })).toEqual(placeStack(cluster, { vip: true }));
+    });
 });

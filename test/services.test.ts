@@ -4,14 +4,21 @@
  * specs that make faults invisible to clients — and that no secret leaks into a config.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { SUPPLIABLE_SECRETS } from "../components/config";
 import { builtImageTag } from "../components/images/catalog";
 import { FAKE_SSH_KEY, devConfig, runProgram, type RunResult } from "./support/program";
 
+// Whole stacks under mocks: more than jest's 5 s when the suites run side by side.
+jest.setTimeout(30_000);
+
 const CONFIG = "docker:index/serviceConfig:ServiceConfig";
+const SERVICE = "docker:index/service:Service";
 
 function dev(extra: Record<string, string> = {}) {
     return { ...devConfig(), "swarm-ha:sshPrivateKey": FAKE_SSH_KEY, ...extra };
 }
+/** The app's component, whose dependsOn holds what the app waits for. */
+const appComponent = (run: RunResult) => run.resources.find((r) => r.type === "swarm-ha:app:AppService")!;
 const decoded = (r: { inputs: Record<string, any> }) => Buffer.from(r.inputs.data, "base64").toString("utf8");
 
 describe("the dev stack's services", () => {
@@ -116,6 +123,77 @@ describe("the dev stack's services", () => {
     });
 });
 
+describe("without the data tier (dataTier false)", () => {
+    let run: RunResult;
+    beforeAll(async () => {
+        run = await runProgram(dev({ "swarm-ha:dataTier": "false" }));
+    });
+
+    test("no Redis, Sentinel, Postgres, etcd, Postgres proxy or backups, and none of their images is built; the app and the edge are as with it", () => {
+        expect(run.resources.filter((r) => r.type === SERVICE).map((r) => r.inputs.name).sort()).toEqual([
+            "swarm-ha-app",
+            "swarm-ha-haproxy-manager-1",
+            "swarm-ha-haproxy-manager-2",
+            "swarm-ha-keepalived-manager-1",
+            "swarm-ha-keepalived-manager-2",
+        ]);
+        expect(run.resources.filter((r) => /^(redis|postgres|backups)-/.test(r.name) || /swarm-ha:(redis|postgres|backups):/.test(r.type))).toEqual([]);
+        // HAProxy only on the edge nodes: no Postgres proxy beside the app.
+        expect(run.resources.filter((r) => r.name.endsWith("-build")).map((r) => r.name).sort()).toEqual(
+            ["manager-1-haproxy", "manager-1-keepalived", "manager-2-haproxy", "manager-2-keepalived", "worker-1-app", "worker-2-app"].map((n) => `images-${n}-build`),
+        );
+    });
+
+    test("the app runs on the app network alone, with no database or cache settings and no data-tier secret", () => {
+        const app = run.byName("app-service");
+        const container = app.inputs.taskSpec.containerSpec;
+        expect(app.inputs.taskSpec.networksAdvanceds).toEqual([{ id: "net-app-id" }]);
+        expect(container.env).toEqual({ PORT: "8080", DRAIN_SECONDS: "5", SHUTDOWN_TIMEOUT_SECONDS: "15" });
+        expect(container.secrets).toBeUndefined();
+        // Nothing of a data tier to wait for.
+        expect(appComponent(run).dependencies.filter((urn) => /swarm-ha:(redis|postgres|backups):/.test(urn))).toEqual([]);
+    });
+
+    test("the networks and every secret are created as with it", () => {
+        expect(run.resources.filter((r) => r.type === "docker:index/network:Network").map((r) => r.inputs.name).sort()).toEqual(
+            ["swarm-ha-app", "swarm-ha-data", "swarm-ha-edge", "swarm-ha-monitoring"],
+        );
+        expect(run.resources.filter((r) => r.type === "docker:index/secret:Secret")).toHaveLength(Object.keys(SUPPLIABLE_SECRETS).length);
+    });
+
+    test("the data tier's stack outputs are null; the others are as with it", () => {
+        expect([run.outputs.postgresReadWrite, run.outputs.postgresReadOnly, run.outputs.redisSentinels, run.outputs.redisMasterName, run.outputs.backupMetrics]).toEqual([
+            null,
+            null,
+            null,
+            null,
+            null,
+        ]);
+        expect(run.outputs.url).toBe("http://192.0.2.100/");
+        expect(run.outputs.appService).toBe("swarm-ha-app");
+    });
+
+    test("nodes without any data-tier role: refused with the data tier, before anything is created; deployed without it", async () => {
+        const nodes = JSON.parse(devConfig()["swarm-ha:nodes"]).map((n: any) => ({ ...n, roles: n.roles.filter((r: string) => r === "edge" || r === "app") }));
+        const config = dev({ "swarm-ha:nodes": JSON.stringify(nodes) });
+        await expect(runProgram(config)).rejects.toThrow(/swarm-ha:nodes: has 0 node\(s\) with role 'postgres-primary'/);
+        const without = await runProgram({ ...config, "swarm-ha:dataTier": "false" });
+        expect(without.resources.filter((r) => r.type === SERVICE).map((r) => r.inputs.name).sort()).toEqual(
+            run.resources.filter((r) => r.type === SERVICE).map((r) => r.inputs.name).sort(),
+        );
+    });
+
+    test("with the data tier (the default) the app has its settings and the outputs are set", async () => {
+        const withData = await runProgram(dev({ "swarm-ha:dataTier": "true" }));
+        const env = withData.byName("app-service").inputs.taskSpec.containerSpec.env;
+        expect(Object.keys(env)).toEqual(expect.arrayContaining(["PGHOST", "REDIS_SENTINELS"]));
+        // On a new stack, the app waits for Redis and Postgres.
+        const deps = appComponent(withData).dependencies;
+        for (const component of ["swarm-ha:redis:RedisCluster$", "swarm-ha:postgres:PostgresCluster$"]) expect(deps.some((urn) => urn.includes(component))).toBe(true);
+        for (const k of ["postgresReadWrite", "postgresReadOnly", "redisSentinels", "redisMasterName", "backupMetrics"]) expect(withData.outputs[k]).not.toBeNull();
+    });
+});
+
 describe("variations", () => {
     test("without a VIP there is no keepalived (no service, no build) and clients use the first edge node", async () => {
         const run = await runProgram(dev({ "swarm-ha:vip": "" }));
@@ -127,6 +205,38 @@ describe("variations", () => {
         const run = await runProgram(dev({ "swarm-ha:appImage": "registry.example.com/shop:1.4.2" }));
         expect(run.resources.filter((r) => r.name.endsWith("-app-build"))).toEqual([]);
         expect(run.byName("app-service").inputs.taskSpec.containerSpec.image).toBe("registry.example.com/shop:1.4.2");
+    });
+
+    test("a Postgres image named in config is used by every Postgres member and built nowhere; the other images are still built", async () => {
+        const ref = "registry.example.com/swarm-ha/postgres:15-1";
+        const run = await runProgram(dev({ "swarm-ha:postgresImage": ref }));
+        const names = run.resources.map((r) => r.name);
+        expect(names.filter((n) => /-postgres-(build|context)$/.test(n))).toEqual([]);
+        const members = run.resources.filter((r) => r.type === "docker:index/service:Service" && r.name.endsWith("-pg"));
+        expect(members.map((m) => m.name).sort()).toEqual(["postgres-worker-1-pg", "postgres-worker-2-pg"]);
+        for (const m of members) expect(m.inputs.taskSpec.containerSpec.image).toBe(ref);
+        // etcd, beside Postgres, is still swarm-ha's build.
+        expect(names.filter((n) => n.endsWith("-etcd-build")).sort()).toEqual(["images-manager-1-etcd-build", "images-manager-2-etcd-build", "images-manager-3-etcd-build"]);
+        expect(run.byName("postgres-manager-1-etcd").inputs.taskSpec.containerSpec.image).toBe(builtImageTag("etcd"));
+    });
+
+    test("with every data-tier image named in config, only the app's and the edge's images are built", async () => {
+        const ref = (name: string) => `registry.example.com/swarm-ha/${name}:1`;
+        const run = await runProgram(
+            dev({
+                "swarm-ha:redisImage": ref("redis"),
+                "swarm-ha:postgresImage": ref("postgres"),
+                "swarm-ha:etcdImage": ref("etcd"),
+                "swarm-ha:backupImage": ref("backup"),
+            }),
+        );
+        const built = new Set(run.resources.filter((r) => r.name.endsWith("-build")).map((r) => /^images-.+-(\w+)-build$/.exec(r.name)![1]));
+        expect([...built].sort()).toEqual(["app", "haproxy", "keepalived"]);
+        const image = (name: string) => run.byName(name).inputs.taskSpec.containerSpec.image;
+        expect([image("redis-worker-1-redis"), image("redis-worker-1-sentinel")]).toEqual([ref("redis"), ref("redis")]);
+        expect(image("postgres-worker-1-pg")).toBe(ref("postgres"));
+        expect(image("postgres-manager-1-etcd")).toBe(ref("etcd"));
+        expect(image("backups-service")).toBe(ref("backup"));
     });
 
     test("with a TLS certificate HAProxy also publishes HTTPS and reads the PEM from a Docker secret; the URL is https", async () => {

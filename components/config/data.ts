@@ -1,10 +1,11 @@
 /**
  * The data tier: Redis with a Sentinel beside each server on the `redis` nodes, Postgres under
  * Patroni with etcd (Patroni's store) on the managers, and backups kept away from the primary.
- * Rules: enough nodes that run each part for it to survive the loss of one, Redis's write-loss
- * bound within the replicas there are, and a node for the backups. Only nodes with availability
- * `active` count: swarm starts nothing on `pause` and `drain` nodes, and each of these services
- * is pinned to its node.
+ * Rules: the Postgres nodes' roles, enough nodes that run each part for it to survive the loss
+ * of one, Redis's write-loss bound within the replicas there are, and a node for the backups.
+ * Only nodes with availability `active` count: swarm starts nothing on `pause` and `drain`
+ * nodes, and each of these services is pinned to its node. These rules apply only with
+ * `dataTier` (the default); without it, its roles on nodes are a warning (`warnUnusedDataRoles`).
  */
 import type { NodeInput } from "./nodes";
 import { type ConfigProblem, NAMESPACE, type StackRole, fullKey, nodeKey } from "./types";
@@ -24,6 +25,64 @@ const names = (list: Indexed[]) => list.map(({ n }) => n.name).join(", ");
 /** `, or set availability: active on swarm-ha:nodes[2] (manager-3), which is drain`: the idle nodes that would count if active. */
 function orActivate(idle: Indexed[]): string {
     return idle.length === 0 ? "" : `, or set availability: active on ${idle.map(({ n, i }) => `${nodeKey(i)} (${n.name}), which is ${n.availability}`).join("; ")}`;
+}
+
+/** The roles only the data tier runs anything for. */
+const DATA_ROLES = ["redis", "postgres-primary", "postgres-replica"] as const satisfies readonly StackRole[];
+
+/**
+ * With `dataTier` false, its roles on nodes run nothing: a warning (not a problem), so a stack
+ * can turn the data tier off and back on without editing its nodes.
+ */
+export function warnUnusedDataRoles(nodes: NodeInput[]): ConfigProblem[] {
+    const unused = DATA_ROLES.map((role) => ({ role, holders: withRole(nodes, role) })).filter(({ holders }) => holders.length > 0);
+    if (unused.length === 0) return [];
+    const key = fullKey("dataTier");
+    return [
+        {
+            key,
+            message:
+                `is false, but nodes have roles of the data tier, which run nothing without it: ${unused.map(({ role, holders }) => `'${role}' on ${names(holders)}`).join("; ")}. ` +
+                `Remove those roles, or set ${key} true to run Redis and Postgres there`,
+        },
+    ];
+}
+
+/**
+ * Postgres's nodes: exactly one `postgres-primary` (its data lives there), at least one
+ * `postgres-replica` on another node (so it survives the primary's host), each active (a
+ * Postgres member is pinned to its node: on a node that runs no tasks it never starts).
+ */
+export function checkPostgresNodes(nodes: NodeInput[]): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const primary = withRole(nodes, "postgres-primary");
+    if (primary.length !== 1) {
+        problems.push({
+            key: NODES_KEY,
+            message: `has ${primary.length} node(s) with role 'postgres-primary'; exactly one node must carry it (the Postgres primary's data lives there)`,
+        });
+    }
+    const replica = withRole(nodes, "postgres-replica");
+    if (replica.length === 0) {
+        problems.push({ key: NODES_KEY, message: "has no node with role 'postgres-replica'; give it to a node other than the postgres-primary one, for the streaming replica" });
+    }
+    for (const r of replica) {
+        if (r.n.roles.includes("postgres-primary")) {
+            problems.push({ key: `${nodeKey(r.i)}.roles`, message: "has both 'postgres-primary' and 'postgres-replica'; the replica must run on a different node so it survives the primary's host" });
+        }
+    }
+    for (const [role, holders] of [["postgres-primary", primary], ["postgres-replica", replica]] as const) {
+        for (const { n, i } of holders) {
+            if (n.availability === "active") continue;
+            problems.push({
+                key: `${nodeKey(i)}.availability`,
+                message:
+                    `is '${n.availability}', but this node (${n.name}) has role '${role}', which is pinned to it: on a ${n.availability} node swarm starts no tasks, so Postgres could not run. ` +
+                    `Set availability: active, or move '${role}' to an active node`,
+            });
+        }
+    }
+    return problems;
 }
 
 /** The `redis` nodes Redis runs on: one server and one Sentinel on each active one. */

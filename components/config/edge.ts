@@ -1,9 +1,10 @@
 /**
  * The edge tier and the app behind it: HAProxy on every edge node (one service each, its ports
  * published on the node's own addresses), the app's tasks on the app nodes. Rules: image
- * references, ports each edge listener can bind, replicas that survive a node and fit a rolling
- * update, and a warning when clients have no single address to use. (The per-edge-node service
- * names are bounded with every other per-node name, in service-names.ts.)
+ * references (of every image key, the data tier's too), ports each edge listener can bind,
+ * replicas that survive a node and fit a rolling update, and a warning when clients have no
+ * single address to use. (The per-edge-node service names are bounded with every other
+ * per-node name, in service-names.ts.)
  */
 import { CONFIG_KEYS } from "./keys";
 import type { NodeInput } from "./nodes";
@@ -21,11 +22,15 @@ const IMAGE_REFERENCE = new RegExp(`^((?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH
 /** Docker refuses longer repository names. */
 const MAX_IMAGE_NAME = 255;
 
-/** The image keys, and what swarm-ha does when one is empty. */
+/** The image keys (every tier's: the data tier's are read the same way), and what swarm-ha does when one is empty. */
 export const IMAGE_KEYS = {
     appImage: "its demo app (images/app) on the app nodes",
     haproxyImage: "its own HAProxy image (images/haproxy) on the edge nodes",
     keepalivedImage: "its own keepalived image (images/keepalived) on the edge nodes",
+    redisImage: "its own Redis image (images/redis) on the redis nodes",
+    postgresImage: "its own Postgres image (images/postgres) on the postgres nodes",
+    etcdImage: "its own etcd image (images/etcd) on the managers",
+    backupImage: "its own backup image (images/backup) on the node that keeps the backups",
 } as const;
 export type ImageKey = keyof typeof IMAGE_KEYS;
 

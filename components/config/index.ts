@@ -8,10 +8,11 @@
  *
  * The rules live next to what they check: `keys.ts` (the table of keys, unknown keys),
  * `addresses.ts` (IPs, host names, CIDR pools), `nodes.ts` (the node list), `network.ts`
- * (VIP and pool against the nodes), `edge.ts` (the app and the edge tier: images, ports,
- * replicas), `data.ts` (Redis and Sentinel, Postgres and etcd, backups: the nodes each needs,
- * Redis's write-loss bound), `service-names.ts` (every per-node service name within Docker's
- * limit), `credentials.ts` (the SSH key, passwords, the TLS certificate).
+ * (VIP and pool against the nodes), `edge.ts` (the app and the edge tier: ports, replicas;
+ * and the image references of every tier), `data.ts` (Redis and Sentinel, Postgres and etcd,
+ * backups: the nodes each needs, Redis's write-loss bound; they apply only with `dataTier`),
+ * `service-names.ts` (every per-node service name within Docker's limit), `credentials.ts`
+ * (the SSH key, passwords, the TLS certificate).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
@@ -28,7 +29,7 @@ import {
 } from "../common/names";
 import { readAddress, readPool } from "./addresses";
 import { checkSecrets } from "./credentials";
-import { checkBackupNode, checkEtcdManagers, checkRedisMinReplicas, checkRedisNodes } from "./data";
+import { checkBackupNode, checkEtcdManagers, checkPostgresNodes, checkRedisMinReplicas, checkRedisNodes, warnUnusedDataRoles } from "./data";
 import { EDGE_PORT_KEYS, type EdgePortKey, type ImageKey, checkAppCapacity, checkAppReplicas, checkEdgePorts, imageReferenceFlaw, warnNoVip } from "./edge";
 import { CONFIG_KEYS, type ConfigKey, type ConfigKeySpec, checkKnownKeys, valueOrDefault } from "./keys";
 import { checkPool, checkVip, checkVipOutsidePool, checkVipSubnet } from "./network";
@@ -92,25 +93,41 @@ export interface StackConfig {
     /** IPv4 range swarm allocates overlay subnets from, when it initialises the swarm; Docker's 10.0.0.0/8 if absent. */
     defaultAddrPool?: string;
     /**
+     * Whether the stack runs the data tier (`redis`, `postgres`, `backups` below). Without it
+     * those settings are read but unused, and the app runs without a database or cache.
+     */
+    dataTier: boolean;
+    /**
      * Redis on the active `redis` nodes (a server and a Sentinel on each), its write loss bounded:
      * the primary refuses writes while fewer than `minReplicasToWrite` replicas are connected
      * and at most `minReplicasMaxLagSeconds` behind (0 replicas: no bound).
      */
     redis: {
+        /** Absent: swarm-ha builds images/redis on the redis nodes. */
+        image?: string;
         minReplicasToWrite: number;
         minReplicasMaxLagSeconds: number;
         /** How long Sentinel waits, in milliseconds, before it calls the primary down. */
         downAfterMs: number;
     };
-    /** Postgres under Patroni (etcd on the managers): the primary on the `postgres-primary` node, replicas on the `postgres-replica` ones. */
+    /**
+     * Postgres under Patroni (etcd on the managers): the primary on the `postgres-primary` node,
+     * replicas on the `postgres-replica` ones. An image absent: swarm-ha builds it
+     * (images/postgres on the postgres nodes, images/etcd on the managers).
+     */
     postgres: {
+        image?: string;
+        etcdImage?: string;
         /** Patroni's synchronous_mode: a commit waits for a replica, so no acknowledged write is lost in a failover. */
         synchronousMode: boolean;
         /** Patroni's maximum_lag_on_failover, in bytes: a replica further behind is not promoted. */
         maxLagOnFailoverBytes: number;
     };
-    /** Backups of the app's database, kept on a node other than the postgres-primary's. */
-    backups: { intervalMinutes: number; keep: number };
+    /**
+     * Backups of the app's database, kept on a node other than the postgres-primary's. `image`
+     * absent: swarm-ha builds images/backup on that node.
+     */
+    backups: { image?: string; intervalMinutes: number; keep: number };
     /** User-supplied secret values, by key; absent keys are generated. */
     suppliedSecrets: Partial<Record<SuppliableSecret, pulumi.Output<string>>>;
 }
@@ -260,6 +277,8 @@ const scalarSchemas = {
         }
     }),
     vrrpRouterId: wholeNumber("vrrpRouterId", 1, 255),
+    dataTier: boolString(fullKey("dataTier")),
+    redisImage: image("redisImage"),
     // The upper bound (the redis nodes but one) depends on the nodes: checked with them.
     redisMinReplicasToWrite: wholeNumber("redisMinReplicasToWrite", 0, undefined, " (0 turns the bound off)"),
     redisMinReplicasMaxLagSeconds: wholeNumber("redisMinReplicasMaxLagSeconds", 1, 60, " (seconds)"),
@@ -271,8 +290,11 @@ const scalarSchemas = {
         60000,
         " (milliseconds; below 1000, a pause of a busy host looks to Sentinel like a dead primary and starts a needless failover)",
     ),
+    postgresImage: image("postgresImage"),
+    etcdImage: image("etcdImage"),
     postgresSynchronousMode: boolString(fullKey("postgresSynchronousMode")),
     postgresMaxLagOnFailoverMb: wholeNumber("postgresMaxLagOnFailoverMb", 0, 10240, " (MiB)"),
+    backupImage: image("backupImage"),
     backupIntervalMinutes: wholeNumber("backupIntervalMinutes", 1, 10080, " (minutes; 10080 is a week)"),
     backupKeep: wholeNumber("backupKeep", 1, 1000),
 } satisfies Partial<Record<ConfigKey, z.ZodType<unknown, string>>>;
@@ -327,7 +349,7 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
     const ports: Partial<Record<EdgePortKey, number>> = {};
     for (const k of EDGE_PORT_KEYS) if (scalars[k] !== undefined) ports[k] = scalars[k];
     problems.push(...checkEdgePorts(ports));
-    const { appReplicas, appMaxReplicasPerNode, allowNonHa } = scalars;
+    const { appReplicas, appMaxReplicasPerNode, allowNonHa, dataTier } = scalars;
     if (appReplicas !== undefined && allowNonHa !== undefined) problems.push(...checkAppReplicas(appReplicas, allowNonHa));
     if (nodes !== undefined) {
         if (allowNonHa !== undefined) problems.push(...checkNodes(nodes, allowNonHa));
@@ -341,9 +363,13 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
         if (appReplicas !== undefined && appMaxReplicasPerNode !== undefined && allowNonHa !== undefined) {
             problems.push(...checkAppCapacity(nodes, appReplicas, appMaxReplicasPerNode, allowNonHa));
         }
-        if (scalars.namePrefix !== undefined && scalars.vip !== undefined) problems.push(...checkNodeServiceNames(scalars.namePrefix, nodes, scalars.vip !== ""));
-        // An empty list is reported as such by checkNodes: no tier's count would add anything.
-        if (nodes.length > 0) {
+        if (scalars.namePrefix !== undefined && scalars.vip !== undefined && dataTier !== undefined) {
+            problems.push(...checkNodeServiceNames(scalars.namePrefix, nodes, { withVip: scalars.vip !== "", dataTier }));
+        }
+        // The data tier's rules, only with it. An empty list is reported as such by checkNodes:
+        // no tier's count would add anything.
+        if (nodes.length > 0 && dataTier === true) {
+            problems.push(...checkPostgresNodes(nodes));
             if (allowNonHa !== undefined) problems.push(...checkRedisNodes(nodes, allowNonHa), ...checkEtcdManagers(nodes, allowNonHa));
             if (scalars.redisMinReplicasToWrite !== undefined) {
                 const checked = checkRedisMinReplicas(nodes, scalars.redisMinReplicasToWrite);
@@ -352,6 +378,7 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
             }
             problems.push(...checkBackupNode(nodes));
         }
+        if (dataTier === false) warnings.push(...warnUnusedDataRoles(nodes));
         if (scalars.vip === "") warnings.push(...warnNoVip(nodes));
     }
 
@@ -381,9 +408,20 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
         encryptOverlay: c.encryptOverlay,
         namePrefix: c.namePrefix,
         defaultAddrPool: c.defaultAddrPool === "" ? undefined : c.defaultAddrPool,
-        redis: { minReplicasToWrite: c.redisMinReplicasToWrite, minReplicasMaxLagSeconds: c.redisMinReplicasMaxLagSeconds, downAfterMs: c.redisDownAfterMs },
-        postgres: { synchronousMode: c.postgresSynchronousMode, maxLagOnFailoverBytes: c.postgresMaxLagOnFailoverMb * MIB },
-        backups: { intervalMinutes: c.backupIntervalMinutes, keep: c.backupKeep },
+        dataTier: c.dataTier,
+        redis: {
+            image: c.redisImage === "" ? undefined : c.redisImage,
+            minReplicasToWrite: c.redisMinReplicasToWrite,
+            minReplicasMaxLagSeconds: c.redisMinReplicasMaxLagSeconds,
+            downAfterMs: c.redisDownAfterMs,
+        },
+        postgres: {
+            image: c.postgresImage === "" ? undefined : c.postgresImage,
+            etcdImage: c.etcdImage === "" ? undefined : c.etcdImage,
+            synchronousMode: c.postgresSynchronousMode,
+            maxLagOnFailoverBytes: c.postgresMaxLagOnFailoverMb * MIB,
+        },
+        backups: { image: c.backupImage === "" ? undefined : c.backupImage, intervalMinutes: c.backupIntervalMinutes, keep: c.backupKeep },
         warnings,
     };
 }

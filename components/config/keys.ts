@@ -182,6 +182,23 @@ export const CONFIG_KEYS = {
         description:
             "VRRP group id of the edge nodes' keepalived (1 to 255), which also sets the VIP's virtual MAC: pick one no other VRRP group on the edge nodes' network uses.",
     },
+    dataTier: {
+        type: "boolean",
+        default: true,
+        secret: "never",
+        description:
+            "Run the data tier: Redis with Sentinel, Postgres with Patroni on etcd, backups. " +
+            "false: none of them (roles redis, postgres-primary and postgres-replica run nothing), and the app runs without a database or cache (its to-do endpoints answer 404): " +
+            "for stacks that keep their data elsewhere. The data tier does not follow swarm membership changes of its nodes yet (a replaced manager is a new etcd member).",
+    },
+    redisImage: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            "The image the redis nodes run Redis and Sentinel from, as a Docker image reference: one built from images/redis (e.g. pushed to your registry), " +
+            "as it carries swarm-ha's entrypoints; a stock Redis image does not. Empty: swarm-ha builds it (images/redis) on the redis nodes.",
+    },
     redisMinReplicasToWrite: {
         type: "integer",
         default: 1,
@@ -204,6 +221,22 @@ export const CONFIG_KEYS = {
             "How long, in milliseconds (1000 to 60000), Sentinel waits for the Redis primary to answer before it calls it down and fails over. " +
             "Lower fails over sooner; below 1000 a busy host triggers false failovers.",
     },
+    postgresImage: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            "The image the postgres-primary and postgres-replica nodes run Postgres from, as a Docker image reference: one built from images/postgres (e.g. pushed to your registry), " +
+            "as it runs Patroni with swarm-ha's entrypoint; a stock Postgres image does not. Empty: swarm-ha builds it (images/postgres) on the postgres nodes.",
+    },
+    etcdImage: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            "The image the managers run etcd, Patroni's store, from, as a Docker image reference: one built from images/etcd (e.g. pushed to your registry), " +
+            "as it carries swarm-ha's entrypoint; a stock etcd image does not. Empty: swarm-ha builds it (images/etcd) on the managers.",
+    },
     postgresSynchronousMode: {
         type: "boolean",
         default: true,
@@ -217,6 +250,14 @@ export const CONFIG_KEYS = {
         default: 1,
         secret: "never",
         description: "A Postgres replica further behind the primary than this, in MiB (0 to 10240), is not promoted when the primary fails (Patroni's maximum_lag_on_failover).",
+    },
+    backupImage: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            "The image the backups run from, as a Docker image reference: one built from images/backup (e.g. pushed to your registry), " +
+            "as it carries swarm-ha's backup and restore scripts. Empty: swarm-ha builds it (images/backup) on the node that keeps the backups.",
     },
     backupIntervalMinutes: {
         type: "integer",

@@ -1,7 +1,7 @@
 /**
  * The `nodes` list: the schema of one node (with messages that say what YAML to write when a
  * value has the wrong type) and the rules across nodes: quorum, uniqueness in every spelling,
- * the roles the stack needs on nodes that can run them.
+ * the roles the stack needs on nodes that can run them (the data tier's in data.ts).
  */
 import { z } from "zod";
 import { type ParsedAddress, readAddress, sameAddress } from "./addresses";
@@ -220,7 +220,8 @@ export function checkNodes(nodes: NodeInput[], allowNonHa: boolean): ConfigProbl
 
 /**
  * The roles the stack needs, counted on nodes that can run tasks: swarm schedules nothing new
- * on a `pause` node and moves everything off a `drain` one.
+ * on a `pause` node and moves everything off a `drain` one. (The data tier's roles are counted
+ * with the rest of its rules, in data.ts: they apply only with `dataTier`.)
  */
 function checkRoles(nodes: NodeInput[], allowNonHa: boolean): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
@@ -247,35 +248,6 @@ function checkRoles(nodes: NodeInput[], allowNonHa: boolean): ConfigProblem[] {
                 `has ${activeEdge.length} node(s) with role 'edge' and availability: active; the load balancer needs ${edgeNeeded}${allowNonHa ? "" : " so the virtual IP can move when one fails"}: ` +
                 `add 'edge' to the roles of ${edgeNeeded - activeEdge.length} more active node(s)${orActivate}`,
         });
-    }
-
-    const primary = withRole("postgres-primary");
-    if (primary.length !== 1) {
-        problems.push({
-            key: nodesKey,
-            message: `has ${primary.length} node(s) with role 'postgres-primary'; exactly one node must carry it (the Postgres primary's data lives there)`,
-        });
-    }
-    const replica = withRole("postgres-replica");
-    if (replica.length === 0) {
-        problems.push({ key: nodesKey, message: "has no node with role 'postgres-replica'; give it to a node other than the postgres-primary one, for the streaming replica" });
-    }
-    for (const r of replica) {
-        if (r.n.roles.includes("postgres-primary")) {
-            problems.push({ key: `${nodeKey(r.i)}.roles`, message: "has both 'postgres-primary' and 'postgres-replica'; the replica must run on a different node so it survives the primary's host" });
-        }
-    }
-    // Postgres is pinned to its node (its data lives there): on a node that runs no tasks it never starts.
-    for (const [role, holders] of [["postgres-primary", primary], ["postgres-replica", replica]] as const) {
-        for (const { n, i } of holders) {
-            if (n.availability === "active") continue;
-            problems.push({
-                key: `${nodeKey(i)}.availability`,
-                message:
-                    `is '${n.availability}', but this node (${n.name}) has role '${role}', which is pinned to it: on a ${n.availability} node swarm starts no tasks, so Postgres could not run. ` +
-                    `Set availability: active, or move '${role}' to an active node`,
-            });
-        }
     }
     return problems;
 }

@@ -1,7 +1,8 @@
 /**
  * Which nodes run each part of the stack, from the nodes' roles: one answer that the program
  * (services pinned there, images built there) and the lab (images loaded there) share. Only
- * active nodes run anything: swarm starts no task on `pause` and `drain` nodes.
+ * active nodes run anything: swarm starts no task on `pause` and `drain` nodes. Without the
+ * data tier (`dataTier` false) its parts run nowhere.
  */
 import type { NodeSpec } from "./types";
 
@@ -14,15 +15,23 @@ export interface StackPlacement {
     etcd: NodeSpec[];
     /** The `postgres-primary` node first (it bootstraps the cluster), then the replicas'. */
     postgres: NodeSpec[];
-    /** Where the backups are kept: the first replica's node, else any node but the primary's. */
-    backup: NodeSpec;
+    /** Where the backups are kept: the first replica's node, else any node but the primary's. Absent without the data tier. */
+    backup?: NodeSpec;
     /** The images each node runs, by image name (what is built, or loaded, there). */
     nodesByImage: Record<"app" | "haproxy" | "keepalived" | "redis" | "postgres" | "etcd" | "backup", NodeSpec[]>;
 }
 
-export function placeStack(nodes: NodeSpec[], opts: { vip: boolean }): StackPlacement {
+/** `dataTier`: whether the stack runs the data tier (default true, as the config key's). */
+export function placeStack(nodes: NodeSpec[], opts: { vip: boolean; dataTier?: boolean }): StackPlacement {
     const active = nodes.filter((n) => n.availability === "active");
     const withRole = (role: NodeSpec["roles"][number]) => active.filter((n) => n.roles.includes(role));
+    const app = withRole("app");
+    const edge = withRole("edge");
+    const keepalived = opts.vip ? edge : [];
+    if (opts.dataTier === false) {
+        // No Redis, Postgres (nor its proxy beside the app), etcd or backups: the edge alone runs HAProxy.
+        return { app, edge, redis: [], etcd: [], postgres: [], nodesByImage: { app, haproxy: edge, keepalived, redis: [], postgres: [], etcd: [], backup: [] } };
+    }
     const primary = withRole("postgres-primary");
     const postgres = [...primary, ...withRole("postgres-replica")];
     const backup = withRole("postgres-replica")[0] ?? active.find((n) => !primary.includes(n));
@@ -30,8 +39,8 @@ export function placeStack(nodes: NodeSpec[], opts: { vip: boolean }): StackPlac
     if (!backup) throw new Error("swarm-ha: no active node other than the postgres-primary's to keep the backups on (the config check should have said so)");
     const union = (...lists: NodeSpec[][]) => active.filter((n) => lists.some((l) => l.includes(n)));
     const placement = {
-        app: withRole("app"),
-        edge: withRole("edge"),
+        app,
+        edge,
         redis: withRole("redis"),
         etcd: active.filter((n) => n.swarmRole === "manager"),
         postgres,
@@ -40,10 +49,10 @@ export function placeStack(nodes: NodeSpec[], opts: { vip: boolean }): StackPlac
     return {
         ...placement,
         nodesByImage: {
-            app: placement.app,
+            app,
             // The edge's proxies, and the Postgres proxy beside the app.
-            haproxy: union(placement.edge, placement.app),
-            keepalived: opts.vip ? placement.edge : [],
+            haproxy: union(edge, app),
+            keepalived,
             redis: placement.redis,
             postgres,
             etcd: placement.etcd,

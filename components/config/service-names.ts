@@ -1,9 +1,9 @@
 /**
  * Per-node service names against Docker's limit. A service name is a DNS label (at most 63
  * characters), and every service pinned to one node carries that node's name: HAProxy and
- * keepalived on edge nodes, Redis and its Sentinel on redis nodes, an etcd member on each
- * manager, a Postgres member on each Postgres node. A node's name is bounded by the longest of
- * its services; services named by the prefix alone are bounded with `namePrefix`.
+ * keepalived on edge nodes, and with the data tier Redis and its Sentinel on redis nodes, an
+ * etcd member on each manager, a Postgres member on each Postgres node. A node's name is bounded
+ * by the longest of its services; services named by the prefix alone are bounded with `namePrefix`.
  */
 import {
     SERVICE_NAME_MAX,
@@ -17,6 +17,12 @@ import {
 import type { NodeInput } from "./nodes";
 import { type ConfigProblem, fullKey, nodeKey } from "./types";
 
+/** Which of the optional services the stack runs: keepalived (with a VIP), the data tier. */
+export interface NodeServiceOptions {
+    withVip: boolean;
+    dataTier: boolean;
+}
+
 /** One service a node gets because of one of its roles (or its swarm role). */
 interface NodeService {
     /** The node as that role makes it, for messages: "an edge node". */
@@ -28,15 +34,16 @@ interface NodeService {
 
 /**
  * The services pinned to `node`, named after it, in the order messages list them: HAProxy (and
- * keepalived with a VIP) on an edge node, Redis and Sentinel on a redis node, etcd on a manager,
- * Postgres on a postgres-primary or postgres-replica node.
+ * keepalived with a VIP) on an edge node; with the data tier, Redis and Sentinel on a redis node,
+ * etcd on a manager, Postgres on a postgres-primary or postgres-replica node.
  */
-export function nodeServices(prefix: string, node: Pick<NodeInput, "name" | "roles" | "swarmRole">, withVip: boolean): NodeService[] {
+export function nodeServices(prefix: string, node: Pick<NodeInput, "name" | "roles" | "swarmRole">, opts: NodeServiceOptions): NodeService[] {
     const services: NodeService[] = [];
     if (node.roles.includes("edge")) {
         services.push({ as: "an edge node", what: "HAProxy", name: haproxyServiceName(prefix, node.name) });
-        if (withVip) services.push({ as: "an edge node", what: "keepalived", name: keepalivedServiceName(prefix, node.name) });
+        if (opts.withVip) services.push({ as: "an edge node", what: "keepalived", name: keepalivedServiceName(prefix, node.name) });
     }
+    if (!opts.dataTier) return services;
     if (node.roles.includes("redis")) {
         services.push({ as: "a redis node", what: "Redis", name: redisServiceName(prefix, node.name) });
         services.push({ as: "a redis node", what: "Sentinel", name: sentinelServiceName(prefix, node.name) });
@@ -52,8 +59,8 @@ export function nodeServices(prefix: string, node: Pick<NodeInput, "name" | "rol
  * The longest name `node` may have with this prefix, given its roles, and the role whose
  * service sets that bound; `undefined` when no service carries the node's name.
  */
-export function maxNodeName(prefix: string, node: Pick<NodeInput, "roles" | "swarmRole">, withVip: boolean): { length: number; as: string } | undefined {
-    const services = nodeServices(prefix, { ...node, name: "" }, withVip);
+export function maxNodeName(prefix: string, node: Pick<NodeInput, "roles" | "swarmRole">, opts: NodeServiceOptions): { length: number; as: string } | undefined {
+    const services = nodeServices(prefix, { ...node, name: "" }, opts);
     if (services.length === 0) return undefined;
     const longest = services.reduce((a, b) => (b.name.length > a.name.length ? b : a));
     return { length: SERVICE_NAME_MAX - longest.name.length, as: longest.as };
@@ -74,13 +81,13 @@ function describeOver(over: NodeService[]): string {
  * Every node's per-node service names against Docker's limit: names the node whose name is too
  * long, the services it would overflow, and the longest name its roles allow.
  */
-export function checkNodeServiceNames(prefix: string, nodes: NodeInput[], withVip: boolean): ConfigProblem[] {
+export function checkNodeServiceNames(prefix: string, nodes: NodeInput[], opts: NodeServiceOptions): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const prefixKey = fullKey("namePrefix");
     nodes.forEach((n, i) => {
-        const over = nodeServices(prefix, n, withVip).filter((s) => s.name.length > SERVICE_NAME_MAX);
+        const over = nodeServices(prefix, n, opts).filter((s) => s.name.length > SERVICE_NAME_MAX);
         if (over.length === 0) return;
-        const bound = maxNodeName(prefix, n, withVip)!;
+        const bound = maxNodeName(prefix, n, opts)!;
         problems.push({
             key: `${nodeKey(i)}.name`,
             message:

@@ -38,8 +38,12 @@ export interface SentinelConfInput {
     /**
      * Sentinel's failover timeout (ms, 5000 to 3600000): a failover that has not promoted a
      * replica by then is aborted, the next one may start after twice this, and it bounds how
-     * long the replicas get to follow the new master.
-     * @default 20000
+     * long the replicas get to follow the new master — and so how long the Sentinel that led
+     * the failover goes on naming the OLD master to clients: it switches only once every
+     * replica it knows followed, and on Swarm it also knows the dead addresses of earlier tasks,
+     * which never follow (measured on the lab: 20000 kept that Sentinel on the dead master
+     * for 20 s after the promotion, while the other two had switched in 1 s).
+     * @default 5000
      */
     failoverTimeoutMs?: number;
     /**
@@ -53,7 +57,7 @@ export interface SentinelConfInput {
 /** The values used for the fields left out (research note ha-tiers.md §3). */
 export const SENTINEL_CONF_DEFAULTS = {
     downAfterMs: 3000,
-    failoverTimeoutMs: 20_000,
+    failoverTimeoutMs: 5000,
     parallelSyncs: 1,
 } as const satisfies Partial<SentinelConfInput>;
 
@@ -111,7 +115,9 @@ export function renderSentinelConf(input: SentinelConfInput): string {
         `# redis/redis#8607; 3000ms failed over in about 4.5s, #12520).`,
         `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`,
         `# Sentinel's default is 3 minutes: a failover that stalls (no replica fit to promote) is`,
-        `# retried after twice this, so ${failoverTimeoutMs / 1000}s means a retry within ${(2 * failoverTimeoutMs) / 1000}s, not 6 minutes.`,
+        `# retried after twice this, so ${failoverTimeoutMs / 1000}s means a retry within ${(2 * failoverTimeoutMs) / 1000}s, not 6 minutes. It also bounds how`,
+        `# long the Sentinel that led a failover names the old master: it switches once every replica it`,
+        `# knows follows the new one, and the dead addresses of earlier Redis tasks never do.`,
         `sentinel failover-timeout ${masterName} ${failoverTimeoutMs}`,
         `# Replicas resync with the new master ${parallelSyncs} at a time; the others keep serving reads.`,
         `sentinel parallel-syncs ${masterName} ${parallelSyncs}`,

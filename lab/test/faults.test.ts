@@ -20,7 +20,12 @@ import {
     startHost,
     swarmState,
     waitUntilDown,
+    WITHOUT_DATA_TIER,
 } from "../control";
+
+/** Every deploy here is of the swarm tier alone (see WITHOUT_DATA_TIER). */
+const deploySwarm = (nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []) => deploy(nodes, { ...WITHOUT_DATA_TIER, ...extra }, args);
+const deploySwarmInBackground = (nodes: LabNode[]) => deployInBackground(nodes, WITHOUT_DATA_TIER);
 
 /** Seconds within which a step whose host dies must fail: the command provider's TCP keepalive (~150 s) and some slack. */
 const DEAD_HOST_BOUND_S = 180;
@@ -30,15 +35,15 @@ const withoutWorker = (): LabNode[] =>
     baseNodes.filter((n) => n.name !== "lab-w1").map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
 
 beforeEach(() => {
-    resetToBase();
+    resetToBase(WITHOUT_DATA_TIER);
 });
 
 test("a host that dies in the middle of its join fails that step within the bound, naming it; a run after it returns converges", async () => {
     // The worker leaves the swarm, then joins again; this time its join is held up (its
     // engine cannot reach the managers for the first 20 s) and the host dies meanwhile.
-    expect(deploy(withoutWorker()).status).toBe(0);
+    expect(deploySwarm(withoutWorker()).status).toBe(0);
     onHostConsole("lab-w1", "iptables -I OUTPUT -p tcp --dport 2377 -j DROP");
-    const run = deployInBackground(baseNodes);
+    const run = deploySwarmInBackground(baseNodes);
     for (let waited = 0; !/swarm-lab-w1-member \.\.\./.test(run.output()); waited++) {
         if (waited > 1200) throw new Error(`the worker's join never started:\n${run.output()}`);
         await sleep(100);
@@ -56,14 +61,14 @@ test("a host that dies in the middle of its join fails that step within the boun
     console.log(`[faults] the join step failed ${seconds.toFixed(0)}s after its host died`);
 
     startHost("lab-w1");
-    const again = deploy(baseNodes);
+    const again = deploySwarm(baseNodes);
     expect(again.summary.error).toBeUndefined();
     expect(nodeSummary()).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable", "lab-m3 Ready Reachable", "lab-w1 Ready"]);
 }, 10 * 60_000);
 
 test("a dead worker is removed by a config change; back later, it is added again with a fresh join", () => {
     killHost("lab-w1");
-    const removed = deploy(withoutWorker());
+    const removed = deploySwarm(withoutWorker());
     expect(removed.summary.error).toBeUndefined();
     expect(nodeSummary()).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable", "lab-m3 Ready Reachable"]);
     expect(removed.output).toMatch(/node lab-w1: host 198\.18\.42\.21 cannot be reached .*it is out of the swarm's node list already/);
@@ -71,7 +76,7 @@ test("a dead worker is removed by a config change; back later, it is added again
     // It comes back still believing it is a member; adding it again makes it leave and rejoin.
     startHost("lab-w1");
     expect(swarmState(addressOf("lab-w1"))).not.toBe("inactive");
-    const readded = deploy(baseNodes);
+    const readded = deploySwarm(baseNodes);
     expect(readded.summary.error).toBeUndefined();
     expect(readded.output).toContain("action=rejoined");
     expect(nodeSummary()).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable", "lab-m3 Ready Reachable", "lab-w1 Ready"]);
@@ -82,7 +87,7 @@ test("a dead first manager is replaced in one update: a live manager moves to th
     // The runbook's config: lab-m2 first, lab-m1 gone, lab-w1 promoted and given lab-m1's roles.
     const w1 = baseNode("lab-w1");
     const replaced: LabNode[] = [baseNode("lab-m2"), baseNode("lab-m3"), { ...w1, swarmRole: "manager", roles: [...w1.roles, ...baseNode("lab-m1").roles] }];
-    const replace = deploy(replaced);
+    const replace = deploySwarm(replaced);
     expect(replace.summary.error).toBeUndefined();
     const m2 = addressOf("lab-m2");
     const managers = nodeList(m2).map((n) => `${n.hostname} ${n.status} ${n.manager === "Leader" ? "Reachable" : n.manager}`);
@@ -92,7 +97,7 @@ test("a dead first manager is replaced in one update: a live manager moves to th
     // The host comes back; it joins again as a manager, and the worker is demoted in place.
     startHost("lab-m1");
     const w1Id = nodeList(m2).find((n) => n.hostname === "lab-w1")!.id;
-    const back = deploy([baseNode("lab-m2"), baseNode("lab-m3"), baseNode("lab-m1"), baseNode("lab-w1")]);
+    const back = deploySwarm([baseNode("lab-m2"), baseNode("lab-m3"), baseNode("lab-m1"), baseNode("lab-w1")]);
     expect(back.summary.error).toBeUndefined();
     expect(nodeSummary(m2).map((l) => l.replace("Leader", "Reachable"))).toEqual([
         "lab-m1 Ready Reachable",
@@ -102,7 +107,7 @@ test("a dead first manager is replaced in one update: a live manager moves to th
     ]);
     expect(nodeList(m2).find((n) => n.hostname === "lab-w1")!.id).toBe(w1Id); // demoted in place, no rejoin
     // And the base order again: an update in place, nobody leaves.
-    const reordered = deploy(baseNodes);
+    const reordered = deploySwarm(baseNodes);
     expect(reordered.summary.error).toBeUndefined();
     expect(changes(reordered).filter((c) => /^(delete|replace)/.test(c))).toEqual([]);
 }, 10 * 60_000);
@@ -110,12 +115,12 @@ test("a dead first manager is replaced in one update: a live manager moves to th
 test("a run whose swarm ends degraded fails, listing what differs; once the host is back the same run succeeds", () => {
     killHost("lab-w1");
     waitUntilDown("lab-w1");
-    const degraded = deploy(baseNodes);
+    const degraded = deploySwarm(baseNodes);
     expect(degraded.status).toBe(1);
     expect(degraded.summary.error).toMatch(/swarm-health .*the swarm does not match config after 60s:\nlab-w1: status down, expected ready/s);
     expect(changes(degraded)).toEqual([]);
 
     startHost("lab-w1");
-    const healed = deploy(baseNodes);
+    const healed = deploySwarm(baseNodes);
     expect(healed.summary.error).toBeUndefined();
 }, 10 * 60_000);

@@ -7,7 +7,10 @@ import * as fs from "node:fs";
 import { SUPPLIABLE_SECRETS } from "../../components/config";
 import { onLabNode } from "../nodes";
 import type { LabNode } from "../stack";
-import { type Deployed, STATE, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, resetToBareHosts, swarmState } from "../control";
+import { type Deployed, STATE, WITHOUT_DATA_TIER, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, resetToBareHosts, swarmState } from "../control";
+
+/** Every deploy here is of the swarm tier alone (see WITHOUT_DATA_TIER). */
+const deploySwarm = (nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []) => deploy(nodes, { ...WITHOUT_DATA_TIER, ...extra }, args);
 
 const M1 = addressOf("lab-m1");
 const W1 = addressOf("lab-w1");
@@ -27,7 +30,7 @@ function afterWorkerRemoval(): LabNode[] {
 }
 
 test("one run forms a swarm of 3 managers and 1 worker, with labels, networks and secrets", () => {
-    first = deploy(baseNodes);
+    first = deploySwarm(baseNodes);
     expect(first.summary.error).toBeUndefined();
     expect(first.status).toBe(0);
 
@@ -73,7 +76,7 @@ test("one run forms a swarm of 3 managers and 1 worker, with labels, networks an
 });
 
 test("running again with the same config changes nothing", () => {
-    const again = deploy(baseNodes);
+    const again = deploySwarm(baseNodes);
     expect(again.summary.error).toBeUndefined();
     expect(changes(again)).toEqual([]);
     expect(again.summary.outputs.clusterId).toBe(first.summary.outputs.clusterId);
@@ -81,7 +84,7 @@ test("running again with the same config changes nothing", () => {
 
 test("changing a label updates it in place: only that node's settings step runs, nobody rejoins", () => {
     const relabelled = baseNodes.map((n) => (n.name === "lab-w1" ? { ...n, labels: { zone: "b", disk: "ssd" } } : n));
-    const changed = deploy(relabelled);
+    const changed = deploySwarm(relabelled);
     expect(changed.summary.error).toBeUndefined();
     expect(changes(changed)).toEqual(["update swarm-lab-w1-settings"]);
     const labels = JSON.parse(onLabNode(M1, "docker node inspect lab-w1 --format '{{json .Spec.Labels}}'"));
@@ -89,7 +92,7 @@ test("changing a label updates it in place: only that node's settings step runs,
     expect(changed.summary.outputs.nodes).toEqual(first.summary.outputs.nodes); // same node IDs
 
     // And back: a label swarm-ha set and no longer wants is removed.
-    const back = deploy(baseNodes);
+    const back = deploySwarm(baseNodes);
     expect(changes(back)).toEqual(["update swarm-lab-w1-settings"]);
     const after = JSON.parse(onLabNode(M1, "docker node inspect lab-w1 --format '{{json .Spec.Labels}}'"));
     expect(after.zone).toBe("a");
@@ -99,13 +102,13 @@ test("changing a label updates it in place: only that node's settings step runs,
 test("reordering the managers moves the manager-side steps to the new first manager; nobody leaves", () => {
     const before = nodeList();
     const reordered = [baseNodes[1], baseNodes[0], ...baseNodes.slice(2)];
-    const moved = deploy(reordered);
+    const moved = deploySwarm(reordered);
     expect(moved.summary.error).toBeUndefined();
     expect(changes(moved).filter((c) => c.startsWith("delete") || c.startsWith("replace"))).toEqual([]);
     expect(moved.summary.outputs.dockerHost).toBe("ssh://root@198.18.42.12:22");
     expect(nodeList()).toEqual(before);
 
-    const back = deploy(baseNodes);
+    const back = deploySwarm(baseNodes);
     expect(back.summary.error).toBeUndefined();
     expect(nodeList()).toEqual(before);
 });
@@ -116,7 +119,7 @@ test("with no record of the swarm steps (lost state, or a create re-run after a 
     fs.writeFileSync(STATE, JSON.stringify(state));
     const before = nodeList();
 
-    const adopted = deploy(baseNodes);
+    const adopted = deploySwarm(baseNodes);
     expect(adopted.summary.error).toBeUndefined();
     expect(changes(adopted).filter((c) => c.startsWith("create"))).toEqual(expect.arrayContaining(["create swarm-lab-m1-member", "create swarm-lab-w1-member"]));
     expect(changes(adopted).filter((c) => !c.startsWith("create"))).toEqual([]);
@@ -131,13 +134,13 @@ test("a config that would remove two of the three managers is refused before any
     const w1 = baseNodes.find((n) => n.name === "lab-w1")!;
 
     // Without allowNonHa the config itself is refused.
-    const refused = deploy([m1, w1]);
+    const refused = deploySwarm([m1, w1]);
     expect(refused.status).toBe(1);
     expect(refused.summary.error).toMatch(/swarm-ha:nodes: has 1 manager\(s\); a highly available swarm needs an odd number of at least 3/);
     expect(changes(refused)).toEqual([]);
 
     // With allowNonHa, the quorum guard on the first manager refuses it.
-    const guarded = deploy([m1, w1], NON_HA);
+    const guarded = deploySwarm([m1, w1], NON_HA);
     expect(guarded.status).toBe(1);
     expect(guarded.summary.error).toMatch(/refusing to change the swarm's managers: of the 3 current managers, this change removes 198\.18\.42\.12 198\.18\.42\.13/);
     expect(changes(guarded)).toEqual([]);
@@ -146,7 +149,7 @@ test("a config that would remove two of the three managers is refused before any
 
 test("removing the worker from config drains it and removes it from a manager, then it leaves; managers untouched", () => {
     const managersBefore = nodeList().filter((n) => n.hostname !== "lab-w1");
-    const down = deploy(afterWorkerRemoval());
+    const down = deploySwarm(afterWorkerRemoval());
     expect(down.summary.error).toBeUndefined();
     // A manager takes it out (drain, node rm) in the removals step; then its steps go, the
     // departure after its member step: it makes the host leave, from the machine that runs Pulumi.
@@ -168,7 +171,7 @@ test("removing one of three managers demotes it before it goes; the other two ke
     const nodes = afterWorkerRemoval()
         .filter((n) => n.name !== "lab-m3")
         .map((n) => (n.name === "lab-m2" ? { ...n, roles: [...n.roles, "postgres-replica"] } : n));
-    const shrunk = deploy(nodes, NON_HA);
+    const shrunk = deploySwarm(nodes, NON_HA);
     expect(shrunk.summary.error).toBeUndefined();
     expect(changes(shrunk).filter((c) => c.startsWith("delete") && c.includes("swarm-")).sort()).toEqual(
         ["preflight", "settings", "member", "departure", "registration"].map((s) => `delete swarm-lab-m3-${s}`).sort(),
@@ -183,18 +186,18 @@ test("a host that is down, or that refuses SSH, fails the run with an error nami
         .map((n) => (n.name === "lab-m2" ? { ...n, roles: [...n.roles, "postgres-replica"] } : n));
     const ghost = (address: string): LabNode => ({ name: "lab-ghost", address, swarmRole: "worker", roles: ["app"], labels: {} });
 
-    const down = deploy([...current, ghost("198.18.42.99")], NON_HA); // nothing lives there
+    const down = deploySwarm([...current, ghost("198.18.42.99")], NON_HA); // nothing lives there
     expect(down.status).toBe(1);
     expect(down.summary.error).toMatch(/swarm-lab-ghost-preflight \(create\): host 198\.18\.42\.99: cannot open SSH/);
 
-    const refused = deploy([...current, ghost(hosts.gateway)], NON_HA); // the lab host runs no sshd on the lab bridge
+    const refused = deploySwarm([...current, ghost(hosts.gateway)], NON_HA); // the lab host runs no sshd on the lab bridge
     expect(refused.status).toBe(1);
     expect(refused.summary.error).toMatch(new RegExp(`host ${hosts.gateway.replace(/\./g, "\\.")}: cannot open SSH`));
     expect(nodeList().map((n) => n.hostname)).toEqual(["lab-m1", "lab-m2"]);
 });
 
 test("destroy takes the swarm apart: every node leaves, the first manager last; nothing is left in state", () => {
-    const gone = deploy(baseNodes, {}, ["--destroy"]);
+    const gone = deploySwarm(baseNodes, {}, ["--destroy"]);
     expect(gone.summary.error).toBeUndefined();
     const departures = changes(gone).filter((c) => c.endsWith("-departure"));
     expect(departures[departures.length - 1]).toBe("delete swarm-lab-m1-departure");
