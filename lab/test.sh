@@ -28,4 +28,5 @@ bash lab/down.sh
 rm -rf .lab/deploys
 bash lab/hosts.sh up --managers 3 --workers 1
 npx tsx lab/images.ts --all
-npx jest --config jest.lab.config.js --runInBand "$@"
+# --forceExit: a keep-alive socket of the tests' HTTP client must not hold CI after the last test.
+npx jest --config jest.lab.config.js --runInBand --forceExit "$@"
