@@ -12,15 +12,12 @@
  * reported as missed. Needs the lab deployed (npm run lab:up); it leaves the stack as it found
  * it. Traffic goes only to the lab's VIP.
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { baseNodes, killHost, startHost } from "../lab/control";
 import { appService, replicas, sleep, VIP, waitFor } from "../lab/faults";
 import { BACKUP_SERVICE, directPostgresWrites, inService, directRedisWrites, killContainer, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, todoWriter, works, writeAndRead } from "../lab/data";
 import { runOpenLoop, type RequestResult } from "./load/open-loop";
+import { benchCommand, median, percentile, recordChaosRun } from "./results";
 
-const ROOT = path.resolve(__dirname, "..");
 const args = process.argv.slice(2);
 const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const runs = Number(arg("--runs") ?? 3);
@@ -128,12 +125,6 @@ const SCENARIOS: Scenario[] = [
 ];
 let stoppedHost: string | undefined;
 
-function percentile(xs: number[], p: number): number | null {
-    if (xs.length === 0) return null;
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-}
-
 /** From `faultAt` until the first success after the last failure (0 if nothing failed), seconds. */
 function backAfter(writes: { at: number; ok: boolean }[], faultAt: number): number {
     const failed = writes.filter((w) => !w.ok && w.at >= faultAt);
@@ -188,11 +179,6 @@ async function runOnce(s: Scenario): Promise<RunReport> {
     await s.restore();
     return report;
 }
-
-const median = (xs: (number | null)[]) => {
-    const s = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
-    return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
-};
 
 async function main(): Promise<void> {
     const wanted = arg("--scenarios")?.split(",");
@@ -262,30 +248,21 @@ async function main(): Promise<void> {
                 `restore ${median(samples.map((x) => x.seconds))?.toFixed(1)} s (goal match: ${metRuns === runs ? "met" : `MISSED in ${runs - metRuns} of ${runs}`})`,
         );
     }
-    const command = `npm run bench:chaos-data -- --runs ${runs}${wanted ? ` --scenarios ${wanted.join(",")}` : ""}`;
-    const resultsFile = path.join(ROOT, "bench", "results", "chaos-data.json");
-    const previous = fs.existsSync(resultsFile) && wanted ? (JSON.parse(fs.readFileSync(resultsFile, "utf8")).scenarios ?? {}) : {};
-    fs.writeFileSync(
-        resultsFile,
-        JSON.stringify(
-            {
-                date: new Date().toISOString(),
-                command,
-                machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-                lab: `3 managers + 1 worker; Redis + Sentinel on ${REDIS.join(", ")}; Postgres (Patroni) on ${PG.join(", ")}, etcd on the managers`,
-                load:
-                    `through http://${VIP}/: ${WRITE_RATE} writes/s (POST /todos, numbered, 3 s timeout, never retried) and ${READ_RATE} cached reads/s (GET /todos/:id, open loop); ` +
-                    `directly: about 10 writes/s from a container in the swarm (redis-cli to the master its Sentinel names, or psql through the Postgres proxy; 1 s timeout each); fault at ${FAULT_AT_MS / 1000} s`,
-                runs,
-                scenarios: { ...previous, ...out },
-            },
-            null,
-            2,
-        ) + "\n",
+    const command = benchCommand("chaos-data", runs, wanted);
+    recordChaosRun(
+        "chaos-data",
+        {
+            command,
+            lab: `3 managers + 1 worker; Redis + Sentinel on ${REDIS.join(", ")}; Postgres (Patroni) on ${PG.join(", ")}, etcd on the managers`,
+            load:
+                `through http://${VIP}/: ${WRITE_RATE} writes/s (POST /todos, numbered, 3 s timeout, never retried) and ${READ_RATE} cached reads/s (GET /todos/:id, open loop); ` +
+                `directly: about 10 writes/s from a container in the swarm (redis-cli to the master its Sentinel names, or psql through the Postgres proxy; 1 s timeout each); fault at ${FAULT_AT_MS / 1000} s`,
+            runs,
+            partial: wanted !== undefined,
+            scenarios: out,
+        },
+        `- ${new Date().toISOString().slice(0, 10)} chaos-data (direct writes ~10/s; through the VIP ${WRITE_RATE} writes/s + ${READ_RATE} cached reads/s), median of ${runs}: ${summary.join("; ")} — \`${command}\``,
     );
-    const line = `- ${new Date().toISOString().slice(0, 10)} chaos-data (direct writes ~10/s; through the VIP ${WRITE_RATE} writes/s + ${READ_RATE} cached reads/s), median of ${runs}: ${summary.join("; ")} — \`${command}\``;
-    fs.appendFileSync(path.join(ROOT, "bench", "results", "SUMMARY.md"), `${line}\n`);
-    console.log(line);
 }
 
 main().then(

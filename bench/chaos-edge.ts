@@ -9,11 +9,11 @@
  * (npm run lab:up); it leaves the stack as it found it. Traffic goes only to the lab's VIP.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { baseNodes, deployInBackground, killHost, startHost } from "../lab/control";
 import { appService, haproxyService, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, someManager, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
 import { runOpenLoop, type RequestResult } from "./load/open-loop";
+import { benchCommand, median, percentile, recordChaosRun } from "./results";
 
 const ROOT = path.resolve(__dirname, "..");
 const args = process.argv.slice(2);
@@ -203,12 +203,6 @@ const SCENARIOS: Scenario[] = [
 let drained: string | undefined;
 let stopped: string | undefined;
 
-function percentile(xs: number[], p: number): number | null {
-    if (xs.length === 0) return null;
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-}
-
 async function runOnce(s: Scenario): Promise<RunReport> {
     const results: RequestResult[] = [];
     const load = runOpenLoop({ url: `http://${VIP}/`, ratePerSecond: RATE, durationMs: s.durationMs, timeoutMs: 2000, onResult: (r) => results.push(r) });
@@ -233,11 +227,6 @@ async function runOnce(s: Scenario): Promise<RunReport> {
     return report;
 }
 
-const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
-};
-
 async function main(): Promise<void> {
     const wanted = arg("--scenarios")?.split(",");
     const scenarios = SCENARIOS.filter((s) => !wanted || wanted.includes(s.name));
@@ -253,10 +242,10 @@ async function main(): Promise<void> {
         }
         const med = {
             failed: median(samples.map((r) => r.failed)),
-            p50Ms: median(samples.map((r) => r.p50 ?? NaN)),
-            p99Ms: median(samples.map((r) => r.p99 ?? NaN)),
+            p50Ms: median(samples.map((r) => r.p50)),
+            p99Ms: median(samples.map((r) => r.p99)),
             disruptionS: median(samples.map((r) => r.disruptionS)),
-            vipMoveS: samples.some((r) => "vipMoveS" in r.measured) ? median(samples.map((r) => r.measured.vipMoveS ?? NaN)) : undefined,
+            vipMoveS: samples.some((r) => "vipMoveS" in r.measured) ? median(samples.map((r) => r.measured.vipMoveS)) : undefined,
         };
         const metRuns = samples.filter((r) => s.met(r)).length;
         out[s.name] = { what: s.what, goal: s.goal, goalMetInRuns: `${metRuns}/${runs}`, median: med, samples };
@@ -272,28 +261,19 @@ async function main(): Promise<void> {
         const d = await back.done;
         if (d.status !== 0) throw new Error(`putting the app's image back failed: ${d.summary.error}`);
     }
-    const command = `npm run bench:chaos-edge -- --runs ${runs}${wanted ? ` --scenarios ${wanted.join(",")}` : ""}`;
-    const resultsFile = path.join(ROOT, "bench", "results", "chaos-edge.json");
-    const previous = fs.existsSync(resultsFile) && wanted ? JSON.parse(fs.readFileSync(resultsFile, "utf8")).scenarios ?? {} : {};
-    fs.writeFileSync(
-        resultsFile,
-        JSON.stringify(
-            {
-                date: new Date().toISOString(),
-                command,
-                machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-                lab: "3 managers + 1 worker; edge on lab-m1, lab-m2; app 2 replicas on lab-w1, lab-m3",
-                load: `open loop, ${RATE} requests/s to http://${VIP}/, 2 s timeout, keep-alive; fault at ${FAULT_AT_MS / 1000} s`,
-                runs,
-                scenarios: { ...previous, ...out },
-            },
-            null,
-            2,
-        ) + "\n",
+    const command = benchCommand("chaos-edge", runs, wanted);
+    recordChaosRun(
+        "chaos-edge",
+        {
+            command,
+            lab: "3 managers + 1 worker; edge on lab-m1, lab-m2; app 2 replicas on lab-w1, lab-m3",
+            load: `open loop, ${RATE} requests/s to http://${VIP}/, 2 s timeout, keep-alive; fault at ${FAULT_AT_MS / 1000} s`,
+            runs,
+            partial: wanted !== undefined,
+            scenarios: out,
+        },
+        `- ${new Date().toISOString().slice(0, 10)} chaos-edge (200 req/s through the VIP), median of ${runs}: ${summary.join("; ")} — \`${command}\``,
     );
-    const line = `- ${new Date().toISOString().slice(0, 10)} chaos-edge (200 req/s through the VIP), median of ${runs}: ${summary.join("; ")} — \`${command}\``;
-    fs.appendFileSync(path.join(ROOT, "bench", "results", "SUMMARY.md"), `${line}\n`);
-    console.log(line);
 }
 
 main().then(

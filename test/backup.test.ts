@@ -15,6 +15,7 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { freePorts } from "./support/ports";
 import { BACKUP_METRICS_PORT, renderBackupEnv } from "../components/backups/backup-env";
 
 const IMAGE_DIR = path.resolve(__dirname, "..", "images", "backup");
@@ -129,18 +130,6 @@ const PASSWORD = `s3cret-${process.pid}-${Date.now()}:with\\odd'chars`;
 /** Every process the tests start, killed in afterAll if still running. */
 const started = new Set<ChildProcess>();
 
-/** Ports the OS has just handed out and taken back. */
-async function freePorts(n: number): Promise<number[]> {
-    const servers = await Promise.all(
-        Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-            const s = net.createServer();
-            s.listen(0, "127.0.0.1", () => resolve(s));
-        })),
-    );
-    const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    return ports;
-}
 
 /** A command run as the Postgres user when the tests run as root. */
 function asPgUser(command: string, args: string[]): [string, string[]] {

@@ -8,9 +8,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { freePorts } from "./support/ports";
 import { ADMIN_SOCKET, renderHaproxyConfig, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
 import { KEEPALIVED_SCRIPT_USER, renderKeepalivedConfig, type KeepalivedConfigInput } from "../components/edge/keepalived-conf";
 
@@ -475,18 +475,6 @@ describe("the stats password", () => {
 // ---------------------------------------------------------------------------------------------
 // A real HAProxy running the rendered file.
 
-/** Ports the OS has just handed out and taken back: free for the HAProxy started next. */
-async function freePorts(n: number): Promise<number[]> {
-    const servers = await Promise.all(
-        Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-            const s = net.createServer();
-            s.listen(0, "127.0.0.1", () => resolve(s));
-        })),
-    );
-    const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    return ports;
-}
 
 interface Reply {
     status: number;

@@ -12,9 +12,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { freePorts } from "./support/ports";
 import { parse as parseYaml } from "yaml";
 import {
     ETCD_CLIENT_PORT,
@@ -618,25 +618,6 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
     });
 }
 
-/** Ports free on every one of `hosts` (loopback addresses), `n` of them. */
-async function freePorts(n: number, hosts: string[] = ["127.0.0.1"]): Promise<number[]> {
-    const listen = (host: string, port: number) =>
-        new Promise<net.Server | undefined>((resolve) => {
-            const s = net.createServer();
-            s.once("error", () => resolve(undefined));
-            s.listen(port, host, () => resolve(s));
-        });
-    const ports: number[] = [];
-    while (ports.length < n) {
-        const first = await listen(hosts[0], 0);
-        if (!first) throw new Error(`cannot listen on ${hosts[0]}`);
-        const port = (first.address() as net.AddressInfo).port;
-        const others = await Promise.all(hosts.slice(1).map((h) => listen(h, port)));
-        for (const s of [first, ...others]) if (s) await new Promise((r) => s.close(r));
-        if (others.every(Boolean) && !ports.includes(port)) ports.push(port);
-    }
-    return ports;
-}
 
 function get(url: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {

@@ -9,9 +9,9 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { freePorts } from "./support/ports";
 import { renderRedisConf, type RedisConfInput } from "../components/redis/redis-conf";
 import { renderSentinelConf, SENTINEL_MONITOR_MARKER, type SentinelConfInput } from "../components/redis/sentinel-conf";
 
@@ -260,18 +260,6 @@ async function stopAll(): Promise<void> {
 /** The output of every process, for a failure message. */
 const logs = () => procs.map((p) => `--- ${p.name}${running(p) ? "" : " (exited)"}\n${p.output.slice(-3000)}`).join("\n");
 
-/** Ports the OS has just handed out and taken back: free for the servers started next. */
-async function freePorts(n: number): Promise<number[]> {
-    const servers = await Promise.all(
-        Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-            const s = net.createServer();
-            s.listen(0, "127.0.0.1", () => resolve(s));
-        })),
-    );
-    const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    return ports;
-}
 
 /** redis-cli against 127.0.0.1:port; the password (when given) through REDISCLI_AUTH, as in production. Never throws: errors are the text. */
 function cli(port: number, args: string[], auth: string | null = PASSWORD): Promise<string> {
