@@ -2,7 +2,7 @@
  * npm run bench:lab [-- --runs N] [--skip-cold]
  * Times the lab: cold `lab:up` (image cache and lab data purged), warm `lab:up`, the time
  * from the start of the deploy until the swarm is formed (every node joined and labelled) and
- * until every service has converged, and `lab:down`. Goals: cold under 5 minutes, warm under 60 s. Writes the median of N runs (default 3) to bench/results/lab.json and a
+ * until every service has converged, and `lab:down`. Goals (the whole stack, data tier included, issue 8): cold under 8 minutes, warm under 90 s. Writes the median of N runs (default 3) to bench/results/lab.json and a
  * line to bench/results/SUMMARY.md. Not a test: nothing passes or fails on a number.
  */
 import { spawnSync } from "node:child_process";
@@ -33,7 +33,7 @@ function lastEnded(matches: (s: { name: string; type: string }) => boolean): num
 const swarmFormedSeconds = () => lastEnded((s) => /-(member|settings)$/.test(s.name));
 /** The stack served: every service converged (the app answers through the VIP). */
 const stackServedSeconds = () => lastEnded((s) => s.type === "docker:index/service:Service");
-const GOALS = { coldUp: 300, warmUp: 60 };
+const GOALS = { coldUp: 480, warmUp: 90 };
 
 const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
@@ -78,7 +78,7 @@ const m = result.medianSeconds;
 const fmt = (x: number | null) => (x === null ? "n/a" : `${x.toFixed(0)} s`);
 const verdict = (x: number | null, goal: number) => (x === null ? "" : x < goal ? ` (goal < ${goal} s: met)` : ` (goal < ${goal} s: MISSED)`);
 const line =
-    `- ${result.date.slice(0, 10)} lab, whole stack so far (3 managers + 1 worker; swarm, app, edge), median of ${runs}: cold lab:up ${fmt(m.coldUp)}${verdict(m.coldUp, GOALS.coldUp)}, ` +
+    `- ${result.date.slice(0, 10)} lab, whole stack (3 managers + 1 worker; swarm, data tier, app, edge), median of ${runs}: cold lab:up ${fmt(m.coldUp)}${verdict(m.coldUp, GOALS.coldUp)}, ` +
     `warm lab:up ${fmt(m.warmUp)}${verdict(m.warmUp, GOALS.warmUp)}, swarm formed ${fmt(m.swarmFormed)} and every service converged ${fmt(m.stackServed)} after the deploy starts, lab:down ${fmt(m.down)} — \`${result.command}\``;
 const summaryFile = path.join(ROOT, "bench", "results", "SUMMARY.md");
 const prior = fs.existsSync(summaryFile) ? fs.readFileSync(summaryFile, "utf8") : "# Benchmark results\n\nOne line per run of a benchmark, newest last. Raw numbers in the JSON files beside this one.\n\n";
