@@ -541,6 +541,18 @@ async function kill(s: Started): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
     clearTimeout(timer);
+    // The postmaster too: on a busy machine the pid file may have named no live postmaster a
+    // moment ago (Patroni was starting it), so look again until none runs on the data directory.
+    for (const deadline = Date.now() + 5000; s.dataDir && Date.now() < deadline; ) {
+        const again = postmasterPid(s.dataDir);
+        if (again === undefined) break;
+        try {
+            process.kill(again, "SIGKILL");
+        } catch {
+            // already gone
+        }
+        await new Promise((r) => setTimeout(r, 100));
+    }
 }
 
 /**
