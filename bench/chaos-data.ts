@@ -140,7 +140,9 @@ async function runOnce(s: Scenario): Promise<RunReport> {
     // The direct Redis writer runs on a Sentinel whose node keeps running.
     const writerNode = REDIS.find((n) => n !== redisBefore && n !== leaderBefore) ?? REDIS.find((n) => n !== redisBefore)!;
     // Cached reads of a to-do written now (the first read caches it).
-    const cachedId = (await writeAndRead("chaos-data: the to-do the reads ask for")).id;
+    let cachedId = "";
+    // Right after a failover the new master may still be refusing writes for a moment: retry.
+    await waitFor("a to-do written and cached", () => writeAndRead("chaos-data: the to-do the reads ask for").then((t) => ((cachedId = String(t.id)), true)), 60_000, 1000);
     const base = Date.now() * 1000;
     const run = `chaos-${Date.now()}`;
     const seconds = Math.round(s.durationMs / 1000);

@@ -40,7 +40,7 @@ const sentinelInput = (over: Partial<SentinelConfInput> = {}): SentinelConfInput
     masterName: "mymaster",
     downAfterMs: 3000,
     failoverTimeoutMs: 5000,
-    parallelSyncs: 1,
+    parallelSyncs: 64,
     ...over,
 });
 
@@ -109,8 +109,10 @@ sentinel down-after-milliseconds mymaster 3000
 # long the Sentinel that led a failover names the old master: it switches once every replica it
 # knows follows the new one, and the dead addresses of earlier Redis tasks never do.
 sentinel failover-timeout mymaster 5000
-# Replicas resync with the new master 1 at a time; the others keep serving reads.
-sentinel parallel-syncs mymaster 1
+# Up to 64 replicas are pointed at a new master at once: with one at a time the live replica
+# can wait behind the dead address of an earlier task, while the new master, wanting
+# min-replicas-to-write replicas, refuses writes.
+sentinel parallel-syncs mymaster 64
 `;
 
 /** The lines of `b` that are not in `a`. */
@@ -363,7 +365,7 @@ describe("the real redis-server and redis-sentinel run the rendered files", () =
                 const m = await sentinelMaster(sentinelPort);
                 return Number(m["last-ok-ping-reply"]) < 2000 && m;
             });
-            expect([master.flags, master["down-after-milliseconds"], master["failover-timeout"], master["parallel-syncs"], master.quorum]).toEqual(["master", "3000", "5000", "1", "1"]);
+            expect([master.flags, master["down-after-milliseconds"], master["failover-timeout"], master["parallel-syncs"], master.quorum]).toEqual(["master", "3000", "5000", "64", "1"]);
         } finally {
             await kill(sentinel);
         }

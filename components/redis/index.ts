@@ -71,7 +71,6 @@ export class RedisCluster extends pulumi.ComponentResource {
             port: SENTINEL_PORT,
             masterName: MASTER_NAME,
             downAfterMs: args.settings.downAfterMs,
-            parallelSyncs: 1,
         }), args);
         const subnet = args.network.ipamConfigs.apply((c) => c?.[0]?.subnet ?? "");
         const env = (n: NodeSpec) => ({

@@ -47,9 +47,13 @@ export interface SentinelConfInput {
      */
     failoverTimeoutMs?: number;
     /**
-     * How many replicas resync with a new master at once (1 to 64). The others keep serving
-     * (stale) reads meanwhile.
-     * @default 1
+     * How many replicas Sentinel points at a new master at once (1 to 64); the others keep
+     * serving (stale) reads meanwhile. All of them, by default: swarm-ha's clients read from the
+     * master only, and on Swarm Sentinel also lists the dead addresses of earlier tasks as
+     * replicas. One at a time, the live replica could wait behind a dead one for the
+     * failover-timeout (measured on the lab), and the new master, which wants
+     * min-replicas-to-write replicas, refuses writes all that time.
+     * @default 64
      */
     parallelSyncs?: number;
 }
@@ -58,7 +62,7 @@ export interface SentinelConfInput {
 export const SENTINEL_CONF_DEFAULTS = {
     downAfterMs: 3000,
     failoverTimeoutMs: 5000,
-    parallelSyncs: 1,
+    parallelSyncs: 64,
 } as const satisfies Partial<SentinelConfInput>;
 
 /**
@@ -119,7 +123,9 @@ export function renderSentinelConf(input: SentinelConfInput): string {
         `# long the Sentinel that led a failover names the old master: it switches once every replica it`,
         `# knows follows the new one, and the dead addresses of earlier Redis tasks never do.`,
         `sentinel failover-timeout ${masterName} ${failoverTimeoutMs}`,
-        `# Replicas resync with the new master ${parallelSyncs} at a time; the others keep serving reads.`,
+        `# Up to ${parallelSyncs} replicas are pointed at a new master at once: with one at a time the live replica`,
+        `# can wait behind the dead address of an earlier task, while the new master, wanting`,
+        `# min-replicas-to-write replicas, refuses writes.`,
         `sentinel parallel-syncs ${masterName} ${parallelSyncs}`,
     ];
     return lines.join("\n") + "\n";
