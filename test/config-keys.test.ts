@@ -49,9 +49,9 @@ test("the list of nodes, which Pulumi.yaml cannot declare, is documented in its 
     for (const setting of NODE_SETTINGS) expect(comment).toMatch(new RegExp(`^#\\s+${setting}\\s`, "m"));
 });
 
-test("the keys the parser refuses in plain text once set are the suppliable secrets and the TLS certificate", () => {
+test("the keys the parser refuses in plain text once set are the suppliable secrets, the TLS certificate and the alert receivers' credentials", () => {
     const ifSet = table.filter(([, s]) => s.secret === "if-set").map(([k]) => k);
-    expect(ifSet.sort()).toEqual([...Object.keys(SUPPLIABLE_SECRETS), "tlsCertificate"].sort());
+    expect(ifSet.sort()).toEqual([...Object.keys(SUPPLIABLE_SECRETS), "tlsCertificate", "alertSlackApiUrl", "alertEmailPassword"].sort());
 });
 
 test("the parser's defaults are the table's", () => {

@@ -92,7 +92,7 @@ test("an even number of managers without allowNonHa", () => {
 
 test("allowNonHa permits a single manager, a single edge node and a single Redis (with no replica to wait for)", () => {
     const nodes = devNodes().filter((n) => n.name !== "manager-2" && n.name !== "manager-3");
-    nodes[0].roles = ["edge"];
+    nodes[0].roles = ["edge", "monitoring"];
     expect(parseStackConfig(withNodes(nodes, { allowNonHa: "true", redisMinReplicasToWrite: "0" }), SECRET_KEYS).nodes).toHaveLength(3);
 });
 
@@ -1046,7 +1046,7 @@ describe("rule 23: the data tier can be turned off (dataTier)", () => {
         expect(accepted({ ...raw, dataTier: "false" }).warnings.map((w) => w.key)).toEqual(["swarm-ha:dataTier"]);
         // One node, the Postgres primary's: nowhere else for the backups, no replica, no Redis.
         const lone = [{ name: "manager-1", address: "192.0.2.11", swarmRole: "manager", roles: ["edge", "app", "postgres-primary"] }];
-        const loneRaw = withNodes(lone, { allowNonHa: "true", appReplicas: "1" });
+        const loneRaw = withNodes(lone, { allowNonHa: "true", appReplicas: "1", monitoring: "false" });
         expect(problems(loneRaw).map((p) => p.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^has no active node other than swarm-ha:nodes\[0\] \(manager-1\)/)]));
         expect(accepted({ ...loneRaw, dataTier: "false" }).nodes).toHaveLength(1);
         // The edge's rule does not depend on the data tier.
@@ -1105,4 +1105,46 @@ test("a program run with invalid config creates nothing", async () => {
         created = e.resourcesCreated ?? -1;
     }
     expect(created).toBe(0);
+});
+
+describe("the monitoring tier's settings", () => {
+    test("on by default, with Grafana and cAdvisor pinned, its UIs on their edge ports, no receiver", () => {
+        const m = accepted(withNodes(devNodes())).monitoring!;
+        expect(m.grafana?.image).toMatch(/^grafana\/grafana-oss:\d+\.\d+\.\d+$/);
+        expect(m.cadvisor?.image).toMatch(/:v\d+\.\d+\.\d+$/);
+        expect(m.ports).toEqual({ grafana: 3000, prometheus: 9090, alertmanager: 9093 });
+        expect(m.webhookUrl ?? m.email ?? m.slackChannel).toBeUndefined();
+    });
+
+    test("needs an active node with the monitoring role, unless it is off", () => {
+        const nodes = devNodes().map((n: any) => ({ ...n, roles: n.roles.filter((r: string) => r !== "monitoring") }));
+        expectProblem(withNodes(nodes), "swarm-ha:nodes", /no active node with the monitoring role.*or set swarm-ha:monitoring false/);
+        expect(accepted(withNodes(nodes, { monitoring: "false" })).monitoring).toBeUndefined();
+    });
+
+    test("a UI port that collides with an edge port is refused; 0 turns a UI off", () => {
+        expectProblem(withNodes(devNodes(), { grafanaPort: "8404" }), "swarm-ha:grafanaPort", /the same as swarm-ha:statsPort/);
+        expect(accepted(withNodes(devNodes(), { prometheusPort: "0" })).monitoring!.ports.prometheus).toBeUndefined();
+        // Without monitoring its ports bind nothing, so they collide with nothing.
+        expect(() => accepted(withNodes(devNodes(), { monitoring: "false", grafanaPort: "8404" }))).not.toThrow();
+    });
+
+    test("alert mail needs its From address and server, and a login its password", () => {
+        const raw = withNodes(devNodes(), { alertEmailTo: "ops@example.com", alertEmailUsername: "am" });
+        const keys = problems(raw).map((p) => p.key);
+        expect(keys).toEqual(expect.arrayContaining(["swarm-ha:alertEmailFrom", "swarm-ha:alertEmailSmarthost", "swarm-ha:alertEmailPassword"]));
+        expectProblem(withNodes(devNodes(), { alertEmailTo: "not-an-address" }), "swarm-ha:alertEmailTo", /must be an email address/);
+    });
+
+    test("receivers' credentials are refused in plain text, and a webhook must be a URL", () => {
+        expectProblem(withNodes(devNodes(), { alertSlackApiUrl: "https://hooks.slack.com/services/T/B/x" }), "swarm-ha:alertSlackApiUrl", /plain text.*--secret/);
+        expectProblem(withNodes(devNodes(), { alertEmailPassword: "hunter2" }), "swarm-ha:alertEmailPassword", /plain text.*--secret/);
+        const secret = new Set([...SECRET_KEYS, "swarm-ha:alertSlackApiUrl"]);
+        expectProblem(withNodes(devNodes(), { alertSlackApiUrl: "http://insecure" }), "swarm-ha:alertSlackApiUrl", /hooks\.slack\.com/, secret);
+        expectProblem(withNodes(devNodes(), { alertWebhookUrl: "ftp://x" }), "swarm-ha:alertWebhookUrl", /http:\/\/ or https:\/\//);
+    });
+
+    test("Grafana on needs its image", () => {
+        expectProblem(withNodes(devNodes(), { grafanaImage: "" }), "swarm-ha:grafanaImage", /does not build it.*or set swarm-ha:grafana false/);
+    });
 });

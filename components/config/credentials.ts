@@ -87,8 +87,12 @@ export function checkSecrets(raw: RawConfig, secretKeys: ReadonlySet<string>): C
         // A plain "" is Pulumi.yaml's default ("generate one"), which Pulumi hands the program
         // like any value: it cannot be told from one the user typed, and means the same.
         if (v === "" && !secretKeys.has(key)) continue;
-        if (!Object.hasOwn(SUPPLIABLE_SECRETS, name)) {
+        if (name === "tlsCertificate") {
             problems.push(...checkTlsCertificate(v, secretKeys.has(key)));
+        } else if (!Object.hasOwn(SUPPLIABLE_SECRETS, name)) {
+            // A receiver's credential (Slack's webhook URL, the SMTP password): optional, never plain.
+            if (v.trim() === "") problems.push({ key, message: `is blank: remove it (pulumi config rm ${key}), or set the real value with --secret` });
+            else if (!secretKeys.has(key)) problems.push({ key, message: `is stored in plain text, and it is a credential: set it again with --secret (pulumi config set --secret ${key} ...)` });
         } else if (v.trim() === "") {
             problems.push({
                 key,

@@ -31,6 +31,9 @@ export const IMAGE_KEYS = {
     postgresImage: "its own Postgres image (images/postgres) on the postgres nodes",
     etcdImage: "its own etcd image (images/etcd) on the managers",
     backupImage: "its own backup image (images/backup) on the node that keeps the backups",
+    monitoringImage: "its own monitoring image (images/monitoring) on every node",
+    grafanaImage: "nothing: Grafana is not built; give its image, or set grafana false",
+    cadvisorImage: "nothing: cAdvisor is not built; give its image, or set cadvisor false",
 } as const;
 export type ImageKey = keyof typeof IMAGE_KEYS;
 
@@ -56,12 +59,13 @@ export function imageReferenceFlaw(text: string, key: ImageKey): string | undefi
 }
 
 /** The ports HAProxy binds on every edge node, in the order a collision is reported. */
-export const EDGE_PORT_KEYS = ["httpPort", "httpsPort", "statsPort", "healthPort"] as const;
+export const EDGE_PORT_KEYS = ["httpPort", "httpsPort", "statsPort", "healthPort", "grafanaPort", "prometheusPort", "alertmanagerPort"] as const;
 export type EdgePortKey = (typeof EDGE_PORT_KEYS)[number];
 
 /**
  * The edge ports against each other: HAProxy binds each once on the edge node's addresses, so
  * two listeners cannot share one. The later key of a colliding pair is reported, with a free port.
+ * Leave out the ports that are off (a monitoring UI's 0, or every monitoring port without monitoring).
  */
 export function checkEdgePorts(ports: Partial<Record<EdgePortKey, number>>): ConfigProblem[] {
     const problems: ConfigProblem[] = [];

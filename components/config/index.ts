@@ -128,12 +128,33 @@ export interface StackConfig {
      * absent: swarm-ha builds images/backup on that node.
      */
     backups: { image?: string; intervalMinutes: number; keep: number };
+    /**
+     * The monitoring tier; absent when `monitoring` is false. Images absent: swarm-ha builds
+     * images/monitoring on every node; Grafana and cAdvisor are pulled (absent: not run).
+     */
+    monitoring?: {
+        image?: string;
+        retentionDays: number;
+        grafana?: { image: string };
+        cadvisor?: { image: string };
+        /** The edge ports HAProxy serves each UI on; absent: not served. */
+        ports: { grafana?: number; prometheus?: number; alertmanager?: number };
+        webhookUrl?: string;
+        /** Slack's channel, when alertSlackApiUrl (a secret: alertCredentials) is set. */
+        slackChannel?: string;
+        /** Alert mail; its password (if any) is in alertCredentials. */
+        email?: { to: string; from: string; smarthost: string; username?: string };
+        /** PostgresReplicationLagHigh's threshold. */
+        postgresLagBytes: number;
+    };
+    /** The alert receivers' credentials (secrets), when set. */
+    alertCredentials: { slackApiUrl?: pulumi.Output<string>; emailPassword?: pulumi.Output<string> };
     /** User-supplied secret values, by key; absent keys are generated. */
     suppliedSecrets: Partial<Record<SuppliableSecret, pulumi.Output<string>>>;
 }
 
 /** The parts of the config that are not secret, validated; secrets are checked for presence and shape only. */
-export type ParsedConfig = Omit<StackConfig, "ssh" | "suppliedSecrets" | "tlsCertificate"> & {
+export type ParsedConfig = Omit<StackConfig, "ssh" | "suppliedSecrets" | "tlsCertificate" | "alertCredentials"> & {
     ssh: { user: string; port: number };
     /** What is allowed but risky; `loadStackConfig` logs each with `pulumi.log.warn`. */
     warnings: ConfigProblem[];
@@ -197,6 +218,25 @@ const wholeNumber = (key: ConfigKey, min: number, max?: number, unit = "") => {
 };
 
 const port = (key: ConfigKey) => wholeNumber(key, 1, 65535);
+/** A port that 0 turns off. */
+const optionalPort = (key: ConfigKey) => wholeNumber(key, 0, 65535, " (0: not served)");
+
+/** An http(s) URL, or empty for none. */
+const urlOrEmpty = (key: ConfigKey) =>
+    z.string().superRefine((value, ctx) => {
+        if (value === "") return;
+        let ok = false;
+        try {
+            ok = ["http:", "https:"].includes(new URL(value).protocol);
+        } catch {
+            ok = false;
+        }
+        if (!ok) ctx.addIssue({ code: "custom", message: `must be an http:// or https:// URL (e.g. pulumi config set ${fullKey(key)} https://hooks.example.com/alertmanager), or empty for none` });
+    });
+
+const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+$/;
+const emailOrEmpty = (key: ConfigKey) =>
+    z.string().refine((v) => v === "" || EMAIL.test(v), { message: `must be an email address (e.g. pulumi config set ${fullKey(key)} ops@example.com), or empty` });
 
 /** An image reference, or empty for the image swarm-ha builds. */
 const image = (key: ImageKey) =>
@@ -297,6 +337,23 @@ const scalarSchemas = {
     backupImage: image("backupImage"),
     backupIntervalMinutes: wholeNumber("backupIntervalMinutes", 1, 10080, " (minutes; 10080 is a week)"),
     backupKeep: wholeNumber("backupKeep", 1, 1000),
+    monitoring: boolString(fullKey("monitoring")),
+    monitoringImage: image("monitoringImage"),
+    prometheusRetentionDays: wholeNumber("prometheusRetentionDays", 1, 3650, " (days)"),
+    grafana: boolString(fullKey("grafana")),
+    grafanaImage: image("grafanaImage"),
+    cadvisor: boolString(fullKey("cadvisor")),
+    cadvisorImage: image("cadvisorImage"),
+    grafanaPort: optionalPort("grafanaPort"),
+    prometheusPort: optionalPort("prometheusPort"),
+    alertmanagerPort: optionalPort("alertmanagerPort"),
+    alertWebhookUrl: urlOrEmpty("alertWebhookUrl"),
+    alertSlackChannel: z.string().regex(/^[#@]?[a-z0-9._-]{1,80}$/i, { message: "must be a Slack channel name (e.g. #alerts)" }),
+    alertEmailTo: emailOrEmpty("alertEmailTo"),
+    alertEmailFrom: emailOrEmpty("alertEmailFrom"),
+    alertEmailSmarthost: z.string().regex(/^([A-Za-z0-9.-]+:\d{1,5})?$/, { message: "must be host:port (e.g. smtp.example.com:587), or empty" }),
+    alertEmailUsername: z.string().regex(/^[^\s]*$/, { message: "must have no spaces" }),
+    postgresLagAlertMb: wholeNumber("postgresLagAlertMb", 1, 10240, " (MiB)"),
 } satisfies Partial<Record<ConfigKey, z.ZodType<unknown, string>>>;
 
 type Scalars = { [K in keyof typeof scalarSchemas]: z.output<(typeof scalarSchemas)[K]> };
@@ -347,7 +404,13 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
     const vip = vipRead?.ok ? vipRead.value : undefined;
     if (vip && poolKnown) problems.push(...checkVipOutsidePool(vip, scalars.vip!, pool));
     const ports: Partial<Record<EdgePortKey, number>> = {};
-    for (const k of EDGE_PORT_KEYS) if (scalars[k] !== undefined) ports[k] = scalars[k];
+    const monitoringPort = (k: EdgePortKey) => k === "grafanaPort" || k === "prometheusPort" || k === "alertmanagerPort";
+    for (const k of EDGE_PORT_KEYS) {
+        const p = scalars[k];
+        if (p === undefined || p === 0 || (monitoringPort(k) && scalars.monitoring !== true)) continue;
+        ports[k] = p;
+    }
+    if (scalars.monitoring === true) problems.push(...checkMonitoringSettings(raw, scalars));
     problems.push(...checkEdgePorts(ports));
     const { appReplicas, appMaxReplicasPerNode, allowNonHa, dataTier } = scalars;
     if (appReplicas !== undefined && allowNonHa !== undefined) problems.push(...checkAppReplicas(appReplicas, allowNonHa));
@@ -379,6 +442,14 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
             problems.push(...checkBackupNode(nodes));
         }
         if (dataTier === false) warnings.push(...warnUnusedDataRoles(nodes));
+        if (scalars.monitoring === true && !nodes.some((n) => (n.availability ?? "active") === "active" && n.roles.includes("monitoring"))) {
+            problems.push({
+                key: fullKey("nodes"),
+                message:
+                    "has no active node with the monitoring role, which Prometheus (and Grafana) run on: add monitoring to a node's roles " +
+                    `(e.g. roles: [edge, monitoring]), or set ${fullKey("monitoring")} false`,
+            });
+        }
         if (scalars.vip === "") warnings.push(...warnNoVip(nodes));
     }
 
@@ -422,8 +493,49 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
             maxLagOnFailoverBytes: c.postgresMaxLagOnFailoverMb * MIB,
         },
         backups: { image: c.backupImage === "" ? undefined : c.backupImage, intervalMinutes: c.backupIntervalMinutes, keep: c.backupKeep },
+        monitoring: c.monitoring
+            ? {
+                  image: c.monitoringImage === "" ? undefined : c.monitoringImage,
+                  retentionDays: c.prometheusRetentionDays,
+                  grafana: c.grafana ? { image: c.grafanaImage } : undefined,
+                  cadvisor: c.cadvisor ? { image: c.cadvisorImage } : undefined,
+                  ports: {
+                      grafana: c.grafanaPort === 0 || !c.grafana ? undefined : c.grafanaPort,
+                      prometheus: c.prometheusPort === 0 ? undefined : c.prometheusPort,
+                      alertmanager: c.alertmanagerPort === 0 ? undefined : c.alertmanagerPort,
+                  },
+                  webhookUrl: c.alertWebhookUrl === "" ? undefined : c.alertWebhookUrl,
+                  slackChannel: raw["alertSlackApiUrl"] ? c.alertSlackChannel : undefined,
+                  email:
+                      c.alertEmailTo === ""
+                          ? undefined
+                          : { to: c.alertEmailTo, from: c.alertEmailFrom, smarthost: c.alertEmailSmarthost, username: c.alertEmailUsername === "" ? undefined : c.alertEmailUsername },
+                  postgresLagBytes: c.postgresLagAlertMb * MIB,
+              }
+            : undefined,
         warnings,
     };
+}
+
+/**
+ * The monitoring settings together: the pulled images set when their service runs; mail needs its From and server, a login its password,
+ * and Slack's URL (a secret, checked for shape here) must be https.
+ */
+function checkMonitoringSettings(raw: RawConfig, c: Partial<Scalars>): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    if (c.alertEmailTo) {
+        if (c.alertEmailFrom === "") problems.push({ key: fullKey("alertEmailFrom"), message: `is empty, but ${fullKey("alertEmailTo")} is set: give the From address of alert mail (e.g. pulumi config set ${fullKey("alertEmailFrom")} alertmanager@example.com)` });
+        if (c.alertEmailSmarthost === "") problems.push({ key: fullKey("alertEmailSmarthost"), message: `is empty, but ${fullKey("alertEmailTo")} is set: give the SMTP server (e.g. pulumi config set ${fullKey("alertEmailSmarthost")} smtp.example.com:587)` });
+        if (c.alertEmailUsername && !raw["alertEmailPassword"]) problems.push({ key: fullKey("alertEmailPassword"), message: `is not set, but ${fullKey("alertEmailUsername")} is: pulumi config set --secret ${fullKey("alertEmailPassword")} <password>` });
+    }
+    for (const [on, key] of [[c.grafana, "grafanaImage"], [c.cadvisor, "cadvisorImage"]] as const) {
+        if (on === true && c[key] === "") problems.push({ key: fullKey(key), message: `is empty: swarm-ha does not build it; give its image (the default is ${String(CONFIG_KEYS[key].default)}), or set ${fullKey(key.replace("Image", ""))} false` });
+    }
+    const slack = raw["alertSlackApiUrl"];
+    if (slack && slack.trim() !== "" && !/^https:\/\/\S+$/.test(slack)) {
+        problems.push({ key: fullKey("alertSlackApiUrl"), message: "must be Slack's incoming-webhook URL, https://hooks.slack.com/services/...: set it again with --secret" });
+    }
+    return problems;
 }
 
 /** The `nodes` list, schema-checked; `undefined` (with problems reported) when it is not usable. */
@@ -492,5 +604,15 @@ export function loadStackConfig(): StackConfig {
     }
     // Set means set with --secret: parseStackConfig refuses it in plain text.
     const tlsCertificate = raw["tlsCertificate"] ? config.requireSecret("tlsCertificate") : undefined;
-    return { ...parsed, ssh: { ...parsed.ssh, privateKey: config.requireSecret("sshPrivateKey") }, suppliedSecrets, ...(tlsCertificate ? { tlsCertificate } : {}) };
+    const alertCredentials: StackConfig["alertCredentials"] = {
+        ...(raw["alertSlackApiUrl"] ? { slackApiUrl: config.requireSecret("alertSlackApiUrl") } : {}),
+        ...(raw["alertEmailPassword"] ? { emailPassword: config.requireSecret("alertEmailPassword") } : {}),
+    };
+    return {
+        ...parsed,
+        ssh: { ...parsed.ssh, privateKey: config.requireSecret("sshPrivateKey") },
+        suppliedSecrets,
+        alertCredentials,
+        ...(tlsCertificate ? { tlsCertificate } : {}),
+    };
 }

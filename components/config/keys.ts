@@ -267,12 +267,90 @@ export const CONFIG_KEYS = {
             "Minutes between backups of the app's database (1 to 10080, a week). They are kept on a node other than the postgres-primary's, so they survive its host.",
     },
     backupKeep: { type: "integer", default: 7, secret: "never", description: "How many backups are kept (1 to 1000); older ones are deleted." },
+    monitoring: {
+        type: "boolean",
+        default: true,
+        secret: "never",
+        description:
+            "Run the monitoring tier: Prometheus (on the first active monitoring node) with Swarm service discovery through a read-only Docker API proxy, two clustered Alertmanagers (on the managers), " +
+            "node-exporter on every node, the Redis and Postgres exporters, swarm-ha's swarm exporter, and Grafana and cAdvisor unless turned off. Needs an active node with the monitoring role.",
+    },
+    monitoringImage: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description:
+            "The image Prometheus, Alertmanager and the exporters run from, as a Docker image reference: one built from images/monitoring (e.g. pushed to your registry), as it carries swarm-ha's entrypoint. " +
+            "Empty: swarm-ha builds it (images/monitoring) on every node (node-exporter runs on each).",
+    },
+    prometheusRetentionDays: { type: "integer", default: 15, secret: "never", description: "Days Prometheus keeps its samples (1 to 3650), on its node's volume." },
+    grafana: { type: "boolean", default: true, secret: "never", description: "Run Grafana (with the monitoring tier), its data source and dashboards provisioned, its admin password grafanaAdminPassword." },
+    grafanaImage: {
+        type: "string",
+        default: "grafana/grafana-oss:11.3.0",
+        secret: "never",
+        description: "The Grafana image, pulled by the monitoring node: pin a version (or digest), as an update is then a reviewed change.",
+    },
+    cadvisor: { type: "boolean", default: true, secret: "never", description: "Run cAdvisor on every node (with the monitoring tier), for the containers' CPU and memory." },
+    cadvisorImage: {
+        type: "string",
+        default: "gcr.io/cadvisor/cadvisor:v0.49.1",
+        secret: "never",
+        description: "The cAdvisor image, pulled by every node: pin a version (or digest).",
+    },
+    grafanaPort: {
+        type: "integer",
+        default: 3000,
+        secret: "never",
+        description: "Port HAProxy serves Grafana on (with its own login), published on each edge node's own addresses (host mode). 0: not served.",
+    },
+    prometheusPort: {
+        type: "integer",
+        default: 9090,
+        secret: "never",
+        description: "Port HAProxy serves Prometheus on, behind the stats user and haproxyStatsPassword, published on each edge node's own addresses (host mode). 0: not served.",
+    },
+    alertmanagerPort: {
+        type: "integer",
+        default: 9093,
+        secret: "never",
+        description: "Port HAProxy serves Alertmanager on, behind the stats user and haproxyStatsPassword, published on each edge node's own addresses (host mode). 0: not served.",
+    },
+    alertWebhookUrl: {
+        type: "string",
+        default: "",
+        secret: "never",
+        description: "Alertmanager posts every alert (and its resolution) to this URL as JSON (its webhook format). Empty: no webhook.",
+    },
+    alertSlackApiUrl: {
+        type: "string",
+        default: "",
+        secret: "if-set",
+        description: "Slack incoming-webhook URL Alertmanager posts alerts to (in alertSlackChannel). It is a credential: set it with --secret. Empty: no Slack.",
+    },
+    alertSlackChannel: { type: "string", default: "#alerts", secret: "never", description: "The Slack channel of alertSlackApiUrl's alerts." },
+    alertEmailTo: { type: "string", default: "", secret: "never", description: "Address critical and warning alerts are mailed to. Empty: no email (then alertEmailFrom and alertEmailSmarthost are unused)." },
+    alertEmailFrom: { type: "string", default: "", secret: "never", description: "The From address of alert mail." },
+    alertEmailSmarthost: { type: "string", default: "", secret: "never", description: "The SMTP server alert mail goes through, host:port (e.g. smtp.example.com:587); it must offer STARTTLS." },
+    alertEmailUsername: { type: "string", default: "", secret: "never", description: "SMTP login for alert mail. Empty: the server takes mail without one." },
+    alertEmailPassword: {
+        type: "string",
+        default: "",
+        secret: "if-set",
+        description: "SMTP password of alertEmailUsername. Set it with --secret.",
+    },
+    postgresLagAlertMb: {
+        type: "integer",
+        default: 16,
+        secret: "never",
+        description: "A Postgres replica further behind its primary than this, in MiB (1 to 10240), for a minute raises PostgresReplicationLagHigh.",
+    },
     postgresPassword: password("Postgres superuser password"),
     postgresReplicationPassword: password("Password of the Postgres replication user"),
     postgresAppPassword: password("Password of the app's own Postgres role, which the app connects as (not the superuser)"),
     redisPassword: password("Redis and Sentinel password"),
     grafanaAdminPassword: password("Grafana admin password"),
-    haproxyStatsPassword: password("Password of HAProxy's stats page and Prometheus endpoint"),
+    haproxyStatsPassword: password("Password of HAProxy's stats page and Prometheus endpoint, and of Prometheus and Alertmanager through HAProxy"),
 } as const satisfies Record<string, ConfigKeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
