@@ -2,24 +2,28 @@
  * swarm-ha: the stack's entry point. Reads and validates the stack's config (nothing is
  * created if it is invalid), forms the swarm, then builds on its Docker provider:
  * networks and secrets, the images on the nodes that run them, the data tier (Redis with
- * Sentinel, Postgres with Patroni on etcd, backups; unless dataTier is false), the app, and the
- * edge (HAProxy on every edge node, keepalived's virtual IP in front).
+ * Sentinel, Postgres with Patroni on etcd, backups; unless dataTier is false), the app, the
+ * monitoring (Prometheus, Alertmanager, Grafana, the exporters; unless monitoring is false), and
+ * the edge (HAProxy on every edge node, keepalived's virtual IP in front).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { AppService } from "./components/app";
 import { Backups } from "./components/backups";
 import { SwarmCluster } from "./components/cluster";
 import { loadStackConfig, placeStack } from "./components/config";
-import { EdgeProxies, STATS_USER } from "./components/edge";
+import { type AdminRoute, EdgeProxies, STATS_USER } from "./components/edge";
+import { pgServiceName } from "./components/common/names";
 import { NodeImages } from "./components/images";
+import { ALERTMANAGER_PORT, GRAFANA_PORT, Monitoring, PROMETHEUS_PORT, TEXTFILE_DIR, renderAlertmanagerConfig, textfileVolume } from "./components/monitoring";
 import { SwarmNetworks } from "./components/networks";
 import { PG_PORT, PG_READONLY_PORT, PostgresCluster } from "./components/postgres";
-import { RedisCluster } from "./components/redis";
+import { REDIS_PORT, RedisCluster } from "./components/redis";
 import { StackSecrets } from "./components/secrets";
 
 const config = loadStackConfig();
 const stackLabels = { "swarm-ha.stack": pulumi.getStack() };
-const placed = placeStack(config.nodes, { vip: config.vip !== undefined, dataTier: config.dataTier });
+const placed = placeStack(config.nodes, { vip: config.vip !== undefined, dataTier: config.dataTier, monitoring: config.monitoring !== undefined });
+const monitoringConfig = config.monitoring;
 
 const cluster = new SwarmCluster("swarm", { nodes: config.nodes, ssh: config.ssh, defaultAddrPool: config.defaultAddrPool });
 
@@ -28,12 +32,30 @@ const onSwarm = { providers: { docker: cluster.provider } };
 
 const networks = new SwarmNetworks("net", { namePrefix: config.namePrefix, encrypted: config.encryptOverlay }, onSwarm);
 
+/** alertmanager.yml, with the receivers' credentials (secret config) in it. */
+function alertmanagerYml(m: NonNullable<typeof config.monitoring>): pulumi.Output<string> {
+    const { slackApiUrl, emailPassword } = config.alertCredentials;
+    return pulumi.all([slackApiUrl ?? "", emailPassword ?? ""]).apply(([slackUrl, emailPass]) =>
+        renderAlertmanagerConfig({
+            webhookUrl: m.webhookUrl,
+            slack: slackUrl && m.slackChannel ? { apiUrl: slackUrl, channel: m.slackChannel } : undefined,
+            email: m.email ? { ...m.email, password: m.email.username ? emailPass : undefined } : undefined,
+            groupWaitSeconds: 5,
+            repeatIntervalHours: 4,
+        }),
+    );
+}
+
 const secrets = new StackSecrets(
     "secrets",
     {
         namePrefix: config.namePrefix,
         supplied: config.suppliedSecrets,
-        given: config.tlsCertificate ? { "tls-certificate": config.tlsCertificate } : {},
+        given: {
+            ...(config.tlsCertificate ? { "tls-certificate": config.tlsCertificate } : {}),
+            // It holds the alert receivers' credentials.
+            ...(monitoringConfig ? { "alertmanager-config": alertmanagerYml(monitoringConfig) } : {}),
+        },
     },
     onSwarm,
 );
@@ -52,6 +74,7 @@ const images = new NodeImages(
             postgres: config.postgres.image,
             etcd: config.postgres.etcdImage,
             backup: config.backups.image,
+            monitoring: monitoringConfig?.image,
         },
         ssh: config.ssh,
         after: cluster.preflights,
@@ -139,6 +162,56 @@ const app = new AppService(
     { ...onSwarm, dependsOn: data ? [data.postgres, data.redis] : [] },
 );
 
+/** Monitoring: Prometheus, Alertmanager, Grafana and the exporters (placeStack's monitoring node is there whenever monitoring is). */
+function monitoringTier(m: NonNullable<typeof config.monitoring>) {
+    return new Monitoring(
+        "monitoring",
+        {
+            namePrefix: config.namePrefix,
+            nodes: config.nodes.filter((n) => n.availability === "active"),
+            monitoringNode: placed.monitoring!,
+            managers: config.nodes.filter((n) => n.availability === "active" && n.swarmRole === "manager"),
+            images: { monitoring: images.images.monitoring, haproxy: images.images.haproxy },
+            networks: { monitoring: networks.networks.monitoring, app: networks.networks.app, data: data ? networks.networks.data : undefined },
+            networkNames: networks.names,
+            retentionDays: m.retentionDays,
+            haproxyStats: { user: STATS_USER, password: secrets.secrets.haproxyStatsPassword.secret },
+            alertmanagerConfig: secrets.given["alertmanager-config"].secret,
+            rules: {
+                dataTier: data !== undefined,
+                vip: config.vip !== undefined,
+                synchronousMode: config.postgres.synchronousMode,
+                postgresMaxLagBytes: m.postgresLagBytes,
+                // Two missed backups and ten minutes' grace.
+                backupMaxAgeSeconds: 2 * config.backups.intervalMinutes * 60 + 600,
+            },
+            grafana: m.grafana ? { image: m.grafana.image, adminPassword: secrets.secrets.grafanaAdminPassword.secret } : undefined,
+            cadvisor: m.cadvisor,
+            data: data && {
+                redis: { port: REDIS_PORT, password: secrets.secrets.redisPassword.secret },
+                postgres: {
+                    port: PG_PORT,
+                    members: placed.postgres.map((n) => ({ node: n, host: pgServiceName(config.namePrefix, n.name) })),
+                    superuserPassword: secrets.secrets.postgresPassword.secret,
+                },
+            },
+            labels: stackLabels,
+        },
+        { ...onSwarm, dependsOn: data ? [data.postgres, data.redis] : [] },
+    );
+}
+
+const monitoring = monitoringConfig ? monitoringTier(monitoringConfig) : undefined;
+
+/** The monitoring UIs HAProxy serves, each on its own edge port (config's), Prometheus and Alertmanager behind the stats password. */
+function adminRoutes(m: NonNullable<typeof config.monitoring>, names: Monitoring["serviceNames"]): AdminRoute[] {
+    const routes: AdminRoute[] = [];
+    if (m.ports.grafana && m.grafana) routes.push({ name: "grafana", port: m.ports.grafana, host: names.grafana, targetPort: GRAFANA_PORT, checkPath: "/api/health", auth: false, maxServers: 1 });
+    if (m.ports.prometheus) routes.push({ name: "prometheus", port: m.ports.prometheus, host: names.prometheus, targetPort: PROMETHEUS_PORT, checkPath: "/-/ready", auth: true, maxServers: 1 });
+    if (m.ports.alertmanager) routes.push({ name: "alertmanager", port: m.ports.alertmanager, host: names.alertmanager, targetPort: ALERTMANAGER_PORT, checkPath: "/-/ready", auth: true, maxServers: 2 });
+    return routes;
+}
+
 const edge = new EdgeProxies(
     "edge",
     {
@@ -153,6 +226,15 @@ const edge = new EdgeProxies(
         statsPassword: secrets.secrets.haproxyStatsPassword.secret,
         tlsCertificate: secrets.given["tls-certificate"]?.secret,
         vip: config.vip,
+        monitoring:
+            monitoringConfig && monitoring
+                ? {
+                      network: networks.networks.monitoring,
+                      routes: adminRoutes(monitoringConfig, monitoring.serviceNames),
+                      textfileVolume: textfileVolume(config.namePrefix),
+                      textfileDir: TEXTFILE_DIR,
+                  }
+                : undefined,
         labels: stackLabels,
     },
     onSwarm,
@@ -198,3 +280,14 @@ export const redisSentinels = data?.redis.sentinelEndpoints ?? null;
 export const redisMasterName = data?.redis.masterName ?? null;
 /** The backups' metrics (last good backup's age) for monitoring. */
 export const backupMetrics = data?.backups.metricsEndpoint ?? null;
+
+// The monitoring tier's UIs, through HAProxy on the VIP (null when off or not served).
+const uiUrl = (port: number | undefined) => (port ? `http://${hostInUrl}:${port}/` : null);
+/** Grafana (its own login: user admin, password grafanaAdminPassword). */
+export const grafanaUrl = monitoringConfig?.grafana ? uiUrl(monitoringConfig.ports.grafana) : null;
+/** Prometheus, behind statsUser and statsPassword. */
+export const prometheusUrl = monitoringConfig ? uiUrl(monitoringConfig.ports.prometheus) : null;
+/** Alertmanager, behind statsUser and statsPassword. */
+export const alertmanagerUrl = monitoringConfig ? uiUrl(monitoringConfig.ports.alertmanager) : null;
+/** Secret: `pulumi stack output grafanaAdminPassword --show-secrets`. */
+export const grafanaAdminPassword = monitoringConfig?.grafana ? secrets.secrets.grafanaAdminPassword.value : null;

@@ -163,9 +163,10 @@ export function resetToBareHosts(): void {
 
 /**
  * The swarm tier's tests change the swarm's membership, which the data tier does not follow
- * yet (a replaced manager is a new etcd member): they deploy without it.
+ * yet (a replaced manager is a new etcd member): they deploy without it, and without
+ * monitoring (it follows membership, but its services would only slow every deploy down).
  */
-export const WITHOUT_DATA_TIER = { "swarm-ha:dataTier": "false" };
+export const SWARM_AND_EDGE_ONLY = { "swarm-ha:dataTier": "false", "swarm-ha:monitoring": "false" };
 
 /** A known starting point for a test file: bare hosts, then a fresh deploy of the base nodes (with `extra` config). */
 export function resetToBase(extra: Record<string, unknown> = {}): Deployed {

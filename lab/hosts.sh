@@ -70,12 +70,14 @@ SSH_WAIT_SECONDS=${LAB_SSH_WAIT_SECONDS:-180}
 #    dockerd sets the FORWARD policy to DROP;
 #  - nothing from the nodes is forwarded anywhere else: the lab's traffic stays on the
 #    lab bridge and the host;
-#  - the nodes may ask the lab's DNS stub on the gateway (in case INPUT is strict).
+#  - the nodes may ask the lab's DNS stub on the gateway (in case INPUT is strict), and post
+#    to the lab's alert receiver there (lab/alert-receiver.ts, port 19093).
 LAB_RULES=(
   "DOCKER-USER -i $BRIDGE -o $BRIDGE -j ACCEPT"
   "DOCKER-USER -i $BRIDGE ! -o $BRIDGE -j REJECT"
   "INPUT -i $BRIDGE -p udp --dport 53 -j ACCEPT"
   "INPUT -i $BRIDGE -p tcp --dport 53 -j ACCEPT"
+  "INPUT -i $BRIDGE -p tcp --dport 19093 -j ACCEPT"
 )
 
 SSH_OPTS=(-i "$SSH_KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null

@@ -63,10 +63,19 @@ export function labStackConfig(hosts: LabHosts, nodes: LabNode[] = labNodes(host
             // Overlay subnets from the lab's own range, not Docker's default 10.0.0.0/8.
             "swarm-ha:defaultAddrPool": "198.18.64.0/18",
             "swarm-ha:nodes": nodes,
+            // Grafana and cAdvisor are not in Debian's archive, and the lab pulls nothing: their
+            // provisioning is checked by the fast tests instead.
+            "swarm-ha:grafana": "false",
+            "swarm-ha:cadvisor": "false",
+            // Alertmanager posts to the lab's own receiver, which the lab tests and benchmarks run.
+            "swarm-ha:alertWebhookUrl": `http://${hosts.gateway}:${ALERT_RECEIVER_PORT}/alerts`,
             ...extra,
         },
     };
 }
+
+/** The port of the lab's alert receiver (lab/alert-receiver.ts), on the lab bridge's gateway. */
+export const ALERT_RECEIVER_PORT = 19093;
 
 export function writeStackFile(file: string, doc: object): void {
     const header =

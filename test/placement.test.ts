@@ -30,8 +30,16 @@ test("nothing is placed on a drained or paused node", () => {
     expect(Object.values(placed.nodesByImage).flat().map((n) => n.name)).not.toContain("w2");
 });
 
-test("HAProxy is built where the edge runs and where the app runs (the Postgres proxy sits beside it)", () => {
-    expect(names(placeStack(cluster, { vip: true }).nodesByImage.haproxy)).toEqual(["m1", "m2", "w1"]);
+test("HAProxy is built where the edge runs, where the app runs (the Postgres proxy sits beside it) and, with monitoring, on the managers (the Docker API proxy)", () => {
+    expect(names(placeStack(cluster, { vip: true, monitoring: false }).nodesByImage.haproxy)).toEqual(["m1", "m2", "w1"]);
+    expect(names(placeStack(cluster, { vip: true }).nodesByImage.haproxy)).toEqual(["m1", "m2", "m3", "w1"]);
+});
+
+test("monitoring: its image on every active node, Prometheus on the first active monitoring node; nothing without it", () => {
+    const placed = placeStack(cluster, { vip: true });
+    expect(names(placed.nodesByImage.monitoring)).toEqual(names(cluster.filter((n) => n.availability === "active")));
+    const off = placeStack(cluster, { vip: true, monitoring: false });
+    expect([off.monitoring, off.nodesByImage.monitoring]).toEqual([undefined, []]);
 });
 
 test("keepalived is built only when there is a virtual IP to move", () => {
@@ -64,8 +72,8 @@ describe("without the data tier", () => {
         ]);
     });
 
-    test("HAProxy is built on the edge nodes only: there is no Postgres proxy beside the app", () => {
-        expect(names(placed.nodesByImage.haproxy)).toEqual(["m1", "m2"]);
+    test("HAProxy is built on the edge nodes and, for the Docker API proxy, the managers: there is no Postgres proxy beside the app", () => {
+        expect(names(placed.nodesByImage.haproxy)).toEqual(["m1", "m2", "m3"]);
     });
 
     test("no node is needed for the backups", () => {

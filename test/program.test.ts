@@ -36,7 +36,8 @@ describe("the dev stack", () => {
         expect(run.resources.filter((r) => r.type === LOCAL).map((r) => r.name).sort()).toEqual(NODES.map((n) => `swarm-${n}-departure`).sort());
         const types = run.resources.map((r) => r.type);
         expect(types.filter((t) => t === "docker:index/network:Network")).toHaveLength(4);
-        expect(types.filter((t) => t === "docker:index/secret:Secret")).toHaveLength(Object.keys(SUPPLIABLE_SECRETS).length);
+        // The passwords, and alertmanager.yml (it holds the receivers' credentials).
+        expect(types.filter((t) => t === "docker:index/secret:Secret")).toHaveLength(Object.keys(SUPPLIABLE_SECRETS).length + 1);
         expect(types.filter((t) => t === "pulumi:providers:docker")).toHaveLength(1);
     });
 

@@ -36,7 +36,11 @@ describe("the dev stack's services", () => {
                 ...["manager-1-etcd", "manager-1-haproxy", "manager-1-keepalived", "manager-2-etcd", "manager-2-haproxy", "manager-2-keepalived", "manager-2-redis"],
                 ...["manager-3-etcd", "manager-3-redis", "worker-1-app", "worker-1-haproxy", "worker-1-postgres", "worker-1-redis"],
                 ...["worker-2-app", "worker-2-backup", "worker-2-haproxy", "worker-2-postgres"],
-            ].map((n) => `images-${n}-build`),
+                // Monitoring: node-exporter on every node, the Docker API proxy (HAProxy) on any manager.
+                ...["manager-1-monitoring", "manager-2-monitoring", "manager-3-haproxy", "manager-3-monitoring", "worker-1-monitoring", "worker-2-monitoring"],
+            ]
+                .map((n) => `images-${n}-build`)
+                .sort(),
         );
         const build = run.byName("images-worker-1-app-build").inputs;
         expect(build.connection.host).toBe("192.0.2.21");
@@ -69,10 +73,18 @@ describe("the dev stack's services", () => {
         const m2 = run.byName("edge-manager-2-haproxy");
         expect(m1.inputs.name).toBe("swarm-ha-haproxy-manager-1");
         expect(m1.inputs.taskSpec.placement.constraints).toEqual(["node.labels.swarm-ha.name == manager-1"]);
-        expect(m1.inputs.endpointSpec.ports.map((p: any) => `${p.name} ${p.publishedPort} ${p.publishMode}`)).toEqual(["http 80 host", "stats 8404 host", "health 8405 host"]);
+        expect(m1.inputs.endpointSpec.ports.map((p: any) => `${p.name} ${p.publishedPort} ${p.publishMode}`)).toEqual([
+            "http 80 host",
+            "stats 8404 host",
+            "health 8405 host",
+            // The monitoring UIs.
+            "grafana 3000 host",
+            "prometheus 9090 host",
+            "alertmanager 9093 host",
+        ]);
         expect(m1.inputs.updateConfig.order).toBe("stop-first");
         expect(m1.inputs.taskSpec.containerSpec.stopSignal).toBe("SIGUSR1");
-        expect(m1.inputs.taskSpec.networksAdvanceds).toEqual([{ id: "net-edge-id" }, { id: "net-app-id" }]);
+        expect(m1.inputs.taskSpec.networksAdvanceds).toEqual([{ id: "net-edge-id" }, { id: "net-app-id" }, { id: "net-monitoring-id" }]);
         expect(m2.dependencies).toContain(m1.urn);
         const config = run.byName("edge-manager-1-haproxy-config");
         expect(config.inputs.name).toMatch(/^swarm-ha-haproxy-[0-9a-f]{12}$/);
@@ -125,8 +137,10 @@ describe("the dev stack's services", () => {
 
 describe("without the data tier (dataTier false)", () => {
     let run: RunResult;
+    // Without monitoring too, so that what is left is the app and the edge alone.
+    const noMonitoring = { "swarm-ha:monitoring": "false" };
     beforeAll(async () => {
-        run = await runProgram(dev({ "swarm-ha:dataTier": "false" }));
+        run = await runProgram(dev({ "swarm-ha:dataTier": "false", ...noMonitoring }));
     });
 
     test("no Redis, Sentinel, Postgres, etcd, Postgres proxy or backups, and none of their images is built; the app and the edge are as with it", () => {
@@ -175,7 +189,7 @@ describe("without the data tier (dataTier false)", () => {
 
     test("nodes without any data-tier role: refused with the data tier, before anything is created; deployed without it", async () => {
         const nodes = JSON.parse(devConfig()["swarm-ha:nodes"]).map((n: any) => ({ ...n, roles: n.roles.filter((r: string) => r === "edge" || r === "app") }));
-        const config = dev({ "swarm-ha:nodes": JSON.stringify(nodes) });
+        const config = dev({ "swarm-ha:nodes": JSON.stringify(nodes), ...noMonitoring });
         await expect(runProgram(config)).rejects.toThrow(/swarm-ha:nodes: has 0 node\(s\) with role 'postgres-primary'/);
         const without = await runProgram({ ...config, "swarm-ha:dataTier": "false" });
         expect(without.resources.filter((r) => r.type === SERVICE).map((r) => r.inputs.name).sort()).toEqual(
@@ -220,7 +234,7 @@ describe("variations", () => {
         expect(run.byName("postgres-manager-1-etcd").inputs.taskSpec.containerSpec.image).toBe(builtImageTag("etcd"));
     });
 
-    test("with every data-tier image named in config, only the app's and the edge's images are built", async () => {
+    test("with every data-tier image named in config, only the app's, the edge's and monitoring's images are built", async () => {
         const ref = (name: string) => `registry.example.com/swarm-ha/${name}:1`;
         const run = await runProgram(
             dev({
@@ -231,7 +245,7 @@ describe("variations", () => {
             }),
         );
         const built = new Set(run.resources.filter((r) => r.name.endsWith("-build")).map((r) => /^images-.+-(\w+)-build$/.exec(r.name)![1]));
-        expect([...built].sort()).toEqual(["app", "haproxy", "keepalived"]);
+        expect([...built].sort()).toEqual(["app", "haproxy", "keepalived", "monitoring"]);
         const image = (name: string) => run.byName(name).inputs.taskSpec.containerSpec.image;
         expect([image("redis-worker-1-redis"), image("redis-worker-1-sentinel")]).toEqual([ref("redis"), ref("redis")]);
         expect(image("postgres-worker-1-pg")).toBe(ref("postgres"));
@@ -244,7 +258,7 @@ describe("variations", () => {
         const config = dev({ "swarm-ha:tlsCertificate": pem });
         const run = await runProgram(config, { secretKeys: ["swarm-ha:sshPrivateKey", "swarm-ha:tlsCertificate"] });
         const m1 = run.byName("edge-manager-1-haproxy").inputs;
-        expect(m1.endpointSpec.ports.map((p: any) => p.publishedPort)).toEqual([80, 443, 8404, 8405]);
+        expect(m1.endpointSpec.ports.map((p: any) => p.publishedPort)).toEqual([80, 443, 8404, 8405, 3000, 9090, 9093]);
         expect(m1.taskSpec.containerSpec.secrets.map((s: any) => s.fileName)).toEqual(["haproxy-stats-password", "tls-certificate.pem"]);
         expect(run.byName("secrets-tls-certificate").secretInputs).toContain("data");
         expect(decoded(run.byName("edge-manager-1-haproxy-config"))).toContain("crt /run/secrets/tls-certificate.pem");

@@ -21,6 +21,8 @@ TOOLS=(
   etcdctl:etcd-client
   /usr/lib/postgresql/15/bin/postgres:postgresql-15
   pg_dump:postgresql-client-15
+  promtool:prometheus
+  amtool:prometheus-alertmanager
 )
 
 missing=()

@@ -14,6 +14,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { appServiceName } from "../common/names";
+import { metricsLabels } from "../monitoring/prometheus-yml";
 import { requireDockerProvider } from "../common/providers";
 
 /** How long the demo app keeps serving after SIGTERM while it reports not ready. */
@@ -93,7 +94,7 @@ export class AppService extends pulumi.ComponentResource {
             `${name}-service`,
             {
                 name: this.serviceName,
-                labels: Object.entries({ "swarm-ha.tier": "app", ...args.labels }).map(([label, value]) => ({ label, value })),
+                labels: Object.entries({ "swarm-ha.tier": "app", ...args.labels, ...metricsLabels({ job: "app", port, network: "app" }) }).map(([label, value]) => ({ label, value })),
                 mode: { replicated: { replicas } },
                 taskSpec: {
                     containerSpec: {

@@ -8,6 +8,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { backupServiceName } from "../common/names";
+import { metricsLabels } from "../monitoring/prometheus-yml";
 import { requireDockerProvider } from "../common/providers";
 import { BACKUP_METRICS_PORT, renderBackupEnv } from "./backup-env";
 
@@ -41,7 +42,7 @@ export class Backups extends pulumi.ComponentResource {
             `${name}-service`,
             {
                 name: serviceName,
-                labels: Object.entries({ "swarm-ha.tier": "backups", ...args.labels }).map(([label, value]) => ({ label, value })),
+                labels: Object.entries({ "swarm-ha.tier": "backups", ...args.labels, ...metricsLabels({ job: "backup", port: BACKUP_METRICS_PORT, network: "data" }) }).map(([label, value]) => ({ label, value })),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {

@@ -127,3 +127,29 @@ export function pgProxyServiceName(prefix: string): string {
 export function backupServiceName(prefix: string): string {
     return `${prefix}-backup`;
 }
+
+/**
+ * The Docker name of the Postgres exporter of one Postgres node (with the monitoring tier):
+ * pinned beside its member, so its series carry that member's node.
+ * @example pgExporterServiceName("swarm-ha", "worker-1") // "swarm-ha-pg-exporter-worker-1"
+ */
+export function pgExporterServiceName(prefix: string, node: string): string {
+    return `${prefix}-pg-exporter-${node}`;
+}
+
+/**
+ * The Docker names of the monitoring tier's services named by the prefix alone.
+ * @example monitoringServiceNames("swarm-ha").prometheus // "swarm-ha-prometheus"
+ */
+export function monitoringServiceNames(prefix: string) {
+    return {
+        dockerApi: `${prefix}-docker-api`,
+        swarmExporter: `${prefix}-swarm-exporter`,
+        nodeExporter: `${prefix}-node-exporter`,
+        cadvisor: `${prefix}-cadvisor`,
+        prometheus: `${prefix}-prometheus`,
+        alertmanager: `${prefix}-alertmanager`,
+        grafana: `${prefix}-grafana`,
+        redisExporter: `${prefix}-redis-exporter`,
+    };
+}

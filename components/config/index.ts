@@ -23,6 +23,7 @@ import {
     SERVICE_NAME_MAX,
     appServiceName,
     backupServiceName,
+    monitoringServiceNames,
     networkName,
     pgProxyServiceName,
     secretName,
@@ -180,7 +181,7 @@ interface PrefixedName {
  * bounded per node (service-names.ts).
  */
 function prefixedNames(prefix: string): PrefixedName[] {
-    const services = [appServiceName(prefix), pgProxyServiceName(prefix), backupServiceName(prefix)];
+    const services = [appServiceName(prefix), pgProxyServiceName(prefix), backupServiceName(prefix), ...Object.values(monitoringServiceNames(prefix))];
     return [
         ...NETWORK_KINDS.map((kind) => ({ name: networkName(prefix, kind), limit: DOCKER_NAME_MAX, what: "a network" })),
         ...Object.values(SUPPLIABLE_SECRETS).map((id) => ({
@@ -427,7 +428,7 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
             problems.push(...checkAppCapacity(nodes, appReplicas, appMaxReplicasPerNode, allowNonHa));
         }
         if (scalars.namePrefix !== undefined && scalars.vip !== undefined && dataTier !== undefined) {
-            problems.push(...checkNodeServiceNames(scalars.namePrefix, nodes, { withVip: scalars.vip !== "", dataTier }));
+            problems.push(...checkNodeServiceNames(scalars.namePrefix, nodes, { withVip: scalars.vip !== "", dataTier, monitoring: scalars.monitoring === true }));
         }
         // The data tier's rules, only with it. An empty list is reported as such by checkNodes:
         // no tier's count would add anything.

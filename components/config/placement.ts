@@ -2,7 +2,8 @@
  * Which nodes run each part of the stack, from the nodes' roles: one answer that the program
  * (services pinned there, images built there) and the lab (images loaded there) share. Only
  * active nodes run anything: swarm starts no task on `pause` and `drain` nodes. Without the
- * data tier (`dataTier` false) its parts run nowhere.
+ * data tier (`dataTier` false) its parts run nowhere; without monitoring (`monitoring` false)
+ * neither do its.
  */
 import type { NodeSpec } from "./types";
 
@@ -17,46 +18,67 @@ export interface StackPlacement {
     postgres: NodeSpec[];
     /** Where the backups are kept: the first replica's node, else any node but the primary's. Absent without the data tier. */
     backup?: NodeSpec;
+    /** Where Prometheus and Grafana run (their data on its volumes): the first active monitoring node. Absent without monitoring. */
+    monitoring?: NodeSpec;
     /** The images each node runs, by image name (what is built, or loaded, there). */
-    nodesByImage: Record<"app" | "haproxy" | "keepalived" | "redis" | "postgres" | "etcd" | "backup", NodeSpec[]>;
+    nodesByImage: Record<"app" | "haproxy" | "keepalived" | "redis" | "postgres" | "etcd" | "backup" | "monitoring", NodeSpec[]>;
 }
 
-/** `dataTier`: whether the stack runs the data tier (default true, as the config key's). */
-export function placeStack(nodes: NodeSpec[], opts: { vip: boolean; dataTier?: boolean }): StackPlacement {
+/**
+ * `dataTier`, `monitoring`: whether the stack runs the data tier and monitoring (default true,
+ * as the config keys').
+ */
+export function placeStack(nodes: NodeSpec[], opts: { vip: boolean; dataTier?: boolean; monitoring?: boolean }): StackPlacement {
     const active = nodes.filter((n) => n.availability === "active");
     const withRole = (role: NodeSpec["roles"][number]) => active.filter((n) => n.roles.includes(role));
+    const union = (...lists: NodeSpec[][]) => active.filter((n) => lists.some((l) => l.includes(n)));
     const app = withRole("app");
     const edge = withRole("edge");
     const keepalived = opts.vip ? edge : [];
+    const managers = active.filter((n) => n.swarmRole === "manager");
+    // Monitoring: node-exporter on every node, the Docker API proxy (an HAProxy) on a manager.
+    const monitoringOn = opts.monitoring !== false;
+    const monitoring = monitoringOn ? withRole("monitoring")[0] : undefined;
+    const monitoringImage = monitoringOn ? active : [];
+    const apiProxy = monitoringOn ? managers : [];
     if (opts.dataTier === false) {
         // No Redis, Postgres (nor its proxy beside the app), etcd or backups: the edge alone runs HAProxy.
-        return { app, edge, redis: [], etcd: [], postgres: [], nodesByImage: { app, haproxy: edge, keepalived, redis: [], postgres: [], etcd: [], backup: [] } };
+        return {
+            app,
+            edge,
+            redis: [],
+            etcd: [],
+            postgres: [],
+            monitoring,
+            nodesByImage: { app, haproxy: union(edge, apiProxy), keepalived, redis: [], postgres: [], etcd: [], backup: [], monitoring: monitoringImage },
+        };
     }
     const primary = withRole("postgres-primary");
     const postgres = [...primary, ...withRole("postgres-replica")];
     const backup = withRole("postgres-replica")[0] ?? active.find((n) => !primary.includes(n));
     // The config's rules (checkBackupNode) make sure there is one; this is their contract.
     if (!backup) throw new Error("swarm-ha: no active node other than the postgres-primary's to keep the backups on (the config check should have said so)");
-    const union = (...lists: NodeSpec[][]) => active.filter((n) => lists.some((l) => l.includes(n)));
     const placement = {
         app,
         edge,
         redis: withRole("redis"),
-        etcd: active.filter((n) => n.swarmRole === "manager"),
+        etcd: managers,
         postgres,
         backup,
+        monitoring,
     };
     return {
         ...placement,
         nodesByImage: {
             app,
-            // The edge's proxies, and the Postgres proxy beside the app.
-            haproxy: union(edge, app),
+            // The edge's proxies, the Postgres proxy beside the app, the Docker API proxy on a manager.
+            haproxy: union(edge, app, apiProxy),
             keepalived,
             redis: placement.redis,
             postgres,
             etcd: placement.etcd,
             backup: [backup],
+            monitoring: monitoringImage,
         },
     };
 }

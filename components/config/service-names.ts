@@ -10,6 +10,7 @@ import {
     etcdServiceName,
     haproxyServiceName,
     keepalivedServiceName,
+    pgExporterServiceName,
     pgServiceName,
     redisServiceName,
     sentinelServiceName,
@@ -21,6 +22,8 @@ import { type ConfigProblem, fullKey, nodeKey } from "./types";
 export interface NodeServiceOptions {
     withVip: boolean;
     dataTier: boolean;
+    /** With the monitoring tier, each Postgres node also runs its exporter. Default false. */
+    monitoring?: boolean;
 }
 
 /** One service a node gets because of one of its roles (or its swarm role). */
@@ -51,6 +54,7 @@ export function nodeServices(prefix: string, node: Pick<NodeInput, "name" | "rol
     if (node.swarmRole === "manager") services.push({ as: "a manager", what: "etcd", name: etcdServiceName(prefix, node.name) });
     if (node.roles.includes("postgres-primary") || node.roles.includes("postgres-replica")) {
         services.push({ as: "a Postgres node", what: "Postgres", name: pgServiceName(prefix, node.name) });
+        if (opts.monitoring) services.push({ as: "a Postgres node", what: "its Postgres exporter", name: pgExporterServiceName(prefix, node.name) });
     }
     return services;
 }

@@ -86,6 +86,31 @@ export interface HaproxyConfigInput {
      * @example 8405
      */
     healthPort: number;
+    /**
+     * Admin UIs served on their own ports (the monitoring tier's Grafana, Prometheus,
+     * Alertmanager), each sent to the tasks of a service on a network HAProxy shares. With
+     * `auth`, a UI is behind the stats user and password (the header is not passed on); without
+     * it, the UI must have its own login (Grafana).
+     */
+    adminRoutes?: AdminRoute[];
+}
+
+/** One admin UI behind HAProxy. */
+export interface AdminRoute {
+    /** The frontend's and backend's name. @example "prometheus" */
+    name: string;
+    /** The port it is served on. @example 9090 */
+    port: number;
+    /** The service's DNS name; HAProxy resolves `tasks.<host>`. @example "swarm-ha-prometheus" */
+    host: string;
+    /** The port it listens on in its tasks. @example 9090 */
+    targetPort: number;
+    /** Its readiness path, for HAProxy's checks. @example "/-/ready" */
+    checkPath: string;
+    /** Behind the stats user and password. */
+    auth: boolean;
+    /** The most tasks it runs (server slots). @example 2 */
+    maxServers: number;
 }
 
 /** HAProxy's `node` name rule: "only letters, digits, hyphen and underscore". */
@@ -115,7 +140,7 @@ export const APP_READY_PATH = "/health/ready";
  */
 export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     validate(input);
-    const { nodeName, appHost, appPort, maxAppServers, httpPort, tls, statsPort, statsUser, statsPasswordEnv, healthPort } = input;
+    const { nodeName, appHost, appPort, maxAppServers, httpPort, tls, statsPort, statsUser, statsPasswordEnv, healthPort, adminRoutes = [] } = input;
     const password = `\${${statsPasswordEnv}}`;
 
     const lines = [
@@ -240,6 +265,20 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    monitor-uri /healthz`,
         `    monitor fail if { nbsrv(app) lt 1 }`,
         `    http-request return status 200 content-type text/plain string "alive" if { path /alive }`,
+        ...adminRoutes.flatMap((r) => [
+            ``,
+            `# ${r.name}: tasks.${r.host} on its own port${r.auth ? ", behind the stats password (not passed on)" : " (it has its own login)"}.`,
+            `frontend ${r.name}`,
+            `    bind :${r.port}`,
+            ...(r.auth ? [`    http-request auth realm swarm-ha unless { http_auth(stats_users) }`, `    http-request del-header Authorization`] : []),
+            `    default_backend ${r.name}`,
+            ``,
+            `backend ${r.name}`,
+            `    option httpchk GET ${r.checkPath}`,
+            `    http-check expect status 200`,
+            `    default-server inter 2s fall 2 rise 2 resolvers docker resolve-prefer ipv4 init-addr none`,
+            `    server-template ${r.name} 1-${r.maxServers} tasks.${r.host}:${r.targetPort} check`,
+        ]),
     ];
     return lines.join("\n") + "\n";
 }
@@ -277,6 +316,17 @@ function validate(input: HaproxyConfigInput): void {
         `must be the NAME of an environment variable (letters, digits and '_', not starting with a digit), e.g. STATS_PASSWORD, not the password (got ${input.statsPasswordEnv === undefined ? "nothing" : "another value, not shown"})`,
     );
     port("healthPort", input.healthPort);
+    const routes = input.adminRoutes ?? [];
+    routes.forEach((r, i) => {
+        const f = `adminRoutes[${i}]`;
+        check(`${f}.name`, /^[a-z][a-z0-9_-]{0,30}$/.test(r.name) && !["http", "stats", "health", "app", "docker"].includes(r.name), `must be a lower-case name of its own, not http, stats, health, app or docker (got ${show(r.name)})`);
+        port(`${f}.port`, r.port);
+        port(`${f}.targetPort`, r.targetPort);
+        check(`${f}.host`, typeof r.host === "string" && DNS_NAME.test(r.host), `must be a DNS name (got ${show(r.host)})`);
+        check(`${f}.checkPath`, typeof r.checkPath === "string" && /^\/[A-Za-z0-9._~/-]*$/.test(r.checkPath), `must be a path of letters, digits and '._~/-' (got ${show(r.checkPath)})`);
+        check(`${f}.maxServers`, Number.isInteger(r.maxServers) && r.maxServers >= 1 && r.maxServers <= 16, `must be an integer from 1 to 16 (got ${show(r.maxServers)})`);
+        if (routes.findIndex((o) => o.name === r.name) < i) problems.push(`${f}.name: ${show(r.name)} is used twice`);
+    });
 
     // Every listener needs its own port.
     const listeners: [string, unknown][] = [
@@ -284,6 +334,7 @@ function validate(input: HaproxyConfigInput): void {
         ...(input.tls ? ([["tls.port", input.tls.port]] as [string, unknown][]) : []),
         ["statsPort", input.statsPort],
         ["healthPort", input.healthPort],
+        ...routes.map((r, i): [string, unknown] => [`adminRoutes[${i}].port`, r.port]),
     ];
     listeners.forEach(([field, value], i) => {
         const first = listeners.findIndex(([, v]) => v === value);

@@ -22,7 +22,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { configName, HASH_LENGTH, haproxyServiceName, keepalivedServiceName } from "../common/names";
 import { requireDockerProvider } from "../common/providers";
-import { renderHaproxyConfig } from "./haproxy-cfg";
+import { metricsLabels } from "../monitoring/prometheus-yml";
+import { type AdminRoute, renderHaproxyConfig } from "./haproxy-cfg";
 import { renderKeepalivedConfig } from "./keepalived-conf";
 
 const CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg";
@@ -73,9 +74,20 @@ export interface EdgeProxiesArgs {
     tlsCertificate?: docker.Secret;
     /** The virtual IP; without it there is no keepalived and clients use the edge nodes' addresses. */
     vip?: VipSettings;
+    /**
+     * With the monitoring tier: HAProxy also joins its network, to serve its UIs (`routes`, each
+     * on its own port), and keepalived writes the node's VIP state into `textfileVolume`, which
+     * node-exporter serves.
+     */
+    monitoring?: { network: docker.Network; routes: AdminRoute[]; textfileVolume: string; textfileDir: string };
     /** Extra labels for every Docker object here. */
     labels?: Record<string, string>;
 }
+
+export type { AdminRoute } from "./haproxy-cfg";
+
+/** keepalived's notify script in images/keepalived (vrrp-state.sh). */
+const VRRP_STATE_SCRIPT = "/usr/local/bin/swarm-ha-vrrp-state";
 
 export class EdgeProxies extends pulumi.ComponentResource {
     /** The HAProxy service of each edge node, by node name. */
@@ -129,6 +141,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
             statsUser: STATS_USER,
             statsPasswordEnv: "STATS_PASSWORD",
             healthPort: args.ports.health,
+            adminRoutes: args.monitoring?.routes,
         });
         const config = this.config(name, node, "haproxy", text, args);
         const ports = [
@@ -136,6 +149,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
             ...(args.tlsCertificate ? [{ name: "https", targetPort: args.ports.https }] : []),
             { name: "stats", targetPort: args.ports.stats },
             { name: "health", targetPort: args.ports.health },
+            ...(args.monitoring?.routes ?? []).map((r) => ({ name: r.name, targetPort: r.port })),
         ].map((p) => ({ ...p, publishedPort: p.targetPort, protocol: "tcp", publishMode: "host" }));
         const secrets = [
             { secretId: args.statsPassword.id, secretName: args.statsPassword.name, fileName: STATS_PASSWORD_FILE, fileMode: 0o400 },
@@ -145,7 +159,8 @@ export class EdgeProxies extends pulumi.ComponentResource {
             `${name}-${node.name}-haproxy`,
             {
                 name: haproxyServiceName(args.namePrefix, node.name),
-                labels: this.labels(args, { "swarm-ha.node": node.name }),
+                // Prometheus scrapes /metrics on the stats port, on the app network, with the stats password.
+                labels: this.labels(args, { "swarm-ha.node": node.name, ...metricsLabels({ job: "haproxy", port: args.ports.stats, network: "app" }) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {
@@ -167,7 +182,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
                     resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
                     restartPolicy: { condition: "any", delay: "1s", maxAttempts: 0, window: "0s" },
                     placement: { constraints: [`node.labels.swarm-ha.name == ${node.name}`] },
-                    networksAdvanceds: [{ id: args.networks.edge.id }, { id: args.networks.app.id }],
+                    networksAdvanceds: [{ id: args.networks.edge.id }, { id: args.networks.app.id }, ...(args.monitoring ? [{ id: args.monitoring.network.id }] : [])],
                 },
                 endpointSpec: { mode: "dnsrr", ports },
                 updateConfig: update("rollback"),
@@ -176,7 +191,9 @@ export class EdgeProxies extends pulumi.ComponentResource {
                 // first look, after `delay`, usually finds it done (the next is 5 s later).
                 convergeConfig: { delay: "4s", timeout: "3m" },
             },
-            { parent: this, dependsOn: after ? [after] : [] },
+            // A change of networks (monitoring turned on or off) replaces the service, whose name
+            // is taken until the old one is gone.
+            { parent: this, dependsOn: after ? [after] : [], deleteBeforeReplace: true },
         );
     }
 
@@ -199,6 +216,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
             peerAddresses: peers,
             advertIntervalSeconds: 0.5,
             healthUrl: `http://${self}:${args.ports.health}/healthz`,
+            notifyScript: args.monitoring ? VRRP_STATE_SCRIPT : undefined,
         });
         const config = this.config(name, node, "keepalived", text, args);
         return new docker.Service(
@@ -212,6 +230,12 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         image: args.keepalivedImage,
                         configs: [{ configId: config.id, configName: config.name, fileName: "/etc/keepalived/keepalived.conf", fileMode: 0o444 }],
                         capAdds: ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"],
+                        ...(args.monitoring
+                            ? {
+                                  env: { TEXTFILE_DIR: args.monitoring.textfileDir },
+                                  mounts: [{ type: "volume", source: args.monitoring.textfileVolume, target: args.monitoring.textfileDir }],
+                              }
+                            : {}),
                         // SIGTERM: keepalived gives the VIP up at once (a priority-0 advert), so the
                         // peer takes it without waiting out the advert timer.
                         stopSignal: "SIGTERM",

@@ -66,6 +66,14 @@ export interface KeepalivedConfigInput {
      * @example "http://198.18.42.11:8405/healthz"
      */
     healthUrl: string;
+    /**
+     * A script keepalived runs, as root, at every state change (with GROUP|INSTANCE, the
+     * instance's name, its new state and priority): swarm-ha's writes whether this node holds the
+     * VIP for node-exporter. An absolute path owned by root and writable by nobody else
+     * (enable_script_security). Absent: none.
+     * @example "/usr/local/bin/swarm-ha-vrrp-state"
+     */
+    notifyScript?: string;
 }
 
 /**
@@ -148,6 +156,9 @@ export function renderKeepalivedConfig(input: KeepalivedConfigInput): string {
         `    track_script {`,
         `        chk_haproxy`,
         `    }`,
+        ...(input.notifyScript
+            ? [`    # Every state change (MASTER, BACKUP, FAULT, STOP) is written for monitoring: who holds the VIP.`, `    notify ${input.notifyScript} root`]
+            : []),
         `}`,
     ];
     return lines.join("\n") + "\n";
@@ -191,6 +202,7 @@ function validate(input: KeepalivedConfigInput): Valid {
 
     check("healthUrl", typeof input.healthUrl === "string" && SAFE_URL.test(input.healthUrl) && parses(input.healthUrl), `must be an http(s) URL of letters, digits and '.:/_~-', e.g. http://192.0.2.11:8405/healthz (got ${show(input.healthUrl)})`);
 
+    if (input.notifyScript !== undefined) check("notifyScript", /^\/[A-Za-z0-9._/-]+$/.test(input.notifyScript), `must be an absolute path of letters, digits and '._/-' (got ${show(input.notifyScript)})`);
     const vip = ip("vip", input.vip, "vip");
     const self = ip("selfAddress", input.selfAddress, "advertise");
     const peers: (ParsedAddress & { kind: "ip" })[] = [];

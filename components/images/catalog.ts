@@ -10,7 +10,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export const IMAGE_NAMES = ["app", "haproxy", "keepalived", "redis", "postgres", "etcd", "backup"] as const;
+export const IMAGE_NAMES = ["app", "haproxy", "keepalived", "redis", "postgres", "etcd", "backup", "monitoring"] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -19,11 +19,12 @@ export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 export const BUILD_CONTEXTS: Record<ImageName, Record<string, string>> = {
     app: { Dockerfile: "images/app/Dockerfile", "app.js": "app/dist/bundle/app.js" },
     haproxy: { Dockerfile: "images/haproxy/Dockerfile", "entrypoint.sh": "images/haproxy/entrypoint.sh" },
-    keepalived: { Dockerfile: "images/keepalived/Dockerfile" },
+    keepalived: { Dockerfile: "images/keepalived/Dockerfile", "vrrp-state.sh": "images/keepalived/vrrp-state.sh" },
     redis: filesOf("redis", ["Dockerfile", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh"]),
     postgres: filesOf("postgres", ["Dockerfile", "entrypoint.sh", "post-bootstrap.sh"]),
     etcd: filesOf("etcd", ["Dockerfile", "entrypoint.sh"]),
     backup: filesOf("backup", ["Dockerfile", "lib.sh", "swarm-ha-backup.sh", "swarm-ha-restore.sh", "backup-cycle.sh", "metrics-server.py"]),
+    monitoring: filesOf("monitoring", ["Dockerfile", "entrypoint.sh", "swarm-exporter.py", "postgres-queries.yaml"]),
 };
 
 /** Files that sit in images/<name>/ under the same name in the context. */

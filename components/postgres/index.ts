@@ -22,6 +22,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { configName, etcdServiceName, HASH_LENGTH, pgProxyServiceName, pgServiceName } from "../common/names";
+import { metricsLabels } from "../monitoring/prometheus-yml";
 import { requireDockerProvider } from "../common/providers";
 import { ETCD_CLIENT_PORT, type EtcdMember, renderEtcd3Hosts, renderEtcdEnv } from "./etcd";
 import { PATRONI_API_PORT, PATRONI_CONFIG_PATH, POSTGRES_PORT, renderPatroniConfig } from "./patroni-yml";
@@ -119,7 +120,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             `${name}-${m.name}-etcd`,
             {
                 name: serviceName,
-                labels: labelList(args, { "swarm-ha.node": m.name, "swarm-ha.tier": "etcd" }),
+                labels: labelList(args, { "swarm-ha.node": m.name, "swarm-ha.tier": "etcd", ...metricsLabels({ job: "etcd", port: ETCD_CLIENT_PORT, network: "data" }) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {
@@ -159,7 +160,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             `${name}-${n.name}-pg`,
             {
                 name: serviceName,
-                labels: labelList(args, { "swarm-ha.node": n.name }),
+                // Patroni's REST API serves /metrics.
+                labels: labelList(args, { "swarm-ha.node": n.name, ...metricsLabels({ job: "patroni", port: PATRONI_PORT, network: "data" }) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {

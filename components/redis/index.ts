@@ -16,6 +16,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { configName, HASH_LENGTH, redisServiceName, sentinelServiceName } from "../common/names";
+import { metricsLabels } from "../monitoring/prometheus-yml";
 import { requireDockerProvider } from "../common/providers";
 import { renderRedisConf } from "./redis-conf";
 import { renderSentinelConf } from "./sentinel-conf";
@@ -146,7 +147,8 @@ export class RedisCluster extends pulumi.ComponentResource {
             `${name}-${node.name}-${kind}`,
             {
                 name: s.serviceName,
-                labels: labelList(args, { "swarm-ha.node": node.name }),
+                // Redis is scraped through the monitoring tier's Redis exporter (the job's port is Redis's).
+                labels: labelList(args, { "swarm-ha.node": node.name, ...(kind === "redis" ? metricsLabels({ job: "redis", port: REDIS_PORT, network: "data" }) : {}) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {

@@ -9,6 +9,8 @@ GET /services?status=true, both answered only by a manager) and serves:
     swarm_ha_manager_reachable{node}             1 while that manager is Reachable (or Leader), else 0
     swarm_ha_service_replicas_desired{service}   the tasks the service should run
     swarm_ha_service_replicas_running{service}   the tasks running (and healthy, for a health-checked service)
+    swarm_ha_service_updating{service}           1 while the swarm updates (or rolls back) the service, else 0:
+                                                 a stop-first update runs fewer tasks for a while, by design
 
 A failed API call fails the scrape (HTTP 500), so `up{job="swarm"}` is 0 and no stale value is
 served: the managers' silence (quorum lost) is an alert of its own.
@@ -49,12 +51,15 @@ class SwarmCollector:
                 reachable.add_metric([name], 1 if manager.get("Reachability") == "reachable" else 0)
         desired = GaugeMetricFamily("swarm_ha_service_replicas_desired", "Tasks the service should run", labels=["service"])
         running = GaugeMetricFamily("swarm_ha_service_replicas_running", "Tasks of the service running", labels=["service"])
+        updating = GaugeMetricFamily("swarm_ha_service_updating", "1 while the swarm updates or rolls back the service", labels=["service"])
         for s in services:
             status = s.get("ServiceStatus") or {}
             name = s["Spec"]["Name"]
             desired.add_metric([name], status.get("DesiredTasks", 0))
             running.add_metric([name], status.get("RunningTasks", 0))
-        return [ready, reachable, desired, running]
+            state = (s.get("UpdateStatus") or {}).get("State", "")
+            updating.add_metric([name], 1 if state in ("updating", "rollback_started") else 0)
+        return [ready, reachable, desired, running, updating]
 
 
 def main():

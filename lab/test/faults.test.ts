@@ -20,12 +20,12 @@ import {
     startHost,
     swarmState,
     waitUntilDown,
-    WITHOUT_DATA_TIER,
+    SWARM_AND_EDGE_ONLY,
 } from "../control";
 
-/** Every deploy here is of the swarm tier alone (see WITHOUT_DATA_TIER). */
-const deploySwarm = (nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []) => deploy(nodes, { ...WITHOUT_DATA_TIER, ...extra }, args);
-const deploySwarmInBackground = (nodes: LabNode[]) => deployInBackground(nodes, WITHOUT_DATA_TIER);
+/** Every deploy here is of the swarm tier alone (see SWARM_AND_EDGE_ONLY). */
+const deploySwarm = (nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []) => deploy(nodes, { ...SWARM_AND_EDGE_ONLY, ...extra }, args);
+const deploySwarmInBackground = (nodes: LabNode[]) => deployInBackground(nodes, SWARM_AND_EDGE_ONLY);
 
 /** Seconds within which a step whose host dies must fail: the command provider's TCP keepalive (~150 s) and some slack. */
 const DEAD_HOST_BOUND_S = 180;
@@ -35,7 +35,7 @@ const withoutWorker = (): LabNode[] =>
     baseNodes.filter((n) => n.name !== "lab-w1").map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
 
 beforeEach(() => {
-    resetToBase(WITHOUT_DATA_TIER);
+    resetToBase(SWARM_AND_EDGE_ONLY);
 });
 
 test("a host that dies in the middle of its join fails that step within the bound, naming it; a run after it returns converges", async () => {

@@ -7,10 +7,10 @@ import * as fs from "node:fs";
 import { SUPPLIABLE_SECRETS } from "../../components/config";
 import { onLabNode } from "../nodes";
 import type { LabNode } from "../stack";
-import { type Deployed, STATE, WITHOUT_DATA_TIER, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, resetToBareHosts, swarmState } from "../control";
+import { type Deployed, STATE, SWARM_AND_EDGE_ONLY, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, resetToBareHosts, swarmState } from "../control";
 
-/** Every deploy here is of the swarm tier alone (see WITHOUT_DATA_TIER). */
-const deploySwarm = (nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []) => deploy(nodes, { ...WITHOUT_DATA_TIER, ...extra }, args);
+/** Every deploy here is of the swarm tier alone (see SWARM_AND_EDGE_ONLY). */
+const deploySwarm = (nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []) => deploy(nodes, { ...SWARM_AND_EDGE_ONLY, ...extra }, args);
 
 const M1 = addressOf("lab-m1");
 const W1 = addressOf("lab-w1");
