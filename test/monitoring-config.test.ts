@@ -118,14 +118,14 @@ describe("alertmanager.yml", () => {
             slack: { apiUrl: "https://hooks.slack.com/services/T0/B0/xyz", channel: "#ops" },
             email: { to: "ops@example.com", from: "am@example.com", smarthost: "smtp.example.com:587", username: "am", password: "s3cret" },
         });
-        expect(all).toMatch(/^exit 0\n[\s\S]*Found:[\s\S]*- 6 inhibit rules[\s\S]*- 2 receivers/);
+        expect(all).toMatch(/^exit 0\n[\s\S]*Found:[\s\S]*- 7 inhibit rules[\s\S]*- 2 receivers/);
     });
 
     test("one incident is one page: grouped by alert, informational alerts never mailed, explained alerts inhibited", () => {
         const doc = parse(
             renderAlertmanagerConfig({ ...base, webhookUrl: "https://hooks.example.com/am", email: { to: "ops@example.com", from: "am@example.com", smarthost: "smtp.example.com:587" } }),
         );
-        expect(doc.route.group_by).toEqual(["alertname"]);
+        expect(doc.route.group_by).toEqual(["alertname", "service"]);
         expect(doc.route.routes).toEqual([{ receiver: "inform", matchers: ['severity="info"'] }]);
         const inform = doc.receivers.find((r: any) => r.name === "inform");
         expect(inform.email_configs).toBeUndefined();

@@ -4,10 +4,11 @@
  * The receivers' credentials (SMTP password, Slack webhook URL) are written into the text, so
  * the component delivers it as a Docker secret, never as a config; nothing else holds them.
  *
- * Routing: one incident is one page. Alerts are grouped by name (a node that dies is one
- * NodeDown notification however many nodes are down, not one per node), and the alerts a
- * bigger one explains are inhibited (a dead node's services, replicas and disks; a Redis or
- * Postgres with no primary explains its members being down). Critical and warning alerts go
+ * Routing: one incident is one page. Alerts are grouped by name and service (two nodes down
+ * are one NodeDown notification; a second service short of tasks is a page of its own, sent
+ * after group_wait rather than held for the first one's group_interval), and the alerts a
+ * bigger one explains are inhibited (a dead node's exporters, disks and the replicas the
+ * swarm moves off it; a Redis or Postgres with no primary explains its members being down). Critical and warning alerts go
  * to every receiver; informational ones (the VIP moved) to the chat and webhook receivers,
  * never to email.
  */
@@ -74,6 +75,8 @@ export function hasReceivers(input: Pick<AlertmanagerConfigInput, "webhookUrl" |
 /** Alerts whose firing explains others: source alert → the alerts it silences, sharing `equal` labels. */
 const INHIBITIONS: { source: string; targets: string; equal: string[] }[] = [
     { source: "NodeDown", targets: "NodeExporterDown|DiskSpaceLow|DiskSpaceCritical|MemoryPressure|CpuPressure|RedisDown|PostgresDown|HAProxyBackendNoServerUp", equal: ["node"] },
+    // Every service with a task on the dead node is short of one until the swarm moves it.
+    { source: "NodeDown", targets: "ServiceReplicasBelowDesired", equal: [] },
     { source: "ServiceDown", targets: "ServiceReplicasBelowDesired", equal: ["service"] },
     { source: "DiskSpaceCritical", targets: "DiskSpaceLow", equal: ["node", "mountpoint"] },
     { source: "RedisNoPrimary", targets: "RedisDown|RedisPrimaryChanged", equal: [] },
@@ -102,7 +105,7 @@ export function renderAlertmanagerConfig(input: AlertmanagerConfigInput): string
     const doc = {
         route: {
             receiver: "page",
-            group_by: ["alertname"],
+            group_by: ["alertname", "service"],
             group_wait: `${input.groupWaitSeconds}s`,
             group_interval: "1m",
             repeat_interval: `${input.repeatIntervalHours}h`,

@@ -20,6 +20,8 @@
  *   backups serve their own metrics.
  * - swarm-ha's swarm exporter reports nodes, managers and service replicas as the swarm sees
  *   them, for the node, quorum and replica alerts.
+ * - Every service is found by its tasks' own addresses in DNS (dnsrr), like the rest of the
+ *   stack: a virtual IP needs IPVS, which not every host's kernel has.
  */
 import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
@@ -90,6 +92,11 @@ const answers = (port: number, path = "/") => ({
     retries: 3,
     startPeriod: "30s",
 });
+/** Healthy while the port takes connections: for the swarm exporter, whose every page asks the Docker API (slow while a manager is). */
+const listens = (port: number) => ({
+    ...answers(port),
+    tests: ["CMD", "python3", "-c", `import socket; socket.create_connection(("127.0.0.1", ${port}), 3).close()`],
+});
 const ready = (port: number, path: string) => ({ ...answers(port, path), tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "3", `http://127.0.0.1:${port}${path}`] });
 
 export class Monitoring extends pulumi.ComponentResource {
@@ -141,6 +148,7 @@ export class Monitoring extends pulumi.ComponentResource {
             },
             updateConfig: { ...stopFirst("rollback"), order: "start-first" },
             rollbackConfig: stopFirst("pause"),
+            endpointSpec: { mode: "dnsrr" },
             convergeConfig: { delay: "5s", timeout: "3m" },
         });
         const dockerApiUrl = `http://${names.dockerApi}:${DOCKER_API_PORT}`;
@@ -153,7 +161,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 containerSpec: {
                     image: args.images.monitoring,
                     args: ["swarm-exporter", "--docker-url", dockerApiUrl, "--port", String(SWARM_EXPORTER_PORT)],
-                    healthcheck: answers(SWARM_EXPORTER_PORT),
+                    healthcheck: listens(SWARM_EXPORTER_PORT),
                     stopGracePeriod: "5s",
                 },
                 resources: { limits: { memoryBytes: 64 * MiB } },
@@ -162,6 +170,7 @@ export class Monitoring extends pulumi.ComponentResource {
             },
             updateConfig: stopFirst("rollback"),
             rollbackConfig: stopFirst("pause"),
+            endpointSpec: { mode: "dnsrr" },
             convergeConfig: { delay: "5s", timeout: "3m" },
         }, [dockerApi]);
 
@@ -196,6 +205,7 @@ export class Monitoring extends pulumi.ComponentResource {
             },
             updateConfig: { ...stopFirst("rollback"), parallelism: 0 },
             rollbackConfig: { ...stopFirst("pause"), parallelism: 0 },
+            endpointSpec: { mode: "dnsrr" },
             convergeConfig: { delay: "5s", timeout: "3m" },
         });
 
@@ -224,7 +234,8 @@ export class Monitoring extends pulumi.ComponentResource {
                 },
                 updateConfig: { ...stopFirst("rollback"), parallelism: 0 },
                 rollbackConfig: { ...stopFirst("pause"), parallelism: 0 },
-                convergeConfig: { delay: "5s", timeout: "5m" },
+                endpointSpec: { mode: "dnsrr" },
+            convergeConfig: { delay: "5s", timeout: "5m" },
             });
         }
 
@@ -249,7 +260,8 @@ export class Monitoring extends pulumi.ComponentResource {
                 },
                 updateConfig: stopFirst("rollback"),
                 rollbackConfig: stopFirst("pause"),
-                convergeConfig: { delay: "5s", timeout: "3m" },
+                endpointSpec: { mode: "dnsrr" },
+            convergeConfig: { delay: "5s", timeout: "3m" },
             });
             for (const m of args.data.postgres.members) {
                 service(`pg-exporter-${m.node.name}`, {
@@ -276,7 +288,8 @@ export class Monitoring extends pulumi.ComponentResource {
                     },
                     updateConfig: stopFirst("rollback"),
                     rollbackConfig: stopFirst("pause"),
-                    convergeConfig: { delay: "5s", timeout: "3m" },
+                    endpointSpec: { mode: "dnsrr" },
+            convergeConfig: { delay: "5s", timeout: "3m" },
                 });
             }
         }
@@ -306,6 +319,7 @@ export class Monitoring extends pulumi.ComponentResource {
             },
             updateConfig: stopFirst("rollback"),
             rollbackConfig: stopFirst("pause"),
+            endpointSpec: { mode: "dnsrr" },
             convergeConfig: { delay: "5s", timeout: "3m" },
         });
 
@@ -352,6 +366,7 @@ export class Monitoring extends pulumi.ComponentResource {
             },
             updateConfig: stopFirst("rollback"),
             rollbackConfig: stopFirst("pause"),
+            endpointSpec: { mode: "dnsrr" },
             convergeConfig: { delay: "5s", timeout: "5m" },
         }, [dockerApi, alertmanagers]);
 
@@ -391,7 +406,8 @@ export class Monitoring extends pulumi.ComponentResource {
                 },
                 updateConfig: stopFirst("rollback"),
                 rollbackConfig: stopFirst("pause"),
-                convergeConfig: { delay: "5s", timeout: "5m" },
+                endpointSpec: { mode: "dnsrr" },
+            convergeConfig: { delay: "5s", timeout: "5m" },
             });
         }
         this.registerOutputs({ serviceNames: names });
