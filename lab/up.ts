@@ -35,5 +35,6 @@ console.log(onLabNode(manager.address, "docker service ls"));
 const outputs = JSON.parse(fs.readFileSync(path.join(ROOT, ".lab", "last-deploy.json"), "utf8")).outputs;
 console.log(`[lab] the app, through the VIP:  curl ${outputs.url}`);
 console.log(`[lab] HAProxy's stats:           ${outputs.statsUrl} (user ${outputs.statsUser}; password: npm run -s lab:secret -- haproxy-stats-password)`);
+if (outputs.prometheusUrl) console.log(`[lab] Prometheus, Alertmanager:  ${outputs.prometheusUrl}, ${outputs.alertmanagerUrl} (the stats user and password); alerts go to npm run lab:alerts`);
 console.log(`[lab] ssh into a host: ssh -i .lab/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@${manager.address}`);
 console.log(`[lab] up in ${((Date.now() - t0) / 1000).toFixed(0)}s`);

@@ -74,6 +74,8 @@ describe("prometheus.yml", () => {
                 action: "keep",
             });
         }
+        // Only running tasks: a pending replacement (an address, no node yet) is no target.
+        for (const job of doc.scrape_configs) expect(job.relabel_configs[0]).toEqual({ source_labels: ["__meta_dockerswarm_task_desired_state", "__meta_dockerswarm_task_state"], regex: "running;running", action: "keep" });
         // HAProxy's metrics are behind the stats password, read from its secret file.
         expect(doc.scrape_configs[1].basic_auth).toEqual({ username: "admin", password_file: "/run/secrets/haproxy-stats-password" });
         // The swarm exporter's node label names the node a series is about.

@@ -23,7 +23,13 @@ describe("the dev stack's monitoring", () => {
     test("the Docker API is reached only through the read-only proxy: the socket mounted read-only on a manager, nothing published", () => {
         const proxy = service(run, "swarm-ha-docker-api").inputs;
         expect(proxy.taskSpec.containerSpec.mounts).toEqual([{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock", readOnly: true }]);
-        expect(proxy.taskSpec.placement.constraints).toEqual(["node.role == manager"]);
+        // Two, on two managers; two swarm exporters on two nodes: one node's death blinds neither.
+        expect(proxy.mode).toEqual({ replicated: { replicas: 2 } });
+        expect(proxy.taskSpec.placement).toEqual({ constraints: ["node.role == manager"], maxReplicas: 1 });
+        const exporter = service(run, "swarm-ha-swarm-exporter").inputs;
+        expect([exporter.mode, exporter.taskSpec.placement]).toEqual([{ replicated: { replicas: 2 } }, { maxReplicas: 1 }]);
+        // Their replica counts follow the nodes: a change replaces them, the old one first (its name is taken).
+        expect(run.resources.filter((r) => r.type === "docker:index/service:Service" && r.parent?.includes("Monitoring") && !r.deleteBeforeReplace).map((r) => r.name)).toEqual([]);
         expect(proxy.taskSpec.networksAdvanceds).toEqual([{ id: "net-monitoring-id" }]);
         expect(proxy.endpointSpec).toEqual({ mode: "dnsrr" });
         // No other service mounts the socket.

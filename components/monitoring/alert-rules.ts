@@ -156,6 +156,9 @@ function alert(
 }
 
 function swarmGroup(): RuleGroup {
+    // Two swarm exporters run (so the pager keeps its eyes when one's node dies): their series
+    // differ only by instance, so each rule takes the two as one.
+    const one = (metric: string) => `max without (instance) (${metric})`;
     const managers = "max by (node) (swarm_ha_manager_reachable)";
     return {
         name: "swarm",
@@ -164,7 +167,7 @@ function swarmGroup(): RuleGroup {
                 "NodeDown",
                 "critical",
                 "10s",
-                "swarm_ha_node_ready == 0",
+                `${one("swarm_ha_node_ready")} == 0`,
                 "Swarm node {{ $labels.node }} is down",
                 "The swarm managers see node {{ $labels.node }} ({{ $labels.role }}, {{ $labels.availability }}) as not Ready: its tasks are rescheduled on other nodes. " +
                     "Check the host and its Docker engine (docker node ls; docker node ps {{ $labels.node }}).",
@@ -185,9 +188,9 @@ function swarmGroup(): RuleGroup {
                 "SwarmApiUnreachable",
                 "critical",
                 "1m",
-                'up{job="swarm"} == 0',
-                "The swarm exporter cannot read the swarm ({{ $labels.instance }})",
-                "The swarm exporter {{ $labels.instance }} ({{ $labels.service }}) fails its scrapes: the managers do not answer the Docker API (quorum lost?), or its read-only API proxy is down. " +
+                'max(up{job="swarm"}) == 0',
+                "No swarm exporter can read the swarm",
+                "Every swarm exporter fails its scrapes: the managers do not answer the Docker API (quorum lost?), or the read-only API proxies are down. " +
                     "Node and service alerts are blind until it answers.",
                 { check: "scrape" },
             ),
@@ -206,7 +209,7 @@ function swarmGroup(): RuleGroup {
                 "warning",
                 "15s",
                 // Not while the swarm updates the service: a stop-first update runs fewer for a while.
-                "swarm_ha_service_replicas_running < swarm_ha_service_replicas_desired unless on (service) swarm_ha_service_updating == 1",
+                `${one("swarm_ha_service_replicas_running")} < ${one("swarm_ha_service_replicas_desired")} unless on (service) ${one("swarm_ha_service_updating")} == 1`,
                 `Service {{ $labels.service }} runs {{ $value }} of {{ with printf "swarm_ha_service_replicas_desired{service=%q}" $labels.service | query }}{{ . | first | value }}{{ end }} tasks`,
                 "The swarm runs fewer tasks of {{ $labels.service }} than it should: tasks fail to start or stay unhealthy, or there is no node they may run on. " +
                     "See docker service ps {{ $labels.service }}.",
@@ -217,7 +220,7 @@ function swarmGroup(): RuleGroup {
                 "ServiceDown",
                 "critical",
                 "10s",
-                "(swarm_ha_service_replicas_running == 0 and swarm_ha_service_replicas_desired > 0) unless on (service) swarm_ha_service_updating == 1",
+                `(${one("swarm_ha_service_replicas_running")} == 0 and ${one("swarm_ha_service_replicas_desired")} > 0) unless on (service) ${one("swarm_ha_service_updating")} == 1`,
                 "Service {{ $labels.service }} has no running task",
                 "No task of {{ $labels.service }} runs (or none is healthy) although the swarm should run some: what it serves is down. " +
                     "See docker service ps {{ $labels.service }} --no-trunc.",

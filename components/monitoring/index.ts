@@ -83,6 +83,13 @@ export interface MonitoringArgs {
 /** Updates of single-writer services (a volume, a pinned node): the old task stops first. */
 const stopFirst = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "10s", failureAction, maxFailureRatio: "0" });
 const restart = { condition: "any", delay: "5s", maxAttempts: 0, window: "0s" };
+/** How a service is updated (stop-first, rolled back on failure), found (dnsrr), and waited for (converged within `timeout`). */
+const rollout = (timeout: string) => ({
+    updateConfig: stopFirst("rollback"),
+    rollbackConfig: stopFirst("pause"),
+    endpointSpec: { mode: "dnsrr" },
+    convergeConfig: { delay: "5s", timeout },
+});
 const MiB = 1024 * 1024;
 /** Healthy when the port answers HTTP at all (curl without -f): an exporter whose target is down still answers. */
 const answers = (port: number, path = "/") => ({
@@ -102,7 +109,6 @@ const ready = (port: number, path: string) => ({ ...answers(port, path), tests: 
 export class Monitoring extends pulumi.ComponentResource {
     /** Service names, for the edge's routes and the stack's outputs. */
     public readonly serviceNames: ReturnType<typeof monitoringServiceNames>;
-    public readonly grafanaEnabled: boolean;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         requireDockerProvider("Monitoring", opts);
@@ -111,7 +117,6 @@ export class Monitoring extends pulumi.ComponentResource {
         if (args.managers.length === 0) throw new Error("swarm-ha: Monitoring needs at least one manager (the Docker API proxy and the Alertmanagers run there)");
         const names = monitoringServiceNames(args.namePrefix);
         this.serviceNames = names;
-        this.grafanaEnabled = args.grafana !== undefined;
         const labels = (extra: Record<string, string> = {}) => Object.entries({ "swarm-ha.tier": "monitoring", ...args.labels, ...extra }).map(([label, value]) => ({ label, value }));
         const config = (kind: string, text: string) => {
             const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, HASH_LENGTH);
@@ -121,15 +126,19 @@ export class Monitoring extends pulumi.ComponentResource {
         const secretFile = (s: docker.Secret, fileName: string) => ({ secretId: s.id, secretName: s.name, fileName, fileMode: 0o400 });
         const pinned = (n: NodeSpec) => [`node.labels.swarm-ha.name == ${n.name}`];
         const monitoringNet = [{ id: args.networks.monitoring.id }];
+        // A replica count that follows the nodes (one node-exporter per node, two Alertmanagers
+        // on two managers) is in the service's `mode`, which the provider replaces: the old
+        // service must go first (its name is taken). A monitoring gap of seconds, no outage.
         const service = (resource: string, spec: docker.ServiceArgs, dependsOn: pulumi.Resource[] = []) =>
-            new docker.Service(`${name}-${resource}`, spec, { parent: this, dependsOn });
+            new docker.Service(`${name}-${resource}`, spec, { parent: this, dependsOn, deleteBeforeReplace: true });
 
         // The Docker API, read-only, on the monitoring network: for discovery and the swarm exporter.
         const proxyConfig = config("docker-api", renderDockerApiProxyConfig({ port: DOCKER_API_PORT, socketPath: "/var/run/docker.sock" }));
         const dockerApi = service("docker-api", {
             name: names.dockerApi,
             labels: labels(),
-            mode: { replicated: { replicas: 1 } },
+            // Two, on two managers: discovery and the swarm exporter go on when one manager dies.
+            mode: { replicated: { replicas: Math.min(2, args.managers.length) } },
             taskSpec: {
                 containerSpec: {
                     image: args.images.haproxy,
@@ -143,20 +152,20 @@ export class Monitoring extends pulumi.ComponentResource {
                 resources: { limits: { memoryBytes: 64 * MiB } },
                 restartPolicy: restart,
                 // Only a manager's API answers for nodes, services and tasks.
-                placement: { constraints: ["node.role == manager"] },
+                placement: { constraints: ["node.role == manager"], maxReplicas: 1 },
                 networksAdvanceds: monitoringNet,
             },
+            ...rollout("3m"),
+            // No volume, no host port: the new task may start before the old one stops.
             updateConfig: { ...stopFirst("rollback"), order: "start-first" },
-            rollbackConfig: stopFirst("pause"),
-            endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "3m" },
         });
         const dockerApiUrl = `http://${names.dockerApi}:${DOCKER_API_PORT}`;
 
         service("swarm-exporter", {
             name: names.swarmExporter,
             labels: labels(metricsLabels({ job: "swarm", port: SWARM_EXPORTER_PORT, network: "monitoring" })),
-            mode: { replicated: { replicas: 1 } },
+            // Two, on two nodes: the node and quorum alerts do not wait for a dead node's exporter to be rescheduled.
+            mode: { replicated: { replicas: Math.min(2, args.nodes.length) } },
             taskSpec: {
                 containerSpec: {
                     image: args.images.monitoring,
@@ -166,12 +175,10 @@ export class Monitoring extends pulumi.ComponentResource {
                 },
                 resources: { limits: { memoryBytes: 64 * MiB } },
                 restartPolicy: restart,
+                placement: { maxReplicas: 1 },
                 networksAdvanceds: monitoringNet,
             },
-            updateConfig: stopFirst("rollback"),
-            rollbackConfig: stopFirst("pause"),
-            endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "3m" },
+            ...rollout("3m"),
         }, [dockerApi]);
 
         // One task on each active node; the host's /proc, /sys and / read-only.
@@ -203,10 +210,10 @@ export class Monitoring extends pulumi.ComponentResource {
                 placement: { maxReplicas: 1 },
                 networksAdvanceds: monitoringNet,
             },
+            ...rollout("3m"),
+            // One task per node, each its own node's: all at once.
             updateConfig: { ...stopFirst("rollback"), parallelism: 0 },
             rollbackConfig: { ...stopFirst("pause"), parallelism: 0 },
-            endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "3m" },
         });
 
         if (args.cadvisor) {
@@ -232,10 +239,10 @@ export class Monitoring extends pulumi.ComponentResource {
                     placement: { maxReplicas: 1 },
                     networksAdvanceds: monitoringNet,
                 },
+                ...rollout("5m"),
+                // One task per node, each its own node's: all at once.
                 updateConfig: { ...stopFirst("rollback"), parallelism: 0 },
                 rollbackConfig: { ...stopFirst("pause"), parallelism: 0 },
-                endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "5m" },
             });
         }
 
@@ -258,10 +265,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     restartPolicy: restart,
                     networksAdvanceds: [...monitoringNet, { id: args.networks.data!.id }],
                 },
-                updateConfig: stopFirst("rollback"),
-                rollbackConfig: stopFirst("pause"),
-                endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "3m" },
+                ...rollout("3m"),
             });
             for (const m of args.data.postgres.members) {
                 service(`pg-exporter-${m.node.name}`, {
@@ -286,10 +290,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         placement: { constraints: pinned(m.node) },
                         networksAdvanceds: [...monitoringNet, { id: args.networks.data!.id }],
                     },
-                    updateConfig: stopFirst("rollback"),
-                    rollbackConfig: stopFirst("pause"),
-                    endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "3m" },
+                    ...rollout("3m"),
                 });
             }
         }
@@ -317,10 +318,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 placement: { constraints: ["node.role == manager"], maxReplicas: 1 },
                 networksAdvanceds: monitoringNet,
             },
-            updateConfig: stopFirst("rollback"),
-            rollbackConfig: stopFirst("pause"),
-            endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "3m" },
+            ...rollout("3m"),
         });
 
         const prometheusYml = config(
@@ -364,10 +362,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 placement: { constraints: pinned(args.monitoringNode) },
                 networksAdvanceds: [...monitoringNet, { id: args.networks.app.id }, ...(args.networks.data ? [{ id: args.networks.data.id }] : [])],
             },
-            updateConfig: stopFirst("rollback"),
-            rollbackConfig: stopFirst("pause"),
-            endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "5m" },
+            ...rollout("5m"),
         }, [dockerApi, alertmanagers]);
 
         if (args.grafana) {
@@ -404,10 +399,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     placement: { constraints: pinned(args.monitoringNode) },
                     networksAdvanceds: monitoringNet,
                 },
-                updateConfig: stopFirst("rollback"),
-                rollbackConfig: stopFirst("pause"),
-                endpointSpec: { mode: "dnsrr" },
-            convergeConfig: { delay: "5s", timeout: "5m" },
+                ...rollout("5m"),
             });
         }
         this.registerOutputs({ serviceNames: names });

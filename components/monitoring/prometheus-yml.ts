@@ -122,7 +122,10 @@ function discoveredTasks(input: PrometheusConfigInput, jobRegex: string, keep: "
     // RE2 has no back-references, so "the label names this network" is spelled out per kind.
     const reachable = Object.entries(input.networks).map(([kind, name]) => `${kind};${escapeRegex(name!)}`);
     return [
-        { source_labels: ["__meta_dockerswarm_task_desired_state"], regex: "running", action: "keep" },
+        // Tasks the swarm runs, as their node last reported: not a replacement still pending (it
+        // has an address before it has a node), nor one that stopped. A task on a node that died
+        // stays "running" until the node is back, and its failed scrapes carry that node's name.
+        { source_labels: ["__meta_dockerswarm_task_desired_state", "__meta_dockerswarm_task_state"], regex: "running;running", action: "keep" },
         { source_labels: [serviceLabelMeta(METRICS_LABELS.job)], regex: ".+", action: "keep" },
         { source_labels: [serviceLabelMeta(METRICS_LABELS.job)], regex: jobRegex, action: keep },
         { source_labels: [serviceLabelMeta(METRICS_LABELS.network), "__meta_dockerswarm_network_name"], regex: reachable.join("|"), action: "keep" },

@@ -27,7 +27,7 @@ afterAll(() => receiver.stop());
 /** What Prometheus scrapes on the lab: job → how many targets (every node's node-exporter, ...). */
 const EXPECTED_TARGETS: Record<string, number> = {
     node: 4,
-    swarm: 1,
+    swarm: 2,
     prometheus: 1,
     alertmanager: 2,
     app: 2,
