@@ -12,7 +12,9 @@ import {
     etcdServiceName,
     haproxyServiceName,
     keepalivedServiceName,
+    monitoringServiceNames,
     networkName,
+    pgExporterServiceName,
     pgProxyServiceName,
     pgServiceName,
     secretName,
@@ -996,19 +998,35 @@ describe("rule 22: the data tier's service names fit Docker's 63", () => {
         const etcd = SERVICE_NAME_MAX - etcdServiceName("swarm-ha", "").length;
         const nodes = [...devNodes(), { name: longName(etcd + 1), address: "192.0.2.14", swarmRole: "manager" }, { name: "manager-5", address: "192.0.2.15", swarmRole: "manager" }];
         nodes[4].name = longName(pg + 1);
-        const p = problems(withNodes(nodes));
+        // Without monitoring (with it, the Postgres exporter's longer name is the bound: below).
+        const noMonitoring = { monitoring: "false" };
+        const p = problems(withNodes(nodes, noMonitoring));
         expect(p).toEqual([
             { key: "swarm-ha:nodes[4].name", message: expect.stringMatching(new RegExp(`as a Postgres node, its Postgres service, 'swarm-ha-pg-node-x+', would be ${SERVICE_NAME_MAX + 1}, .*a Postgres node's name may have at most ${pg} characters`)) },
             { key: "swarm-ha:nodes[5].name", message: expect.stringMatching(new RegExp(`as a manager, its etcd service, 'swarm-ha-etcd-node-x+', would be ${SERVICE_NAME_MAX + 1}, .*a manager's name may have at most ${etcd} characters`)) },
         ]);
         nodes[4].name = longName(pg);
         nodes[5].name = longName(etcd);
-        expect(accepted(withNodes(nodes)).nodes).toHaveLength(7);
+        expect(accepted(withNodes(nodes, noMonitoring)).nodes).toHaveLength(7);
+    });
+
+    test("with monitoring, a Postgres node's exporter bounds its name", () => {
+        const exporter = SERVICE_NAME_MAX - pgExporterServiceName("swarm-ha", "").length;
+        const nodes = devNodes();
+        nodes[4].name = longName(exporter + 1);
+        expect(problems(withNodes(nodes))).toEqual([
+            {
+                key: "swarm-ha:nodes[4].name",
+                message: expect.stringMatching(new RegExp(`its Postgres exporter service, 'swarm-ha-pg-exporter-node-x+', would be ${SERVICE_NAME_MAX + 1}, .*a Postgres node's name may have at most ${exporter} characters`)),
+            },
+        ]);
+        nodes[4].name = longName(exporter);
+        expect(accepted(withNodes(nodes)).nodes[4].name).toHaveLength(exporter);
     });
 
     test("the services named by the prefix alone fit with the longest prefix allowed", () => {
         const prefix = "s".repeat(MAX_NAME_PREFIX);
-        for (const name of [pgProxyServiceName(prefix), backupServiceName(prefix)]) expect(name.length).toBeLessThanOrEqual(SERVICE_NAME_MAX);
+        for (const name of [pgProxyServiceName(prefix), backupServiceName(prefix), ...Object.values(monitoringServiceNames(prefix))]) expect(name.length).toBeLessThanOrEqual(SERVICE_NAME_MAX);
         expect(accepted({ ...devRaw(), namePrefix: prefix }).namePrefix).toBe(prefix);
     });
 });

@@ -54,7 +54,7 @@ export function nodeServices(prefix: string, node: Pick<NodeInput, "name" | "rol
     if (node.swarmRole === "manager") services.push({ as: "a manager", what: "etcd", name: etcdServiceName(prefix, node.name) });
     if (node.roles.includes("postgres-primary") || node.roles.includes("postgres-replica")) {
         services.push({ as: "a Postgres node", what: "Postgres", name: pgServiceName(prefix, node.name) });
-        if (opts.monitoring) services.push({ as: "a Postgres node", what: "its Postgres exporter", name: pgExporterServiceName(prefix, node.name) });
+        if (opts.monitoring) services.push({ as: "a Postgres node", what: "Postgres exporter", name: pgExporterServiceName(prefix, node.name) });
     }
     return services;
 }
