@@ -232,6 +232,8 @@ export class Monitoring extends pulumi.ComponentResource {
                             { type: "bind", source: "/var/lib/docker", target: "/var/lib/docker", readOnly: true },
                             { type: "bind", source: "/dev/disk", target: "/dev/disk", readOnly: true },
                         ],
+                        // The image's own HEALTHCHECK, written out so the service's spec says it.
+                        healthcheck: { ...answers(CADVISOR_PORT), tests: ["CMD-SHELL", `wget --quiet --tries=1 --spider http://localhost:${CADVISOR_PORT}/healthz || exit 1`] },
                         stopGracePeriod: "5s",
                     },
                     resources: { limits: { memoryBytes: 256 * MiB } },
@@ -250,7 +252,8 @@ export class Monitoring extends pulumi.ComponentResource {
             service("redis-exporter", {
                 name: names.redisExporter,
                 labels: labels(),
-                mode: { replicated: { replicas: 1 } },
+                // Two (stateless): Redis is still scraped while the swarm reschedules one.
+                mode: { replicated: { replicas: 2 } },
                 taskSpec: {
                     containerSpec: {
                         image: args.images.monitoring,
@@ -263,6 +266,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     },
                     resources: { limits: { memoryBytes: 64 * MiB } },
                     restartPolicy: restart,
+                    placement: { maxReplicas: 1 },
                     networksAdvanceds: [...monitoringNet, { id: args.networks.data!.id }],
                 },
                 ...rollout("3m"),
