@@ -50,6 +50,29 @@ export function deploy(nodes: LabNode[], extra: Record<string, unknown> = {}, ar
     return finished(n, summaryFile, r.status, `${r.stdout}\n${r.stderr}`);
 }
 
+/** `pulumi preview` of the lab stack with these nodes (and extra config): what `deploy` would do, done to nothing. */
+export function preview(nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []): Deployed {
+    return deploy(nodes, extra, ["--preview", ...args]);
+}
+
+/**
+ * The steps of a preview or an update, sorted, as "action name" (unchanged resources left
+ * out, and the old half of a replacement, which a preview shows as part of its "replace").
+ */
+export function plan(d: Deployed): string[] {
+    return d.summary.steps
+        .filter((s) => s.action !== "same" && s.action !== "delete-replaced")
+        .map((s) => `${s.action} ${s.name}`)
+        .sort();
+}
+
+/** Arguments that give a deploy secret config, as `pulumi config set --secret` would (the file is readable by root alone). */
+export function secretConfig(values: Record<string, string>): string[] {
+    const file = path.join(WORK, `secrets-${++runs}.json`);
+    fs.writeFileSync(file, JSON.stringify(values), { mode: 0o600 });
+    return ["--secrets", file];
+}
+
 /** The same, started in the background: resolves when the deploy ends; `output()` shows its progress so far. */
 export function deployInBackground(nodes: LabNode[], extra: Record<string, unknown> = {}) {
     const { n, summaryFile, argv } = deployArgs(nodes, extra, []);
@@ -146,17 +169,39 @@ export function onHostConsole(name: string, command: string): string {
 }
 
 /**
+ * On a node that has left its swarm: restart its dockerd (the node's entrypoint starts it
+ * again) and wait until it answers. A left engine can keep the old swarm's overlay subnets
+ * allocated in memory; the next swarm, which picks its subnets afresh, then fails a task with
+ * "Pool overlaps with other one on this address space". A fresh dockerd starts clean.
+ */
+const RESTART_DOCKERD = [
+    "pid=$(cat /var/run/docker.pid)",
+    "kill \"$pid\"",
+    "for i in $(seq 300); do kill -0 \"$pid\" 2>/dev/null || break; sleep 0.1; done",
+    "for i in $(seq 300); do [ \"$(cat /var/run/docker.pid 2>/dev/null)\" != \"$pid\" ] && docker info >/dev/null 2>&1 && break; sleep 0.2; done",
+    "docker info >/dev/null",
+].join("; ");
+
+/**
  * Every host up, in no swarm (each leaves whatever swarm it holds), and no engine state: no
- * containers and no volumes (a database volume left from an earlier swarm holds that swarm's
- * passwords), only the images.
+ * containers, no volumes (a database volume left from an earlier swarm holds that swarm's
+ * passwords), no overlay network, a freshly started dockerd; only the images are kept.
  */
 export function resetToBareHosts(): void {
     for (const n of hosts.nodes) startHost(n.name);
     for (const n of hosts.nodes) {
         onLabNode(
             n.address,
-            "docker swarm leave --force >/dev/null 2>&1 || true; docker ps -aq | xargs -r docker rm -f >/dev/null; docker volume ls -q | xargs -r docker volume rm -f >/dev/null",
+            [
+                "docker swarm leave --force >/dev/null 2>&1 || true",
+                "docker ps -aq | xargs -r docker rm -f >/dev/null",
+                "docker volume ls -q | xargs -r docker volume rm -f >/dev/null",
+                "docker network prune -f >/dev/null",
+                RESTART_DOCKERD,
+            ].join("; "),
         );
+        const overlays = onLabNode(n.address, "docker network ls --filter driver=overlay -q").trim();
+        if (overlays) throw new Error(`${n.name} still has overlay networks after leaving its swarm: ${overlays.split("\n").join(", ")}`);
     }
     fs.rmSync(STATE, { force: true });
 }

@@ -3,7 +3,7 @@
  * engine: `pulumi up` for machines where the Pulumi CLI cannot run.
  *
  *   tsx lab/deploy.ts [--stack lab] [--config FILE] [--state FILE] [--fresh-state]
- *                     [--destroy] [--summary FILE]
+ *                     [--destroy] [--preview] [--summary FILE]
  *
  * --config        stack config (default Pulumi.<stack>.yaml)
  * --state         the engine's state file (default .lab/state/<stack>.json)
@@ -11,6 +11,11 @@
  *                 again, which the program must survive by adopting what exists
  * --destroy       declare nothing, so every resource in state is deleted in reverse
  *                 dependency order (`pulumi destroy`)
+ * --preview       `pulumi preview`: print what the run would do to each resource (create,
+ *                 update and the changed inputs, replace and the inputs that force it, delete),
+ *                 touching no host and writing no state
+ * --secrets FILE  secret config, as `pulumi config set --secret` sets it: a JSON object of
+ *                 full keys and values (e.g. {"swarm-ha:haproxyStatsPassword": "..."})
  * --summary       write a JSON summary (steps, outputs with secrets redacted, error)
  *
  * The SSH key for the lab stack comes from .lab/ssh/id_ed25519 unless the config file sets
@@ -20,6 +25,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { LabEngine, type StepRecord } from "./engine/engine";
+import { previewReport } from "./engine/preview-report";
 import { readStackFile, ROOT } from "./stack";
 
 interface Options {
@@ -28,11 +34,13 @@ interface Options {
     state: string;
     freshState: boolean;
     destroy: boolean;
+    preview: boolean;
+    secrets?: string;
     summary?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-    const o: Partial<Options> = { stack: "lab", freshState: false, destroy: false };
+    const o: Partial<Options> = { stack: "lab", freshState: false, destroy: false, preview: false };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const next = () => {
@@ -45,6 +53,8 @@ function parseArgs(argv: string[]): Options {
         else if (a === "--state") o.state = path.resolve(next());
         else if (a === "--fresh-state") o.freshState = true;
         else if (a === "--destroy") o.destroy = true;
+        else if (a === "--preview") o.preview = true;
+        else if (a === "--secrets") o.secrets = path.resolve(next());
         else if (a === "--summary") o.summary = path.resolve(next());
         else throw new Error(`unknown argument ${a}`);
     }
@@ -53,10 +63,16 @@ function parseArgs(argv: string[]): Options {
     return o as Options;
 }
 
-/** The stack's config, with the lab's SSH key unless the file names one. */
-function loadConfig(file: string): { config: Record<string, string>; secretKeys: string[] } {
+/** The stack's config, with the lab's SSH key unless the file names one, and the secret config. */
+function loadConfig(file: string, secretsFile?: string): { config: Record<string, string>; secretKeys: string[] } {
     const config = readStackFile(file);
     const secretKeys: string[] = [];
+    if (secretsFile) {
+        for (const [k, v] of Object.entries(JSON.parse(fs.readFileSync(secretsFile, "utf8")) as Record<string, string>)) {
+            config[k] = v;
+            secretKeys.push(k);
+        }
+    }
     if (config["swarm-ha:sshPrivateKey"] === undefined) {
         const keyFile = path.join(ROOT, ".lab", "ssh", "id_ed25519");
         if (!fs.existsSync(keyFile)) throw new Error(`no SSH key: ${keyFile} is missing (run lab/hosts.sh up first)`);
@@ -69,11 +85,14 @@ function loadConfig(file: string): { config: Record<string, string>; secretKeys:
 async function valueOf(o: unknown): Promise<{ value: unknown; secret: boolean }> {
     if (!pulumi.Output.isInstance(o)) return { value: o, secret: false };
     const secret = await pulumi.isSecret(o);
+    if (!(await (o as any).isKnown)) return { value: "[unknown: known after the update]", secret: false };
     return { value: await (o as any).promise(), secret };
 }
 
 export interface DeploySummary {
     ok: boolean;
+    /** A preview: the steps were decided, none performed. */
+    preview: boolean;
     error?: string;
     seconds: number;
     steps: StepRecord[];
@@ -89,7 +108,7 @@ async function main(): Promise<number> {
         fs.rmSync(opts.state, { force: true });
         log(`state forgotten: ${path.relative(ROOT, opts.state)}`);
     }
-    const engine = new LabEngine(opts.state, "swarm-ha", opts.stack, log);
+    const engine = new LabEngine(opts.state, "swarm-ha", opts.stack, log, opts.preview ? "preview" : "up");
     const outputs: Record<string, unknown> = {};
     let error: Error | undefined;
     process.on("unhandledRejection", (e) => {
@@ -97,11 +116,11 @@ async function main(): Promise<number> {
     });
 
     try {
-        const { config, secretKeys } = loadConfig(opts.config);
+        const { config, secretKeys } = loadConfig(opts.config, opts.secrets);
         pulumi.runtime.setAllConfig(config, secretKeys);
-        await pulumi.runtime.setMocks(engine, "swarm-ha", opts.stack, false);
+        await pulumi.runtime.setMocks(engine, "swarm-ha", opts.stack, opts.preview);
         engine.attach(pulumi.runtime.getMonitor());
-        log(`stack ${opts.stack}: running index.ts against the hosts in ${path.relative(ROOT, opts.config)}`);
+        log(`stack ${opts.stack}: ${opts.preview ? "previewing" : "running"} index.ts against the hosts in ${path.relative(ROOT, opts.config)}`);
         const program = opts.destroy ? {} : require(path.join(ROOT, "index.ts"));
         // Every registration has finished once the RPC queue drains (or, after a failed
         // step, once the engine has gone quiet). Read the
@@ -126,6 +145,7 @@ async function main(): Promise<number> {
     for (const s of engine.steps) counts[s.action] = (counts[s.action] ?? 0) + 1;
     const summary: DeploySummary = {
         ok: !error,
+        preview: opts.preview,
         error: error?.message,
         seconds: (Date.now() - t0) / 1000,
         steps: engine.steps,
@@ -136,7 +156,8 @@ async function main(): Promise<number> {
         fs.mkdirSync(path.dirname(opts.summary), { recursive: true });
         fs.writeFileSync(opts.summary, JSON.stringify(summary, null, 2));
     }
-    log(`resources: ${Object.entries(counts).map(([a, n]) => `${n} ${a}`).join(", ") || "none"} in ${summary.seconds.toFixed(1)}s`);
+    if (opts.preview && !error) for (const line of previewReport(opts.stack, engine.steps)) console.log(line);
+    else log(`resources: ${Object.entries(counts).map(([a, n]) => `${n} ${a}`).join(", ") || "none"} in ${summary.seconds.toFixed(1)}s`);
     if (error) {
         console.error(`[deploy] FAILED: ${error.message}`);
         return 1;

@@ -8,17 +8,20 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { LabEngine } from "./engine";
+import { LabEngine, type StepRecord } from "./engine";
+import { previewReport } from "./preview-report";
 import { generatePassword, HANDLERS } from "./handlers";
 
 const TYPE = "test:index:Thing";
 const journal: string[] = [];
+let created = 0;
 HANDLERS[TYPE] = {
     fields: ["label", "size", "secretValue"],
     replaceOn: ["size"],
     async create(inputs) {
         journal.push(`create ${inputs.label}`);
-        return { id: `id-${inputs.label}`, outputs: { echoed: inputs.secretValue ?? "" } };
+        // A new id each time, as a real provider gives a re-created object.
+        return { id: `id-${inputs.label}-${++created}`, outputs: { echoed: inputs.secretValue ?? "" } };
     },
     async update(inputs, previous) {
         journal.push(`update ${inputs.label}`);
@@ -39,9 +42,9 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 type Program = () => void;
 
 /** Runs `program` through a fresh engine on the state in `dir`; returns the engine. */
-async function run(program: Program, opts: { completes?: boolean } = {}): Promise<LabEngine> {
-    const engine = new LabEngine(path.join(dir, "state.json"), "proj", "stack", () => undefined);
-    await pulumi.runtime.setMocks(engine, "proj", "stack", false);
+async function run(program: Program, opts: { completes?: boolean; preview?: boolean } = {}): Promise<LabEngine> {
+    const engine = new LabEngine(path.join(dir, "state.json"), "proj", "stack", () => undefined, opts.preview ? "preview" : "up");
+    await pulumi.runtime.setMocks(engine, "proj", "stack", opts.preview ?? false);
     engine.attach(pulumi.runtime.getMonitor());
     program();
     await pulumi.runtime.disconnect();
@@ -157,4 +160,78 @@ test("generated passwords honour length, character sets and minimums", () => {
     }
     expect(new Set(Array.from({ length: 20 }, () => generatePassword({ length: 16 }))).size).toBe(20);
     expect(generatePassword({ length: 8, upper: false, lower: false, numeric: false, overrideSpecial: "#" })).toBe("########");
+});
+
+describe("preview", () => {
+    const before = () => {
+        const base = thing("base", { label: "base", size: 1 });
+        thing("relabelled", { label: "old", size: 1 });
+        thing("resized", { label: "resized", size: 1 });
+        thing("dependent", { label: base.id.apply((id) => `on-${id}`), size: 1 });
+        thing("removed", { label: "removed", size: 1 });
+    };
+    // One change of each kind: a new resource, an update, a replacement, a removal, and a
+    // resource whose input depends on a replaced one's id (unknown until the update makes it).
+    const after = () => {
+        const base = thing("base", { label: "base", size: 2 });
+        thing("relabelled", { label: "new", size: 1 });
+        thing("resized", { label: "resized", size: 1 });
+        thing("dependent", { label: base.id.apply((id) => `on-${id}`), size: 1 });
+        thing("added", { label: "added", size: 1 });
+    };
+    // Sorted: steps that do not depend on each other happen in either order.
+    const plan = (steps: StepRecord[]) =>
+        steps
+            .filter((s) => s.action !== "same")
+            .map((s) => `${s.action} ${s.name}${s.diff ? ` [${s.diff}]` : ""}`)
+            .sort();
+
+    test("decides every step as the update would, performs none and writes no state; the update then does exactly that", async () => {
+        await run(before);
+        const stateBefore = fs.readFileSync(path.join(dir, "state.json"), "utf8");
+        journal.length = 0;
+
+        const preview = await run(after, { preview: true });
+        expect(journal).toEqual([]);
+        expect(fs.readFileSync(path.join(dir, "state.json"), "utf8")).toBe(stateBefore);
+        expect(plan(preview.steps)).toEqual(["create added", "delete removed", "replace base [size]", "update dependent [label]", "update relabelled [label]"]);
+        expect(preview.steps.find((s) => s.name === "base")?.replaceBecause).toEqual(["size"]);
+
+        const up = await run(after);
+        expect(plan(up.steps.filter((s) => s.action !== "delete-replaced"))).toEqual(plan(preview.steps));
+        expect(journal.sort()).toEqual(["create added", "create base", "delete base", "delete removed", "update new", expect.stringMatching(/^update on-id-base-\d+$/)]);
+    });
+
+    test("of an unchanged program: no changes", async () => {
+        await run(before);
+        const preview = await run(before, { preview: true });
+        expect(plan(preview.steps)).toEqual([]);
+        expect(previewReport("stack", preview.steps).slice(-1)).toEqual(["    0 changes. 5 unchanged"]);
+    });
+
+    test("is worded as pulumi preview words it", () => {
+        const step = (action: StepRecord["action"], name: string, extra: Partial<StepRecord> = {}): StepRecord => ({ action, type: "docker:index/service:Service", name, seconds: 0, endedAt: 0, ...extra });
+        const report = previewReport("lab", [
+            step("same", "kept"),
+            step("create", "app"),
+            step("update", "edge", { diff: ["taskSpec", "labels"] }),
+            step("replace", "secret", { diff: ["name", "data"], replaceBecause: ["name", "data"] }),
+            step("delete", "old"),
+        ]);
+        expect(report).toEqual([
+            "Previewing update (lab):",
+            "     Type                  Name    Plan     Info",
+            " +   docker:index:Service  app     create",
+            " ~   docker:index:Service  edge    update   [diff: ~taskSpec,~labels]",
+            " +-  docker:index:Service  secret  replace  [diff: ~name,~data] replaced because name, data changed",
+            " -   docker:index:Service  old     delete",
+            "",
+            "Resources:",
+            "    + 1 to create",
+            "    ~ 1 to update",
+            "    +-1 to replace",
+            "    - 1 to delete",
+            "    4 changes. 1 unchanged",
+        ]);
+    });
 });

@@ -9,13 +9,18 @@
  *   reverse dependency order (dependents first; a provider after everything it served);
  * - nothing is deleted after a failed step, as Pulumi stops an update at its first error.
  *
- * Simpler than the Pulumi engine (documented in lab/README.md): no preview, no refresh, no
+ * A preview (`mode: "preview"`, the SDK in dry-run) decides every step the same way and
+ * performs none: nothing is sent to a host and the state file is not written. As under
+ * Pulumi, a value that only a step would produce (a created resource's id and outputs, an
+ * updated one's outputs) is unknown, and an input that depends on one counts as changed.
+ *
+ * Simpler than the Pulumi engine (documented in lab/README.md): no refresh, no
  * import, no parallelism limit, `ignoreChanges`/`protect`/`retainOnDelete`/aliases unused by
  * the program and not implemented; a replaced resource's dependents are not replaced with it.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import Docker from "dockerode";
 import type { Client } from "ssh2";
 import { durationSeconds, mockUrn, type Registration, watchRegistrations } from "../../support/registrations";
@@ -52,9 +57,33 @@ export interface StepRecord {
     action: Action;
     type: string;
     name: string;
+    /** An update's or a replacement's changed inputs (top-level names, as Pulumi's `[diff: ~a,b]`). */
+    diff?: string[];
+    /** A replacement's cause: the changed inputs that force it. */
+    replaceBecause?: string[];
     seconds: number;
     /** When the step ended, in seconds since the engine started. */
     endedAt: number;
+}
+
+/** How an unknown value (a preview's not-yet-produced output) appears in the engine's inputs. */
+export const UNKNOWN = "[unknown: known after the update]";
+
+/** The SDK's unknown values replaced with UNKNOWN (assets, which materializeAssets reads, left as they are). */
+function markUnknowns(v: any): any {
+    if (pulumi.isUnknown(v)) return UNKNOWN;
+    if (Array.isArray(v)) return v.map(markUnknowns);
+    if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, markUnknowns(x)]));
+    }
+    return v;
+}
+
+function containsUnknown(v: unknown): boolean {
+    if (v === UNKNOWN) return true;
+    if (Array.isArray(v)) return v.some(containsUnknown);
+    if (v && typeof v === "object") return Object.values(v).some(containsUnknown);
+    return false;
 }
 
 /** Key-order-independent JSON, to compare inputs. */
@@ -91,6 +120,8 @@ export class LabEngine implements pulumi.runtime.Mocks {
     private readonly current = new Map<string, StoredResource>();
     /** Old versions of replaced resources, deleted at the end. */
     private readonly replaced: StoredResource[] = [];
+    /** A preview's declared resources (it keeps no `current` state). */
+    private readonly planned = new Set<string>();
     private readonly registrations = new Map<string, Registration>();
     private readonly box: SecretBox;
     private readonly sshClients = new Map<string, Promise<Client>>();
@@ -104,6 +135,8 @@ export class LabEngine implements pulumi.runtime.Mocks {
         private readonly project: string,
         private readonly stack: string,
         private readonly log: (line: string) => void = (l) => console.log(l),
+        /** "preview": decide every step, perform none, write no state. */
+        public readonly mode: "up" | "preview" = "up",
     ) {
         this.box = new SecretBox(path.join(path.dirname(stateFile), "secrets.key"));
         if (fs.existsSync(stateFile)) {
@@ -170,9 +203,10 @@ export class LabEngine implements pulumi.runtime.Mocks {
             }
         }
         // Assets become plain descriptions with a content hash (a changed file is a changed input).
-        const plainInputs = await materializeAssets(args.inputs);
+        const plainInputs = await materializeAssets(markUnknowns(args.inputs));
         const inputs = reveal(plainInputs);
-        handler.validate?.(inputs);
+        // A preview's unknown values are checked when the update knows them.
+        if (!containsUnknown(inputs)) handler.validate?.(inputs);
         const reg = this.registrations.get(`${args.type}::${args.name}`);
         if (!reg) throw new Error(`lab engine: no registration seen for ${args.type} ${args.name}`);
         if (reg.otherOptions.length > 0) {
@@ -192,6 +226,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
         let action: Action;
         let id: string;
         let outputs: Record<string, unknown>;
+        let diffInfo: Partial<StepRecord> = {};
 
         // ignoreChanges: once the resource exists, the listed inputs keep their stored values.
         if (prev && reg.ignoreChanges.length > 0) {
@@ -203,23 +238,23 @@ export class LabEngine implements pulumi.runtime.Mocks {
             }
         }
 
+        if (this.mode === "preview") {
+            const planned = this.plan(args, urn, prev, inputs, handler, reg);
+            if (planned) return planned; // an unchanged resource goes on as in an update: nothing is performed for it
+        }
+
         if (!prev) {
             action = "create";
             this.log(`  + ${args.type} ${args.name} ...`);
             ({ id, outputs } = await handler.create(inputs, ctx));
         } else {
-            const prevInputs = reveal(this.box.open(prev.inputs));
-            const changed = Object.keys({ ...prevInputs, ...inputs }).filter((k) => stable(prevInputs[k]) !== stable(inputs[k]));
+            const { changed, replaceBecause } = this.diff(prev, inputs, handler, reg);
+            diffInfo = replaceBecause.length > 0 ? { diff: changed, replaceBecause } : { diff: changed };
             if (changed.length === 0) {
                 action = "same";
                 id = prev.id;
                 outputs = reveal(this.box.open(prev.outputs));
-            } else if (
-                handler.replaceOn === "all" ||
-                changed.some((k) => (handler.replaceOn as string[]).includes(k) || reg.replaceOnChanges.some((p) => p === "*" || p.split(/[.[]/)[0] === k)) ||
-                (handler.replaceOnPaths ?? []).some((p) => stable(at(prevInputs, p)) !== stable(at(inputs, p))) ||
-                !handler.update
-            ) {
+            } else if (replaceBecause.length > 0) {
                 action = "replace";
                 this.log(`  +- ${args.type} ${args.name} (replace: ${changed.join(", ")}) ...`);
                 if (reg.deleteBeforeReplace) await this.deleteOne(prev, "delete-replaced");
@@ -228,7 +263,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
             } else {
                 action = "update";
                 this.log(`  ~ ${args.type} ${args.name} (${changed.join(", ")}) ...`);
-                ({ id, outputs } = await handler.update(inputs, { id: prev.id, outputs: reveal(this.box.open(prev.outputs)) }, ctx));
+                ({ id, outputs } = await handler.update!(inputs, { id: prev.id, outputs: reveal(this.box.open(prev.outputs)) }, ctx));
             }
         }
 
@@ -253,9 +288,57 @@ export class LabEngine implements pulumi.runtime.Mocks {
         });
         this.save();
         const seconds = (Date.now() - started) / 1000;
-        this.steps.push({ action, type: args.type, name: args.name, seconds, endedAt: (Date.now() - this.t0) / 1000 });
+        this.steps.push({ action, type: args.type, name: args.name, seconds, endedAt: (Date.now() - this.t0) / 1000, ...(action === "same" ? {} : diffInfo) });
         if (action !== "same") this.log(`    done ${args.name} (${seconds.toFixed(1)}s)`);
         return { id, state };
+    }
+
+    /**
+     * The inputs that differ from the stored ones, and those of them that force a replacement
+     * (the provider's replace-on fields, `replaceOnChanges`, or a provider with no update).
+     */
+    private diff(prev: StoredResource, inputs: Record<string, unknown>, handler: (typeof HANDLERS)[string], reg: Registration) {
+        const prevInputs = reveal(this.box.open(prev.inputs));
+        const changed = Object.keys({ ...prevInputs, ...inputs }).filter((k) => stable(prevInputs[k]) !== stable(inputs[k]));
+        const forces = (k: string) =>
+            handler.replaceOn === "all" ||
+            !handler.update ||
+            handler.replaceOn.includes(k) ||
+            reg.replaceOnChanges.some((p) => p === "*" || p.split(/[.[]/)[0] === k) ||
+            (handler.replaceOnPaths ?? []).some((p) => p.split(".")[0] === k && stable(at(prevInputs, p)) !== stable(at(inputs, p)));
+        return { changed, replaceBecause: changed.filter(forces) };
+    }
+
+    /**
+     * A preview's step: what an update would do to this resource, performed not at all. The
+     * SDK resolves what the step would produce as unknown: a new resource's id, and every
+     * output that is not an input of a created, updated or replaced one.
+     */
+    private plan(
+        args: pulumi.runtime.MockResourceArgs,
+        urn: string,
+        prev: StoredResource | undefined,
+        inputs: Record<string, unknown>,
+        handler: (typeof HANDLERS)[string],
+        reg: Registration,
+    ): { id: string | undefined; state: Record<string, any> } | undefined {
+        const record = (action: Action, extra: Partial<StepRecord> = {}) =>
+            this.steps.push({ action, type: args.type, name: args.name, seconds: 0, endedAt: (Date.now() - this.t0) / 1000, ...extra });
+        if (!prev) {
+            this.planned.add(urn);
+            record("create");
+            return { id: undefined, state: args.inputs };
+        }
+        const { changed, replaceBecause } = this.diff(prev, inputs, handler, reg);
+        if (changed.length === 0) return undefined;
+        this.planned.add(urn);
+        if (replaceBecause.length > 0) {
+            record("replace", { diff: changed, replaceBecause });
+            if (!reg.deleteBeforeReplace) this.replaced.push(prev);
+            return { id: undefined, state: args.inputs };
+        }
+        record("update", { diff: changed });
+        return { id: prev.id, state: args.inputs };
     }
 
     private context(name: string, providerRef: string | undefined, timeouts: Partial<Record<Phase, number>> = {}): HandlerContext {
@@ -309,14 +392,22 @@ export class LabEngine implements pulumi.runtime.Mocks {
     async finish(programCompleted: boolean): Promise<void> {
         try {
             if (!programCompleted || this.errors.length > 0) return;
-            const pending = [...[...this.previous.values()].filter((r) => !this.current.has(r.urn)), ...this.replaced];
+            const declared = (urn: string) => this.current.has(urn) || this.planned.has(urn);
+            const pending = [...[...this.previous.values()].filter((r) => !declared(r.urn)), ...this.replaced];
             const needs = (r: StoredResource) => [...r.dependencies, ...(r.provider ? [r.provider.split("::").slice(0, -1).join("::")] : [])];
             while (pending.length > 0) {
                 // A resource can go once nothing still pending depends on it.
                 const ready = pending.filter((r) => !pending.some((o) => o !== r && needs(o).includes(r.urn)));
                 if (ready.length === 0) throw new Error(`lab engine: dependency cycle among ${pending.map((r) => r.name).join(", ")}`);
                 for (const r of ready) {
-                    await this.deleteOne(r, this.replaced.includes(r) ? "delete-replaced" : "delete");
+                    const action = this.replaced.includes(r) ? "delete-replaced" : "delete";
+                    if (this.mode === "preview") {
+                        pending.splice(pending.indexOf(r), 1);
+                        // A replacement is one "replace" line in a preview; a delete is its own.
+                        if (action === "delete") this.steps.push({ action, type: r.type, name: r.name, seconds: 0, endedAt: (Date.now() - this.t0) / 1000 });
+                        continue;
+                    }
+                    await this.deleteOne(r, action);
                     pending.splice(pending.indexOf(r), 1);
                     if (this.previous.get(r.urn) === r) this.previous.delete(r.urn);
                     this.save();
@@ -329,6 +420,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
 
     /** Current state: what this run declared, plus what it has not yet deleted. */
     private save(): void {
+        if (this.mode === "preview") return; // a preview changes nothing, its state file included
         const resources = [...this.current.values()];
         for (const r of this.previous.values()) if (!this.current.has(r.urn)) resources.push(r);
         fs.mkdirSync(path.dirname(this.stateFile), { recursive: true, mode: 0o700 });
