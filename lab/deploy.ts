@@ -14,6 +14,8 @@
  * --preview       `pulumi preview`: print what the run would do to each resource (create,
  *                 update and the changed inputs, replace and the inputs that force it, delete),
  *                 touching no host and writing no state
+ * --program FILE the Pulumi program to run (default index.ts, swarm-ha's); a benchmark runs
+ *                 a part of it this way (bench/peer/swarm-only.ts)
  * --secrets FILE  secret config, as `pulumi config set --secret` sets it: a JSON object of
  *                 full keys and values (e.g. {"swarm-ha:haproxyStatsPassword": "..."})
  * --summary       write a JSON summary (steps, outputs with secrets redacted, error)
@@ -36,11 +38,12 @@ interface Options {
     destroy: boolean;
     preview: boolean;
     secrets?: string;
+    program: string;
     summary?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-    const o: Partial<Options> = { stack: "lab", freshState: false, destroy: false, preview: false };
+    const o: Partial<Options> = { stack: "lab", freshState: false, destroy: false, preview: false, program: path.join(ROOT, "index.ts") };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const next = () => {
@@ -55,6 +58,7 @@ function parseArgs(argv: string[]): Options {
         else if (a === "--destroy") o.destroy = true;
         else if (a === "--preview") o.preview = true;
         else if (a === "--secrets") o.secrets = path.resolve(next());
+        else if (a === "--program") o.program = path.resolve(next());
         else if (a === "--summary") o.summary = path.resolve(next());
         else throw new Error(`unknown argument ${a}`);
     }
@@ -120,8 +124,8 @@ async function main(): Promise<number> {
         pulumi.runtime.setAllConfig(config, secretKeys);
         await pulumi.runtime.setMocks(engine, "swarm-ha", opts.stack, opts.preview);
         engine.attach(pulumi.runtime.getMonitor());
-        log(`stack ${opts.stack}: ${opts.preview ? "previewing" : "running"} index.ts against the hosts in ${path.relative(ROOT, opts.config)}`);
-        const program = opts.destroy ? {} : require(path.join(ROOT, "index.ts"));
+        log(`stack ${opts.stack}: ${opts.preview ? "previewing" : "running"} ${path.relative(ROOT, opts.program)} against the hosts in ${path.relative(ROOT, opts.config)}`);
+        const program = opts.destroy ? {} : require(opts.program);
         // Every registration has finished once the RPC queue drains (or, after a failed
         // step, once the engine has gone quiet). Read the
         // outputs only then, with a bound: an output that depends on a failed step never
