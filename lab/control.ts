@@ -84,9 +84,12 @@ export function deployInBackground(nodes: LabNode[], extra: Record<string, unkno
     return { done, output: () => output };
 }
 
-/** What a run changed, as "action name" (unchanged resources and the every-run health check left out). */
+/** The checks that run on every update: the host keys first, the swarm's health last. */
+export const EVERY_RUN = /-(health|host-keys)$/;
+
+/** What a run changed, as "action name" (unchanged resources and the every-run checks left out). */
 export function changes(d: Deployed): string[] {
-    return d.summary.steps.filter((s) => s.action !== "same" && !s.name.endsWith("-health")).map((s) => `${s.action} ${s.name}`);
+    return d.summary.steps.filter((s) => s.action !== "same" && !EVERY_RUN.test(s.name)).map((s) => `${s.action} ${s.name}`);
 }
 
 export interface NodeRow {
@@ -169,23 +172,13 @@ export function onHostConsole(name: string, command: string): string {
 }
 
 /**
- * On a node that has left its swarm: restart its dockerd (the node's entrypoint starts it
- * again) and wait until it answers. A left engine can keep the old swarm's overlay subnets
- * allocated in memory; the next swarm, which picks its subnets afresh, then fails a task with
- * "Pool overlaps with other one on this address space". A fresh dockerd starts clean.
- */
-const RESTART_DOCKERD = [
-    "pid=$(cat /var/run/docker.pid)",
-    "kill \"$pid\"",
-    "for i in $(seq 300); do kill -0 \"$pid\" 2>/dev/null || break; sleep 0.1; done",
-    "for i in $(seq 300); do [ \"$(cat /var/run/docker.pid 2>/dev/null)\" != \"$pid\" ] && docker info >/dev/null 2>&1 && break; sleep 0.2; done",
-    "docker info >/dev/null",
-].join("; ");
-
-/**
  * Every host up, in no swarm (each leaves whatever swarm it holds), and no engine state: no
  * containers, no volumes (a database volume left from an earlier swarm holds that swarm's
- * passwords), no overlay network, a freshly started dockerd; only the images are kept.
+ * passwords), no networks; only the images are kept. Then each host reboots (its container
+ * restarts: a fresh network namespace and /run), because a left engine can keep kernel state
+ * of the old swarm's overlays that the next swarm trips over: a vxlan link or an overlay
+ * sandbox namespace with the same VNI or subnet fails its tasks with "error creating vxlan
+ * interface: file exists" or "Pool overlaps with other one on this address space".
  */
 export function resetToBareHosts(): void {
     for (const n of hosts.nodes) startHost(n.name);
@@ -197,11 +190,14 @@ export function resetToBareHosts(): void {
                 "docker ps -aq | xargs -r docker rm -f >/dev/null",
                 "docker volume ls -q | xargs -r docker volume rm -f >/dev/null",
                 "docker network prune -f >/dev/null",
-                RESTART_DOCKERD,
             ].join("; "),
         );
-        const overlays = onLabNode(n.address, "docker network ls --filter driver=overlay -q").trim();
-        if (overlays) throw new Error(`${n.name} still has overlay networks after leaving its swarm: ${overlays.split("\n").join(", ")}`);
+    }
+    for (const n of hosts.nodes) labDocker("restart", "--time", "20", n.name);
+    for (const n of hosts.nodes) {
+        startHost(n.name);
+        const left = onLabNode(n.address, "ip -o link show type vxlan; docker network ls --filter driver=overlay -q; ls /run/docker/netns 2>/dev/null | grep -vx default || true").trim();
+        if (left) throw new Error(`${n.name} still holds overlay state after a reboot:\n${left}`);
     }
     fs.rmSync(STATE, { force: true });
 }

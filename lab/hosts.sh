@@ -728,7 +728,7 @@ wait_nodes() {
 
 write_hosts_json() {
   step hosts-json
-  local key_abs i sep="" tmp
+  local key_abs i sep="" tmp host_key
   key_abs=$(realpath "$SSH_KEY")
   tmp="$HOSTS_JSON.tmp"
   {
@@ -736,8 +736,12 @@ write_hosts_json() {
       "$SUBNET" "$GATEWAY" "$VIP"
     printf '"sshKeyPath":"%s","nodes":[' "$(json_escape "$key_abs")"
     for i in "${!WANT_NAMES[@]}"; do
-      printf '%s\n  {"name":"%s","address":"%s","role":"%s"}' "$sep" \
-        "${WANT_NAMES[$i]}" "${WANT_ADDRS[$i]}" "${WANT_ROLES[$i]}"
+      # The host's SSH key, read through the lab engine (not over SSH): the lab knows its
+      # hosts' keys, so its stack pins them (hostKey).
+      host_key=$(dk exec "${WANT_NAMES[$i]}" cat /etc/ssh/ssh_host_ed25519_key.pub | awk '{ print $1, $2 }')
+      [ -n "$host_key" ] || die "could not read ${WANT_NAMES[$i]}'s SSH host key"
+      printf '%s\n  {"name":"%s","address":"%s","role":"%s","hostKey":"%s"}' "$sep" \
+        "${WANT_NAMES[$i]}" "${WANT_ADDRS[$i]}" "${WANT_ROLES[$i]}" "$host_key"
       sep=,
     done
     printf '\n]}\n'

@@ -18,7 +18,8 @@ export interface LabHosts {
     sshUser: string;
     sshPort: number;
     sshKeyPath: string;
-    nodes: { name: string; address: string; role: "manager" | "worker" }[];
+    /** hostKey: the host's SSH public key ("type base64"), read through the lab engine. */
+    nodes: { name: string; address: string; role: "manager" | "worker"; hostKey: string }[];
 }
 
 export function readHosts(): LabHosts {
@@ -39,6 +40,8 @@ export interface LabNode {
     swarmRole: "manager" | "worker";
     roles: string[];
     labels: Record<string, string>;
+    /** Pinned in the lab stack (the lab knows its hosts' keys). */
+    hostKey?: string;
 }
 
 export function labNodes(hosts: LabHosts): LabNode[] {
@@ -46,8 +49,8 @@ export function labNodes(hosts: LabHosts): LabNode[] {
     const workers = hosts.nodes.filter((n) => n.role === "worker");
     const zone = (i: number) => ["a", "b", "c"][i % 3];
     return [
-        ...managers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("manager", i), labels: { zone: zone(i) } })),
-        ...workers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("worker", i), labels: { zone: zone(i) } })),
+        ...managers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("manager", i), labels: { zone: zone(i) }, hostKey: n.hostKey })),
+        ...workers.map((n, i) => ({ name: n.name, address: n.address, swarmRole: n.role, roles: rolesFor("worker", i), labels: { zone: zone(i) }, hostKey: n.hostKey })),
     ];
 }
 

@@ -59,6 +59,7 @@ test("the dev stack's config is valid, with defaults applied", () => {
     expect(c.nodes[0]).toEqual({
         name: "manager-1", address: "192.0.2.11", advertiseAddress: "192.0.2.11", swarmRole: "manager",
         roles: ["edge", "monitoring"], labels: { zone: "a" }, availability: "active",
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKDzL2LzgZmLza1BX90iXftJprDkDmhaTmoAWr9sx1a9",
     });
     expect(c.ssh).toEqual({ user: "deploy", port: 22 });
     expect(c).toMatchObject({ allowNonHa: false, encryptOverlay: true, namePrefix: "swarm-ha", defaultAddrPool: "10.20.0.0/16", dataTier: true });
@@ -231,9 +232,13 @@ test("bad scalar values: port, booleans, user, prefix", () => {
     expect(p.map((x) => x.key).sort()).toEqual(["swarm-ha:allowNonHa", "swarm-ha:namePrefix", "swarm-ha:sshPort", "swarm-ha:sshUser"]);
 });
 
-/** Parses a config that must be valid. */
+/**
+ * Parses a config that must be valid. The warning about unpinned host keys, which every node
+ * list written here without hostKey gets, is left out: "host keys" below tests it.
+ */
 function accepted(raw: RawConfig) {
-    return parseStackConfig(raw, SECRET_KEYS);
+    const c = parseStackConfig(raw, SECRET_KEYS);
+    return { ...c, warnings: c.warnings.filter((w) => !w.message.startsWith("no hostKey pinned")) };
 }
 
 describe("rule 1: an address must be a host's", () => {
@@ -1164,5 +1169,35 @@ describe("the monitoring tier's settings", () => {
 
     test("Grafana on needs its image", () => {
         expectProblem(withNodes(devNodes(), { grafanaImage: "" }), "swarm-ha:grafanaImage", /does not build it.*or set swarm-ha:grafana false/);
+    });
+});
+
+describe("host keys", () => {
+    const PINNED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKDzL2LzgZmLza1BX90iXftJprDkDmhaTmoAWr9sx1a9";
+    const nodesWith = (hostKey: unknown) => devNodes().map((n, i) => (i === 3 ? { ...n, hostKey } : n));
+
+    test("a pin is read from ssh-keyscan's line or a .pub file's, to 'type base64'", () => {
+        for (const given of [`192.0.2.21 ${PINNED}`, `${PINNED} root@worker-1`, `  ${PINNED}\n`]) {
+            expect(parseStackConfig(withNodes(nodesWith(given)), SECRET_KEYS).nodes[3].hostKey).toBe(PINNED);
+        }
+    });
+
+    test("the dev stack pins every node's key, so it has no warning about them", () => {
+        expect(parseStackConfig(devRaw(), SECRET_KEYS).nodes.every((n) => n.hostKey?.startsWith("ssh-ed25519 "))).toBe(true);
+    });
+
+    test("nodes without a pin are named in a warning", () => {
+        const c = parseStackConfig(withNodes(devNodes().map(({ hostKey, ...n }: any) => (n.name.startsWith("worker") ? n : { ...n, hostKey }))), SECRET_KEYS);
+        expect(c.warnings).toEqual([{ key: "swarm-ha:nodes", message: expect.stringMatching(/^no hostKey pinned for worker-1, worker-2: .*ssh-keyscan -t ed25519/) }]);
+    });
+
+    test.each([
+        ["a private key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", /is a private key; give the host's PUBLIC key/],
+        ["no key type", "AAAAC3NzaC1lZDI1NTE5AAAAIKDzL2Lz", /is not an SSH public host key: expected one of ssh-ed25519, .* and its base64 key/],
+        ["a truncated key", "ssh-ed25519 AAAAC3Nza", /has a ssh-ed25519 key whose base64 is not a ssh-ed25519 key/],
+        ["another type's key under this type", `ssh-rsa ${PINNED.split(" ")[1]}`, /has a ssh-rsa key whose base64 is not a ssh-rsa key/],
+        ["a number", 12, /is a number \(12\), but must be an SSH public host key/],
+    ])("refused: %s", (_what, hostKey, message) => {
+        expectProblem(withNodes(nodesWith(hostKey)), "swarm-ha:nodes[3].hostKey", message);
     });
 });

@@ -2,7 +2,11 @@
  * The graph the program builds for the dev stack (Pulumi.dev.yaml), under mocks: which
  * resources, their key inputs, parents, order, and which values are secret.
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
 import { SUPPLIABLE_SECRETS } from "../components/config";
 import { CLUSTER_ID, FAKE_SSH_KEY, MANAGER_TOKEN, WORKER_TOKEN, devConfig, runProgram, stringsIn, type RunResult } from "./support/program";
 
@@ -33,7 +37,7 @@ describe("the dev stack", () => {
             "swarm-health",
         ].sort();
         expect(commands).toEqual(expected);
-        expect(run.resources.filter((r) => r.type === LOCAL).map((r) => r.name).sort()).toEqual(NODES.map((n) => `swarm-${n}-departure`).sort());
+        expect(run.resources.filter((r) => r.type === LOCAL).map((r) => r.name).sort()).toEqual(["swarm-host-keys", ...NODES.map((n) => `swarm-${n}-departure`)].sort());
         const types = run.resources.map((r) => r.type);
         expect(types.filter((t) => t === "docker:index/network:Network")).toHaveLength(4);
         // The passwords, and alertmanager.yml (it holds the receivers' credentials).
@@ -63,6 +67,24 @@ describe("the dev stack", () => {
         for (const n of ["swarm-worker-2-settings", "swarm-worker-2-registration", "swarm-quorum-guard", "swarm-removals", "swarm-health", "swarm-manager-1-member"]) {
             expect(run.byName(n).inputs.connection.host).toBe("192.0.2.11");
         }
+    });
+
+    test("every command checks its host's pinned key; the host-key check runs first, on every update", () => {
+        const pins = Object.fromEntries(parseYaml(fs.readFileSync(path.join(__dirname, "..", "Pulumi.dev.yaml"), "utf8")).config["swarm-ha:nodes"].map((n: any) => [n.address, n.hostKey]));
+        for (const r of run.resources.filter((x) => x.type === COMMAND)) {
+            expect(`${r.name} ${r.inputs.connection.hostKey}`).toBe(`${r.name} ${pins[r.inputs.connection.host]}`);
+        }
+        const check = run.byName("swarm-host-keys");
+        expect(check.inputs.create).toContain("# swarm-ha host-keys.sh");
+        expect(check.inputs.create).toContain(`worker-2 192.0.2.22 ${pins["192.0.2.22"]}`);
+        expect(check.inputs.triggers).toHaveLength(1); // a new run id each update
+        for (const n of NODES) expect(run.byName(`swarm-${n}-preflight`).dependencies).toContain(check.urn);
+        // The system ssh (the Docker provider's, departures') reads the pins from a file written from config.
+        const pinned = fs.readFileSync(path.join(os.homedir(), ".ssh", "swarm-ha", "swarm-ha-test", "pinned_known_hosts"), "utf8");
+        expect(pinned.trim().split("\n")).toEqual(Object.entries(pins).map(([address, key]) => `${address} ${key}`));
+        expect(JSON.parse(run.byName("swarm-docker").inputs.sshOpts)).toContain(
+            "UserKnownHostsFile=~/.ssh/swarm-ha/swarm-ha-test/known_hosts ~/.ssh/swarm-ha/swarm-ha-test/pinned_known_hosts",
+        );
     });
 
     test("no step on a host has a delete: removals run on a live manager, departures from this machine", () => {

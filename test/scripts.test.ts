@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "departure"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -74,7 +74,7 @@ test("shellQuote survives every ASCII character but NUL, and any Unicode", () =>
 function runWithFakes(name: ScriptName, params: Record<string, string>, env: Record<string, string>, stdin = "") {
     const bin = path.join(work, "bin");
     fs.mkdirSync(bin, { recursive: true });
-    for (const tool of ["docker", "curl", "ssh"]) {
+    for (const tool of ["docker", "curl", "ssh", "ssh-keyscan"]) {
         fs.copyFileSync(path.join(__dirname, "support", `fake-${tool}.sh`), path.join(bin, tool));
         fs.chmodSync(path.join(bin, tool), 0o755);
     }
@@ -321,7 +321,7 @@ describe("departure.sh, from the machine that runs Pulumi", () => {
         expect(r.stdout).toContain("status=left");
         const ssh = r.calls.find((c) => c.startsWith("ssh "))!;
         expect(ssh).toContain(`-i ${work}/keys/id -p 22`);
-        expect(ssh).toContain(`UserKnownHostsFile=${work}/keys/known_hosts`);
+        expect(ssh).toContain(`UserKnownHostsFile=${work}/keys/known_hosts ${work}/keys/pinned_known_hosts`);
         expect(ssh).toContain("root@192.0.2.9");
     });
 
@@ -349,5 +349,51 @@ describe("preflight.sh", () => {
         expect(r.status).toBe(1);
         // The docker socket check may fail first on a machine without Docker; either way it names the node.
         expect(r.stderr).toMatch(/swarm-ha: node m2: (Docker engine 19.03.15 is too old; swarm-ha needs 20.10 or newer|the SSH user cannot write)/);
+    });
+});
+
+describe("host-keys.sh, from the machine that runs Pulumi", () => {
+    const KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKDzL2LzgZmLza1BX90iXftJprDkDmhaTmoAWr9sx1a9";
+    const KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINvuIt52rqyaSkgit+h9yS8uO4hCysk9vW9z1Z5yWcVu";
+    const fingerprint = (key: string) => execFileSync("ssh-keygen", ["-lf", "-"], { input: `${key}\n`, encoding: "utf8" }).split(" ")[1];
+    /** The host at 192.0.2.9 presents `key` (or does not answer, for undefined). */
+    const presents = (key?: string) => {
+        const dir = path.join(work, "keys-presented");
+        fs.mkdirSync(dir, { recursive: true });
+        if (key) fs.writeFileSync(path.join(dir, "192.0.2.9"), `${key}\n`);
+        else fs.rmSync(path.join(dir, "192.0.2.9"), { force: true });
+        return { FAKE_KEYS_DIR: dir };
+    };
+    const check = (pin: string | undefined, env: Record<string, string>) =>
+        runWithFakes("host-keys", { NODE_NAME: "m1", HOSTS: `w1 192.0.2.9 ${pin ?? "- -"}`, SSH_PORT: "2222", KEY_DIR: "~/keys" }, env);
+
+    test("a pinned key the host presents passes; another key is refused, naming the node, both fingerprints and the new pin", () => {
+        expect(check(KEY_A, presents(KEY_A))).toMatchObject({ status: 0, stdout: expect.stringContaining(`w1: host key matches the pin (${fingerprint(KEY_A)})`) });
+        const refused = check(KEY_A, presents(KEY_B));
+        expect(refused.status).toBe(1);
+        expect(refused.stderr).toContain(
+            `swarm-ha: node w1 (192.0.2.9): presented SSH host key ${fingerprint(KEY_B)} (ssh-ed25519), but swarm-ha:nodes pins ${fingerprint(KEY_A)} for it: refusing to connect`,
+        );
+        expect(refused.stderr).toContain(`update the node's hostKey in config to: "${KEY_B}"`);
+        expect(refused.calls).toContain("ssh-keyscan -T 10 -p 2222 -t ed25519 192.0.2.9");
+    });
+
+    test("without a pin: first contact records the key in the stack's known_hosts, a later change is refused", () => {
+        const first = check(undefined, presents(KEY_A));
+        expect(first.status).toBe(0);
+        expect(first.stdout).toContain(`w1: first contact: recorded host key ${fingerprint(KEY_A)}`);
+        expect(fs.readFileSync(path.join(work, "keys", "known_hosts"), "utf8")).toBe(`[192.0.2.9]:2222 ${KEY_A}\n`);
+        expect(check(undefined, presents(KEY_A)).stdout).toContain("w1: host key as first recorded");
+        const changed = check(undefined, presents(KEY_B));
+        expect(changed.status).toBe(1);
+        expect(changed.stderr).toMatch(/node w1 \(192\.0\.2\.9\): presented SSH host key .* but .* was recorded on first contact: refusing to connect.*ssh-keygen -R '\[192\.0\.2\.9\]:2222'/);
+    });
+
+    test("a host that does not answer is not checked (its own steps report it), and nothing is recorded", () => {
+        const r = check(KEY_A, presents(undefined));
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain("w1: 192.0.2.9 does not answer ssh-keyscan; its key is not checked now");
+        expect(check(undefined, presents(undefined)).status).toBe(0);
+        expect(fs.readFileSync(path.join(work, "keys", "known_hosts"), "utf8")).toBe("");
     });
 });

@@ -17,7 +17,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { parseKeyValues, renderScript } from "./scripts";
-import { COMMAND_TIMEOUTS, dockerHostUrl, dockerSshOptions, type SshSettings, sshConnection, writePrivateKeyFile } from "../common/ssh";
+import { COMMAND_TIMEOUTS, dockerHostUrl, dockerSshOptions, type SshSettings, sshConnection, writePinnedHostsFile, writePrivateKeyFile } from "../common/ssh";
 
 export type { SshSettings } from "../common/ssh";
 
@@ -76,6 +76,8 @@ export class SwarmCluster extends pulumi.ComponentResource {
     public readonly firstManager: NodeSpec;
     /** The check, run on every update, that the swarm matches config. */
     public readonly health: command.remote.Command;
+    /** The check, run on every update before any step reaches a host, that each host presents its pinned (or first recorded) SSH key. */
+    public readonly hostKeys: command.local.Command;
     /** Each node's preflight (Docker answers, the tools swarm-ha needs are there), by node name. */
     public readonly preflights: Record<string, command.remote.Command>;
     /**
@@ -99,7 +101,8 @@ export class SwarmCluster extends pulumi.ComponentResource {
         const first = managers[0];
         this.firstManager = first;
 
-        const preflights = args.nodes.map((n) => this.preflight(n));
+        this.hostKeys = this.hostKeyCheck();
+        const preflights = args.nodes.map((n) => this.preflight(n, this.hostKeys));
         this.preflights = Object.fromEntries(args.nodes.map((n, i) => [n.name, preflights[i]]));
         const guard = this.quorumGuard(managers, preflights);
         const removals = this.removals(guard);
@@ -148,7 +151,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
         return new command.remote.Command(
             `${this.name}-${resourceName}`,
             {
-                connection: sshConnection(node.address, ssh),
+                connection: sshConnection(node.address, ssh, node.hostKey),
                 addPreviousOutputInEnv: false,
                 ...spec,
             },
@@ -156,9 +159,32 @@ export class SwarmCluster extends pulumi.ComponentResource {
         );
     }
 
+    /**
+     * On every update, from the machine that runs Pulumi: each host presents the SSH key its
+     * `hostKey` pins, or the one recorded on first contact. Every step that reaches a host
+     * comes after it (each node's steps start with its preflight).
+     */
+    private hostKeyCheck() {
+        const { ssh } = this.args;
+        return new command.local.Command(
+            `${this.name}-host-keys`,
+            {
+                create: renderScript("host-keys", {
+                    NODE_NAME: this.firstManager.name,
+                    HOSTS: this.args.nodes.map((n) => `${n.name} ${n.address} ${n.hostKey ?? "- -"}`).join("\n"),
+                    SSH_PORT: String(ssh.port),
+                    KEY_DIR: this.identityDir,
+                }),
+                addPreviousOutputInEnv: false,
+                triggers: [this.args.runId ?? new Date().toISOString()],
+            },
+            { parent: this, customTimeouts: COMMAND_TIMEOUTS },
+        );
+    }
+
     /** Every host answers SSH and runs a recent enough Docker engine. */
-    private preflight(n: NodeSpec) {
-        return this.run(`${n.name}-preflight`, n, { create: renderScript("preflight", { NODE_NAME: n.name, MIN_DOCKER_VERSION }), triggers: [n.address] }, []);
+    private preflight(n: NodeSpec, hostKeys: pulumi.Resource) {
+        return this.run(`${n.name}-preflight`, n, { create: renderScript("preflight", { NODE_NAME: n.name, MIN_DOCKER_VERSION }), triggers: [n.address] }, [hostKeys]);
     }
 
     /**
@@ -288,7 +314,11 @@ export class SwarmCluster extends pulumi.ComponentResource {
     /** The Docker provider every later component uses, ready once the swarm is healthy. */
     private dockerProvider(health: pulumi.Resource) {
         const { ssh } = this.args;
-        const keyFile = pulumi.output(ssh.privateKey).apply((key) => writePrivateKeyFile(this.identityDir, key));
+        const pins = this.args.nodes.flatMap((n) => (n.hostKey ? [{ address: n.address, port: ssh.port, hostKey: n.hostKey }] : []));
+        const keyFile = pulumi.output(ssh.privateKey).apply((key) => {
+            writePinnedHostsFile(this.identityDir, pins);
+            return writePrivateKeyFile(this.identityDir, key);
+        });
         const host = dockerHostUrl(this.firstManager.address, ssh);
         // The key file's path is not secret; its contents never enter the provider's inputs.
         const sshOpts = pulumi.unsecret(keyFile).apply(() => dockerSshOptions(this.identityDir));

@@ -18,7 +18,8 @@ export type ScriptName =
     | "join"
     | "settings"
     | "health"
-    | "departure";
+    | "departure"
+    | "host-keys";
 
 /** The text of script `name` (after lib.sh) with `params` bound; refuses missing or undeclared parameters. */
 export function renderScript(name: ScriptName, params: Record<string, string>): string {

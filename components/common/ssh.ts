@@ -21,7 +21,28 @@ export function expandHome(p: string): string {
 }
 
 export const KEY_FILE = "id";
+/** Host keys recorded on first contact (trust on first use), by the system `ssh` and the host-key check. */
 export const KNOWN_HOSTS_FILE = "known_hosts";
+/** Host keys pinned in config (`hostKey`), rewritten from config on every run. */
+export const PINNED_HOSTS_FILE = "pinned_known_hosts";
+
+/** How known_hosts names a host: `address`, or `[address]:port` off port 22. */
+export function knownHostsName(address: string, port: number): string {
+    return port === 22 ? address : `[${address}]:${port}`;
+}
+
+/** Writes `<dir>/pinned_known_hosts` from the pinned keys (an empty file when none): the system ssh checks them. */
+export function writePinnedHostsFile(dir: string, pins: { address: string; port: number; hostKey: string }[]): string {
+    const realDir = expandHome(dir);
+    fs.mkdirSync(realDir, { recursive: true, mode: 0o700 });
+    const file = path.join(realDir, PINNED_HOSTS_FILE);
+    const text = pins.map((p) => `${knownHostsName(p.address, p.port)} ${p.hostKey}\n`).join("");
+    if (fs.existsSync(file) && fs.readFileSync(file, "utf8") === text) return file;
+    const tmp = path.join(realDir, `.${PINNED_HOSTS_FILE}.${crypto.randomBytes(6).toString("hex")}`);
+    fs.writeFileSync(tmp, text, { mode: 0o600, flag: "wx" });
+    fs.renameSync(tmp, file);
+    return file;
+}
 
 /** Writes `key` to `<dir>/id` (0600, dir 0700) unless it already holds exactly that key. Returns the path. */
 export function writePrivateKeyFile(dir: string, key: string): string {
@@ -45,8 +66,9 @@ export function dockerSshOptions(dir: string): string[] {
     return [
         "-i", `${dir}/${KEY_FILE}`,
         "-o", "IdentitiesOnly=yes",
-        "-o", `UserKnownHostsFile=${dir}/${KNOWN_HOSTS_FILE}`,
-        // First contact records the host key; a changed key afterwards is refused.
+        // The pinned keys, and those recorded on first contact (new ones go to the first file).
+        "-o", `UserKnownHostsFile=${dir}/${KNOWN_HOSTS_FILE} ${dir}/${PINNED_HOSTS_FILE}`,
+        // A host with a key on file must present it; an unknown one is recorded (first contact).
         "-o", "StrictHostKeyChecking=accept-new",
         "-o", "BatchMode=yes",
         "-o", "ConnectTimeout=15",
@@ -65,9 +87,14 @@ export interface SshSettings {
     privateKey: pulumi.Input<string>;
 }
 
-/** The command provider's connection to a host: an unreachable host fails the step in about a minute, naming the host. */
-export function sshConnection(address: string, ssh: SshSettings): command.types.input.remote.ConnectionArgs {
-    return { host: address, port: ssh.port, user: ssh.user, privateKey: ssh.privateKey, dialErrorLimit: 4, perDialTimeout: 15 };
+/**
+ * The command provider's connection to a host: an unreachable host fails the step in about a
+ * minute, naming the host. With the host's pinned key, a host that presents another is refused
+ * (pulumi-command checks `hostKey`; without it, it checks nothing: the host-key check step
+ * does, before any step runs).
+ */
+export function sshConnection(address: string, ssh: SshSettings, hostKey?: string): command.types.input.remote.ConnectionArgs {
+    return { host: address, port: ssh.port, user: ssh.user, privateKey: ssh.privateKey, dialErrorLimit: 4, perDialTimeout: 15, ...(hostKey ? { hostKey } : {}) };
 }
 
 /**

@@ -452,6 +452,15 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
             });
         }
         if (scalars.vip === "") warnings.push(...warnNoVip(nodes));
+        const unpinned = nodes.filter((n) => n.hostKey === undefined).map((n) => n.name);
+        if (unpinned.length > 0) {
+            warnings.push({
+                key: fullKey("nodes"),
+                message:
+                    `no hostKey pinned for ${unpinned.join(", ")}: their SSH host keys are recorded on first contact and a later change is refused, ` +
+                    "but the first contact itself is not checked. Pin each one: hostKey: \"<the output of ssh-keyscan -t ed25519 <address>, checked out of band>\"",
+            });
+        }
     }
 
     if (problems.length > 0 || nodes === undefined) throw new ConfigError(problems);

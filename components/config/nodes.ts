@@ -16,7 +16,32 @@ const RESERVED_LABEL_PREFIXES = ["swarm-ha.", "com.docker.", "io.docker.", "org.
 export const MAX_MANAGERS = 7;
 
 /** The settings a node takes, in the order the docs list them. */
-export const NODE_SETTINGS = ["name", "address", "advertiseAddress", "swarmRole", "roles", "labels", "availability"] as const;
+export const NODE_SETTINGS = ["name", "address", "advertiseAddress", "swarmRole", "roles", "labels", "availability", "hostKey"] as const;
+
+/** Host key types OpenSSH servers offer (ssh-keyscan -t ed25519,ecdsa,rsa). */
+const HOST_KEY_TYPES = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"];
+
+/**
+ * A pinned SSH host key, as `ssh-keyscan` prints it ("host type base64") or as in a .pub file
+ * ("type base64 [comment]"), read to "type base64": its type must be one a server offers, and
+ * its base64 must decode to a key blob of that type (the blob starts with its own type name).
+ */
+export function readHostKey(text: string): { ok: true; value: string } | { ok: false; message: string } {
+    const example = "hostKey: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...\" (the output of: ssh-keyscan -t ed25519 <address>)";
+    if (/PRIVATE KEY/.test(text)) return { ok: false, message: `is a private key; give the host's PUBLIC key, e.g. ${example}` };
+    const fields = text.trim().split(/\s+/);
+    const at = fields.findIndex((f) => HOST_KEY_TYPES.includes(f));
+    if (at < 0 || at > 1 || fields[at + 1] === undefined) {
+        return { ok: false, message: `is not an SSH public host key: expected one of ${HOST_KEY_TYPES.join(", ")} and its base64 key, e.g. ${example}` };
+    }
+    const [type, b64] = [fields[at], fields[at + 1]];
+    const blob = /^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? Buffer.from(b64, "base64") : Buffer.alloc(0);
+    const nameLength = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+    if (blob.length < 4 + nameLength || blob.subarray(4, 4 + nameLength).toString("latin1") !== type) {
+        return { ok: false, message: `has a ${type} key whose base64 is not a ${type} key (truncated or mistyped?); copy it again, e.g. ${example}` };
+    }
+    return { ok: true, value: `${type} ${b64}` };
+}
 
 /** A value's YAML type in words, for "is a list, but must be a map". */
 function describeValue(v: unknown): string {
@@ -92,6 +117,15 @@ export const nodeSchema = z
                 )
                 .default({}),
             availability: z.enum(["active", "pause", "drain"], { message: "must be 'active', 'pause' or 'drain' (e.g. availability: active)" }).default("active"),
+            hostKey: z
+                .string({ error: expecting("an SSH public host key", 'hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."') })
+                .transform((v, ctx) => {
+                    const read = readHostKey(v);
+                    if (read.ok) return read.value;
+                    ctx.addIssue({ code: "custom", message: read.message });
+                    return z.NEVER;
+                })
+                .optional(),
         },
         { error: expecting("a map of settings", "- {name: manager-1, address: 192.0.2.11, swarmRole: manager} (see Pulumi.dev.yaml)") },
     )

@@ -27,6 +27,12 @@ export interface NodeSpec {
     /** Free-form node labels, applied as given. */
     labels: Record<string, string>;
     availability: Availability;
+    /**
+     * The host's SSH public key ("type base64"), pinned in config: commands and the Docker
+     * provider refuse a host that presents another. Without it the key is recorded on first
+     * contact (trust on first use) and a later change is refused all the same.
+     */
+    hostKey?: string;
 }
 
 /** Secret values a user may supply instead of generated ones (`pulumi config set --secret`), by key: the secret's id. */

@@ -57,7 +57,7 @@ export class NodeImages extends pulumi.ComponentResource {
 
     /** Copies the context to `node` and builds the image there unless it has it. */
     private build(name: string, node: NodeSpec, image: ImageName, tag: string, ssh: SshSettings, after: pulumi.Resource | undefined) {
-        const connection = sshConnection(node.address, ssh);
+        const connection = sshConnection(node.address, ssh, node.hostKey);
         // Relative to the SSH user's home; the hash in the name keeps contexts of old builds apart.
         const contextDir = `.cache/swarm-ha/build/${image}-${contextHash(image)}`;
         const assets: Record<string, pulumi.asset.Asset> = {};

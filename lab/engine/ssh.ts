@@ -13,7 +13,11 @@
  *   sends no SSH keepalives of its own); for the Docker provider it is the system ssh's
  *   `ServerAliveInterval` × `ServerAliveCountMax` from its options.
  */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
 import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
 import { Client, type ConnectConfig } from "ssh2";
 
 export interface SshTarget {
@@ -29,6 +33,73 @@ export interface SshTarget {
     keepalive: { intervalMs: number; countMax: number };
     /** No new attempt starts after this time (ms since the epoch): the step's custom timeout. */
     deadline?: number;
+    /**
+     * pulumi-command's `hostKey` ("type base64"): the server must present exactly this key,
+     * and only its algorithm is offered (ssh.FixedHostKey with HostKeyAlgorithms [type]).
+     * Without it, and without `knownHosts`, the host key is not checked (InsecureIgnoreHostKey).
+     */
+    hostKey?: string;
+    /** The system ssh's checking: its known_hosts files (new keys go to the first) and StrictHostKeyChecking. */
+    knownHosts?: KnownHosts;
+}
+
+export interface KnownHosts {
+    files: string[];
+    strict: "yes" | "accept-new" | "no";
+}
+
+/** The type name a key blob starts with (e.g. "ssh-ed25519"). */
+function blobType(blob: Buffer): string {
+    return blob.length >= 4 ? blob.subarray(4, 4 + blob.readUInt32BE(0)).toString("latin1") : "";
+}
+
+/** Does a known_hosts host field (comma-separated names, or one hashed |1|salt|hash) name `name`? */
+function namesHost(field: string, name: string): boolean {
+    if (field.startsWith("|1|")) {
+        const [, , salt, hash] = field.split("|");
+        return crypto.createHmac("sha1", Buffer.from(salt, "base64")).update(name).digest("base64") === hash;
+    }
+    if (/[*?!]/.test(field)) throw new NotImplementedHere(`known_hosts host patterns (${field}) are not implemented`);
+    return field.split(",").includes(name);
+}
+
+class NotImplementedHere extends Error {
+    constructor(what: string) {
+        super(`lab engine: ${what}`);
+    }
+}
+
+/**
+ * What OpenSSH decides for `blob` presented by host:port, given its known_hosts files: a
+ * matching key in any file passes; a different key of the same type in any file, and no
+ * match, is a changed key and refused; no key at all is recorded in the first file
+ * (accept-new, no) or refused (yes).
+ */
+export function checkKnownHosts(k: KnownHosts, host: string, port: number, blob: Buffer): { ok: true } | { ok: false; message: string } {
+    const name = port === 22 ? host : `[${host}]:${port}`;
+    const type = blobType(blob);
+    const files = k.files.map((f) => (f.startsWith("~/") ? path.join(os.homedir(), f.slice(2)) : f));
+    let changed: string | undefined;
+    for (const file of files) {
+        if (!fs.existsSync(file)) continue;
+        for (const [i, raw] of fs.readFileSync(file, "utf8").split("\n").entries()) {
+            const line = raw.trim();
+            if (line === "" || line.startsWith("#")) continue;
+            if (line.startsWith("@")) throw new NotImplementedHere(`known_hosts markers (${file}:${i + 1}) are not implemented`);
+            const [hosts, keyType, b64] = line.split(/\s+/);
+            if (!namesHost(hosts, name)) continue;
+            if (Buffer.from(b64 ?? "", "base64").equals(blob)) return { ok: true };
+            if (keyType === type) changed ??= `${file}:${i + 1}`;
+        }
+    }
+    if (changed && k.strict !== "no") {
+        return { ok: false, message: `REMOTE HOST IDENTIFICATION HAS CHANGED: the ${type} host key of ${name} is not the one in ${changed}. Host key verification failed.` };
+    }
+    if (changed) return { ok: true };
+    if (k.strict === "yes") return { ok: false, message: `No ${type} host key is known for ${name} and you have requested strict checking. Host key verification failed.` };
+    fs.mkdirSync(path.dirname(files[0]), { recursive: true, mode: 0o700 });
+    fs.appendFileSync(files[0], `${name} ${type} ${blob.toString("base64")}\n`, { mode: 0o600 });
+    return { ok: true };
 }
 
 /** Go's TCP keepalive on pulumi-command's connections: idle 15 s, then 9 probes 15 s apart. */
@@ -47,6 +118,7 @@ export async function connect(t: SshTarget): Promise<Client> {
             throw new HostError(`cannot open SSH to ${t.user}@${t.host}:${t.port}: the step's deadline passed after ${tried} attempt(s): ${(last as Error)?.message ?? last}`);
         }
         tried = attempt;
+        let refused: string | undefined;
         try {
             return await new Promise<Client>((resolve, reject) => {
                 const c = new Client();
@@ -59,12 +131,24 @@ export async function connect(t: SshTarget): Promise<Client> {
                     keepaliveInterval: t.keepalive.intervalMs,
                     keepaliveCountMax: t.keepalive.countMax,
                 };
+                if (t.hostKey) {
+                    const [type, b64] = t.hostKey.split(" ");
+                    cfg.algorithms = { serverHostKey: [type as any] };
+                    cfg.hostVerifier = (key: Buffer) => Buffer.from(b64, "base64").equals(key) || ((refused = "ssh: handshake failed: ssh: host key mismatch"), false);
+                } else if (t.knownHosts) {
+                    const known = t.knownHosts;
+                    cfg.hostVerifier = (key: Buffer) => {
+                        const r = checkKnownHosts(known, t.host, t.port, key);
+                        if (!r.ok) refused = r.message;
+                        return r.ok;
+                    };
+                }
                 c.once("ready", () => resolve(c));
                 c.once("error", reject);
                 c.connect(cfg);
             });
         } catch (e) {
-            last = e;
+            last = refused ? new Error(refused) : e;
             if (attempt < t.attempts) {
                 await new Promise((r) => setTimeout(r, delay));
                 delay = Math.min(delay * RETRY.factor, RETRY.maxMs);

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { SUPPLIABLE_SECRETS } from "../../components/config";
 import { onLabNode } from "../nodes";
 import type { LabNode } from "../stack";
-import { type Deployed, STATE, SWARM_AND_EDGE_ONLY, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, resetToBareHosts, swarmState } from "../control";
+import { type Deployed, STATE, SWARM_AND_EDGE_ONLY, addressOf, baseNodes, byName, changes, deploy, hosts, nodeList, nodeSummary, onHostConsole, resetToBareHosts, swarmState } from "../control";
 
 /** Every deploy here is of the swarm tier alone (see SWARM_AND_EDGE_ONLY). */
 const deploySwarm = (nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []) => deploy(nodes, { ...SWARM_AND_EDGE_ONLY, ...extra }, args);
@@ -97,6 +97,28 @@ test("changing a label updates it in place: only that node's settings step runs,
     const after = JSON.parse(onLabNode(M1, "docker node inspect lab-w1 --format '{{json .Spec.Labels}}'"));
     expect(after.zone).toBe("a");
     expect(after).not.toHaveProperty("disk");
+});
+
+test("a host re-created with a new SSH host key is refused before any step reaches it, naming it and the pin to check", () => {
+    const pinned = baseNodes.find((n) => n.name === "lab-w1")!.hostKey!;
+    expect(pinned).toMatch(/^ssh-ed25519 /); // the lab stack pins every host's key
+    // The host gets new keys, as a re-installed (or impersonated) host would have.
+    onHostConsole("lab-w1", "mkdir -p /root/host-keys && cp -a /etc/ssh/ssh_host_* /root/host-keys/ && rm -f /etc/ssh/ssh_host_* && ssh-keygen -A && kill -HUP $(cat /run/sshd.pid)");
+    try {
+        const presented = onHostConsole("lab-w1", "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub").trim();
+        expect(presented).not.toBe(pinned);
+        const refused = deploySwarm(baseNodes);
+        expect(refused.status).toBe(1);
+        expect(refused.summary.error).toMatch(
+            /swarm-host-keys \(create\) failed on this machine .*\nswarm-ha: node lab-w1 \(198\.18\.42\.21\): presented SSH host key SHA256:\S+ \(ssh-ed25519\), but swarm-ha:nodes pins SHA256:\S+ for it: refusing to connect/,
+        );
+        expect(refused.summary.error).toContain(`update the node's hostKey in config to: "${presented}"`);
+        // Nothing ran on any host: every node's steps come after the check.
+        expect(changes(refused).filter((c) => !c.endsWith("-host-keys"))).toEqual([]);
+    } finally {
+        onHostConsole("lab-w1", "cp -a /root/host-keys/ssh_host_* /etc/ssh/ && kill -HUP $(cat /run/sshd.pid)");
+    }
+    expect(deploySwarm(baseNodes).summary.error).toBeUndefined();
 });
 
 test("reordering the managers moves the manager-side steps to the new first manager; nobody leaves", () => {

@@ -17,7 +17,7 @@ esac
 # ConnectTimeout bounds a dead host; ServerAlive* a host that dies while it leaves.
 if out=$(ssh -i "$KEY_DIR/id" -p "$SSH_PORT" \
     -o IdentitiesOnly=yes -o BatchMode=yes -o LogLevel=ERROR \
-    -o UserKnownHostsFile="$KEY_DIR/known_hosts" -o StrictHostKeyChecking=accept-new \
+    -o UserKnownHostsFile="$KEY_DIR/known_hosts $KEY_DIR/pinned_known_hosts" -o StrictHostKeyChecking=accept-new \
     -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 \
     "$SSH_USER@$ADDRESS" \
     'state=$(docker info --format "{{.Swarm.LocalNodeState}}" 2>/dev/null) || { echo "docker does not answer" >&2; exit 1; }

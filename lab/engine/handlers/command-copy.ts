@@ -11,7 +11,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { SFTPWrapper } from "ssh2";
 import type { PlainArchive, PlainAsset } from "../assets";
-import { connect, GO_TCP_KEEPALIVE, HostError } from "../ssh";
+import { connect, HostError } from "../ssh";
+import { CONNECTION_FIELDS, sshTarget } from "./command-remote";
 import { type Handler, type HandlerContext, NotImplemented, onlyFields } from "./types";
 
 const p = <T>(f: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
@@ -56,11 +57,7 @@ async function copyEntry(sftp: SFTPWrapper, entry: PlainAsset | PlainArchive, re
 }
 
 async function copy(inputs: Record<string, any>, ctx: HandlerContext, phase: "create" | "update") {
-    const c = inputs.connection;
-    const target = {
-        host: c.host, port: c.port ?? 22, user: c.user ?? "root", privateKey: c.privateKey,
-        attempts: c.dialErrorLimit ?? 10, timeoutSeconds: c.perDialTimeout ?? 15, keepalive: GO_TCP_KEEPALIVE, deadline: ctx.deadline(phase),
-    };
+    const target = sshTarget(inputs.connection, ctx.deadline(phase));
     let client;
     try {
         client = await connect(target);
@@ -81,7 +78,7 @@ async function copy(inputs: Record<string, any>, ctx: HandlerContext, phase: "cr
 export const copyToRemote: Handler = {
     fields: ["connection", "source", "remotePath", "triggers"],
     validate(inputs) {
-        onlyFields("command:remote:CopyToRemote.connection", inputs.connection, ["host", "port", "user", "privateKey", "dialErrorLimit", "perDialTimeout"]);
+        onlyFields("command:remote:CopyToRemote.connection", inputs.connection, CONNECTION_FIELDS);
         if (!inputs.source || !("@asset" in inputs.source || "@archive" in inputs.source)) {
             throw new NotImplemented("lab engine: command:remote:CopyToRemote.source must be an asset or an archive");
         }

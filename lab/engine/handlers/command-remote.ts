@@ -7,6 +7,8 @@
  * - connecting retries `dialErrorLimit` times (default 10), each TCP dial bounded by
  *   `perDialTimeout` (default 15 s), and the step's custom timeout ends the retries; a
  *   running session is not cut by that timeout, only by the connection dying (see ../ssh.ts);
+ * - `connection.hostKey` pins the server's key (anything else is refused, and retried like any
+ *   failed dial); without it the host key is not checked;
  * - stdout and stderr lose one trailing newline, and are shown as `logging` says.
  */
 import * as crypto from "node:crypto";
@@ -14,9 +16,10 @@ import type { Client } from "ssh2";
 import { connect, exec, GO_TCP_KEEPALIVE, HostError, type SshTarget } from "../ssh";
 import { type Handler, type HandlerContext, logOutput, type Phase, NotImplemented, onlyFields, trimNewline } from "./types";
 
-const CONNECTION_FIELDS = ["host", "port", "user", "privateKey", "dialErrorLimit", "perDialTimeout"];
+export const CONNECTION_FIELDS = ["host", "port", "user", "privateKey", "dialErrorLimit", "perDialTimeout", "hostKey"];
 
-function sshTarget(connection: Record<string, any>, deadline: number | undefined): SshTarget {
+/** The SSH target a command provider connection describes (shared with CopyToRemote). */
+export function sshTarget(connection: Record<string, any>, deadline: number | undefined): SshTarget {
     return {
         host: connection.host,
         port: connection.port ?? 22,
@@ -26,6 +29,7 @@ function sshTarget(connection: Record<string, any>, deadline: number | undefined
         timeoutSeconds: connection.perDialTimeout ?? 15,
         keepalive: GO_TCP_KEEPALIVE,
         deadline,
+        hostKey: connection.hostKey,
     };
 }
 

@@ -20,17 +20,25 @@ export function dockerProviderTarget(inputs: Record<string, any>): SshTarget {
     let timeout = 15;
     let aliveInterval = 0;
     let aliveCountMax = 3;
+    // OpenSSH's defaults; BatchMode turns "ask" into a refusal, as the provider's ssh never prompts.
+    let knownHostsFiles = ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"];
+    let strict: "yes" | "accept-new" | "no" = "yes";
     for (let k = 0; k < opts.length; k++) {
         const o = opts[k];
         if (o === "-i") keyFile = opts[++k];
         else if (o === "-o") {
-            const [name, value] = opts[++k].split("=");
+            const option = opts[++k];
+            const [name, value] = [option.slice(0, option.indexOf("=")), option.slice(option.indexOf("=") + 1)];
             if (name === "ConnectTimeout") timeout = Number(value);
+            else if (name === "UserKnownHostsFile") knownHostsFiles = value.split(/\s+/).filter(Boolean);
+            else if (name === "StrictHostKeyChecking") {
+                if (!["yes", "accept-new", "no", "ask"].includes(value)) throw new NotImplemented(`lab engine: docker provider StrictHostKeyChecking=${value} is not implemented`);
+                strict = value === "ask" ? "yes" : (value as typeof strict);
+            }
             else if (name === "ServerAliveInterval") aliveInterval = Number(value);
             else if (name === "ServerAliveCountMax") aliveCountMax = Number(value);
-            // Host key checking and batch mode are the system ssh's business: the engine
-            // trusts the lab's hosts (it made them) and never prompts.
-            else if (!["IdentitiesOnly", "UserKnownHostsFile", "StrictHostKeyChecking", "BatchMode"].includes(name)) {
+            // The engine offers only the -i key and never prompts.
+            else if (!["IdentitiesOnly", "BatchMode"].includes(name)) {
                 throw new NotImplemented(`lab engine: docker provider ssh option ${name} is not implemented`);
             }
         } else throw new NotImplemented(`lab engine: docker provider ssh flag ${o} is not implemented`);
@@ -45,6 +53,7 @@ export function dockerProviderTarget(inputs: Record<string, any>): SshTarget {
         attempts: 1,
         timeoutSeconds: timeout,
         // OpenSSH disconnects when the CountMax-th probe goes unanswered; ssh2 one probe later.
+        knownHosts: { files: knownHostsFiles.map((f) => (f.startsWith("~/") ? path.join(os.homedir(), f.slice(2)) : f)), strict },
         keepalive: aliveInterval > 0 ? { intervalMs: aliveInterval * 1000, countMax: Math.max(0, aliveCountMax - 1) } : { intervalMs: 2 * 3600_000, countMax: 0 },
     };
 }
