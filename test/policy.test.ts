@@ -21,6 +21,8 @@ import {
     unpinnedReason,
 } from "../policy/policies";
 import { runByPulumiCli } from "../policy/index";
+import * as path from "node:path";
+import { readStackFile } from "../support/stack-file";
 import { FAKE_SSH_KEY, devConfig, runProgram, type Recorded, type RunResult } from "./support/program";
 
 // Whole stacks under mocks (a few seconds each); each run is shared by the tests that need it.
@@ -189,6 +191,21 @@ function run(name: string, config: () => Record<string, string>): Promise<RunRes
 }
 const devRun = () => run("dev", () => dev());
 
+/** The production example stack (Pulumi.production.yaml), with the secrets its header says to set. */
+const PRODUCTION_SECRETS: Record<string, string> = {
+    "swarm-ha:sshPrivateKey": FAKE_SSH_KEY,
+    "swarm-ha:tlsCertificate": "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIEfake\n-----END PRIVATE KEY-----\n",
+    "swarm-ha:alertSlackApiUrl": "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "swarm-ha:alertEmailPassword": "an-smtp-password",
+};
+const productionRun = () => {
+    if (!runs.has("production")) {
+        const config = { ...readStackFile(path.join(__dirname, "..", "Pulumi.production.yaml")), ...PRODUCTION_SECRETS };
+        runs.set("production", runProgram(config, { secretKeys: Object.keys(PRODUCTION_SECRETS) }));
+    }
+    return runs.get("production")!;
+};
+
 /** A deep copy of a recorded resource with its inputs changed by `change`. */
 function variant(r: Recorded, name: string, change: (inputs: any) => void): Res {
     const inputs = JSON.parse(JSON.stringify(r.inputs));
@@ -232,6 +249,36 @@ describe("the pack", () => {
             const found = await violations(p, r.resources);
             expect({ policy: p.name, found }).toEqual({ policy: p.name, found: [] });
         }
+    });
+});
+
+describe("the production example stack (Pulumi.production.yaml)", () => {
+    test("passes every policy with the default policy config (not the lab's)", async () => {
+        const r = await productionRun();
+        for (const p of policies) {
+            const found = await violations(p, r.resources);
+            expect({ policy: p.name, found }).toEqual({ policy: p.name, found: [] });
+        }
+    });
+
+    test("is what production needs: 5 managers over 3 zones, every host key pinned, 3 app workers, synchronous Postgres, TLS, encrypted overlays, alert receivers", async () => {
+        const r = await productionRun();
+        const nodes = r.outputs.nodes as Record<string, { swarmRole: string }>;
+        const declared = JSON.parse(readStackFile(path.join(__dirname, "..", "Pulumi.production.yaml"))["swarm-ha:nodes"]) as any[];
+        const managers = declared.filter((n) => n.swarmRole === "manager");
+        expect(managers).toHaveLength(5);
+        expect(new Set(managers.map((n) => n.labels.zone)).size).toBe(3);
+        expect(declared.every((n) => /^ssh-ed25519 /.test(n.hostKey))).toBe(true);
+        expect(Object.values(nodes).filter((n) => n.swarmRole === "worker")).toHaveLength(3);
+        const app = r.byName("app-service").inputs;
+        expect(app.mode.replicated.replicas).toBe(4);
+        expect(r.outputs.url).toMatch(/^https:\/\/198\.51\.100\.100\/$/);
+        for (const net of r.resources.filter((x) => x.type === NETWORK)) expect(`${net.name} ${net.inputs.options?.encrypted}`).toBe(`${net.name} true`);
+        const patroni = r.resources.filter((x) => x.type === SERVICE && /-pg-worker-/.test(x.inputs.name));
+        expect(patroni).toHaveLength(3);
+        const patroniYml = r.resources.find((x) => x.type === "docker:index/serviceConfig:ServiceConfig" && /patroni/.test(x.inputs.name))!;
+        expect(Buffer.from(patroniYml.inputs.data, "base64").toString("utf8")).toMatch(/synchronous_mode: true/);
+        expect(r.byName("secrets-alertmanager-config")).toBeDefined();
     });
 });
 

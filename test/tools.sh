@@ -23,6 +23,7 @@ TOOLS=(
   pg_dump:postgresql-client-15
   promtool:prometheus
   amtool:prometheus-alertmanager
+  jq:jq
 )
 
 missing=()
