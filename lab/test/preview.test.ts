@@ -24,9 +24,13 @@ const withoutWorker: LabNode[] = baseNodes
     .filter((n) => n.name !== "lab-w1")
     .map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
 
-/** What a user would see change on the hosts: the swarm's nodes and labels, and each service's spec. */
+/**
+ * What a user would see change on the hosts: the swarm's nodes and labels, each service's spec
+ * (not its version, which the swarm bumps by itself when an earlier rolling update completes),
+ * and the secrets.
+ */
 function hostsSnapshot(): string {
-    return onLabNode(M1, "docker node ls --format '{{.Hostname}} {{.Status}}'; docker node inspect $(docker node ls -q) --format '{{.Description.Hostname}} {{json .Spec}}'; docker service inspect $(docker service ls -q) --format '{{.Spec.Name}} {{.Version.Index}}'; docker secret ls --format '{{.Name}}'");
+    return onLabNode(M1, "docker node ls --format '{{.Hostname}} {{.Status}}'; docker node inspect $(docker node ls -q) --format '{{.Description.Hostname}} {{json .Spec}}'; docker service inspect $(docker service ls -q) --format '{{.Spec.Name}} {{json .Spec}}'; docker secret ls --format '{{.Name}}'");
 }
 
 /**
