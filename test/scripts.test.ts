@@ -368,7 +368,7 @@ describe("host-keys.sh, from the machine that runs Pulumi", () => {
         runWithFakes("host-keys", { NODE_NAME: "m1", HOSTS: `w1 192.0.2.9 ${pin ?? "- -"}`, SSH_PORT: "2222", KEY_DIR: "~/keys" }, env);
 
     test("a pinned key the host presents passes; another key is refused, naming the node, both fingerprints and the new pin", () => {
-        expect(check(KEY_A, presents(KEY_A))).toMatchObject({ status: 0, stdout: expect.stringContaining(`w1: host key matches the pin (${fingerprint(KEY_A)})`) });
+        expect(check(KEY_A, presents(KEY_A))).toMatchObject({ status: 0, stdout: expect.stringContaining(`w1: host key as pins (${fingerprint(KEY_A)})`) });
         const refused = check(KEY_A, presents(KEY_B));
         expect(refused.status).toBe(1);
         expect(refused.stderr).toContain(
@@ -383,10 +383,18 @@ describe("host-keys.sh, from the machine that runs Pulumi", () => {
         expect(first.status).toBe(0);
         expect(first.stdout).toContain(`w1: first contact: recorded host key ${fingerprint(KEY_A)}`);
         expect(fs.readFileSync(path.join(work, "keys", "known_hosts"), "utf8")).toBe(`[192.0.2.9]:2222 ${KEY_A}\n`);
-        expect(check(undefined, presents(KEY_A)).stdout).toContain("w1: host key as first recorded");
+        expect(check(undefined, presents(KEY_A)).stdout).toContain("w1: host key as first contact recorded");
         const changed = check(undefined, presents(KEY_B));
         expect(changed.status).toBe(1);
         expect(changed.stderr).toMatch(/node w1 \(192\.0\.2\.9\): presented SSH host key .* but .* was recorded on first contact: refusing to connect.*ssh-keygen -R '\[192\.0\.2\.9\]:2222'/);
+    });
+
+    test("without a pin, a host that offers only another key type than the recorded one is refused too", () => {
+        expect(check(undefined, presents(KEY_A)).status).toBe(0);
+        const ECDSA = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=";
+        const r = check(undefined, presents(ECDSA));
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/node w1 \(192\.0\.2\.9\): offers no ssh-ed25519 host key, but first contact recorded one \(SHA256:\S+\): refusing to connect/);
     });
 
     test("a host that does not answer is not checked (its own steps report it), and nothing is recorded", () => {

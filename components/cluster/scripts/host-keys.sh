@@ -26,36 +26,49 @@ refuse() {
     exit 1
 }
 
+# scan ADDRESS TYPES: the host's "host type key" lines for those key types (ed25519,ecdsa,rsa).
+scan() {
+    ssh-keyscan -T 10 -p "$SSH_PORT" -t "$2" "$1" 2>/dev/null | grep -v '^#' || true
+}
+
+# short_type TYPE: ssh-keyscan's name for a key type (ssh-ed25519 is ed25519).
+short_type() {
+    case "$1" in ssh-ed25519) echo ed25519 ;; ecdsa-sha2-*) echo ecdsa ;; ssh-rsa) echo rsa ;; *) echo "$1" ;; esac
+}
+
 while read -r name address pin_type pin_key; do
     [ -n "$name" ] || continue
     if [ "$SSH_PORT" = 22 ]; then host_id=$address; else host_id="[$address]:$SSH_PORT"; fi
-    if [ "$pin_type" != "-" ]; then types=$pin_type; else types=ed25519,ecdsa,rsa; fi
-    case "$types" in ssh-ed25519) types=ed25519 ;; ecdsa-sha2-*) types=ecdsa ;; ssh-rsa) types=rsa ;; esac
-    # "host type key" lines, in the order asked; comments (# host:port SSH-2.0-...) go.
-    scanned=$(ssh-keyscan -T 10 -p "$SSH_PORT" -t "$types" "$address" 2>/dev/null | grep -v '^#') || true
+    # The key to hold the host to: its pin, else the one recorded on first contact (if any).
+    if [ "$pin_type" != "-" ]; then
+        want_type=$pin_type want_key=$pin_key what="swarm-ha:nodes pins"
+    else
+        # shellcheck disable=SC2046 # split the "host type key" record into its fields
+        set -- $(ssh-keygen -F "$host_id" -f "$known" 2>/dev/null | grep -v '^#' | head -n 1)
+        want_type=${2:-} want_key=${3:-} what="first contact recorded"
+    fi
+    scanned=$(scan "$address" "$(short_type "${want_type:-ed25519,ecdsa,rsa}")")
+    if [ -z "$scanned" ] && [ -n "$want_type" ] && [ -n "$(scan "$address" ed25519,ecdsa,rsa)" ]; then
+        refuse "$name" "$address" "offers no $want_type host key, but $what one ($(fingerprint "$want_type" "$want_key")): refusing to connect, someone may be impersonating the host"
+    fi
     if [ -z "$scanned" ]; then
         printf '%s: %s does not answer ssh-keyscan; its key is not checked now\n' "$name" "$address"
         continue
     fi
-    if [ "$pin_type" != "-" ]; then
-        presented=$(printf '%s\n' "$scanned" | awk -v t="$pin_type" '$2 == t { print $3; exit }')
-        if [ "$presented" != "$pin_key" ]; then
-            refuse "$name" "$address" "presented SSH host key $(fingerprint "$pin_type" "${presented:-none}") ($pin_type), but swarm-ha:nodes pins $(fingerprint "$pin_type" "$pin_key") for it: refusing to connect, someone may be impersonating the host. If the host was re-installed, check its new key out of band and update the node's hostKey in config to: \"$(printf '%s\n' "$scanned" | awk -v t="$pin_type" '$2 == t { print $2, $3; exit }')\""
-        fi
-        printf '%s: host key matches the pin (%s)\n' "$name" "$(fingerprint "$pin_type" "$pin_key")"
+    if [ -z "$want_type" ]; then
+        # shellcheck disable=SC2046 # split the "host type key" line into its fields
+        set -- $(printf '%s\n' "$scanned" | head -n 1)
+        printf '%s %s %s\n' "$host_id" "$2" "$3" >>"$known"
+        printf '%s: first contact: recorded host key %s (%s) in %s\n' "$name" "$(fingerprint "$2" "$3")" "$2" "$known"
         continue
     fi
-    # shellcheck disable=SC2046 # split the "host type key" line into its fields
-    set -- $(printf '%s\n' "$scanned" | head -n 1)
-    type=$2 key=$3
-    recorded=$(ssh-keygen -F "$host_id" -f "$known" 2>/dev/null | awk -v t="$type" '$1 !~ /^#/ && $2 == t { print $3; exit }')
-    if [ -z "$recorded" ]; then
-        printf '%s %s %s\n' "$host_id" "$type" "$key" >>"$known"
-        printf '%s: first contact: recorded host key %s (%s) in %s\n' "$name" "$(fingerprint "$type" "$key")" "$type" "$known"
-    elif [ "$recorded" != "$key" ]; then
-        refuse "$name" "$address" "presented SSH host key $(fingerprint "$type" "$key") ($type), but $(fingerprint "$type" "$recorded") was recorded on first contact: refusing to connect, someone may be impersonating the host. If the host was re-installed, check its new key out of band, then pin it in config (hostKey: \"$type $key\") and remove the old record: ssh-keygen -R '$host_id' -f $known"
+    presented=$(printf '%s\n' "$scanned" | awk -v t="$want_type" '$2 == t { print $3; exit }')
+    if [ "$presented" = "$want_key" ]; then
+        printf '%s: host key as %s (%s)\n' "$name" "${what#swarm-ha:nodes }" "$(fingerprint "$want_type" "$want_key")"
+    elif [ "$pin_type" != "-" ]; then
+        refuse "$name" "$address" "presented SSH host key $(fingerprint "$want_type" "$presented") ($want_type), but swarm-ha:nodes pins $(fingerprint "$want_type" "$want_key") for it: refusing to connect, someone may be impersonating the host. If the host was re-installed, check its new key out of band and update the node's hostKey in config to: \"$want_type $presented\""
     else
-        printf '%s: host key as first recorded (%s)\n' "$name" "$(fingerprint "$type" "$key")"
+        refuse "$name" "$address" "presented SSH host key $(fingerprint "$want_type" "$presented") ($want_type), but $(fingerprint "$want_type" "$want_key") was recorded on first contact: refusing to connect, someone may be impersonating the host. If the host was re-installed, check its new key out of band, then pin it in config (hostKey: \"$want_type $presented\") and remove the old record: ssh-keygen -R '$host_id' -f $known"
     fi
 done <<HOSTS_LIST
 $HOSTS
