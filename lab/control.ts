@@ -196,8 +196,15 @@ export function resetToBareHosts(): void {
     for (const n of hosts.nodes) labDocker("restart", "--time", "20", n.name);
     for (const n of hosts.nodes) {
         startHost(n.name);
-        const left = onLabNode(n.address, "ip -o link show type vxlan; docker network ls --filter driver=overlay -q; ls /run/docker/netns 2>/dev/null | grep -vx default || true").trim();
-        if (left) throw new Error(`${n.name} still holds overlay state after a reboot:\n${left}`);
+        // A starting dockerd may set up (and then clean up) a sandbox of its own for a few
+        // seconds; what is still there after 30 s is state that survived the reboot.
+        const leftover = () => onLabNode(n.address, "ip -o link show type vxlan; docker network ls --filter driver=overlay -q; ls /run/docker/netns 2>/dev/null | grep -vx default || true").trim();
+        let left = leftover();
+        for (let waited = 0; left && waited < 30; waited++) {
+            spawnSync("sleep", ["1"]);
+            left = leftover();
+        }
+        if (left) throw new Error(`${n.name} still holds overlay state 30 s after a reboot:\n${left}`);
     }
     fs.rmSync(STATE, { force: true });
 }
