@@ -196,9 +196,9 @@ export function resetToBareHosts(): void {
     for (const n of hosts.nodes) labDocker("restart", "--time", "20", n.name);
     for (const n of hosts.nodes) {
         startHost(n.name);
-        // A starting dockerd may set up (and then clean up) a sandbox of its own for a few
-        // seconds; what is still there after 30 s is state that survived the reboot.
-        const leftover = () => onLabNode(n.address, "ip -o link show type vxlan; docker network ls --filter driver=overlay -q; ls /run/docker/netns 2>/dev/null | grep -vx default || true").trim();
+        // What failed later deploys: a vxlan link or an overlay network that survived. (A
+        // starting dockerd may set up a load-balancer sandbox of its own for a moment: not that.)
+        const leftover = () => onLabNode(n.address, "ip -o link show type vxlan; docker network ls --filter driver=overlay -q").trim();
         let left = leftover();
         for (let waited = 0; left && waited < 30; waited++) {
             spawnSync("sleep", ["1"]);
