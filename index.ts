@@ -280,6 +280,10 @@ export const redisSentinels = data?.redis.sentinelEndpoints ?? null;
 export const redisMasterName = data?.redis.masterName ?? null;
 /** The backups' metrics (last good backup's age) for monitoring. */
 export const backupMetrics = data?.backups.metricsEndpoint ?? null;
+/** Secret: the app's Postgres password (user app, database app), generated unless set in config: `pulumi stack output postgresAppPassword --show-secrets`. */
+export const postgresAppPassword = data ? secrets.secrets.postgresAppPassword.value : null;
+/** Secret: Redis's password (its servers and Sentinels), generated unless set in config: `pulumi stack output redisPassword --show-secrets`. */
+export const redisPassword = data ? secrets.secrets.redisPassword.value : null;
 
 // The monitoring tier's UIs, through HAProxy on the VIP (null when off or not served).
 const uiUrl = (port: number | undefined) => (port ? `http://${hostInUrl}:${port}/` : null);

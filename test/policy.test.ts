@@ -1,12 +1,9 @@
 /**
  * The HA policy pack (policy/) on the real program's resources: index.ts run under mocks
  * with config variations, each policy called the way @pulumi/policy calls it (see evaluate
- * below), plus a few hand-made resources for what the program cannot produce. The Pulumi CLI
+ * in test/support/policy.ts), plus a few hand-made resources for what the program cannot produce. The Pulumi CLI
  * is not needed: the pack's policies are plain objects (policy/policies.ts).
  */
-import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
-import { unknownCheckingProxy } from "@pulumi/policy";
-import { durationSeconds } from "../support/registrations";
 import {
     DEFAULT_DATA_PORTS,
     encryptedOverlays,
@@ -21,9 +18,8 @@ import {
     unpinnedReason,
 } from "../policy/policies";
 import { runByPulumiCli } from "../policy/index";
-import * as path from "node:path";
-import { readStackFile } from "../support/stack-file";
 import { FAKE_SSH_KEY, devConfig, runProgram, type Recorded, type RunResult } from "./support/program";
+import { evaluate, violations, type Res } from "./support/policy";
 
 // Whole stacks under mocks (a few seconds each); each run is shared by the tests that need it.
 jest.setTimeout(30_000);
@@ -32,145 +28,6 @@ jest.setTimeout(30_000);
 const UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const SERVICE = "docker:index/service:Service";
 const NETWORK = "docker:index/network:Network";
-
-// ------------------------------------------------------------------------------------------------
-// Calling policies the way @pulumi/policy's analyzer does (node_modules/@pulumi/policy/server.js)
-// ------------------------------------------------------------------------------------------------
-
-type Policy = ResourceValidationPolicy | StackValidationPolicy;
-/** The part of a recorded resource a policy sees; hand-made resources give just these. */
-type Res = Pick<Recorded, "type" | "name" | "urn" | "inputs"> & Partial<Recorded>;
-/** Policy config as `--policy-pack-config` gives it: by policy name. */
-type PackConfig = Record<string, Record<string, unknown>>;
-
-interface Violation {
-    policy: string;
-    /** The resource's name (the one validated, or the one a stack policy named by URN; "" for the stack). */
-    resource: string;
-    urn: string;
-    message: string;
-}
-interface Outcome {
-    violations: Violation[];
-    notApplicable: string[];
-}
-
-class NotApplicable extends Error {}
-
-function seconds(d: string | undefined): number {
-    return durationSeconds(d ?? "") ?? 0;
-}
-
-function options(r: Res) {
-    return {
-        protect: false,
-        ignoreChanges: r.ignoreChanges ?? [],
-        ...(r.deleteBeforeReplace !== undefined ? { deleteBeforeReplace: r.deleteBeforeReplace } : {}),
-        aliases: [],
-        customTimeouts: {
-            createSeconds: seconds(r.customTimeouts?.create),
-            updateSeconds: seconds(r.customTimeouts?.update),
-            deleteSeconds: seconds(r.customTimeouts?.delete),
-        },
-        additionalSecretOutputs: [],
-        ...(r.parent ? { parent: r.parent } : {}),
-    };
-}
-
-/**
- * Props as the analyzer builds them: plain JSON (the engine sends a protobuf Struct, secrets
- * unwrapped: `inputs` are already unwrapped), read through the SDK's unknown-checking proxy.
- */
-function props(r: Res): Record<string, any> {
-    return unknownCheckingProxy(JSON.parse(JSON.stringify(r.inputs)));
-}
-
-function isTypeOf(type: string, resourceClass: any): boolean {
-    return resourceClass?.__pulumiType === type;
-}
-
-/** Runs `policy` over `resources` with `config`, as @pulumi/policy does, and collects what it reports. */
-async function evaluate(policy: Policy, resources: Res[], config: PackConfig = {}): Promise<Outcome> {
-    const { enforcementLevel, ...policyConfig } = (config[policy.name] ?? {}) as Record<string, unknown>;
-    const getConfig = <T extends object>() => ({ ...policyConfig }) as T;
-    const notApplicable = (reason?: string): never => {
-        throw new NotApplicable(reason ?? "");
-    };
-    const out: Outcome = { violations: [], notApplicable: [] };
-    if (enforcementLevel === "disabled") return out;
-    const byUrn = new Map(resources.map((r) => [r.urn, r]));
-    const provider = (r: Res) => {
-        const ref = r.provider ?? "";
-        const p = byUrn.get(ref.slice(0, ref.lastIndexOf("::")));
-        return p ? { provider: { type: p.type, props: props(p), urn: p.urn, name: p.name } } : {};
-    };
-
-    if ("validateStack" in policy) {
-        const policyResources: PolicyResource[] = resources.map((r) => {
-            const p = props(r);
-            return {
-                type: r.type,
-                props: p,
-                urn: r.urn,
-                name: r.name,
-                opts: options(r),
-                ...provider(r),
-                dependencies: [],
-                propertyDependencies: {},
-                isType: (c: any) => isTypeOf(r.type, c),
-                asType: (c: any) => (isTypeOf(r.type, c) ? (p as any) : undefined),
-            };
-        });
-        const byUrnPolicy = new Map(policyResources.map((r) => [r.urn, r]));
-        resources.forEach((r, i) => {
-            const parent = r.parent ? byUrnPolicy.get(r.parent) : undefined;
-            if (parent) policyResources[i].parent = parent;
-            policyResources[i].dependencies = (r.dependencies ?? []).map((d) => byUrnPolicy.get(d)).filter((d): d is PolicyResource => !!d);
-        });
-        const args: StackValidationArgs = { resources: policyResources, stackTags: new Map(), getConfig, notApplicable };
-        try {
-            await policy.validateStack(args, (message, urn) =>
-                out.violations.push({ policy: policy.name, resource: urn ? byUrn.get(urn)?.name ?? urn : "", urn: urn ?? "", message }),
-            );
-        } catch (e) {
-            if (!(e instanceof NotApplicable)) throw e;
-            out.notApplicable.push(e.message);
-        }
-        return out;
-    }
-
-    const validations = policy.validateResource === undefined ? [] : Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
-    for (const r of resources) {
-        for (const validate of validations) {
-            const p = props(r);
-            const args: ResourceValidationArgs = {
-                type: r.type,
-                props: p,
-                urn: r.urn,
-                name: r.name,
-                opts: options(r),
-                ...provider(r),
-                stackTags: new Map(),
-                isType: (c: any) => isTypeOf(r.type, c),
-                asType: (c: any) => (isTypeOf(r.type, c) ? (p as any) : undefined),
-                getConfig,
-                notApplicable,
-            };
-            try {
-                // The urn a resource policy passes is ignored: the resource validated is the one reported.
-                await validate(args, (message) => out.violations.push({ policy: policy.name, resource: r.name, urn: r.urn, message }));
-            } catch (e) {
-                if (!(e instanceof NotApplicable)) throw e;
-                out.notApplicable.push(`${r.name}: ${e.message}`);
-            }
-        }
-    }
-    return out;
-}
-
-async function violations(policy: Policy, resources: Res[], config?: PackConfig): Promise<Violation[]> {
-    return (await evaluate(policy, resources, config)).violations;
-}
 
 // ------------------------------------------------------------------------------------------------
 // The program's runs
@@ -190,21 +47,6 @@ function run(name: string, config: () => Record<string, string>): Promise<RunRes
     return runs.get(name)!;
 }
 const devRun = () => run("dev", () => dev());
-
-/** The production example stack (Pulumi.production.yaml), with the secrets its header says to set. */
-const PRODUCTION_SECRETS: Record<string, string> = {
-    "swarm-ha:sshPrivateKey": FAKE_SSH_KEY,
-    "swarm-ha:tlsCertificate": "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIEfake\n-----END PRIVATE KEY-----\n",
-    "swarm-ha:alertSlackApiUrl": "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
-    "swarm-ha:alertEmailPassword": "an-smtp-password",
-};
-const productionRun = () => {
-    if (!runs.has("production")) {
-        const config = { ...readStackFile(path.join(__dirname, "..", "Pulumi.production.yaml")), ...PRODUCTION_SECRETS };
-        runs.set("production", runProgram(config, { secretKeys: Object.keys(PRODUCTION_SECRETS) }));
-    }
-    return runs.get("production")!;
-};
 
 /** A deep copy of a recorded resource with its inputs changed by `change`. */
 function variant(r: Recorded, name: string, change: (inputs: any) => void): Res {
@@ -249,36 +91,6 @@ describe("the pack", () => {
             const found = await violations(p, r.resources);
             expect({ policy: p.name, found }).toEqual({ policy: p.name, found: [] });
         }
-    });
-});
-
-describe("the production example stack (Pulumi.production.yaml)", () => {
-    test("passes every policy with the default policy config (not the lab's)", async () => {
-        const r = await productionRun();
-        for (const p of policies) {
-            const found = await violations(p, r.resources);
-            expect({ policy: p.name, found }).toEqual({ policy: p.name, found: [] });
-        }
-    });
-
-    test("is what production needs: 5 managers over 3 zones, every host key pinned, 3 app workers, synchronous Postgres, TLS, encrypted overlays, alert receivers", async () => {
-        const r = await productionRun();
-        const nodes = r.outputs.nodes as Record<string, { swarmRole: string }>;
-        const declared = JSON.parse(readStackFile(path.join(__dirname, "..", "Pulumi.production.yaml"))["swarm-ha:nodes"]) as any[];
-        const managers = declared.filter((n) => n.swarmRole === "manager");
-        expect(managers).toHaveLength(5);
-        expect(new Set(managers.map((n) => n.labels.zone)).size).toBe(3);
-        expect(declared.every((n) => /^ssh-ed25519 /.test(n.hostKey))).toBe(true);
-        expect(Object.values(nodes).filter((n) => n.swarmRole === "worker")).toHaveLength(3);
-        const app = r.byName("app-service").inputs;
-        expect(app.mode.replicated.replicas).toBe(4);
-        expect(r.outputs.url).toMatch(/^https:\/\/198\.51\.100\.100\/$/);
-        for (const net of r.resources.filter((x) => x.type === NETWORK)) expect(`${net.name} ${net.inputs.options?.encrypted}`).toBe(`${net.name} true`);
-        const patroni = r.resources.filter((x) => x.type === SERVICE && /-pg-worker-/.test(x.inputs.name));
-        expect(patroni).toHaveLength(3);
-        const patroniYml = r.resources.find((x) => x.type === "docker:index/serviceConfig:ServiceConfig" && /patroni/.test(x.inputs.name))!;
-        expect(Buffer.from(patroniYml.inputs.data, "base64").toString("utf8")).toMatch(/synchronous_mode: true/);
-        expect(r.byName("secrets-alertmanager-config")).toBeDefined();
     });
 });
 

@@ -127,11 +127,23 @@ describe("the dev stack's services", () => {
         }
     });
 
-    test("stack outputs: where clients go, the stats page, and the stats password as a secret", async () => {
+    test("stack outputs: where clients go, the stats page, and the generated passwords a user connects with, as secrets", async () => {
         expect(run.outputs.url).toBe("http://192.0.2.100/");
         expect(run.outputs.statsUrl).toBe("http://192.0.2.100:8404/stats");
-        expect(await pulumi.isSecret(run.exports.statsPassword)).toBe(true);
         expect(await pulumi.isSecret(run.exports.url)).toBe(false);
+        // Each the very password its Docker secret holds (the one the service reads).
+        for (const [output, id] of [["statsPassword", "haproxy-stats-password"], ["postgresAppPassword", "postgres-app-password"], ["redisPassword", "redis-password"]]) {
+            expect({ output, secret: await pulumi.isSecret(run.exports[output]) }).toEqual({ output, secret: true });
+            expect({ output, value: run.outputs[output] }).toEqual({ output, value: decoded(run.byName(`secrets-${id}`)) });
+            expect(run.outputs[output]).toMatch(/^pw/); // generated (the mock's RandomPassword)
+        }
+    });
+
+    test("a password set in config is the output as given, still secret", async () => {
+        const supplied = await runProgram(dev({ "swarm-ha:postgresAppPassword": "app-pw-from-config", "swarm-ha:redisPassword": "redis-pw-from-config" }));
+        expect([supplied.outputs.postgresAppPassword, supplied.outputs.redisPassword]).toEqual(["app-pw-from-config", "redis-pw-from-config"]);
+        expect(await pulumi.isSecret(supplied.exports.postgresAppPassword)).toBe(true);
+        expect(await pulumi.isSecret(supplied.exports.redisPassword)).toBe(true);
     });
 });
 
@@ -175,14 +187,9 @@ describe("without the data tier (dataTier false)", () => {
         expect(run.resources.filter((r) => r.type === "docker:index/secret:Secret")).toHaveLength(Object.keys(SUPPLIABLE_SECRETS).length);
     });
 
-    test("the data tier's stack outputs are null; the others are as with it", () => {
-        expect([run.outputs.postgresReadWrite, run.outputs.postgresReadOnly, run.outputs.redisSentinels, run.outputs.redisMasterName, run.outputs.backupMetrics]).toEqual([
-            null,
-            null,
-            null,
-            null,
-            null,
-        ]);
+    test("the data tier's stack outputs are null (its passwords too); the others are as with it", () => {
+        const data = ["postgresReadWrite", "postgresReadOnly", "redisSentinels", "redisMasterName", "backupMetrics", "postgresAppPassword", "redisPassword"];
+        expect(data.map((k) => [k, run.outputs[k]])).toEqual(data.map((k) => [k, null]));
         expect(run.outputs.url).toBe("http://192.0.2.100/");
         expect(run.outputs.appService).toBe("swarm-ha-app");
     });
@@ -204,7 +211,7 @@ describe("without the data tier (dataTier false)", () => {
         // On a new stack, the app waits for Redis and Postgres.
         const deps = appComponent(withData).dependencies;
         for (const component of ["swarm-ha:redis:RedisCluster$", "swarm-ha:postgres:PostgresCluster$"]) expect(deps.some((urn) => urn.includes(component))).toBe(true);
-        for (const k of ["postgresReadWrite", "postgresReadOnly", "redisSentinels", "redisMasterName", "backupMetrics"]) expect(withData.outputs[k]).not.toBeNull();
+        for (const k of ["postgresReadWrite", "postgresReadOnly", "redisSentinels", "redisMasterName", "backupMetrics", "postgresAppPassword", "redisPassword"]) expect(withData.outputs[k]).not.toBeNull();
     });
 });
 
