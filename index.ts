@@ -89,7 +89,7 @@ function dataTier() {
             namePrefix: config.namePrefix,
             nodes: placed.redis,
             image: images.images.redis,
-            network: networks.networks.data,
+            network: networks.networks["data-access"],
             password: secrets.secrets.redisPassword.secret,
             settings: config.redis,
             labels: stackLabels,
@@ -107,6 +107,7 @@ function dataTier() {
             proxyReplicas: Math.min(2, placed.app.length),
             images: { postgres: images.images.postgres, etcd: images.images.etcd, haproxy: images.images.haproxy },
             network: networks.networks.data,
+            clientNetwork: networks.networks["data-access"],
             secrets: {
                 superuser: secrets.secrets.postgresPassword.secret,
                 replication: secrets.secrets.postgresReplicationPassword.secret,
@@ -153,7 +154,7 @@ const app = new AppService(
         labels: stackLabels,
         // Without the data tier: no database or cache (the demo app's to-do endpoints answer 404), only the app network.
         data: data && {
-            network: networks.networks.data,
+            network: networks.networks["data-access"],
             postgres: { host: data.postgres.proxyHost, port: PG_PORT, readOnlyPort: PG_READONLY_PORT, database: "app", user: "app", password: secrets.secrets.postgresAppPassword.secret },
             redis: { sentinels: data.redis.sentinelEndpoints, masterName: data.redis.masterName, password: secrets.secrets.redisPassword.secret },
         },
@@ -172,7 +173,7 @@ function monitoringTier(m: NonNullable<typeof config.monitoring>) {
             monitoringNode: placed.monitoring!,
             managers: config.nodes.filter((n) => n.availability === "active" && n.swarmRole === "manager"),
             images: { monitoring: images.images.monitoring, haproxy: images.images.haproxy },
-            networks: { monitoring: networks.networks.monitoring, app: networks.networks.app, data: data ? networks.networks.data : undefined },
+            networks: { monitoring: networks.networks.monitoring, app: networks.networks.app, data: data ? networks.networks.data : undefined, "data-access": data ? networks.networks["data-access"] : undefined },
             networkNames: networks.names,
             retentionDays: m.retentionDays,
             haproxyStats: { user: STATS_USER, password: secrets.secrets.haproxyStatsPassword.secret },
@@ -271,7 +272,7 @@ export const statsUser = STATS_USER;
 export const statsPassword = secrets.secrets.haproxyStatsPassword.value;
 export const appService = app.serviceName;
 // The data tier's outputs are null without it.
-/** Writers: Postgres's current primary, through the proxy (on the data network). */
+/** Writers: Postgres's current primary, through the proxy (on the data-access network). */
 export const postgresReadWrite = data?.postgres.readWriteEndpoint ?? null;
 /** Readers: Postgres's healthy replicas, through the proxy. */
 export const postgresReadOnly = data?.postgres.readOnlyEndpoint ?? null;

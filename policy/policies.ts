@@ -307,7 +307,7 @@ export const noPublishedDataPorts: ResourceValidationPolicy = {
     name: "no-published-data-ports",
     description:
         "No Docker service publishes a data store's port (endpointSpec.ports: publishedPort, or a targetPort published under another number): " +
-        "Postgres, Redis, Sentinel and etcd are reached only over the data overlay network, never from outside the swarm. " +
+        "Postgres, Redis, Sentinel and etcd are reached only over the data and data-access overlay networks, never from outside the swarm. " +
         "The ports are the policy config dataPorts (default 5432, 5433, 6379, 26379, 2379, 2380).",
     enforcementLevel: "mandatory",
     configSchema: {
@@ -335,10 +335,10 @@ export const noPublishedDataPorts: ResourceValidationPolicy = {
             reportViolation(
                 `Docker service ${label(args)} publishes ${as}, ${what}'s port` +
                     (p.name ? ` (endpointSpec.ports '${p.name}')` : "") +
-                    `: a data store must be reachable only over the data overlay network. ` +
+                    `: a data store must be reachable only over the data and data-access overlay networks. ` +
                     (key
                         ? `Set ${KEY(key)} in the stack's config to a port that is not a data store's.`
-                        : `Remove the published port (services reach it on the data network) in ${componentOf(args.opts.parent)}; no stack config key publishes it.`),
+                        : `Remove the published port (services reach it on the data or data-access network) in ${componentOf(args.opts.parent)}; no stack config key publishes it.`),
             );
         }
     },

@@ -14,6 +14,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { utils as ssh2Utils } from "ssh2";
 import { CONFIG_KEYS, parseStackConfig, type RawConfig } from "../components/config";
+import { NETWORK_KINDS } from "../components/common/names";
 import { policies } from "../policy/policies";
 import { readStackFile } from "../support/stack-file";
 import { devConfig, runProgram, type RunResult } from "./support/program";
@@ -208,7 +209,7 @@ describe("the production example stack (Pulumi.production.yaml)", () => {
     test("encrypted overlays, from a pool other than dev's; addresses in RFC 5737's 198.51.100.0/24, apart from dev's", async () => {
         const r = await production();
         const networks = r.resources.filter((x) => x.type === NETWORK);
-        expect(networks).toHaveLength(4);
+        expect(networks).toHaveLength(NETWORK_KINDS.length);
         for (const net of networks) expect(`${net.name} ${net.inputs.driver} ${net.inputs.options?.encrypted}`).toBe(`${net.name} overlay true`);
         expect(productionFile()["swarm-ha:defaultAddrPool"]).not.toBe(devConfig()["swarm-ha:defaultAddrPool"]);
         expect(r.byName("swarm-manager-a-member").inputs.create).toContain(productionFile()["swarm-ha:defaultAddrPool"]);

@@ -73,7 +73,7 @@ describe("the dev stack's monitoring", () => {
         expect(scraped).toMatchObject({
             "swarm-ha-app": "app 8080 app",
             "swarm-ha-haproxy-manager-1": "haproxy 8404 app",
-            "swarm-ha-redis-worker-1": "redis 6379 data",
+            "swarm-ha-redis-worker-1": "redis 6379 data-access",
             "swarm-ha-pg-worker-1": "patroni 8008 data",
             "swarm-ha-etcd-manager-1": "etcd 2379 data",
             "swarm-ha-backup": "backup 9187 data",

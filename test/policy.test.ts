@@ -277,11 +277,11 @@ describe("passwords-are-docker-secrets", () => {
 });
 
 describe("encrypted-overlays", () => {
-    test("passes the dev stack: its four overlays carry the encrypted option", async () => {
+    test("passes the dev stack: its five overlays carry the encrypted option", async () => {
         const r = await devRun();
         const networks = r.resources.filter((x) => x.type === NETWORK);
         expect(networks.map((n) => [n.name, n.inputs.driver, n.inputs.options])).toEqual(
-            ["edge", "app", "data", "monitoring"].map((k) => [`net-${k}`, "overlay", { encrypted: "true" }]),
+            ["edge", "app", "data-access", "data", "monitoring"].map((k) => [`net-${k}`, "overlay", { encrypted: "true" }]),
         );
         expect(await violations(encryptedOverlays, r.resources)).toEqual([]);
     });
@@ -289,10 +289,10 @@ describe("encrypted-overlays", () => {
     test("fails swarm-ha:encryptOverlay false on every overlay, naming each network and the key; allowUnencryptedOverlays passes it", async () => {
         const r = await run("plain overlays", () => dev({ "swarm-ha:encryptOverlay": "false" }));
         const found = await violations(encryptedOverlays, r.resources);
-        expect(found.map((v) => v.resource)).toEqual(["net-edge", "net-app", "net-data", "net-monitoring"]);
-        expect(found[2].message).toMatch(/^Overlay network net-data \(swarm-ha-data\) is not encrypted/);
-        expect(found[2].message).toContain("Set swarm-ha:encryptOverlay true in the stack's config");
-        expect(found[2].message).toContain("allowUnencryptedOverlays");
+        expect(found.map((v) => v.resource)).toEqual(["net-edge", "net-app", "net-data-access", "net-data", "net-monitoring"]);
+        expect(found[3].message).toMatch(/^Overlay network net-data \(swarm-ha-data\) is not encrypted/);
+        expect(found[3].message).toContain("Set swarm-ha:encryptOverlay true in the stack's config");
+        expect(found[3].message).toContain("allowUnencryptedOverlays");
         expect(await violations(encryptedOverlays, r.resources, { "encrypted-overlays": { allowUnencryptedOverlays: true } })).toEqual([]);
         // policy/lab.config.json is that setting.
         expect(await violations(encryptedOverlays, r.resources, require("../policy/lab.config.json"))).toEqual([]);

@@ -39,7 +39,7 @@ describe("the dev stack", () => {
         expect(commands).toEqual(expected);
         expect(run.resources.filter((r) => r.type === LOCAL).map((r) => r.name).sort()).toEqual(["swarm-host-keys", ...NODES.map((n) => `swarm-${n}-departure`)].sort());
         const types = run.resources.map((r) => r.type);
-        expect(types.filter((t) => t === "docker:index/network:Network")).toHaveLength(4);
+        expect(types.filter((t) => t === "docker:index/network:Network")).toHaveLength(5);
         // The passwords, and alertmanager.yml (it holds the receivers' credentials).
         expect(types.filter((t) => t === "docker:index/secret:Secret")).toHaveLength(Object.keys(SUPPLIABLE_SECRETS).length + 1);
         expect(types.filter((t) => t === "pulumi:providers:docker")).toHaveLength(1);
@@ -179,9 +179,10 @@ describe("the dev stack", () => {
         const net = (k: string) => run.byName(`net-${k}`).inputs;
         expect(net("edge")).toMatchObject({ name: "swarm-ha-edge", driver: "overlay", attachable: false, options: { encrypted: "true" } });
         expect(net("data")).toMatchObject({ name: "swarm-ha-data", attachable: true });
+        expect(net("data-access")).toMatchObject({ name: "swarm-ha-data-access", attachable: true, options: { encrypted: "true" } });
         // Same name after a replacement: the old network must go first.
         expect(run.byName("net-edge").deleteBeforeReplace).toBe(true);
-        expect(run.outputs.networkNames).toEqual({ edge: "swarm-ha-edge", app: "swarm-ha-app", data: "swarm-ha-data", monitoring: "swarm-ha-monitoring" });
+        expect(run.outputs.networkNames).toEqual({ edge: "swarm-ha-edge", app: "swarm-ha-app", "data-access": "swarm-ha-data-access", data: "swarm-ha-data", monitoring: "swarm-ha-monitoring" });
     });
 
     test("the Docker provider talks to the first manager over SSH with a key file, not the key, and gives up on a dead one", () => {

@@ -62,10 +62,35 @@ describe("the dev stack's services", () => {
         expect(spec.updateConfig).toMatchObject({ order: "start-first", failureAction: "rollback", parallelism: 1 });
         // Longer than the app's drain (5 s) plus its shutdown timeout (15 s).
         expect(spec.taskSpec.containerSpec.stopGracePeriod).toBe("25s");
-        // The edge reaches it on the app network; it reaches Postgres and Redis on the data network.
-        expect(spec.taskSpec.networksAdvanceds).toEqual([{ id: "net-app-id" }, { id: "net-data-id" }]);
+        // The edge reaches it on the app network; it reaches the Postgres proxy and Redis on the
+        // data-access network (never the data network, where the Postgres members and etcd are).
+        expect(spec.taskSpec.networksAdvanceds).toEqual([{ id: "net-app-id" }, { id: "net-data-access-id" }]);
         expect(spec.convergeConfig).toMatchObject({ timeout: "5m" });
         expect(app.dependencies).toEqual(expect.arrayContaining([run.byName("images-worker-1-app-build").urn, run.byName("images-worker-2-app-build").urn]));
+    });
+
+    test("every service is on exactly the networks its tier needs: the app reaches the data tier only on data-access (the Postgres proxy, Redis, Sentinels), never the data network", () => {
+        // The same table as lab/test/security.test.ts, which probes the deployed networks. First match wins.
+        const NETWORKS: [RegExp, string][] = [
+            [/^swarm-ha-redis-exporter$/, "monitoring data-access"],
+            [/^swarm-ha-pg-exporter-/, "monitoring data"],
+            [/^swarm-ha-haproxy-/, "edge app monitoring"],
+            [/^swarm-ha-keepalived-/, "host"],
+            [/^swarm-ha-app$/, "app data-access"],
+            [/^swarm-ha-(redis|sentinel)-/, "data-access"],
+            [/^swarm-ha-pg-proxy$/, "data data-access"],
+            [/^swarm-ha-(pg|etcd)-|^swarm-ha-backup$/, "data"],
+            [/^swarm-ha-prometheus$/, "monitoring app data"],
+            [/^swarm-ha-(alertmanager|docker-api|node-exporter|swarm-exporter|grafana|cadvisor)$/, "monitoring"],
+        ];
+        const services = run.resources.filter((r) => r.type === "docker:index/service:Service");
+        expect(services.length).toBeGreaterThan(20);
+        for (const s of services) {
+            const name: string = s.inputs.name;
+            const networks = s.inputs.taskSpec.networksAdvanceds.map((n: { id?: string; name?: string }) => n.name ?? n.id!.replace(/^net-(.*)-id$/, "$1")).join(" ");
+            const expected = NETWORKS.find(([re]) => re.test(name));
+            expect(`${name}: ${networks}`).toBe(`${name}: ${expected ? expected[1] : "(a service the design does not know)"}`);
+        }
     });
 
     test("HAProxy: one service per edge node, pinned, host-mode ports, its config by content, updated one node at a time", () => {
@@ -182,7 +207,7 @@ describe("without the data tier (dataTier false)", () => {
 
     test("the networks and every secret are created as with it", () => {
         expect(run.resources.filter((r) => r.type === "docker:index/network:Network").map((r) => r.inputs.name).sort()).toEqual(
-            ["swarm-ha-app", "swarm-ha-data", "swarm-ha-edge", "swarm-ha-monitoring"],
+            ["swarm-ha-app", "swarm-ha-data", "swarm-ha-data-access", "swarm-ha-edge", "swarm-ha-monitoring"],
         );
         expect(run.resources.filter((r) => r.type === "docker:index/secret:Secret")).toHaveLength(Object.keys(SUPPLIABLE_SECRETS).length);
     });

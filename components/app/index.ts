@@ -46,7 +46,11 @@ export interface AppServiceArgs {
 }
 
 export interface AppDataArgs {
-    /** The data network, where the Postgres proxy, Redis and its Sentinels are. */
+    /**
+     * The data-access network, where the Postgres proxy, Redis and its Sentinels are: the app
+     * reaches Postgres only through the proxy (the members, Patroni and etcd are on the data
+     * network, which the app does not join).
+     */
     network: docker.Network;
     postgres: { host: string; port: number; readOnlyPort: number; database: string; user: string; password: docker.Secret };
     redis: { sentinels: string[]; masterName: string; password: docker.Secret };

@@ -6,8 +6,17 @@
  * and the components import both.
  */
 
-/** The overlay networks the stack creates, one per kind of traffic. */
-export const NETWORK_KINDS = ["edge", "app", "data", "monitoring"] as const;
+/**
+ * The overlay networks the stack creates, one per kind of traffic:
+ * - edge: the load balancers' own network (nothing else joins it);
+ * - app: the load balancers and the app;
+ * - data-access: what the app may reach of the data tier, the Postgres proxy, Redis and its
+ *   Sentinels (and the Redis exporter);
+ * - data: the Postgres members, Patroni, etcd, the Postgres proxy's backends, the backups and
+ *   the Postgres exporters (the app is not on it);
+ * - monitoring: Prometheus, Alertmanager, the exporters, the load balancers' metrics.
+ */
+export const NETWORK_KINDS = ["edge", "app", "data-access", "data", "monitoring"] as const;
 export type NetworkKind = (typeof NETWORK_KINDS)[number];
 
 /** Hex characters of content hash in a secret's name (a new name per value: Docker secrets are immutable). */

@@ -61,9 +61,12 @@ export interface MonitoringArgs {
     /** The active managers: the Alertmanagers run on two of them. */
     managers: NodeSpec[];
     images: { monitoring: pulumi.Input<string>; haproxy: pulumi.Input<string> };
-    /** Prometheus joins monitoring, app and (with the data tier) data, to reach what it scrapes. */
-    networks: { monitoring: docker.Network; app: docker.Network; data?: docker.Network };
-    networkNames: { monitoring: string; app: string; data: string };
+    /**
+     * Prometheus joins monitoring, app and (with the data tier) data, to reach what it scrapes;
+     * the Redis exporter joins data-access, where Redis is (Prometheus does not).
+     */
+    networks: { monitoring: docker.Network; app: docker.Network; data?: docker.Network; "data-access"?: docker.Network };
+    networkNames: { monitoring: string; app: string; data: string; "data-access": string };
     retentionDays: number;
     /** HAProxy's metrics are behind the stats user and password. */
     haproxyStats: { user: string; password: docker.Secret };
@@ -267,7 +270,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     resources: { limits: { memoryBytes: 64 * MiB } },
                     restartPolicy: restart,
                     placement: { maxReplicas: 1 },
-                    networksAdvanceds: [...monitoringNet, { id: args.networks.data!.id }],
+                    networksAdvanceds: [...monitoringNet, { id: args.networks["data-access"]!.id }],
                 },
                 ...rollout("3m"),
             });
@@ -329,7 +332,8 @@ export class Monitoring extends pulumi.ComponentResource {
             "prometheus",
             renderPrometheusConfig({
                 dockerApiUrl,
-                networks: { monitoring: args.networkNames.monitoring, app: args.networkNames.app, ...(args.data ? { data: args.networkNames.data } : {}) },
+                // data-access only for discovery: Redis's tasks are scraped through the Redis exporter, which is on it.
+                networks: { monitoring: args.networkNames.monitoring, app: args.networkNames.app, ...(args.data ? { data: args.networkNames.data, "data-access": args.networkNames["data-access"] } : {}) },
                 scrapeIntervalSeconds: 10,
                 evaluationIntervalSeconds: 5,
                 alertmanagers: { host: `tasks.${names.alertmanager}`, port: ALERTMANAGER_PORT },

@@ -9,9 +9,10 @@
  *   swarm-ha.metrics.job      the `job` label of its series (node, app, haproxy, redis, ...)
  *   swarm-ha.metrics.port     the port its metrics are served on, inside the task
  *   swarm-ha.metrics.path     the path (default /metrics)
- *   swarm-ha.metrics.network  the kind of network to reach it on (app, data, monitoring, edge):
- *                             a task has one address per network, and Prometheus reaches only
- *                             the networks it is attached to
+ *   swarm-ha.metrics.network  the kind of network to reach it on (app, data, monitoring, edge,
+ *                             data-access): a task has one address per network, and Prometheus
+ *                             reaches only the networks it is attached to (data-access only
+ *                             through the Redis exporter, which is on it)
  *
  * Every series gets `node` (the swarm node the task runs on) and `service` (its Docker
  * service). Three jobs differ: `haproxy` is behind the stats password, `redis` is scraped
@@ -29,7 +30,7 @@ export const METRICS_LABELS = {
 } as const;
 
 /** The networks a scraped task may be reached on. */
-export const SCRAPED_NETWORK_KINDS = ["edge", "app", "data", "monitoring"] as const;
+export const SCRAPED_NETWORK_KINDS = ["edge", "app", "data-access", "data", "monitoring"] as const;
 export type ScrapedNetworkKind = (typeof SCRAPED_NETWORK_KINDS)[number];
 
 /** The Service labels that make a service's tasks scraped. */
@@ -49,8 +50,9 @@ export interface PrometheusConfigInput {
      */
     dockerApiUrl: string;
     /**
-     * The Docker names of the networks Prometheus is attached to, by kind: a task is scraped on
-     * the network its `swarm-ha.metrics.network` label names. Kinds left out are not scraped.
+     * The Docker names of the networks Prometheus is attached to, by kind (and of data-access,
+     * which only the Redis exporter reaches): a task is scraped on the network its
+     * `swarm-ha.metrics.network` label names. Kinds left out are not scraped.
      * @example { monitoring: "swarm-ha-monitoring", app: "swarm-ha-app", data: "swarm-ha-data" }
      */
     networks: Partial<Record<ScrapedNetworkKind, string>>;

@@ -1,6 +1,7 @@
 /**
  * SwarmNetworks: one overlay network per kind of traffic, so that a service reaches only
- * the tiers it needs (the load balancer never sees the databases).
+ * the tiers it needs (the load balancer never sees the databases; the app sees Postgres only
+ * through its proxy). NETWORK_KINDS says which service joins which.
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -20,11 +21,11 @@ export interface SwarmNetworksArgs {
 }
 
 /**
- * Which networks admit one-off containers (`docker run --network`): app and data, for
- * migrations and restore checks; monitoring, for ad-hoc scrapes. Edge carries only the
- * load balancer.
+ * Which networks admit one-off containers (`docker run --network`): app, data-access and
+ * data, for migrations and restore checks; monitoring, for ad-hoc scrapes. Edge carries only
+ * the load balancer.
  */
-const ATTACHABLE: Record<NetworkKind, boolean> = { edge: false, app: true, data: true, monitoring: true };
+const ATTACHABLE: Record<NetworkKind, boolean> = { edge: false, app: true, "data-access": true, data: true, monitoring: true };
 
 /**
  * The swarm's networks. Pass the swarm's Docker provider in the options

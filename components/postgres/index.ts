@@ -13,8 +13,9 @@
  *   is lost when the primary dies.
  * - The proxy: HAProxy (the edge's image) replicated on the app nodes: port 5432 goes to the
  *   node whose Patroni says it is the primary, 5433 to healthy replicas (the primary when none
- *   is). The app reaches Postgres only through it. Everything here is on the data network
- *   only, which the app joins and the edge does not.
+ *   is). The app reaches Postgres only through it: everything here is on the data network,
+ *   which neither the app nor the edge joins, and only the proxy is also on the clients'
+ *   network (data-access), where the app is.
  * Passwords reach the containers as Docker secret files; the rendered configs hold none.
  */
 import * as crypto from "node:crypto";
@@ -50,8 +51,10 @@ export interface PostgresClusterArgs {
     proxyNodesConstraint: string;
     proxyReplicas: number;
     images: { postgres: pulumi.Input<string>; etcd: pulumi.Input<string>; haproxy: pulumi.Input<string> };
-    /** The data network: Postgres, Patroni, etcd, the proxy, and the proxy's clients. */
+    /** The data network: Postgres, Patroni, etcd, the proxy's backends, and the backups. */
     network: docker.Network;
+    /** The network of the proxy's clients (the app): the proxy joins it, nothing else here does. */
+    clientNetwork: docker.Network;
     secrets: { superuser: docker.Secret; replication: docker.Secret; app: docker.Secret };
     settings: PostgresSettings;
     labels?: Record<string, string>;
@@ -236,7 +239,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     restartPolicy: { condition: "any", delay: "1s", maxAttempts: 0, window: "0s" },
                     // One per node where it can, room for a start-first update's extra task.
                     placement: { constraints: [args.proxyNodesConstraint], prefs: ["node.labels.swarm-ha.name"], maxReplicas: 2 },
-                    networksAdvanceds: [{ id: args.network.id }],
+                    networksAdvanceds: [{ id: args.network.id }, { id: args.clientNetwork.id }],
                 },
                 endpointSpec: { mode: "dnsrr" },
                 updateConfig: rolling("rollback"),

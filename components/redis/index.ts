@@ -40,7 +40,7 @@ export interface RedisClusterArgs {
     /** The `redis` nodes, in config order: the first is the primary of a new cluster. */
     nodes: NodeSpec[];
     image: pulumi.Input<string>;
-    /** The overlay Redis, its Sentinels and its clients share. */
+    /** The overlay Redis, its Sentinels and its clients share: the stack's data-access network (its metrics label names that kind). */
     network: docker.Network;
     /** The password of Redis and the Sentinels (a Docker secret). */
     password: docker.Secret;
@@ -148,7 +148,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             {
                 name: s.serviceName,
                 // Redis is scraped through the monitoring tier's Redis exporter (the job's port is Redis's).
-                labels: labelList(args, { "swarm-ha.node": node.name, ...(kind === "redis" ? metricsLabels({ job: "redis", port: REDIS_PORT, network: "data" }) : {}) }),
+                labels: labelList(args, { "swarm-ha.node": node.name, ...(kind === "redis" ? metricsLabels({ job: "redis", port: REDIS_PORT, network: "data-access" }) : {}) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {

@@ -99,9 +99,12 @@ test("on the VIP, only the app and the bare health URL answer without a password
 const NETWORKS: [RegExp, string[]][] = [
     [/^swarm-ha-haproxy-/, ["app", "edge", "monitoring"]],
     [/^swarm-ha-keepalived-/, ["host"]],
-    [/^swarm-ha-app$/, ["app", "data"]],
-    [/^swarm-ha-(redis|sentinel|pg|etcd)-lab-|^swarm-ha-(pg-proxy|backup)$/, ["data"]],
-    [/^swarm-ha-(redis-exporter|pg-exporter-lab-.*)$/, ["data", "monitoring"]],
+    [/^swarm-ha-app$/, ["app", "data-access"]],
+    [/^swarm-ha-(redis|sentinel)-lab-/, ["data-access"]],
+    [/^swarm-ha-pg-proxy$/, ["data", "data-access"]],
+    [/^swarm-ha-(pg|etcd)-lab-|^swarm-ha-backup$/, ["data"]],
+    [/^swarm-ha-redis-exporter$/, ["data-access", "monitoring"]],
+    [/^swarm-ha-pg-exporter-lab-/, ["data", "monitoring"]],
     [/^swarm-ha-prometheus$/, ["app", "data", "monitoring"]],
     [/^swarm-ha-(alertmanager|docker-api|node-exporter|swarm-exporter)$/, ["monitoring"]],
 ];
@@ -149,7 +152,14 @@ describe("the networks keep the tiers apart", () => {
     }
     const answers = (r: Record<string, string>) => Object.keys(r).filter((t) => r[t] === "open").sort();
 
-    const DATA = ["swarm-ha-pg-lab-w1:5432", "swarm-ha-pg-lab-w1:8008", "swarm-ha-pg-proxy:5432", "swarm-ha-pg-proxy:5433", "swarm-ha-redis-lab-m2:6379", "swarm-ha-sentinel-lab-m2:26379", "swarm-ha-etcd-lab-m1:2379"];
+    /** Postgres itself, Patroni's API and etcd: only the proxy and the backups reach them. */
+    const POSTGRES_INSIDE = ["swarm-ha-pg-lab-w1:5432", "swarm-ha-pg-lab-w1:8008", "swarm-ha-etcd-lab-m1:2379"];
+    /** What the app needs of the data tier: the proxy's read-write and read-only ports, Redis and its Sentinels. */
+    const PG_PROXY = ["swarm-ha-pg-proxy:5432", "swarm-ha-pg-proxy:5433"];
+    const REDIS = ["swarm-ha-redis-lab-m2:6379", "swarm-ha-sentinel-lab-m2:26379"];
+    /** The proxy's own health page (no data; its container's health check asks it). */
+    const PG_PROXY_HEALTH = "swarm-ha-pg-proxy:8405";
+    const DATA = [...POSTGRES_INSIDE, ...PG_PROXY, PG_PROXY_HEALTH, ...REDIS];
     const MONITORING = ["swarm-ha-prometheus:9090", "swarm-ha-alertmanager:9093", "swarm-ha-node-exporter:9100", "swarm-ha-redis-exporter:9121"];
     const APP = ["swarm-ha-app:8080"];
 
@@ -159,7 +169,7 @@ describe("the networks keep the tiers apart", () => {
         expect(answers(r)).toEqual([]);
     });
 
-    test("from the app network: the app and Prometheus (which scrapes it), nothing of the data tier (the app reaches that on the data network)", () => {
+    test("from the app network: the app and Prometheus (which scrapes it), nothing of the data tier (the app reaches that on data-access)", () => {
         const r = probe("app", [...APP, ...DATA, ...MONITORING]);
         // Prometheus answers here without a password (only its route on the VIP asks for one):
         // a known limit, in docs/threat-model.md.
@@ -171,9 +181,16 @@ describe("the networks keep the tiers apart", () => {
         expect(answers(r)).toEqual([...MONITORING].sort());
     });
 
-    test("from the data network: the data tier (where the app, the backups and the exporters reach it)", () => {
+    test("from the data-access network (the app's way to the data tier): Postgres only through the proxy's two ports, Redis and its Sentinels; never a member, Patroni or etcd", () => {
+        const r = probe("data-access", [...APP, ...DATA, ...MONITORING]);
+        expect(answers(r)).toEqual([...PG_PROXY, PG_PROXY_HEALTH, ...REDIS, ...APP, "swarm-ha-redis-exporter:9121"].sort());
+        // Not even resolved: their names exist only on the data network.
+        for (const t of POSTGRES_INSIDE) expect(`${t} ${r[t]}`).toBe(`${t} unresolved`);
+    });
+
+    test("from the data network: Postgres, Patroni, etcd and the proxy (where the backups and the exporters reach them); neither the app nor Redis", () => {
         const r = probe("data", [...APP, ...DATA, ...MONITORING]);
-        expect(answers(r)).toEqual([...DATA, "swarm-ha-app:8080", "swarm-ha-prometheus:9090", "swarm-ha-redis-exporter:9121"].sort());
+        expect(answers(r)).toEqual([...POSTGRES_INSIDE, ...PG_PROXY, PG_PROXY_HEALTH, "swarm-ha-prometheus:9090"].sort());
     });
 });
 
