@@ -487,6 +487,57 @@ describe("the entrypoints", () => {
         }
     });
 
+    test("a cluster that moved to another network (every address changed at once): a master named outside ANNOUNCE_SUBNET is ignored, so INITIAL_MASTER leads instead of everyone waiting for an address that is gone", async () => {
+        const [redisPort, staleSentinelPort, sentinelPort] = await freePorts(3);
+        const dir = path.join(work, "moved");
+        const secret = write(path.join(dir, "password"), `${PASSWORD}\n`, 0o400);
+        // A Sentinel still on the old network: it names the old master's address (outside 127.0.0.0/8).
+        const stale = write(
+            path.join(dir, "stale-sentinel", "sentinel.conf"),
+            [`port ${staleSentinelPort}`, `dir ${path.join(dir, "stale-sentinel")}`, `requirepass ${confQuote(PASSWORD)}`, "sentinel monitor mymaster 10.255.0.9 6379 1", `sentinel auth-pass mymaster ${confQuote(PASSWORD)}`, ""].join("\n"),
+            0o600,
+        );
+        start("stale sentinel", "redis-sentinel", [stale], { PATH: process.env.PATH });
+        await waitFor("the stale Sentinel to name 10.255.0.9", 10_000, async () => (await cli(staleSentinelPort, ["SENTINEL", "get-master-addr-by-name", "mymaster"])) === "10.255.0.9\n6379");
+        const common = {
+            PATH: process.env.PATH,
+            REDIS_PASSWORD_FILE: secret,
+            ANNOUNCE_SUBNET: "127.0.0.0/8",
+            SENTINELS: `127.0.0.1:${staleSentinelPort} 127.0.0.1:${sentinelPort}`,
+            MASTER_NAME: "mymaster",
+            INITIAL_MASTER: `localhost:${redisPort}`,
+            SELF: `localhost:${redisPort}`,
+            REDIS_PORT: String(redisPort),
+            SENTINEL_PORT: String(sentinelPort),
+            QUORUM: "1",
+            ASK_TIMEOUT: "1",
+            // Were the old address believed, the Redis would wait this long for it, then fail.
+            MASTER_WAIT_SECONDS: "60",
+        };
+        const redis = start("moved redis", "sh", [REDIS_ENTRYPOINT], {
+            ...common,
+            REDIS_CONFIG: write(path.join(dir, "redis.conf"), renderRedisConf(redisInput({ minReplicasToWrite: 0 }))),
+            DATA_DIR: path.join(dir, "redis-data"),
+            RUN_DIR: path.join(dir, "redis-run"),
+        });
+        await waitFor("INITIAL_MASTER to start as the master", 15_000, async () => (await cli(redisPort, ["ROLE"])).startsWith("master"));
+        expect(redis.output).toContain(`Sentinel 127.0.0.1:${staleSentinelPort}: names 10.255.0.9:6379, outside this network (127.0.0.0/8): an address from before the cluster moved networks, ignored`);
+        expect(redis.output).toContain("no Sentinel knows a master: this is INITIAL_MASTER, starting as the master");
+
+        // A Sentinel whose own file, from before the move, names the old master and its replicas.
+        const myid = "a".repeat(40);
+        const dataDir = path.join(dir, "sentinel-data");
+        write(path.join(dataDir, "sentinel.conf"), ["sentinel monitor mymaster 10.255.0.9 6379 1", `sentinel myid ${myid}`, "sentinel known-replica mymaster 10.255.0.10 6379", ""].join("\n"), 0o600);
+        const sentinel = start("moved sentinel", "sh", [SENTINEL_ENTRYPOINT], { ...common, SENTINEL_CONFIG: write(path.join(dir, "sentinel.conf"), renderSentinelConf(sentinelInput())), DATA_DIR: dataDir });
+        await waitFor("the moved Sentinel to monitor INITIAL_MASTER", 15_000, async () => (await cli(sentinelPort, ["SENTINEL", "get-master-addr-by-name", "mymaster"])) === `127.0.0.1\n${redisPort}`);
+        expect(sentinel.output).toContain("my previous file names 10.255.0.9:6379, outside this network (127.0.0.0/8): an address from before the cluster moved networks, not used");
+        expect(sentinel.output).toContain(`no Sentinel knows a master: monitoring INITIAL_MASTER localhost:${redisPort} (127.0.0.1:${redisPort})`);
+        // It keeps its identity; the old master's replicas are forgotten.
+        expect(await cli(sentinelPort, ["SENTINEL", "myid"])).toBe(myid);
+        expect(fs.readFileSync(path.join(dataDir, "sentinel.conf"), "utf8")).not.toContain("10.255.0.10");
+        await stopAll();
+    }, 40_000);
+
     describe("three Redis and three Sentinels on loopback, started by the entrypoints", () => {
         const DOWN_AFTER_MS = 3000;
         let redisPorts: number[];

@@ -91,6 +91,9 @@ describe("the dev stack's services", () => {
             const expected = NETWORKS.find(([re]) => re.test(name));
             expect(`${name}: ${networks}`).toBe(`${name}: ${expected ? expected[1] : "(a service the design does not know)"}`);
         }
+        // A change of networks replaces a service, and the swarm refuses two of one name: every
+        // service goes before its replacement comes (else such an update fails on a name conflict).
+        expect(services.filter((s) => !s.deleteBeforeReplace).map((s) => s.inputs.name)).toEqual([]);
     });
 
     test("HAProxy: one service per edge node, pinned, host-mode ports, its config by content, updated one node at a time", () => {

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { backupServiceName } from "../common/names";
 import { metricsLabels } from "../monitoring/prometheus-yml";
-import { requireDockerProvider } from "../common/providers";
+import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { BACKUP_METRICS_PORT, renderBackupEnv } from "./backup-env";
 
 export interface BackupsArgs {
@@ -77,7 +77,7 @@ export class Backups extends pulumi.ComponentResource {
                 rollbackConfig: stopFirst("pause"),
                 convergeConfig: { delay: "5s", timeout: "5m" },
             },
-            { parent: this },
+            { parent: this, ...NAMED_SERVICE },
         );
         this.registerOutputs({ metricsEndpoint: this.metricsEndpoint });
     }

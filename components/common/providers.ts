@@ -18,3 +18,10 @@ export function requireDockerProvider(component: string, opts?: pulumi.Component
         );
     }
 }
+
+/**
+ * Options for a named Docker service. The provider replaces a service when its name, `mode` or
+ * networks change, creating the new one first, and the swarm refuses a second service of the
+ * same name: so the old one goes first (its tasks stop before the new ones start).
+ */
+export const NAMED_SERVICE = { deleteBeforeReplace: true } as const;

@@ -21,7 +21,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { configName, HASH_LENGTH, haproxyServiceName, keepalivedServiceName } from "../common/names";
-import { requireDockerProvider } from "../common/providers";
+import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { metricsLabels } from "../monitoring/prometheus-yml";
 import { type AdminRoute, renderHaproxyConfig } from "./haproxy-cfg";
 import { renderKeepalivedConfig } from "./keepalived-conf";
@@ -193,7 +193,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
             },
             // A change of networks (monitoring turned on or off) replaces the service, whose name
             // is taken until the old one is gone.
-            { parent: this, dependsOn: after ? [after] : [], deleteBeforeReplace: true },
+            { parent: this, dependsOn: after ? [after] : [], ...NAMED_SERVICE },
         );
     }
 
@@ -252,7 +252,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
                 convergeConfig: { delay: "3s", timeout: "3m" },
             },
             // See the top of this file: the provider reads the host attachment back under another ID.
-            { parent: this, ignoreChanges: ["taskSpec.networksAdvanceds"] },
+            { parent: this, ignoreChanges: ["taskSpec.networksAdvanceds"], ...NAMED_SERVICE },
         );
     }
 }

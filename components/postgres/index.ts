@@ -24,7 +24,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { configName, etcdServiceName, HASH_LENGTH, pgProxyServiceName, pgServiceName } from "../common/names";
 import { metricsLabels } from "../monitoring/prometheus-yml";
-import { requireDockerProvider } from "../common/providers";
+import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { ETCD_CLIENT_PORT, type EtcdMember, renderEtcd3Hosts, renderEtcdEnv } from "./etcd";
 import { PATRONI_API_PORT, PATRONI_CONFIG_PATH, POSTGRES_PORT, renderPatroniConfig } from "./patroni-yml";
 import { renderPgProxyConfig } from "./pg-proxy-cfg";
@@ -144,7 +144,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 rollbackConfig: stopFirst("pause"),
                 convergeConfig: { delay: "3s", timeout: "5m" },
             },
-            { parent: this },
+            { parent: this, ...NAMED_SERVICE },
         );
     }
 
@@ -208,7 +208,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 rollbackConfig: stopFirst("pause"),
                 convergeConfig: { delay: "10s", timeout: "10m" },
             },
-            { parent: this, dependsOn },
+            { parent: this, dependsOn, ...NAMED_SERVICE },
         );
     }
 
@@ -246,7 +246,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 rollbackConfig: rolling("pause"),
                 convergeConfig: { delay: "4s", timeout: "5m" },
             },
-            { parent: this, dependsOn },
+            { parent: this, dependsOn, ...NAMED_SERVICE },
         );
     }
 }

@@ -17,7 +17,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { configName, HASH_LENGTH, redisServiceName, sentinelServiceName } from "../common/names";
 import { metricsLabels } from "../monitoring/prometheus-yml";
-import { requireDockerProvider } from "../common/providers";
+import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { renderRedisConf } from "./redis-conf";
 import { renderSentinelConf } from "./sentinel-conf";
 
@@ -172,7 +172,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 rollbackConfig: update("pause"),
                 convergeConfig: { delay: "5s", timeout: "5m" },
             },
-            { parent: this, dependsOn: s.dependsOn },
+            { parent: this, dependsOn: s.dependsOn, ...NAMED_SERVICE },
         );
     }
 }

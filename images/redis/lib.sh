@@ -59,19 +59,26 @@ ipv4_int() {
     echo $((($1 << 24) + ($2 << 16) + ($3 << 8) + $4))
 }
 
+# in_subnet IP CIDR: succeeds when the IPv4 address IP is in CIDR; dies when CIDR is not an
+# IPv4 subnet (it is ANNOUNCE_SUBNET).
+in_subnet() {
+    _net=${2%/*}
+    _bits=${2#*/}
+    _net_int=$(ipv4_int "$_net") || die "ANNOUNCE_SUBNET must be an IPv4 subnet like 10.0.1.0/24 (got '$2')"
+    case $_bits in '' | *[!0-9]*) die "ANNOUNCE_SUBNET must be an IPv4 subnet like 10.0.1.0/24 (got '$2')" ;; esac
+    [ "$_bits" -le 32 ] || die "ANNOUNCE_SUBNET must be an IPv4 subnet like 10.0.1.0/24 (got '$2')"
+    _mask=$(((0xFFFFFFFF << (32 - _bits)) & 0xFFFFFFFF))
+    _int=$(ipv4_int "$1") || return 1
+    [ $((_int & _mask)) -eq $((_net_int & _mask)) ]
+}
+
 # own_address CIDR: prints this task's IPv4 address in CIDR (the overlay network's subnet), the
 # address it announces to the Sentinels and replicas; dies, naming the subnet, when it has none.
 own_address() {
-    _net=${1%/*}
-    _bits=${1#*/}
-    _net_int=$(ipv4_int "$_net") || die "ANNOUNCE_SUBNET must be an IPv4 subnet like 10.0.1.0/24 (got '$1')"
-    case $_bits in '' | *[!0-9]*) die "ANNOUNCE_SUBNET must be an IPv4 subnet like 10.0.1.0/24 (got '$1')" ;; esac
-    [ "$_bits" -le 32 ] || die "ANNOUNCE_SUBNET must be an IPv4 subnet like 10.0.1.0/24 (got '$1')"
-    _mask=$(((0xFFFFFFFF << (32 - _bits)) & 0xFFFFFFFF))
+    in_subnet 0.0.0.0 "$1" || true # dies here, naming it, when CIDR is not a subnet
     _addresses=$(ip -4 -o addr show | awk '{ split($4, a, "/"); print a[1] }') || die "cannot list this task's addresses (ip -4 addr show failed)"
     for _address in $_addresses; do
-        _int=$(ipv4_int "$_address") || continue
-        if [ $((_int & _mask)) -eq $((_net_int & _mask)) ]; then
+        if in_subnet "$_address" "$1"; then
             echo "$_address"
             return 0
         fi
@@ -129,7 +136,10 @@ ask() {
 }
 
 # sentinels_master: asks every Sentinel in SENTINELS for MASTER_NAME's address and prints
-# "IP PORT", the answer most of them give; prints nothing when none answers.
+# "IP PORT", the answer most of them give; prints nothing when none answers. An address outside
+# ANNOUNCE_SUBNET counts as no answer: no task of this network can have it, so it is from before
+# the cluster moved to another network (every task's address changed at once), and waiting for
+# it would wait forever.
 sentinels_master() {
     _answers=
     for _sentinel in $SENTINELS; do
@@ -141,7 +151,9 @@ sentinels_master() {
         fi
         _ip=$(printf '%s\n' "$_reply" | sed -n 1p)
         _p=$(printf '%s\n' "$_reply" | sed -n 2p)
-        if ipv4_int "$_ip" >/dev/null && is_port "$_p"; then
+        if ipv4_int "$_ip" >/dev/null && is_port "$_p" && ! in_subnet "$_ip" "$ANNOUNCE_SUBNET"; then
+            log "Sentinel $_sentinel: names $_ip:$_p, outside this network ($ANNOUNCE_SUBNET): an address from before the cluster moved networks, ignored"
+        elif ipv4_int "$_ip" >/dev/null && is_port "$_p"; then
             log "Sentinel $_sentinel: the master of $MASTER_NAME is $_ip:$_p"
             _answers="$_answers$_ip $_p
 "

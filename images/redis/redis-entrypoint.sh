@@ -39,6 +39,8 @@
 #     master that died and comes back after a failover comes back as a replica of the new one.
 #   - None answers (a new cluster, whose Sentinels start after the Redis services): the master
 #     if SELF = INITIAL_MASTER, else a replica of INITIAL_MASTER (its name resolved to an IP).
+#     An answer outside ANNOUNCE_SUBNET counts as none: it is from before the cluster moved to
+#     another network (every address changed at once), and waiting for it would never end.
 # Addresses are IPs, never names: a dead task's name stops resolving, and Sentinel must still
 # tell it apart (research note ha-tiers.md §3).
 #

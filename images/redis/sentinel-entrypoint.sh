@@ -38,7 +38,9 @@
 #      other Sentinels (and the replicas, while the master is the same).
 # So a restarted Sentinel keeps its identity and epochs, while a new deploy's settings, a new
 # password and its new address all take effect. The master it monitors is, in this order: the
-# one most of the other Sentinels name, the one its previous file names, INITIAL_MASTER.
+# one most of the other Sentinels name, the one its previous file names, INITIAL_MASTER. An
+# address outside ANNOUNCE_SUBNET is skipped wherever it comes from: it is left from before the
+# cluster moved to another network, and no task can have it any more.
 set -eu
 
 here=$(dirname "$(readlink -f "$0")")
@@ -77,12 +79,18 @@ previous=
 if [ -f "$state" ]; then
     previous=$(awk -v name="$MASTER_NAME" '$1 == "sentinel" && $2 == "monitor" && $3 == name { print $4, $5; exit }' "$state")
 fi
+# A previous master outside this network is from before the cluster moved networks: gone.
+previous_master=$previous
+if [ -n "$previous" ] && ! in_subnet "${previous% *}" "$ANNOUNCE_SUBNET"; then
+    log "my previous file names ${previous% *}:${previous#* }, outside this network ($ANNOUNCE_SUBNET): an address from before the cluster moved networks, not used"
+    previous_master=
+fi
 answer=$(sentinels_master)
 if [ -n "$answer" ]; then
     master=$answer
     log "monitoring ${master% *}:${master#* }, the master the other Sentinels name"
-elif [ -n "$previous" ]; then
-    master=$previous
+elif [ -n "$previous_master" ]; then
+    master=$previous_master
     log "no other Sentinel answers: monitoring ${master% *}:${master#* }, the master of my previous file"
 else
     master="$(resolve "${INITIAL_MASTER%:*}" $(($(now) + MASTER_WAIT_SECONDS))) ${INITIAL_MASTER##*:}"
