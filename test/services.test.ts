@@ -96,6 +96,13 @@ describe("the dev stack's services", () => {
         expect(services.filter((s) => !s.deleteBeforeReplace).map((s) => s.inputs.name)).toEqual([]);
     });
 
+    test("Redis: its health check gives a loaded host about 30 s of silence before the swarm kills a task (killing every Redis at once is what Sentinel cannot undo)", () => {
+        for (const node of ["manager-2", "manager-3", "worker-1"]) {
+            const check = run.byName(`redis-${node}-redis`).inputs.taskSpec.containerSpec.healthcheck;
+            expect(check).toMatchObject({ interval: "2s", timeout: "5s", retries: 5 });
+        }
+    });
+
     test("HAProxy: one service per edge node, pinned, host-mode ports, its config by content, updated one node at a time", () => {
         const m1 = run.byName("edge-manager-1-haproxy");
         const m2 = run.byName("edge-manager-2-haproxy");

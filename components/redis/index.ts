@@ -158,7 +158,11 @@ export class RedisCluster extends pulumi.ComponentResource {
                         configs: [{ configId: s.config.config.id, configName: s.config.config.name, fileName: s.config.path, fileMode: 0o444 }],
                         secrets: [{ secretId: args.password.id, secretName: args.password.name, fileName: PASSWORD_FILE, fileMode: 0o400 }],
                         mounts: [{ type: "volume", source: `${s.serviceName}-data`, target: "/data" }],
-                        ...(s.healthcheck ? { healthcheck: { tests: s.healthcheck, interval: "2s", timeout: "2s", retries: 3, startPeriod: "30s" } } : {}),
+                        // Patient: the swarm kills an unhealthy task, and on a loaded host (the lab's two
+                        // cores during a deploy) `docker exec` alone can take over 2 s. Killing every
+                        // Redis at once is the one failure Sentinel cannot undo (images/redis/README.md),
+                        // while failover does not wait for this check: so about 30 s of silence first.
+                        ...(s.healthcheck ? { healthcheck: { tests: s.healthcheck, interval: "2s", timeout: "5s", retries: 5, startPeriod: "30s" } } : {}),
                         stopSignal: "SIGTERM",
                         stopGracePeriod: s.stopGracePeriod,
                     },
