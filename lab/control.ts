@@ -182,16 +182,26 @@ export function onHostConsole(name: string, command: string): string {
  */
 export function resetToBareHosts(): void {
     for (const n of hosts.nodes) startHost(n.name);
+    const clean = [
+        "docker swarm leave --force >/dev/null 2>&1 || true",
+        "docker ps -aq | xargs -r docker rm -f >/dev/null",
+        "docker volume ls -q | xargs -r docker volume rm -f >/dev/null",
+        "docker network prune -f >/dev/null",
+    ].join("; ");
     for (const n of hosts.nodes) {
-        onLabNode(
-            n.address,
-            [
-                "docker swarm leave --force >/dev/null 2>&1 || true",
-                "docker ps -aq | xargs -r docker rm -f >/dev/null",
-                "docker volume ls -q | xargs -r docker volume rm -f >/dev/null",
-                "docker network prune -f >/dev/null",
-            ].join("; "),
-        );
+        // A host's dockerd can go away for a moment after it first answered (a CI run saw
+        // "Cannot connect to the Docker daemon" here on a host a test had just restarted):
+        // wait for it again and retry, twice, before calling the host broken.
+        for (let attempt = 1; ; attempt++) {
+            try {
+                onLabNode(n.address, clean);
+                break;
+            } catch (e) {
+                if (attempt === 3) throw e;
+                spawnSync("sleep", ["5"]);
+                startHost(n.name);
+            }
+        }
     }
     for (const n of hosts.nodes) labDocker("restart", "--time", "20", n.name);
     for (const n of hosts.nodes) {
