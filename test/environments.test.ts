@@ -19,6 +19,7 @@ import { policies } from "../policy/policies";
 import { readStackFile } from "../support/stack-file";
 import { devConfig, runProgram, type RunResult } from "./support/program";
 import { evaluate } from "./support/policy";
+import { drifting, refusedCopies, replacedNetworks } from "./support/provider-forms";
 
 // One run of the whole program under mocks (a few seconds), shared by the tests.
 jest.setTimeout(30_000);
@@ -229,6 +230,13 @@ describe("the production example stack (Pulumi.production.yaml)", () => {
         expect(am.secretInputs).toContain("data");
         const yml = decoded(am);
         for (const s of ["#ops-alerts", SECRETS["swarm-ha:alertSlackApiUrl"], "oncall@example.com", "smtp.example.com:587", SECRETS["swarm-ha:alertEmailPassword"]]) expect(yml).toContain(s);
+    });
+
+    test("is written in the released providers' forms: every service reads back as written, networks keep their options, build contexts pass Check", async () => {
+        const r = await production();
+        expect(drifting(r)).toEqual([]);
+        expect(replacedNetworks(r)).toEqual([]);
+        expect(await refusedCopies(r)).toEqual([]);
     });
 
     test("its stack outputs: the URLs on the VIP, the data endpoints, and the generated passwords as secrets", async () => {

@@ -15,7 +15,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { appServiceName } from "../common/names";
 import { metricsLabels } from "../monitoring/prometheus-yml";
-import { requireDockerProvider } from "../common/providers";
+import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
+import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
 
 /** How long the demo app keeps serving after SIGTERM while it reports not ready. */
 export const DRAIN_SECONDS = 5;
@@ -85,20 +86,11 @@ export class AppService extends pulumi.ComponentResource {
         const port = args.port ?? 8080;
         this.port = port;
         this.serviceName = appServiceName(args.namePrefix);
-        const rolling = (failureAction: string) => ({
-            parallelism: 1,
-            // Start the new task, let it turn healthy, watch it for a while, then stop the old one.
-            order: "start-first",
-            delay: "5s",
-            monitor: "15s",
-            failureAction,
-            maxFailureRatio: "0",
-        });
         this.service = new docker.Service(
             `${name}-service`,
             {
                 name: this.serviceName,
-                labels: Object.entries({ "swarm-ha.tier": "app", ...args.labels, ...metricsLabels({ job: "app", port, network: "app" }) }).map(([label, value]) => ({ label, value })),
+                labels: labelList({ "swarm-ha.tier": "app", ...args.labels, ...metricsLabels({ job: "app", port, network: "app" }) }),
                 mode: { replicated: { replicas } },
                 taskSpec: {
                     containerSpec: {
@@ -119,22 +111,16 @@ export class AppService extends pulumi.ComponentResource {
                                   { secretId: args.data.redis.password.id, secretName: args.data.redis.password.name, fileName: "redis-password", fileUid: "65534", fileGid: "65534", fileMode: 0o400 },
                               ]
                             : undefined,
-                        healthcheck: {
-                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${port}/health/ready`],
-                            interval: "2s",
-                            timeout: "2s",
-                            retries: 2,
-                            startPeriod: "20s",
-                        },
+                        healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${port}/health/ready`], { intervalSeconds: 2, timeoutSeconds: 2, retries: 2, startPeriodSeconds: 20 }),
                         stopSignal: "SIGTERM",
                         // The drain and the requests in flight, with room to spare before a SIGKILL.
-                        stopGracePeriod: `${DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 5}s`,
+                        stopGracePeriod: goDuration(DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 5),
                     },
                     resources: {
                         limits: { memoryBytes: (args.memoryMb ?? 256) * 1024 * 1024, nanoCpus: (args.cpuMillis ?? 500) * 1_000_000 },
                         reservation: { memoryBytes: 32 * 1024 * 1024, nanoCpus: 50_000_000 },
                     },
-                    restartPolicy: { condition: "any", delay: "2s", maxAttempts: 0, window: "0s" },
+                    restartPolicy: restartAlways(2),
                     placement: {
                         constraints: ["node.labels.swarm-ha.role.app == true"],
                         // One task per node where it can (each node has its own name label), so that
@@ -146,18 +132,18 @@ export class AppService extends pulumi.ComponentResource {
                     networksAdvanceds: [{ id: args.network.id }, ...(args.data ? [{ id: args.data.network.id }] : [])],
                 },
                 endpointSpec: { mode: "dnsrr" },
-                updateConfig: rolling("rollback"),
-                rollbackConfig: rolling("pause"),
+                // Start the new task, let it turn healthy, watch it for a while, then stop the old one.
+                ...rollingPolicies({ order: "start-first", delaySeconds: 5, monitorSeconds: 15 }),
                 // Wait until every replica is running and healthy (the provider also fails the
                 // step when a rolling update rolls back). The provider looks first after `delay`,
                 // then at most every 5 s: a task starts and passes its first check (2 s) within
                 // about 5 s, so the first look usually finds it done.
-                convergeConfig: { delay: "5s", timeout: "5m" },
+                convergeConfig: converge(5, 300),
             },
-            // The provider replaces a service when its `mode` (so its replica count) changes, and
-            // the swarm refuses a second service of the same name: the old one goes first. So a
-            // change of appReplicas restarts the app (seconds of 503s); `pulumi preview` shows it.
-            { parent: this, deleteBeforeReplace: true },
+            // A change of appReplicas is an update in place (the provider's `mode` block is ForceNew
+            // only as a whole). A change of networks replaces the service, and the swarm refuses a
+            // second service of the same name: the old one goes first.
+            { parent: this, ...NAMED_SERVICE },
         );
         this.registerOutputs({ serviceName: this.serviceName });
     }

@@ -11,6 +11,7 @@ import { backupServiceName } from "../common/names";
 import { metricsLabels } from "../monitoring/prometheus-yml";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { BACKUP_METRICS_PORT, renderBackupEnv } from "./backup-env";
+import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
 
 export interface BackupsArgs {
     namePrefix: string;
@@ -37,12 +38,11 @@ export class Backups extends pulumi.ComponentResource {
         super("swarm-ha:backups:Backups", name, {}, opts);
         const serviceName = backupServiceName(args.namePrefix);
         this.metricsEndpoint = `${serviceName}:${BACKUP_METRICS_PORT}`;
-        const stopFirst = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "10s", failureAction, maxFailureRatio: "0" });
         this.service = new docker.Service(
             `${name}-service`,
             {
                 name: serviceName,
-                labels: Object.entries({ "swarm-ha.tier": "backups", ...args.labels, ...metricsLabels({ job: "backup", port: BACKUP_METRICS_PORT, network: "data" }) }).map(([label, value]) => ({ label, value })),
+                labels: labelList({ "swarm-ha.tier": "backups", ...args.labels, ...metricsLabels({ job: "backup", port: BACKUP_METRICS_PORT, network: "data" }) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {
@@ -57,25 +57,18 @@ export class Backups extends pulumi.ComponentResource {
                         },
                         secrets: [{ secretId: args.superuserPassword.id, secretName: args.superuserPassword.name, fileName: "postgres-password", fileMode: 0o400 }],
                         mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/backups" }],
-                        healthcheck: {
-                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${BACKUP_METRICS_PORT}/metrics`],
-                            interval: "10s",
-                            timeout: "3s",
-                            retries: 3,
-                            startPeriod: "60s",
-                        },
+                        healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${BACKUP_METRICS_PORT}/metrics`], { intervalSeconds: 10, timeoutSeconds: 3, retries: 3, startPeriodSeconds: 60 }),
                         stopSignal: "SIGTERM",
-                        stopGracePeriod: "30s",
+                        stopGracePeriod: goDuration(30),
                     },
                     resources: { limits: { memoryBytes: 512 * 1024 * 1024 } },
-                    restartPolicy: { condition: "any", delay: "5s", maxAttempts: 0, window: "0s" },
+                    restartPolicy: restartAlways(5),
                     placement: { constraints: [`node.labels.swarm-ha.name == ${args.node.name}`] },
                     networksAdvanceds: [{ id: args.network.id }],
                 },
                 endpointSpec: { mode: "dnsrr" },
-                updateConfig: stopFirst("rollback"),
-                rollbackConfig: stopFirst("pause"),
-                convergeConfig: { delay: "5s", timeout: "5m" },
+                ...rollingPolicies({ order: "stop-first", monitorSeconds: 10 }),
+                convergeConfig: converge(5, 300),
             },
             { parent: this, ...NAMED_SERVICE },
         );

@@ -33,6 +33,27 @@ export function networkName(prefix: string, kind: NetworkKind): string {
     return `${prefix}-${kind}`;
 }
 
+/** The overlay driver option that names a network's VXLAN ID (libnetwork netlabel.OverlayVxlanIDList). */
+export const VXLAN_ID_OPTION = "com.docker.network.driver.overlay.vxlanid_list";
+
+/**
+ * The VXLAN ID of the stack's network of one kind. Docker allocates one when none is given
+ * and then reads it back among the network's options, where the Docker provider compares it
+ * with the program's (a TypeMap compared whole, every field ForceNew): an ID the swarm chose
+ * would replace every network on every `pulumi up`. So swarm-ha chooses it: a block of IDs
+ * from a hash of the prefix, well above the IDs Docker allocates itself (from 4097 up), so
+ * that two stacks on one swarm do not meet; a clash fails the network's creation loudly
+ * ("could not assign vxlan id").
+ */
+export function vxlanId(prefix: string, kind: NetworkKind): number {
+    const base = 1_048_576;
+    const max = 16_777_215; // 24 bits
+    let h = 0;
+    for (const c of prefix) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+    const blocks = Math.floor((max - base) / 16);
+    return base + (h % blocks) * 16 + NETWORK_KINDS.indexOf(kind);
+}
+
 /**
  * The Docker name of one version of a stack secret: `hash` (HASH_LENGTH hex characters)
  * changes with the value, so a new value gets a new secret instead of an in-place edit.

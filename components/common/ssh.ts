@@ -88,8 +88,9 @@ export interface SshSettings {
 }
 
 /**
- * The command provider's connection to a host: an unreachable host fails the step in about a
- * minute, naming the host. With the host's pinned key, a host that presents another is refused
+ * The command provider's connection to a host: an unreachable host fails the step after 5 dials
+ * (dialErrorLimit 4: pulumi-command 1.2.1 dials limit + 1 times, connection.go:252-255), about
+ * 75-80 s, naming the host. With the host's pinned key, a host that presents another is refused
  * (pulumi-command checks `hostKey`; without it, it checks nothing: the host-key check step
  * does, before any step runs).
  */

@@ -25,6 +25,7 @@ import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { metricsLabels } from "../monitoring/prometheus-yml";
 import { type AdminRoute, renderHaproxyConfig } from "./haproxy-cfg";
 import { renderKeepalivedConfig } from "./keepalived-conf";
+import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
 
 const CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg";
 const STATS_PASSWORD_FILE = "haproxy-stats-password";
@@ -32,7 +33,7 @@ const TLS_FILE = "tls-certificate.pem";
 export const STATS_USER = "admin";
 
 /** Both edge services hold host resources (ports, the VIP): an update stops the old task first. */
-const update = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "5s", failureAction, maxFailureRatio: "0" });
+const STOP_FIRST = rollingPolicies({ order: "stop-first", monitorSeconds: 5 });
 
 export interface EdgePorts {
     /** Plain HTTP for clients. @default 80 */
@@ -115,7 +116,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
     }
 
     private labels(args: EdgeProxiesArgs, extra: Record<string, string>) {
-        return Object.entries({ "swarm-ha.tier": "edge", ...args.labels, ...extra }).map(([label, value]) => ({ label, value }));
+        return labelList({ "swarm-ha.tier": "edge", ...args.labels, ...extra });
     }
 
     /** A configuration file as a Docker config: configs cannot change, so a new text is a new config (named by content) and the service moves to it. */
@@ -168,28 +169,21 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         env: { STATS_PASSWORD_FILE: `/run/secrets/${STATS_PASSWORD_FILE}`, HAPROXY_CONFIG: CONFIG_PATH },
                         configs: [{ configId: config.id, configName: config.name, fileName: CONFIG_PATH, fileMode: 0o444 }],
                         secrets,
-                        healthcheck: {
-                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${args.ports.health}/alive`],
-                            interval: "2s",
-                            timeout: "2s",
-                            retries: 3,
-                            startPeriod: "10s",
-                        },
+                        healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${args.ports.health}/alive`], { intervalSeconds: 2, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 10 }),
                         // Graceful: unbind, finish the connections in flight (hard-stop-after 10s).
                         stopSignal: "SIGUSR1",
-                        stopGracePeriod: "15s",
+                        stopGracePeriod: goDuration(15),
                     },
                     resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
-                    restartPolicy: { condition: "any", delay: "1s", maxAttempts: 0, window: "0s" },
+                    restartPolicy: restartAlways(1),
                     placement: { constraints: [`node.labels.swarm-ha.name == ${node.name}`] },
                     networksAdvanceds: [{ id: args.networks.edge.id }, { id: args.networks.app.id }, ...(args.monitoring ? [{ id: args.monitoring.network.id }] : [])],
                 },
                 endpointSpec: { mode: "dnsrr", ports },
-                updateConfig: update("rollback"),
-                rollbackConfig: update("pause"),
+                ...STOP_FIRST,
                 // Started and through its first health check (2 s) in about 4 s: the provider's
                 // first look, after `delay`, usually finds it done (the next is 5 s later).
-                convergeConfig: { delay: "4s", timeout: "3m" },
+                convergeConfig: converge(4, 180),
             },
             // A change of networks (monitoring turned on or off) replaces the service, whose name
             // is taken until the old one is gone.
@@ -239,17 +233,16 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         // SIGTERM: keepalived gives the VIP up at once (a priority-0 advert), so the
                         // peer takes it without waiting out the advert timer.
                         stopSignal: "SIGTERM",
-                        stopGracePeriod: "5s",
+                        stopGracePeriod: goDuration(5),
                     },
                     resources: { limits: { memoryBytes: 64 * 1024 * 1024 } },
-                    restartPolicy: { condition: "any", delay: "1s", maxAttempts: 0, window: "0s" },
+                    restartPolicy: restartAlways(1),
                     placement: { constraints: [`node.labels.swarm-ha.name == ${node.name}`] },
                     networksAdvanceds: [{ name: "host" }],
                 },
-                updateConfig: update("rollback"),
-                rollbackConfig: update("pause"),
+                ...STOP_FIRST,
                 // No health check: running within a couple of seconds.
-                convergeConfig: { delay: "3s", timeout: "3m" },
+                convergeConfig: converge(3, 180),
             },
             // See the top of this file: the provider reads the host attachment back under another ID.
             { parent: this, ignoreChanges: ["taskSpec.networksAdvanceds"], ...NAMED_SERVICE },

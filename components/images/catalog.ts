@@ -8,6 +8,7 @@
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 export const IMAGE_NAMES = ["app", "haproxy", "keepalived", "redis", "postgres", "etcd", "backup", "monitoring"] as const;
@@ -59,4 +60,31 @@ export function contextHash(name: ImageName): string {
 /** The tag swarm-ha gives its build of an image, e.g. `swarm-ha/haproxy:3f9c2a71d0be`. */
 export function builtImageTag(name: ImageName): string {
     return `swarm-ha/${name}:${contextHash(name)}`;
+}
+
+/**
+ * The image's build context as one local directory, `<dir>/<name>-<hash>`, made once per
+ * content (file modes kept): @pulumi/command 1.2.1's CopyToRemote takes a path archive only
+ * ("archive must be a path to a file or directory", copyController.go:105-111), and copies a
+ * directory `D` into `remotePath/<basename of D>`. Under the user's home, 0700, so that no
+ * other local user can change a context between here and the copy.
+ */
+export function stageBuildContext(name: ImageName, dir = path.join(os.homedir(), ".cache", "swarm-ha", "build-contexts")): string {
+    const target = path.join(dir, `${name}-${contextHash(name)}`);
+    if (fs.existsSync(target)) return target;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tmp = fs.mkdtempSync(path.join(dir, `.${name}-`));
+    for (const [inContext, file] of Object.entries(contextFiles(name))) {
+        fs.mkdirSync(path.dirname(path.join(tmp, inContext)), { recursive: true });
+        fs.copyFileSync(file, path.join(tmp, inContext));
+        fs.chmodSync(path.join(tmp, inContext), fs.statSync(file).mode & 0o777);
+    }
+    try {
+        fs.renameSync(tmp, target);
+    } catch (e) {
+        // Another run staged the same content first.
+        fs.rmSync(tmp, { recursive: true, force: true });
+        if (!fs.existsSync(target)) throw e;
+    }
+    return target;
 }

@@ -11,11 +11,13 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { renderHostScript } from "../common/host-scripts";
 import { COMMAND_TIMEOUTS, type SshSettings, sshConnection } from "../common/ssh";
-import { builtImageTag, contextFiles, contextHash, IMAGE_NAMES, type ImageName } from "./catalog";
+import { builtImageTag, IMAGE_NAMES, type ImageName, stageBuildContext } from "./catalog";
 
 export { builtImageTag, IMAGE_NAMES, type ImageName } from "./catalog";
 
 const BUILD_SCRIPT = path.join(__dirname, "scripts", "build.sh");
+/** Where build contexts go on a node, relative to the SSH user's home. */
+const BUILD_DIR = ".cache/swarm-ha/build";
 
 export interface NodeImagesArgs {
     /** The nodes that run each image; each gets its own build. */
@@ -58,13 +60,13 @@ export class NodeImages extends pulumi.ComponentResource {
     /** Copies the context to `node` and builds the image there unless it has it. */
     private build(name: string, node: NodeSpec, image: ImageName, tag: string, ssh: SshSettings, after: pulumi.Resource | undefined) {
         const connection = sshConnection(node.address, ssh, node.hostKey);
-        // Relative to the SSH user's home; the hash in the name keeps contexts of old builds apart.
-        const contextDir = `.cache/swarm-ha/build/${image}-${contextHash(image)}`;
-        const assets: Record<string, pulumi.asset.Asset> = {};
-        for (const [inContext, file] of Object.entries(contextFiles(image))) assets[inContext] = new pulumi.asset.FileAsset(file);
+        // The context is one local directory, copied into BUILD_DIR (relative to the SSH user's
+        // home) under its own name: <image>-<hash>, which keeps contexts of old builds apart.
+        const staged = stageBuildContext(image);
+        const contextDir = `${BUILD_DIR}/${path.basename(staged)}`;
         const copy = new command.remote.CopyToRemote(
             `${name}-${node.name}-${image}-context`,
-            { connection, source: new pulumi.asset.AssetArchive(assets), remotePath: contextDir },
+            { connection, source: new pulumi.asset.FileArchive(staged), remotePath: BUILD_DIR },
             { parent: this, dependsOn: after ? [after] : [], customTimeouts: COMMAND_TIMEOUTS },
         );
         return new command.remote.Command(

@@ -28,11 +28,12 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
 import { configName, HASH_LENGTH, monitoringServiceNames, pgExporterServiceName } from "../common/names";
-import { requireDockerProvider } from "../common/providers";
+import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { renderAlertRules, type AlertRulesInput } from "./alert-rules";
 import { renderDockerApiProxyConfig } from "./docker-api-proxy-cfg";
 import { DASHBOARD_NAMES, readDashboard, renderDashboardProvider, renderDatasources } from "./grafana";
 import { metricsLabels, renderPrometheusConfig } from "./prometheus-yml";
+import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
 
 export { metricsLabels } from "./prometheus-yml";
 export { renderAlertmanagerConfig, hasReceivers, type AlertmanagerConfigInput } from "./alertmanager-yml";
@@ -84,24 +85,18 @@ export interface MonitoringArgs {
 }
 
 /** Updates of single-writer services (a volume, a pinned node): the old task stops first. */
-const stopFirst = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "10s", failureAction, maxFailureRatio: "0" });
-const restart = { condition: "any", delay: "5s", maxAttempts: 0, window: "0s" };
-/** How a service is updated (stop-first, rolled back on failure), found (dnsrr), and waited for (converged within `timeout`). */
-const rollout = (timeout: string) => ({
-    updateConfig: stopFirst("rollback"),
-    rollbackConfig: stopFirst("pause"),
+const STOP_FIRST = rollingPolicies({ order: "stop-first", monitorSeconds: 10 });
+const restart = restartAlways(5);
+/** How a service is updated (stop-first, rolled back on failure), found (dnsrr), and waited for (converged within `timeoutSeconds`). */
+const rollout = (timeoutSeconds: number) => ({
+    ...STOP_FIRST,
     endpointSpec: { mode: "dnsrr" },
-    convergeConfig: { delay: "5s", timeout },
+    convergeConfig: converge(5, timeoutSeconds),
 });
 const MiB = 1024 * 1024;
 /** Healthy when the port answers HTTP at all (curl without -f): an exporter whose target is down still answers. */
-const answers = (port: number, path = "/") => ({
-    tests: ["CMD", "curl", "-sS", "-o", "/dev/null", "--max-time", "3", `http://127.0.0.1:${port}${path}`],
-    interval: "10s",
-    timeout: "5s",
-    retries: 3,
-    startPeriod: "30s",
-});
+const answers = (port: number, path = "/") =>
+    healthcheck(["CMD", "curl", "-sS", "-o", "/dev/null", "--max-time", "3", `http://127.0.0.1:${port}${path}`], { intervalSeconds: 10, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 30 });
 /** Healthy while the port takes connections: for the swarm exporter, whose every page asks the Docker API (slow while a manager is). */
 const listens = (port: number) => ({
     ...answers(port),
@@ -120,7 +115,7 @@ export class Monitoring extends pulumi.ComponentResource {
         if (args.managers.length === 0) throw new Error("swarm-ha: Monitoring needs at least one manager (the Docker API proxy and the Alertmanagers run there)");
         const names = monitoringServiceNames(args.namePrefix);
         this.serviceNames = names;
-        const labels = (extra: Record<string, string> = {}) => Object.entries({ "swarm-ha.tier": "monitoring", ...args.labels, ...extra }).map(([label, value]) => ({ label, value }));
+        const labels = (extra: Record<string, string> = {}) => labelList({ "swarm-ha.tier": "monitoring", ...args.labels, ...extra });
         const config = (kind: string, text: string) => {
             const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, HASH_LENGTH);
             return new docker.ServiceConfig(`${name}-${kind}-config`, { name: configName(args.namePrefix, kind, hash), data: Buffer.from(text, "utf8").toString("base64"), labels: labels() }, { parent: this });
@@ -130,10 +125,10 @@ export class Monitoring extends pulumi.ComponentResource {
         const pinned = (n: NodeSpec) => [`node.labels.swarm-ha.name == ${n.name}`];
         const monitoringNet = [{ id: args.networks.monitoring.id }];
         // A replica count that follows the nodes (one node-exporter per node, two Alertmanagers
-        // on two managers) is in the service's `mode`, which the provider replaces: the old
-        // service must go first (its name is taken). A monitoring gap of seconds, no outage.
+        // on two managers) changes in place. A change of networks replaces a service, whose name
+        // is taken until the old one has gone: it goes first (a monitoring gap of seconds).
         const service = (resource: string, spec: docker.ServiceArgs, dependsOn: pulumi.Resource[] = []) =>
-            new docker.Service(`${name}-${resource}`, spec, { parent: this, dependsOn, deleteBeforeReplace: true });
+            new docker.Service(`${name}-${resource}`, spec, { parent: this, dependsOn, ...NAMED_SERVICE });
 
         // The Docker API, read-only, on the monitoring network: for discovery and the swarm exporter.
         const proxyConfig = config("docker-api", renderDockerApiProxyConfig({ port: DOCKER_API_PORT, socketPath: "/var/run/docker.sock" }));
@@ -150,7 +145,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock", readOnly: true }],
                     healthcheck: ready(DOCKER_API_PORT, "/_ping"),
                     stopSignal: "SIGUSR1",
-                    stopGracePeriod: "10s",
+                    stopGracePeriod: goDuration(10),
                 },
                 resources: { limits: { memoryBytes: 64 * MiB } },
                 restartPolicy: restart,
@@ -158,9 +153,9 @@ export class Monitoring extends pulumi.ComponentResource {
                 placement: { constraints: ["node.role == manager"], maxReplicas: 1 },
                 networksAdvanceds: monitoringNet,
             },
-            ...rollout("3m"),
+            ...rollout(180),
             // No volume, no host port: the new task may start before the old one stops.
-            updateConfig: { ...stopFirst("rollback"), order: "start-first" },
+            updateConfig: { ...STOP_FIRST.updateConfig, order: "start-first" },
         });
         const dockerApiUrl = `http://${names.dockerApi}:${DOCKER_API_PORT}`;
 
@@ -174,14 +169,14 @@ export class Monitoring extends pulumi.ComponentResource {
                     image: args.images.monitoring,
                     args: ["swarm-exporter", "--docker-url", dockerApiUrl, "--port", String(SWARM_EXPORTER_PORT)],
                     healthcheck: listens(SWARM_EXPORTER_PORT),
-                    stopGracePeriod: "5s",
+                    stopGracePeriod: goDuration(5),
                 },
                 resources: { limits: { memoryBytes: 64 * MiB } },
                 restartPolicy: restart,
                 placement: { maxReplicas: 1 },
                 networksAdvanceds: monitoringNet,
             },
-            ...rollout("3m"),
+            ...rollout(180),
         }, [dockerApi]);
 
         // One task on each active node; the host's /proc, /sys and / read-only.
@@ -206,17 +201,17 @@ export class Monitoring extends pulumi.ComponentResource {
                         { type: "volume", source: textfileVolume(args.namePrefix), target: TEXTFILE_DIR, readOnly: true },
                     ],
                     healthcheck: ready(NODE_EXPORTER_PORT, "/metrics"),
-                    stopGracePeriod: "5s",
+                    stopGracePeriod: goDuration(5),
                 },
                 resources: { limits: { memoryBytes: 64 * MiB } },
                 restartPolicy: restart,
                 placement: { maxReplicas: 1 },
                 networksAdvanceds: monitoringNet,
             },
-            ...rollout("3m"),
+            ...rollout(180),
             // One task per node, each its own node's: all at once.
-            updateConfig: { ...stopFirst("rollback"), parallelism: 0 },
-            rollbackConfig: { ...stopFirst("pause"), parallelism: 0 },
+            updateConfig: { ...STOP_FIRST.updateConfig, parallelism: 0 },
+            rollbackConfig: { ...STOP_FIRST.rollbackConfig, parallelism: 0 },
         });
 
         if (args.cadvisor) {
@@ -237,17 +232,17 @@ export class Monitoring extends pulumi.ComponentResource {
                         ],
                         // The image's own HEALTHCHECK, written out so the service's spec says it.
                         healthcheck: { ...answers(CADVISOR_PORT), tests: ["CMD-SHELL", `wget --quiet --tries=1 --spider http://localhost:${CADVISOR_PORT}/healthz || exit 1`] },
-                        stopGracePeriod: "5s",
+                        stopGracePeriod: goDuration(5),
                     },
                     resources: { limits: { memoryBytes: 256 * MiB } },
                     restartPolicy: restart,
                     placement: { maxReplicas: 1 },
                     networksAdvanceds: monitoringNet,
                 },
-                ...rollout("5m"),
+                ...rollout(300),
                 // One task per node, each its own node's: all at once.
-                updateConfig: { ...stopFirst("rollback"), parallelism: 0 },
-                rollbackConfig: { ...stopFirst("pause"), parallelism: 0 },
+                updateConfig: { ...STOP_FIRST.updateConfig, parallelism: 0 },
+                rollbackConfig: { ...STOP_FIRST.rollbackConfig, parallelism: 0 },
             });
         }
 
@@ -265,14 +260,14 @@ export class Monitoring extends pulumi.ComponentResource {
                         env: { REDIS_PASSWORD_FILE: "/run/secrets/redis-password" },
                         secrets: [secretFile(args.data.redis.password, "redis-password")],
                         healthcheck: answers(REDIS_EXPORTER_PORT),
-                        stopGracePeriod: "5s",
+                        stopGracePeriod: goDuration(5),
                     },
                     resources: { limits: { memoryBytes: 64 * MiB } },
                     restartPolicy: restart,
                     placement: { maxReplicas: 1 },
                     networksAdvanceds: [...monitoringNet, { id: args.networks["data-access"]!.id }],
                 },
-                ...rollout("3m"),
+                ...rollout(180),
             });
             for (const m of args.data.postgres.members) {
                 service(`pg-exporter-${m.node.name}`, {
@@ -290,14 +285,14 @@ export class Monitoring extends pulumi.ComponentResource {
                             },
                             secrets: [secretFile(args.data.postgres.superuserPassword, "postgres-password")],
                             healthcheck: answers(POSTGRES_EXPORTER_PORT),
-                            stopGracePeriod: "5s",
+                            stopGracePeriod: goDuration(5),
                         },
                         resources: { limits: { memoryBytes: 64 * MiB } },
                         restartPolicy: restart,
                         placement: { constraints: pinned(m.node) },
                         networksAdvanceds: [...monitoringNet, { id: args.networks.data!.id }],
                     },
-                    ...rollout("3m"),
+                    ...rollout(180),
                 });
             }
         }
@@ -318,14 +313,14 @@ export class Monitoring extends pulumi.ComponentResource {
                     secrets: [secretFile(args.alertmanagerConfig, "alertmanager.yml")],
                     mounts: [{ type: "volume", source: `${names.alertmanager}-data`, target: "/alertmanager" }],
                     healthcheck: ready(ALERTMANAGER_PORT, "/-/ready"),
-                    stopGracePeriod: "10s",
+                    stopGracePeriod: goDuration(10),
                 },
                 resources: { limits: { memoryBytes: 128 * MiB } },
                 restartPolicy: restart,
                 placement: { constraints: ["node.role == manager"], maxReplicas: 1 },
                 networksAdvanceds: monitoringNet,
             },
-            ...rollout("3m"),
+            ...rollout(180),
         });
 
         const prometheusYml = config(
@@ -363,14 +358,14 @@ export class Monitoring extends pulumi.ComponentResource {
                     mounts: [{ type: "volume", source: `${names.prometheus}-data`, target: "/prometheus" }],
                     healthcheck: ready(PROMETHEUS_PORT, "/-/ready"),
                     // It writes its head block out on SIGTERM.
-                    stopGracePeriod: "60s",
+                    stopGracePeriod: goDuration(60),
                 },
                 resources: { limits: { memoryBytes: 1024 * MiB } },
                 restartPolicy: restart,
                 placement: { constraints: pinned(args.monitoringNode) },
                 networksAdvanceds: [...monitoringNet, { id: args.networks.app.id }, ...(args.networks.data ? [{ id: args.networks.data.id }] : [])],
             },
-            ...rollout("5m"),
+            ...rollout(300),
         }, [dockerApi, alertmanagers]);
 
         if (args.grafana) {
@@ -400,14 +395,14 @@ export class Monitoring extends pulumi.ComponentResource {
                         // The official image runs Grafana as uid 472.
                         secrets: [{ ...secretFile(args.grafana.adminPassword, "grafana-admin-password"), fileUid: "472" }],
                         mounts: [{ type: "volume", source: `${names.grafana}-data`, target: "/var/lib/grafana" }],
-                        stopGracePeriod: "10s",
+                        stopGracePeriod: goDuration(10),
                     },
                     resources: { limits: { memoryBytes: 512 * MiB } },
                     restartPolicy: restart,
                     placement: { constraints: pinned(args.monitoringNode) },
                     networksAdvanceds: monitoringNet,
                 },
-                ...rollout("5m"),
+                ...rollout(300),
             });
         }
         this.registerOutputs({ serviceNames: names });

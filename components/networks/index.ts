@@ -5,7 +5,7 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { NETWORK_KINDS, type NetworkKind, networkName } from "../common/names";
+import { NETWORK_KINDS, type NetworkKind, networkName, VXLAN_ID_OPTION, vxlanId } from "../common/names";
 import { requireDockerProvider } from "../common/providers";
 
 export { NETWORK_KINDS, type NetworkKind } from "../common/names";
@@ -50,8 +50,10 @@ export class SwarmNetworks extends pulumi.ComponentResource {
                     name: names[kind],
                     driver: "overlay",
                     attachable: ATTACHABLE[kind],
-                    // Docker enables IPsec when the "encrypted" option is present at all.
-                    options: encrypted ? { encrypted: "true" } : {},
+                    // Docker enables IPsec when the "encrypted" option is present at all. The
+                    // VXLAN ID is ours (see vxlanId): Docker reads the options back with it, and
+                    // any option the program did not send would replace the network every run.
+                    options: { [VXLAN_ID_OPTION]: String(vxlanId(args.namePrefix, kind)), ...(encrypted ? { encrypted: "true" } : {}) },
                     labels: [
                         { label: "swarm-ha.network", value: kind },
                         { label: "swarm-ha.stack", value: pulumi.getStack() },

@@ -28,6 +28,7 @@ import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { ETCD_CLIENT_PORT, type EtcdMember, renderEtcd3Hosts, renderEtcdEnv } from "./etcd";
 import { PATRONI_API_PORT, PATRONI_CONFIG_PATH, POSTGRES_PORT, renderPatroniConfig } from "./patroni-yml";
 import { renderPgProxyConfig } from "./pg-proxy-cfg";
+import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
 
 export const PG_PORT = POSTGRES_PORT;
 export const PG_READONLY_PORT = 5433;
@@ -112,7 +113,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, HASH_LENGTH);
         return new docker.ServiceConfig(
             `${name}-${kind}-config`,
-            { name: configName(args.namePrefix, kind, hash), data: Buffer.from(text, "utf8").toString("base64"), labels: labelList(args, {}) },
+            { name: configName(args.namePrefix, kind, hash), data: Buffer.from(text, "utf8").toString("base64"), labels: tierLabels(args, {}) },
             { parent: this },
         );
     }
@@ -123,7 +124,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             `${name}-${m.name}-etcd`,
             {
                 name: serviceName,
-                labels: labelList(args, { "swarm-ha.node": m.name, "swarm-ha.tier": "etcd", ...metricsLabels({ job: "etcd", port: ETCD_CLIENT_PORT, network: "data" }) }),
+                labels: tierLabels(args, { "swarm-ha.node": m.name, "swarm-ha.tier": "etcd", ...metricsLabels({ job: "etcd", port: ETCD_CLIENT_PORT, network: "data" }) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {
@@ -132,17 +133,16 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         env: renderEtcdEnv({ name: m.name, members, clusterToken: `${args.namePrefix}-${pulumi.getStack()}` }),
                         mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
                         stopSignal: "SIGTERM",
-                        stopGracePeriod: "15s",
+                        stopGracePeriod: goDuration(15),
                     },
                     resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
-                    restartPolicy: { condition: "any", delay: "2s", maxAttempts: 0, window: "0s" },
+                    restartPolicy: restartAlways(2),
                     placement: { constraints: [`node.labels.swarm-ha.name == ${m.name}`] },
                     networksAdvanceds: [{ id: args.network.id }],
                 },
                 endpointSpec: { mode: "dnsrr" },
-                updateConfig: stopFirst("rollback"),
-                rollbackConfig: stopFirst("pause"),
-                convergeConfig: { delay: "3s", timeout: "5m" },
+                ...STOP_FIRST,
+                convergeConfig: converge(3, 300),
             },
             { parent: this, ...NAMED_SERVICE },
         );
@@ -164,7 +164,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 name: serviceName,
                 // Patroni's REST API serves /metrics.
-                labels: labelList(args, { "swarm-ha.node": n.name, ...metricsLabels({ job: "patroni", port: PATRONI_PORT, network: "data" }) }),
+                labels: tierLabels(args, { "swarm-ha.node": n.name, ...metricsLabels({ job: "patroni", port: PATRONI_PORT, network: "data" }) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {
@@ -187,64 +187,49 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         ],
                         mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
                         // Patroni alive (a replica is healthy too: the proxy tells them apart).
-                        healthcheck: {
-                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PATRONI_PORT}/liveness`],
-                            interval: "3s",
-                            timeout: "2s",
-                            retries: 3,
-                            startPeriod: "120s",
-                        },
+                        healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PATRONI_PORT}/liveness`], { intervalSeconds: 3, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 120 }),
                         // Patroni stops Postgres cleanly and gives up its leader key first.
                         stopSignal: "SIGTERM",
-                        stopGracePeriod: "60s",
+                        stopGracePeriod: goDuration(60),
                     },
                     resources: { limits: { memoryBytes: 512 * 1024 * 1024 } },
-                    restartPolicy: { condition: "any", delay: "2s", maxAttempts: 0, window: "0s" },
+                    restartPolicy: restartAlways(2),
                     placement: { constraints: [`node.labels.swarm-ha.name == ${n.name}`] },
                     networksAdvanceds: [{ id: args.network.id }],
                 },
                 endpointSpec: { mode: "dnsrr" },
-                updateConfig: stopFirst("rollback"),
-                rollbackConfig: stopFirst("pause"),
-                convergeConfig: { delay: "10s", timeout: "10m" },
+                ...STOP_FIRST,
+                convergeConfig: converge(10, 600),
             },
             { parent: this, dependsOn, ...NAMED_SERVICE },
         );
     }
 
     private pgProxy(name: string, args: PostgresClusterArgs, config: docker.ServiceConfig, dependsOn: pulumi.Resource[]): docker.Service {
-        const rolling = (failureAction: string) => ({ parallelism: 1, order: "start-first", delay: "2s", monitor: "10s", failureAction, maxFailureRatio: "0" });
         return new docker.Service(
             `${name}-proxy`,
             {
                 name: this.proxyHost,
-                labels: labelList(args, { "swarm-ha.tier": "postgres-proxy" }),
+                labels: tierLabels(args, { "swarm-ha.tier": "postgres-proxy" }),
                 mode: { replicated: { replicas: args.proxyReplicas } },
                 taskSpec: {
                     containerSpec: {
                         image: args.images.haproxy,
                         env: { HAPROXY_CONFIG: "/usr/local/etc/haproxy/haproxy.cfg" },
                         configs: [{ configId: config.id, configName: config.name, fileName: "/usr/local/etc/haproxy/haproxy.cfg", fileMode: 0o444 }],
-                        healthcheck: {
-                            tests: ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PROXY_HEALTH_PORT}/alive`],
-                            interval: "2s",
-                            timeout: "2s",
-                            retries: 3,
-                            startPeriod: "10s",
-                        },
+                        healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PROXY_HEALTH_PORT}/alive`], { intervalSeconds: 2, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 10 }),
                         stopSignal: "SIGUSR1",
-                        stopGracePeriod: "15s",
+                        stopGracePeriod: goDuration(15),
                     },
                     resources: { limits: { memoryBytes: 128 * 1024 * 1024 } },
-                    restartPolicy: { condition: "any", delay: "1s", maxAttempts: 0, window: "0s" },
+                    restartPolicy: restartAlways(1),
                     // One per node where it can, room for a start-first update's extra task.
                     placement: { constraints: [args.proxyNodesConstraint], prefs: ["node.labels.swarm-ha.name"], maxReplicas: 2 },
                     networksAdvanceds: [{ id: args.network.id }, { id: args.clientNetwork.id }],
                 },
                 endpointSpec: { mode: "dnsrr" },
-                updateConfig: rolling("rollback"),
-                rollbackConfig: rolling("pause"),
-                convergeConfig: { delay: "4s", timeout: "5m" },
+                ...rollingPolicies({ order: "start-first", delaySeconds: 2, monitorSeconds: 10 }),
+                convergeConfig: converge(4, 300),
             },
             { parent: this, dependsOn, ...NAMED_SERVICE },
         );
@@ -252,10 +237,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
 }
 
 /** A pinned service with its data on its node's volume: the old task stops before the new one starts. */
-function stopFirst(failureAction: string) {
-    return { parallelism: 1, order: "stop-first", delay: "0s", monitor: "10s", failureAction, maxFailureRatio: "0" };
-}
+const STOP_FIRST = rollingPolicies({ order: "stop-first", monitorSeconds: 10 });
 
-function labelList(args: PostgresClusterArgs, extra: Record<string, string>) {
-    return Object.entries({ "swarm-ha.tier": "postgres", ...args.labels, ...extra }).map(([label, value]) => ({ label, value }));
+function tierLabels(args: PostgresClusterArgs, extra: Record<string, string>) {
+    return labelList({ "swarm-ha.tier": "postgres", ...args.labels, ...extra });
 }

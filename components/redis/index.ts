@@ -20,6 +20,7 @@ import { metricsLabels } from "../monitoring/prometheus-yml";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { renderRedisConf } from "./redis-conf";
 import { renderSentinelConf } from "./sentinel-conf";
+import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
 
 export const REDIS_PORT = 6379;
 export const SENTINEL_PORT = 26379;
@@ -95,7 +96,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 env: env(n),
                 config: { config: redisConf, path: "/etc/swarm-ha/redis.conf" },
                 // SIGTERM: Redis waits for lagging replicas (shutdown-timeout 10 s), then saves.
-                stopGracePeriod: "30s",
+                stopGracePeriod: goDuration(30),
                 healthcheck: ["CMD-SHELL", `REDISCLI_AUTH="$(cat /run/secrets/${PASSWORD_FILE})" redis-cli -p ${REDIS_PORT} ping | grep -q PONG`],
                 dependsOn: previous,
             });
@@ -110,7 +111,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 command: "/usr/local/bin/swarm-ha-sentinel",
                 env: env(n),
                 config: { config: sentinelConf, path: "/etc/swarm-ha/sentinel.conf" },
-                stopGracePeriod: "10s",
+                stopGracePeriod: goDuration(10),
                 dependsOn: servers,
             });
         }
@@ -121,7 +122,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         const hash = crypto.createHash("sha256").update(text).digest("hex").slice(0, HASH_LENGTH);
         return new docker.ServiceConfig(
             `${name}-${kind}-config`,
-            { name: configName(args.namePrefix, kind, hash), data: Buffer.from(text, "utf8").toString("base64"), labels: labelList(args, {}) },
+            { name: configName(args.namePrefix, kind, hash), data: Buffer.from(text, "utf8").toString("base64"), labels: tierLabels(args, {}) },
             { parent: this },
         );
     }
@@ -142,13 +143,12 @@ export class RedisCluster extends pulumi.ComponentResource {
         },
     ): docker.Service {
         // One task on its node's volume: the old task must stop before the new one starts.
-        const update = (failureAction: string) => ({ parallelism: 1, order: "stop-first", delay: "0s", monitor: "10s", failureAction, maxFailureRatio: "0" });
         return new docker.Service(
             `${name}-${node.name}-${kind}`,
             {
                 name: s.serviceName,
                 // Redis is scraped through the monitoring tier's Redis exporter (the job's port is Redis's).
-                labels: labelList(args, { "swarm-ha.node": node.name, ...(kind === "redis" ? metricsLabels({ job: "redis", port: REDIS_PORT, network: "data-access" }) : {}) }),
+                labels: tierLabels(args, { "swarm-ha.node": node.name, ...(kind === "redis" ? metricsLabels({ job: "redis", port: REDIS_PORT, network: "data-access" }) : {}) }),
                 mode: { replicated: { replicas: 1 } },
                 taskSpec: {
                     containerSpec: {
@@ -162,25 +162,24 @@ export class RedisCluster extends pulumi.ComponentResource {
                         // cores during a deploy) `docker exec` alone can take over 2 s. Killing every
                         // Redis at once is the one failure Sentinel cannot undo (images/redis/README.md),
                         // while failover does not wait for this check: so about 30 s of silence first.
-                        ...(s.healthcheck ? { healthcheck: { tests: s.healthcheck, interval: "2s", timeout: "5s", retries: 5, startPeriod: "30s" } } : {}),
+                        ...(s.healthcheck ? { healthcheck: healthcheck(s.healthcheck, { intervalSeconds: 2, timeoutSeconds: 5, retries: 5, startPeriodSeconds: 30 }) } : {}),
                         stopSignal: "SIGTERM",
                         stopGracePeriod: s.stopGracePeriod,
                     },
                     resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
-                    restartPolicy: { condition: "any", delay: "2s", maxAttempts: 0, window: "0s" },
+                    restartPolicy: restartAlways(2),
                     placement: { constraints: [`node.labels.swarm-ha.name == ${node.name}`] },
                     networksAdvanceds: [{ id: args.network.id }],
                 },
                 endpointSpec: { mode: "dnsrr" },
-                updateConfig: update("rollback"),
-                rollbackConfig: update("pause"),
-                convergeConfig: { delay: "5s", timeout: "5m" },
+                ...rollingPolicies({ order: "stop-first", monitorSeconds: 10 }),
+                convergeConfig: converge(5, 300),
             },
             { parent: this, dependsOn: s.dependsOn, ...NAMED_SERVICE },
         );
     }
 }
 
-function labelList(args: RedisClusterArgs, extra: Record<string, string>) {
-    return Object.entries({ "swarm-ha.tier": "redis", ...args.labels, ...extra }).map(([label, value]) => ({ label, value }));
+function tierLabels(args: RedisClusterArgs, extra: Record<string, string>) {
+    return labelList({ "swarm-ha.tier": "redis", ...args.labels, ...extra });
 }

@@ -29,6 +29,7 @@ import { dockerProviderTarget, HANDLERS, type HandlerContext, INVOKES, NotImplem
 import { containsSecret, makeSecret, reveal } from "../../support/secret-markers";
 import { SecretBox } from "./secret-box";
 import { connect, dockerAgent } from "./ssh";
+import { changedFields, pathDiffers } from "./state-diff";
 
 export interface StoredResource {
     urn: string;
@@ -40,6 +41,8 @@ export interface StoredResource {
     /** Inputs and outputs, secrets sealed. */
     inputs: Record<string, unknown>;
     outputs: Record<string, unknown>;
+    /** The state the provider read back after the last create or update (secrets sealed), when it reads any. */
+    state?: Record<string, unknown>;
     dependencies: string[];
     /** Seconds, from the resource's customTimeouts (a delete uses the ones stored here). */
     timeouts?: Partial<Record<Phase, number>>;
@@ -86,9 +89,17 @@ function containsUnknown(v: unknown): boolean {
     return false;
 }
 
-/** Key-order-independent JSON, to compare inputs. */
+/**
+ * Key-order-independent JSON, to compare inputs. An asset or archive is its content hash
+ * alone: the Pulumi engine calls two equal when their hashes are (sdk/go/common/resource/
+ * archive.go `Archive.Equals`, asset.go `Asset.Equals`), wherever their files are.
+ */
 function stable(v: unknown): string {
     if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
+    if (v && typeof v === "object" && ("@asset" in v || "@archive" in v)) {
+        const a = (v as any)["@asset"] ?? (v as any)["@archive"];
+        return JSON.stringify({ hash: a.sha256 });
+    }
     if (v && typeof v === "object") {
         return `{${Object.keys(v as object)
             .filter((k) => (v as any)[k] !== undefined)
@@ -226,6 +237,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
         let action: Action;
         let id: string;
         let outputs: Record<string, unknown>;
+        let readBack: Record<string, unknown> | undefined;
         let diffInfo: Partial<StepRecord> = {};
 
         // ignoreChanges: once the resource exists, the listed inputs keep their stored values.
@@ -246,7 +258,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
         if (!prev) {
             action = "create";
             this.log(`  + ${args.type} ${args.name} ...`);
-            ({ id, outputs } = await handler.create(inputs, ctx));
+            ({ id, outputs, state: readBack } = await handler.create(inputs, ctx));
         } else {
             const { changed, replaceBecause } = this.diff(prev, inputs, handler, reg);
             diffInfo = replaceBecause.length > 0 ? { diff: changed, replaceBecause } : { diff: changed };
@@ -254,16 +266,17 @@ export class LabEngine implements pulumi.runtime.Mocks {
                 action = "same";
                 id = prev.id;
                 outputs = reveal(this.box.open(prev.outputs));
+                readBack = prev.state && reveal(this.box.open(prev.state));
             } else if (replaceBecause.length > 0) {
                 action = "replace";
                 this.log(`  +- ${args.type} ${args.name} (replace: ${changed.join(", ")}) ...`);
                 if (reg.deleteBeforeReplace) await this.deleteOne(prev, "delete-replaced");
                 else this.replaced.push(prev);
-                ({ id, outputs } = await handler.create(inputs, ctx));
+                ({ id, outputs, state: readBack } = await handler.create(inputs, ctx));
             } else {
                 action = "update";
                 this.log(`  ~ ${args.type} ${args.name} (${changed.join(", ")}) ...`);
-                ({ id, outputs } = await handler.update!(inputs, { id: prev.id, outputs: reveal(this.box.open(prev.outputs)) }, ctx));
+                ({ id, outputs, state: readBack } = await handler.update!(inputs, { id: prev.id, outputs: reveal(this.box.open(prev.outputs)), inputs: reveal(this.box.open(prev.inputs)) }, ctx));
             }
         }
 
@@ -274,6 +287,9 @@ export class LabEngine implements pulumi.runtime.Mocks {
         for (const [k, v] of Object.entries(outputs)) wrapped[k] = secretNames.has(k) ? makeSecret(v) : v;
         const state = { ...args.inputs, ...wrapped };
         for (const k of Object.keys(args.inputs)) if (secretNames.has(k) && !containsSecret(args.inputs[k])) state[k] = makeSecret(inputs[k]);
+        // Read-back state is as secret as the inputs it came from.
+        const sealedReadBack =
+            readBack && Object.fromEntries(Object.entries(readBack).map(([k, v]) => [k, containsSecret(args.inputs[k]) || secretNames.has(k) ? makeSecret(v) : v]));
 
         this.current.set(urn, {
             urn,
@@ -283,6 +299,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
             provider: args.provider || undefined,
             inputs: this.box.seal(plainInputs),
             outputs: this.box.seal(wrapped),
+            ...(sealedReadBack ? { state: this.box.seal(sealedReadBack) } : {}),
             dependencies: reg.dependencies,
             timeouts,
         });
@@ -294,18 +311,28 @@ export class LabEngine implements pulumi.runtime.Mocks {
     }
 
     /**
-     * The inputs that differ from the stored ones, and those of them that force a replacement
-     * (the provider's replace-on fields, `replaceOnChanges`, or a provider with no update).
+     * The inputs that differ, and those of them that force a replacement (the provider's
+     * replace-on fields, `replaceOnChanges`, or a provider with no update). A provider that
+     * reads its state back (the Docker provider) compares the new inputs with that state by
+     * its schema's rules (state-diff.ts); the others compare them with the stored inputs.
+     * `ignoreChanges` paths never differ: the engine sent the stored inputs there, and the
+     * bridge drops the provider's diff under them (pulumi-terraform-bridge
+     * pkg/tfshim/sdk-v2/instance_diff.go:95-110).
      */
     private diff(prev: StoredResource, inputs: Record<string, unknown>, handler: (typeof HANDLERS)[string], reg: Registration) {
         const prevInputs = reveal(this.box.open(prev.inputs));
+        const forcedBy = (k: string) =>
+            handler.replaceOn === "all" || !handler.update || handler.replaceOn.includes(k) || reg.replaceOnChanges.some((p) => p === "*" || p.split(/[.[]/)[0] === k);
+        if (handler.schema && prev.state) {
+            const readBack = reveal(this.box.open(prev.state));
+            const config = structuredClone(inputs);
+            for (const p of reg.ignoreChanges) setAt(config, p, structuredClone(at(readBack, p)));
+            const changed = changedFields(config, readBack, handler.schema);
+            const forces = (k: string) => forcedBy(k) || (handler.replaceOnPaths ?? []).some((p) => p.split(".")[0] === k && pathDiffers(config, readBack, p, handler.schema!));
+            return { changed, replaceBecause: changed.filter(forces) };
+        }
         const changed = Object.keys({ ...prevInputs, ...inputs }).filter((k) => stable(prevInputs[k]) !== stable(inputs[k]));
-        const forces = (k: string) =>
-            handler.replaceOn === "all" ||
-            !handler.update ||
-            handler.replaceOn.includes(k) ||
-            reg.replaceOnChanges.some((p) => p === "*" || p.split(/[.[]/)[0] === k) ||
-            (handler.replaceOnPaths ?? []).some((p) => p.split(".")[0] === k && stable(at(prevInputs, p)) !== stable(at(inputs, p)));
+        const forces = (k: string) => forcedBy(k) || (handler.replaceOnPaths ?? []).some((p) => p.split(".")[0] === k && stable(at(prevInputs, p)) !== stable(at(inputs, p)));
         return { changed, replaceBecause: changed.filter(forces) };
     }
 

@@ -4,7 +4,7 @@
  * - create runs `create` (nothing when absent); a change of `triggers` replaces the
  *   resource; any other change is an update that runs `update`, else `create`; delete runs
  *   `delete` with the inputs the resource was last created or updated with;
- * - connecting retries `dialErrorLimit` times (default 10), each TCP dial bounded by
+ * - connecting tries `dialErrorLimit` + 1 times (default 10), each TCP dial bounded by
  *   `perDialTimeout` (default 15 s), and the step's custom timeout ends the retries; a
  *   running session is not cut by that timeout, only by the connection dying (see ../ssh.ts);
  * - `connection.hostKey` pins the server's key (anything else is refused, and retried like any
@@ -25,7 +25,9 @@ export function sshTarget(connection: Record<string, any>, deadline: number | un
         port: connection.port ?? 22,
         user: connection.user ?? "root",
         privateKey: connection.privateKey,
-        attempts: connection.dialErrorLimit ?? 10,
+        // connection.go:160,252-255: the limit is reached only once dials > limit, so a dead
+        // host is dialled dialErrorLimit + 1 times.
+        attempts: (connection.dialErrorLimit ?? 10) + 1,
         timeoutSeconds: connection.perDialTimeout ?? 15,
         keepalive: GO_TCP_KEEPALIVE,
         deadline,

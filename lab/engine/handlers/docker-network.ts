@@ -1,9 +1,35 @@
-/** docker:index/network:Network — through the Docker Engine API, as the provider creates one. */
-import { type Handler, labelsOf, removeWhenFree } from "./types";
+/**
+ * docker:index/network:Network — through the Docker Engine API, as the provider creates one
+ * (kreuzwerker/terraform-provider-docker v4.5.0, internal/provider/resource_docker_network*.go):
+ * - every field is ForceNew (resource_docker_network.go:25-142): any diff replaces the network;
+ * - after the create, the provider reads the network back (funcs.go:159-203): for a swarm
+ *   overlay the daemon's `Options` are the allocated driver state, the config's options plus
+ *   `com.docker.network.driver.overlay.vxlanid_list`. `options` is Optional+Computed, so a
+ *   config without options keeps them, but a config WITH options differs from them on every
+ *   run (a TypeMap compares whole): the network would be replaced on every `pulumi up`;
+ * - delete (funcs.go:110-135, 205-225): a network already gone is fine; "has active
+ *   endpoints" is retried (first look after 2 s, then at least every 5 s, for 30 s); any other
+ *   error fails the step at once.
+ */
+import type { StateSchema } from "../state-diff";
+import { type Handler, labelsOf } from "./types";
+
+/** resource_docker_network.go: the fields that are Optional+Computed, or have a default. */
+export const NETWORK_SCHEMA: StateSchema = {
+    computed: ["driver", "options", "internal", "ipamConfigs", "scope"], // :45, :53, :60, :103, :142
+    defaults: { ipamDriver: "default" }, // :88
+    maps: ["options", "ipamOptions"],
+    sets: ["labels", "ipamConfigs"],
+};
+
+const labelSet = (labels: Record<string, string> | undefined) => Object.entries(labels ?? {}).map(([label, value]) => ({ label, value }));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const dockerNetwork: Handler = {
     fields: ["name", "driver", "attachable", "options", "labels", "internal"],
     replaceOn: "all",
+    schema: NETWORK_SCHEMA,
     async create(inputs, ctx) {
         const docker = await ctx.docker();
         const net = await docker.createNetwork({
@@ -15,7 +41,7 @@ export const dockerNetwork: Handler = {
             Labels: labelsOf(inputs.labels),
             CheckDuplicate: true,
         });
-        const info = await docker.getNetwork(net.id).inspect();
+        const info: any = await docker.getNetwork(net.id).inspect();
         // What the provider reads back: the scope, and the subnets swarm allocated (from its pool).
         const ipamConfigs = (info.IPAM?.Config ?? []).map((c: any) => ({
             subnet: c.Subnet ?? "",
@@ -23,11 +49,38 @@ export const dockerNetwork: Handler = {
             ipRange: c.IPRange ?? "",
             auxAddress: c.AuxiliaryAddresses ?? {},
         }));
-        return { id: net.id, outputs: { scope: info.Scope, ipamConfigs } };
+        const state = {
+            name: info.Name,
+            labels: labelSet(info.Labels),
+            driver: info.Driver,
+            internal: info.Internal ?? false,
+            attachable: info.Attachable ?? false,
+            ipamDriver: info.IPAM?.Driver ?? "default",
+            ipamOptions: info.IPAM?.Options ?? {},
+            options: info.Options ?? {},
+            ipamConfigs,
+            scope: info.Scope,
+        };
+        return { id: net.id, outputs: { scope: info.Scope, ipamConfigs }, state };
     },
     async delete(_inputs, id, ctx) {
         const docker = await ctx.docker();
-        // Tasks of removed services detach from a network a few seconds after the service goes.
-        await removeWhenFree(() => docker.getNetwork(id).remove());
+        const deadline = Date.now() + 30_000;
+        await sleep(2000);
+        for (;;) {
+            try {
+                await docker.getNetwork(id).inspect();
+            } catch {
+                return; // gone already
+            }
+            try {
+                await docker.getNetwork(id).remove();
+                return;
+            } catch (e) {
+                // Tasks of removed services detach from a network a few seconds after the service goes.
+                if (!/has active endpoints/.test(String((e as Error).message)) || Date.now() >= deadline) throw e;
+            }
+            await sleep(5000);
+        }
     },
 };

@@ -1,5 +1,8 @@
-/** docker:index/secret:Secret — through the Docker Engine API. */
-import { type Handler, isNotFound, labelsOf } from "./types";
+/**
+ * docker:index/secret:Secret — through the Docker Engine API. Every field is ForceNew; a delete
+ * returns the daemon's error as it is, "not found" included (resource_docker_secret.go:143-150).
+ */
+import { type Handler, labelsOf } from "./types";
 
 export const dockerSecret: Handler = {
     fields: ["name", "data", "labels"],
@@ -10,10 +13,6 @@ export const dockerSecret: Handler = {
         return { id: s.id, outputs: {} };
     },
     async delete(_inputs, id, ctx) {
-        try {
-            await (await ctx.docker()).getSecret(id).remove();
-        } catch (e) {
-            if (!isNotFound(e)) throw e;
-        }
+        await (await ctx.docker()).getSecret(id).remove();
     },
 };

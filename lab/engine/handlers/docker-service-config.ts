@@ -1,9 +1,12 @@
 /**
  * docker:index/serviceConfig:ServiceConfig — a swarm config through the Docker Engine API.
  * Configs are immutable in Docker: every input is ForceNew, so a change creates a new config
- * (which is why swarm-ha names them by content hash) and deletes the old one at the end.
+ * (which is why swarm-ha names them by content hash) and deletes the old one at the end. A
+ * delete returns the daemon's error at once, "not found" and "in use by a service" included:
+ * no retry (resource_docker_config.go:143-146; swarmkit refuses while a service spec still
+ * references the config, manager/controlapi/config.go:197).
  */
-import { type Handler, labelsOf, removeWhenFree } from "./types";
+import { type Handler, labelsOf } from "./types";
 
 export const dockerServiceConfig: Handler = {
     fields: ["name", "data", "labels"],
@@ -14,8 +17,6 @@ export const dockerServiceConfig: Handler = {
         return { id: (c as any).id ?? (c as any).ID, outputs: {} };
     },
     async delete(_inputs, id, ctx) {
-        const docker = await ctx.docker();
-        // A service that used it may still be switching to its successor for a moment.
-        await removeWhenFree(() => docker.getConfig(id).remove());
+        await (await ctx.docker()).getConfig(id).remove();
     },
 };

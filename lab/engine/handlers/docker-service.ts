@@ -2,32 +2,63 @@
  * docker:index/service:Service — as @pulumi/docker 5.x performs it: it runs
  * kreuzwerker/terraform-provider-docker v4.5.0 (internal/provider/resource_docker_service*.go),
  * whose behaviour this file copies:
- * - the inputs become a swarm ServiceSpec (durations as Go strings, e.g. "10s");
- * - `name`, `auth`, the `mode` block and `taskSpec.networksAdvanceds` are ForceNew: a change
- *   replaces the service (create the new one, delete the old one), everything else updates it;
+ * - the inputs become a swarm ServiceSpec (durations as Go strings, e.g. "10s"); `env` goes
+ *   out in Go's random map order (structures.go:728-729 ranges over a map), so any update of a
+ *   service with two or more variables changes its task spec and rolls its tasks;
+ * - after each create and update the provider reads the service back from Docker, and the
+ *   next run diffs the inputs against that state (docker-service-state.ts, ../state-diff.ts):
+ *   "60s" reads back as "1m" and is a diff on every run;
+ * - `name` is ForceNew, and so are `taskSpec.networksAdvanceds` (each nested field, :701-736),
+ *   `hosts` and `sysctl` (:357-378, :502-507): a change replaces the service. The `mode`
+ *   block is ForceNew only as a block (:762-768): a replica count changes in place;
  * - `convergeConfig` (replicated services only; `delay` default 7s, `timeout` default 3m):
  *   after a create, wait `delay`, then poll (at least every 5 s) until one task per slot, on a
  *   node that is not down, is running; on timeout the new service is DELETED and the step fails
  *   "did not converge". After an update: wait 7 s (not `delay`), then poll until the update
  *   status is `completed` (or, without one, the running count equals the replicas); a
  *   `rollback_completed`, `paused` or `rollback_paused` status fails the step;
- * - delete removes the service and, when `stopGracePeriod` is set and not "0s", waits up to it
- *   for each task container to be removed — only through the provider's own engine (the first
- *   manager): containers on other nodes are "no such container" there and are not waited for.
+ * - delete removes the service (a service already gone is an error, funcs.go:288-290) and,
+ *   when `stopGracePeriod` is set and not "0s", waits up to it for each task container to be
+ *   removed — only through the provider's own engine (the first manager): containers on other
+ *   nodes are "no such container" there and are not waited for; a container still there when
+ *   the grace period ends fails the delete (funcs.go:297-341), after the service is gone;
+ * - any error while waiting for a new service to converge deletes it (funcs.go:66-76).
  * A task with a HEALTHCHECK counts as running only once healthy (the swarm's executor says so),
  * so "converged" means "healthy" for such services.
  */
 import type Docker from "dockerode";
+import { parseGoDuration } from "../../../components/common/go-duration";
+import { flattenService, SERVICE_SCHEMA } from "./docker-service-state";
 import { type Handler, type HandlerContext, isNotFound, labelsOf, onlyFields } from "./types";
 
 /** Go's time.ParseDuration, for the provider's duration strings; nanoseconds. */
 export function goDurationNs(d: string): number {
-    const unit: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-    const parts = [...d.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
-    if (d === "0") return 0;
-    if (parts.length === 0 || parts.map((p) => p[0]).join("") !== d) throw new Error(`lab engine: '${d}' is not a Go duration (e.g. 10s, 1m30s)`);
-    return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0));
+    try {
+        return parseGoDuration(d);
+    } catch (e) {
+        throw new Error(`lab engine: ${(e as Error).message}`);
+    }
 }
+
+/**
+ * Go's map iteration order: random. An update sends the variables in an order that differs
+ * from the one Docker holds (`avoid`) whenever two or more exist: a real run keeps the old
+ * order with a chance of 1/n!, which the engine rounds down to none, so the lab rolls the
+ * tasks a real update rolls almost always.
+ */
+export function goMapOrder(env: Record<string, string>, avoid?: string[]): string[] {
+    const entries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    if (entries.length < 2) return entries;
+    for (;;) {
+        const order = [...entries];
+        for (let i = order.length - 1; i > 0; i--) {
+            const j = Math.floor(Math.random() * (i + 1));
+            [order[i], order[j]] = [order[j], order[i]];
+        }
+        if (!avoid || order.join("\n") !== avoid.join("\n")) return order;
+    }
+}
+
 const ns = (d: string | undefined) => (d === undefined ? undefined : goDurationNs(d));
 
 const FIELDS = ["name", "labels", "mode", "taskSpec", "updateConfig", "rollbackConfig", "endpointSpec", "convergeConfig"];
@@ -69,7 +100,7 @@ const updatePolicy = (u: Record<string, any> | undefined) =>
     };
 
 /** The swarm ServiceSpec the provider builds from the resource's inputs. */
-export function serviceSpec(i: Record<string, any>): Record<string, unknown> {
+export function serviceSpec(i: Record<string, any>, envNow?: string[]): Record<string, unknown> {
     const t = i.taskSpec ?? {};
     const c = t.containerSpec ?? {};
     const file = (f: Record<string, any>) => ({ Name: f.fileName, UID: f.fileUid ?? "0", GID: f.fileGid ?? "0", Mode: f.fileMode ?? 0o444 });
@@ -81,7 +112,7 @@ export function serviceSpec(i: Record<string, any>): Record<string, unknown> {
                 Image: c.image,
                 Args: c.args,
                 Command: c.commands,
-                Env: c.env ? Object.entries(c.env).map(([k, v]) => `${k}=${v}`) : undefined,
+                Env: c.env ? goMapOrder(c.env, envNow) : undefined,
                 Dir: c.dir,
                 User: c.user,
                 Groups: c.groups,
@@ -141,7 +172,8 @@ export function serviceSpec(i: Record<string, any>): Record<string, unknown> {
     };
 }
 
-const TASK_STATES = ["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running", "complete", "shutdown", "failed", "rejected", "remove", "orphaned"];
+/** The provider's numberedStates (funcs.go:668-682): `remove` and `orphaned` are not among them, so such tasks are skipped. */
+const TASK_STATES = ["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running", "complete", "shutdown", "failed", "rejected"];
 const stateRank = (s: string) => TASK_STATES.indexOf(s) + 1;
 
 /**
@@ -200,9 +232,16 @@ async function taskErrors(docker: Docker, id: string): Promise<string> {
 async function convergeAfterCreate(docker: Docker, id: string, i: Record<string, any>, ctx: HandlerContext): Promise<void> {
     const replicas = i.mode?.replicated?.replicas ?? 1;
     const timeout = goDurationNs(i.convergeConfig.timeout ?? "3m") / 1e6;
-    const ok = await waitFor("create", goDurationNs(i.convergeConfig.delay ?? "7s") / 1e6, timeout, async () => {
-        return runningReplicas(await tasksOf(docker, id), await activeNodes(docker)) === replicas;
-    });
+    let ok: boolean;
+    try {
+        ok = await waitFor("create", goDurationNs(i.convergeConfig.delay ?? "7s") / 1e6, timeout, async () => {
+            return runningReplicas(await tasksOf(docker, id), await activeNodes(docker)) === replicas;
+        });
+    } catch (e) {
+        // funcs.go:66-76: any error of the wait deletes the new service, which is not recorded.
+        await deleteService(docker, id, i);
+        throw new Error(`${ctx.name}: waiting for service ${id} to converge failed: ${(e as Error).message}; as the provider does, the service was deleted`);
+    }
     if (!ok) {
         const why = await taskErrors(docker, id);
         await deleteService(docker, id, i);
@@ -238,40 +277,59 @@ async function deleteService(docker: Docker, id: string, i: Record<string, any>)
             if (cid && t.Status?.State !== "shutdown") containers.push(cid);
         }
     }
+    // funcs.go:288-290: the daemon's error as it is, "not found" included.
     try {
         await docker.getService(id).remove();
     } catch (e) {
-        if (!isNotFound(e)) throw e;
+        throw new Error(`Error deleting service with ID '${id}': ${(e as Error).message}`);
     }
+    // funcs.go:293-341: each container gets its own grace period (a context with that
+    // timeout); "No such container" (one on another node, or gone already) is fine.
+    const noSuch = (e: unknown) => isNotFound(e) || /No such container/.test(String((e as Error).message));
     for (const cid of containers) {
+        const graceMs = goDurationNs(grace) / 1e6;
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<"deadline">((r) => (timer = setTimeout(() => r("deadline"), graceMs)));
         try {
-            const waited = docker.getContainer(cid).wait({ condition: "removed" });
-            await Promise.race([waited, sleep(goDurationNs(grace) / 1e6)]);
+            const waited = await Promise.race([docker.getContainer(cid).wait({ condition: "removed" }), deadline]);
+            if (waited === "deadline") throw new Error(`error on wait for container with ID '${cid}': context deadline exceeded`);
+        } catch (e) {
+            if (!noSuch(e)) throw e;
+        } finally {
+            clearTimeout(timer);
+        }
+        try {
             await docker.getContainer(cid).remove({ force: true, v: true });
         } catch (e) {
-            if (!isNotFound(e) && !/already in progress/.test(String((e as Error).message))) throw e;
+            if (!noSuch(e) && !/already in progress/.test(String((e as Error).message))) throw new Error(`Error deleting container with ID '${cid}': ${(e as Error).message}`);
         }
     }
+}
+
+/** The provider's Read after a create or update (funcs.go:108-166): the service as Docker holds it. */
+async function readBack(docker: Docker, id: string, inputs: Record<string, any>): Promise<Record<string, unknown>> {
+    return flattenService(await docker.getService(id).inspect(), inputs);
 }
 
 export const dockerService: Handler = {
     fields: FIELDS,
     validate,
-    replaceOn: ["name", "mode"],
-    replaceOnPaths: ["taskSpec.networksAdvanceds"],
+    replaceOn: ["name"],
+    replaceOnPaths: ["taskSpec.networksAdvanceds", "taskSpec.containerSpec.hosts", "taskSpec.containerSpec.sysctl"],
+    schema: SERVICE_SCHEMA,
     async create(inputs, ctx) {
         const docker = await ctx.docker();
         const created = await docker.createService(serviceSpec(inputs) as any);
         const id = (created as any).id ?? (created as any).ID;
         if (inputs.convergeConfig) await convergeAfterCreate(docker, id, inputs, ctx);
-        return { id, outputs: {} };
+        return { id, outputs: {}, state: await readBack(docker, id, inputs) };
     },
     async update(inputs, previous, ctx) {
         const docker = await ctx.docker();
         const service: any = await docker.getService(previous.id).inspect();
-        await docker.getService(previous.id).update({ version: service.Version.Index, ...serviceSpec(inputs) } as any);
+        await docker.getService(previous.id).update({ version: service.Version.Index, ...serviceSpec(inputs, service.Spec?.TaskTemplate?.ContainerSpec?.Env) } as any);
         if (inputs.convergeConfig) await convergeAfterUpdate(docker, previous.id, inputs, ctx);
-        return { id: previous.id, outputs: {} };
+        return { id: previous.id, outputs: {}, state: await readBack(docker, previous.id, inputs) };
     },
     async delete(inputs, id, ctx) {
         await deleteService(await ctx.docker(), id, inputs);

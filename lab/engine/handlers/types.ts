@@ -1,10 +1,17 @@
 /** What every resource handler of the lab engine implements, and helpers they share. */
 import type Docker from "dockerode";
+import type { StateSchema } from "../state-diff";
 
 export interface Performed {
     id: string;
     /** Outputs beyond the inputs (the engine returns inputs + these). */
     outputs: Record<string, unknown>;
+    /**
+     * The state the provider read back after the step, in the inputs' shape: the next run
+     * diffs its inputs against this (with the handler's `schema`), not against the old inputs.
+     * Absent for providers that keep their inputs as state (command, random).
+     */
+    state?: Record<string, unknown>;
 }
 
 export type Phase = "create" | "update" | "delete";
@@ -28,10 +35,13 @@ export interface Handler {
     replaceOn: string[] | "all";
     /** Nested inputs whose change replaces the resource, as dotted paths (e.g. "taskSpec.networksAdvanceds"). */
     replaceOnPaths?: string[];
+    /** The provider schema's diff rules for a handler that returns read-back `state`. */
+    schema?: StateSchema;
     /** Outputs the provider always marks secret. */
     secretOutputs?: string[];
     create(inputs: Record<string, any>, ctx: HandlerContext): Promise<Performed>;
-    update?(inputs: Record<string, any>, previous: { id: string; outputs: Record<string, any> }, ctx: HandlerContext): Promise<Performed>;
+    /** `previous`: the resource's id, its outputs and the inputs it was last created or updated with. */
+    update?(inputs: Record<string, any>, previous: { id: string; outputs: Record<string, any>; inputs: Record<string, any> }, ctx: HandlerContext): Promise<Performed>;
     delete?(inputs: Record<string, any>, id: string, ctx: HandlerContext): Promise<void>;
 }
 
@@ -75,22 +85,4 @@ export function logOutput(ctx: HandlerContext, logging: string | undefined, out:
         ...(mode === "stderr" || mode === "stdoutAndStderr" ? out.stderr.split("\n") : []),
     ];
     for (const line of lines.filter((l) => l.trim() !== "")) ctx.log(`    ${ctx.name}: ${line}`);
-}
-
-/**
- * Removes a Docker object that may still be in use for a few seconds (a network the tasks of
- * a removed service still detach from, a config a service is switching away from): retries
- * once a second, up to 30 times; gone already is fine.
- */
-export async function removeWhenFree(remove: () => Promise<unknown>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-        try {
-            await remove();
-            return;
-        } catch (e) {
-            if (isNotFound(e)) return;
-            if (attempt >= 30) throw e;
-            await new Promise((r) => setTimeout(r, 1000));
-        }
-    }
 }
