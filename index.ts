@@ -19,7 +19,9 @@ import { SwarmNetworks } from "./components/networks";
 import { PG_PORT, PG_READONLY_PORT, PostgresCluster } from "./components/postgres";
 import { REDIS_PORT, RedisCluster } from "./components/redis";
 import { StackSecrets } from "./components/secrets";
+import { checkMachine } from "./components/common/machine";
 
+checkMachine();
 const config = loadStackConfig();
 const stackLabels = { "swarm-ha.stack": pulumi.getStack() };
 const placed = placeStack(config.nodes, { vip: config.vip !== undefined, dataTier: config.dataTier, monitoring: config.monitoring !== undefined });

@@ -77,6 +77,24 @@ export function runningTasks(service: string): { node: string; container: string
     );
 }
 
+/** Every swarm task container on every node: container ID → its service's name. */
+export function taskContainers(): Map<string, string> {
+    const all = new Map<string, string>();
+    for (const n of hosts.nodes) {
+        const out = onNode(n.name, `docker ps --no-trunc --filter label=com.docker.swarm.service.name --format '{{.ID}} {{.Label "com.docker.swarm.service.name"}}'`);
+        for (const line of out.trim().split("\n").filter(Boolean)) {
+            const [id, service] = line.split(" ");
+            all.set(id, service);
+        }
+    }
+    return all;
+}
+
+/** The services with a task container in `before` that is gone in `after` (restarted, rolled or stopped), sorted. */
+export function restartedServices(before: Map<string, string>, after: Map<string, string>): string[] {
+    return [...new Set([...before].filter(([id]) => !after.has(id)).map(([, service]) => service))].sort();
+}
+
 /** "running/desired" replicas of a service, as `docker service ls` shows them. */
 export function replicas(service: string): string {
     return onNode(someManager(), `docker service ls --filter name=${service} --format '{{.Name}} {{.Replicas}}'`)

@@ -34,7 +34,8 @@ test("they run Pulumi's official action, with the policy pack on preview and up"
         expect(fs.existsSync(path.join(ROOT, pulumi.with.policyPacks, "PulumiPolicy.yaml"))).toBe(true);
     }
     expect(steps("preview.yml").find((s) => s.with?.command)?.with).toMatchObject({ command: "preview", "comment-on-pr": true });
-    expect(steps("destroy-test-stack.yml").find((s) => s.with?.command)?.with).toMatchObject({ command: "destroy", remove: true });
+    // The destroy follows a preview: destroy runs no program, and the preview writes the SSH key file the Docker provider's ssh needs.
+    expect(steps("destroy-test-stack.yml").filter((s) => s.with?.command).map((s) => s.with)).toMatchObject([{ command: "preview" }, { command: "destroy", remove: true }]);
 });
 
 test("they use only secrets the docs name, stacks that exist or the docs define, and npm scripts that exist", () => {

@@ -16,8 +16,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+/**
+ * The home directory OpenSSH expands `~` to in `-i` and `UserKnownHostsFile`: the user's home
+ * in the password database, whatever `$HOME` says (under `sudo -E` or in some containers the
+ * two differ, and a key written under `$HOME` would not be found by the system ssh).
+ */
+export function sshHome(): string {
+    return os.userInfo().homedir;
+}
+
 export function expandHome(p: string): string {
-    return p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p;
+    return p === "~" || p.startsWith("~/") ? path.join(sshHome(), p.slice(1)) : p;
 }
 
 export const KEY_FILE = "id";

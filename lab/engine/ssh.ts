@@ -78,7 +78,7 @@ class NotImplementedHere extends Error {
 export function checkKnownHosts(k: KnownHosts, host: string, port: number, blob: Buffer): { ok: true } | { ok: false; message: string } {
     const name = port === 22 ? host : `[${host}]:${port}`;
     const type = blobType(blob);
-    const files = k.files.map((f) => (f.startsWith("~/") ? path.join(os.homedir(), f.slice(2)) : f));
+    const files = k.files.map((f) => (f.startsWith("~/") ? path.join(os.userInfo().homedir, f.slice(2)) : f));
     let changed: string | undefined;
     for (const file of files) {
         if (!fs.existsSync(file)) continue;

@@ -5,8 +5,8 @@
  * Postgres a leader with a streaming standby, the app writes and reads again through the VIP,
  * and no acknowledged write is lost. The backups pass their restore check. Not timed here.
  */
-import { baseNodes, changes, deploy, resetToBase } from "../control";
-import { PREFIX, replicas, sleep, waitFor } from "../faults";
+import { baseNodes, changes, deploy, preview, resetToBase } from "../control";
+import { PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
 import { backupMetrics, killContainer, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, todoWriter, works } from "../data";
 
 const REDIS = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
@@ -28,15 +28,36 @@ test("the app writes to-dos through the VIP into Postgres and serves reads from 
     expect(REDIS).toContain(redisMaster(REDIS));
 });
 
-test("a second run with no change changes nothing in the data tier", () => {
+test("the whole stack, unchanged: the preview shows only the every-run checks, and a second run changes nothing and restarts no task", () => {
+    // The provider's state is what it read back from Docker (durations as "1m", options with the
+    // VXLAN ID, env as a map): a form the program wrote otherwise would show here.
+    const before = taskContainers();
+    const previewed = preview(baseNodes);
+    expect(previewed.summary.error).toBeUndefined();
+    expect(changes(previewed)).toEqual([]);
     const again = deploy(baseNodes);
     expect(again.summary.error).toBeUndefined();
     expect(changes(again)).toEqual([]);
+    expect(restartedServices(before, taskContainers())).toEqual([]);
     expect(again.summary.outputs).toMatchObject({
         postgresReadWrite: `${PREFIX}-pg-proxy:5432`,
         redisMasterName: "mymaster",
         redisSentinels: REDIS.map((n) => `${PREFIX}-sentinel-${n}:26379`),
     });
+});
+
+test("a replica change and an env change update their services in place, rolling their tasks and no other service's", () => {
+    const changed = { "swarm-ha:appReplicas": "3", "swarm-ha:backupKeep": "9" };
+    for (const extra of [changed, {}]) {
+        const before = taskContainers();
+        const updated = deploy(baseNodes, extra);
+        expect(updated.summary.error).toBeUndefined();
+        // In place (the provider's `mode` block is ForceNew only as a whole), not replaced.
+        expect(changes(updated)).toEqual(["update app-service", "update backups-service"]);
+        // The app's tasks roll too when only its count changes: the provider sends env in Go's
+        // random map order, and the swarm rolls a service whose task spec differs at all.
+        expect(restartedServices(before, taskContainers())).toEqual([`${PREFIX}-app`, `${PREFIX}-backup`]);
+    }
 });
 
 test("the Redis master killed: the Sentinels promote a replica and the app caches again", async () => {

@@ -44,7 +44,7 @@ export function dockerProviderTarget(inputs: Record<string, any>): SshTarget {
         } else throw new NotImplemented(`lab engine: docker provider ssh flag ${o} is not implemented`);
     }
     if (!keyFile) throw new NotImplemented("lab engine: docker provider: only key files given with -i are implemented");
-    const file = keyFile.startsWith("~/") ? path.join(os.homedir(), keyFile.slice(2)) : keyFile;
+    const file = keyFile.startsWith("~/") ? path.join(os.userInfo().homedir, keyFile.slice(2)) : keyFile;
     return {
         host: url.hostname.replace(/^\[|\]$/g, ""),
         port: Number(url.port || 22),
@@ -53,7 +53,7 @@ export function dockerProviderTarget(inputs: Record<string, any>): SshTarget {
         attempts: 1,
         timeoutSeconds: timeout,
         // OpenSSH disconnects when the CountMax-th probe goes unanswered; ssh2 one probe later.
-        knownHosts: { files: knownHostsFiles.map((f) => (f.startsWith("~/") ? path.join(os.homedir(), f.slice(2)) : f)), strict },
+        knownHosts: { files: knownHostsFiles.map((f) => (f.startsWith("~/") ? path.join(os.userInfo().homedir, f.slice(2)) : f)), strict },
         keepalive: aliveInterval > 0 ? { intervalMs: aliveInterval * 1000, countMax: Math.max(0, aliveCountMax - 1) } : { intervalMs: 2 * 3600_000, countMax: 0 },
     };
 }
