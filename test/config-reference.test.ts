@@ -60,7 +60,7 @@ test("secret keys are marked secret: sshPrivateKey always, the passwords, certif
 
 test("descriptions are Pulumi.yaml's, folded into one line", () => {
     expect(row(rendered, "appReplicas")![4]).toBe(
-        "How many tasks of the app run: at least 2, so the app survives the loss of one (1 only with allowNonHa). The active app nodes must have room for one more (appMaxReplicasPerNode each): a rolling update starts the new task before it stops the old one.",
+        "How many tasks of the app run: at least 2, so the app survives the loss of one (1 only with allowNonHa). The active app nodes must have room for one more (appMaxReplicasPerNode each): a rolling update starts the new task before it stops the old one. At most 500: HAProxy keeps two server slots per task.",
     );
 });
 

@@ -3,6 +3,7 @@
  * error must name the config key that caused it. One more test runs the whole program on a
  * bad config and checks that nothing at all was created.
  */
+import * as crypto from "node:crypto";
 import {
     DOCKER_NAME_MAX,
     HASH_LENGTH,
@@ -22,6 +23,8 @@ import {
 } from "../components/common/names";
 import { ConfigError, MAX_NAME_PREFIX, SUPPLIABLE_SECRETS, parseStackConfig, type RawConfig } from "../components/config";
 import { FAKE_SSH_KEY, devConfig, runProgram } from "./support/program";
+import { cutShort, makeCertificate } from "./support/tls";
+import { type LabHosts, labStackConfig } from "../lab/stack";
 
 const SECRET_KEYS = new Set(["swarm-ha:sshPrivateKey"]);
 
@@ -535,6 +538,16 @@ describe("rule 9: unknown keys", () => {
         expect((error as Error).message).toMatch(/swarm-ha:sshport: is not a swarm-ha setting: did you mean sshPort\?/);
         expect((error as Error).message).not.toMatch(/aws:region/);
     });
+
+    test("keys named like what JavaScript objects have (__proto__, constructor) are refused like any unknown key, not lost", async () => {
+        const config = { ...devConfig(), "swarm-ha:sshPrivateKey": FAKE_SSH_KEY, "swarm-ha:__proto__": "x", "swarm-ha:constructor": "y" };
+        const error = await runProgram(config).then(
+            () => undefined,
+            (e: unknown) => e,
+        );
+        expect((error as Error).message).toMatch(/  - swarm-ha:__proto__: is not a swarm-ha setting .*: remove it with pulumi config rm swarm-ha:__proto__\n/);
+        expect((error as Error).message).toMatch(/  - swarm-ha:constructor: is not a swarm-ha setting .*: remove it with pulumi config rm swarm-ha:constructor/);
+    });
 });
 
 describe("rule 10: wrong YAML types say what to write", () => {
@@ -606,7 +619,7 @@ describe("rule 12: the app's replicas", () => {
 
     test("no replicas at all, even for a test cluster", () => {
         for (const allowNonHa of ["false", "true"]) {
-            expectProblem({ ...devRaw(), appReplicas: "0", allowNonHa }, "swarm-ha:appReplicas", /must be a whole number of at least 1 \(e\.g\. pulumi config set swarm-ha:appReplicas 2\)/);
+            expectProblem({ ...devRaw(), appReplicas: "0", allowNonHa }, "swarm-ha:appReplicas", /must be a whole number from 1 to 500 \(HAProxy keeps two server slots per task, at most 1000\) \(e\.g\. pulumi config set swarm-ha:appReplicas 2\)/);
         }
     });
 
@@ -795,10 +808,15 @@ describe("rule 17: the TLS certificate", () => {
         for (const p of problems(raw, secrets)) expect(p.message).not.toMatch(/fake|MIIB|MC4C/);
     };
 
-    test("a certificate and its key, set as a secret, are accepted; EC and RSA keys too", () => {
-        for (const key of [KEY, KEY.replace(/PRIVATE KEY/g, "EC PRIVATE KEY"), KEY.replace(/PRIVATE KEY/g, "RSA PRIVATE KEY")]) {
-            expect(parseStackConfig({ ...devRaw(), tlsCertificate: CERT + CERT + key }, TLS_SECRET)).not.toHaveProperty("tlsCertificate");
-            expect(parseStackConfig({ ...devRaw(), tlsCertificate: (key + CERT).replace(/\n/g, "\r\n") }, TLS_SECRET).nodes).toHaveLength(5);
+    test("a certificate and its key, set as a secret, are accepted; EC and RSA keys too, in PKCS#8 or their own form", () => {
+        const ca = makeCertificate({ subject: "/CN=Test CA" });
+        for (const type of ["ec", "rsa"] as const) {
+            const site = makeCertificate({ subject: "/CN=shop.example.com", san: "DNS:shop.example.com", type });
+            for (const key of [site.key, site.traditionalKey]) {
+                // The server certificate first, then its chain; the key anywhere.
+                expect(parseStackConfig({ ...devRaw(), tlsCertificate: site.cert + ca.cert + key }, TLS_SECRET)).not.toHaveProperty("tlsCertificate");
+                expect(parseStackConfig({ ...devRaw(), tlsCertificate: (key + site.cert).replace(/\n/g, "\r\n") }, TLS_SECRET).nodes).toHaveLength(5);
+            }
         }
     });
 
@@ -874,7 +892,7 @@ describe("rule 19: Redis with Sentinel", () => {
         const one = withoutRedis("manager-2", "manager-3");
         expectProblem(withNodes(one, { allowNonHa: "true" }), "swarm-ha:redisMinReplicasToWrite", /is 1, but 1 active node\(s\) with role 'redis' \(worker-1\) are a primary and 0 replica\(s\).*Set it from 0 \(no bound on write loss\) to 0 \(e\.g\. pulumi config set swarm-ha:redisMinReplicasToWrite 0\)/);
         for (const value of ["-1", "one", "1.5"]) {
-            expectProblem({ ...devRaw(), redisMinReplicasToWrite: value }, "swarm-ha:redisMinReplicasToWrite", /must be a whole number of at least 0 \(0 turns the bound off\) \(e\.g\. pulumi config set swarm-ha:redisMinReplicasToWrite 1\)/);
+            expectProblem({ ...devRaw(), redisMinReplicasToWrite: value }, "swarm-ha:redisMinReplicasToWrite", /must be a whole number from 0 to 100 \(0 turns the bound off\) \(e\.g\. pulumi config set swarm-ha:redisMinReplicasToWrite 1\)/);
         }
         expect(accepted({ ...devRaw(), redisMinReplicasToWrite: "0" }).redis.minReplicasToWrite).toBe(0);
     });
@@ -1200,4 +1218,372 @@ describe("host keys", () => {
     ])("refused: %s", (_what, hostKey, message) => {
         expectProblem(withNodes(nodesWith(hostKey)), "swarm-ha:nodes[3].hostKey", message);
     });
+});
+
+/** Every problem of `raw`, from the one ConfigError parsing it throws. */
+function oneError(raw: RawConfig, secretKeys: Set<string> = SECRET_KEYS): ConfigError {
+    try {
+        parseStackConfig(raw, secretKeys);
+    } catch (e) {
+        if (e instanceof ConfigError) return e;
+        throw e;
+    }
+    throw new Error("expected a ConfigError, but the config was accepted");
+}
+
+/** Each of `expected` (a key and what its message must say) is in the one error, and its text. */
+function expectAllInOneError(raw: RawConfig, expected: [string, RegExp][], secretKeys?: Set<string>) {
+    const err = oneError(raw, secretKeys);
+    expect(err.problems).toEqual(expect.arrayContaining(expected.map(([key, message]) => ({ key, message: expect.stringMatching(message) }))));
+    for (const [key] of expected) expect(err.message).toContain(`  - ${key}: `);
+}
+
+describe("rule 24: published ports against what already listens on the hosts", () => {
+    const EDGE_PORTS = ["httpPort", "httpsPort", "statsPort", "healthPort", "grafanaPort", "prometheusPort", "alertmanagerPort"];
+
+    test.each(EDGE_PORTS)("%s equal to SSH's port, whatever sshPort is, or to a Swarm port", (key) => {
+        const sshTaken = /the port of sshd's \(swarm-ha:sshPort\), which swarm-ha itself connects to on every node: HAProxy publishes it on each edge node, where it is already taken\. Pick another \(e\.g\. pulumi config set swarm-ha:\w+ \d+\)/;
+        expectProblem({ ...devRaw(), [key]: "22" }, `swarm-ha:${key}`, new RegExp(`^is 22, ${sshTaken.source}`));
+        expectProblem({ ...devRaw(), sshPort: "2222", [key]: "2222" }, `swarm-ha:${key}`, new RegExp(`^is 2222, ${sshTaken.source}`));
+        // SSH moved elsewhere: 22 is free for HAProxy.
+        expect(() => accepted({ ...devRaw(), sshPort: "2222", [key]: "22" })).not.toThrow();
+        for (const [port, what] of [["2377", /control plane/], ["7946", /gossip/], ["4789", /overlay traffic, VXLAN/]] as const) {
+            expectProblem({ ...devRaw(), [key]: port }, `swarm-ha:${key}`, new RegExp(`^is ${port}, the port of Docker Swarm's ${what.source}.* on every node: .*Pick another \\(e\\.g\\. pulumi config set swarm-ha:${key} \\d+\\)$`));
+        }
+    });
+
+    test("the suggested port is free: not SSH's, a Swarm port, nor another edge port", () => {
+        // statsPort's default 8404 is taken by httpPort here, so the next free one is offered.
+        expectProblem({ ...devRaw(), httpPort: "8404", statsPort: "22" }, "swarm-ha:statsPort", /pulumi config set swarm-ha:statsPort 8406\)$/);
+    });
+
+    test("a monitoring port that is off (0), or monitoring off, publishes nothing and collides with nothing", () => {
+        expect(accepted({ ...devRaw(), grafanaPort: "0", prometheusPort: "0" }).monitoring!.ports).toEqual({ alertmanager: 9093 });
+        expect(accepted({ ...devRaw(), monitoring: "false", grafanaPort: "22", prometheusPort: "2377", alertmanagerPort: "7946" }).monitoring).toBeUndefined();
+    });
+
+    test("sshPort on a Swarm port: sshd and the swarm cannot both listen", () => {
+        for (const port of ["2377", "7946", "4789"]) {
+            expectProblem({ ...devRaw(), sshPort: port }, "swarm-ha:sshPort", new RegExp(`^is ${port}, the port of Docker Swarm's .*: sshd and the swarm cannot both listen on it\\. Run sshd on another port and set it \\(e\\.g\\. pulumi config set swarm-ha:sshPort 22\\)$`));
+        }
+    });
+
+    test("every collision is in the one error, with the other classes' problems", () => {
+        expectAllInOneError({ ...devRaw(), httpPort: "22", statsPort: "2377", healthPort: "7946", prometheusPort: "4789", alertmanagerPort: "443", appReplicas: "600" }, [
+            ["swarm-ha:httpPort", /^is 22, the port of sshd's/],
+            ["swarm-ha:statsPort", /^is 2377, the port of Docker Swarm's control plane/],
+            ["swarm-ha:healthPort", /^is 7946, the port of Docker Swarm's gossip/],
+            ["swarm-ha:prometheusPort", /^is 4789, the port of Docker Swarm's overlay traffic/],
+            // Another published port on the same nodes (rule 11).
+            ["swarm-ha:alertmanagerPort", /^is 443, the same as swarm-ha:httpsPort/],
+            ["swarm-ha:appReplicas", /from 1 to 500/],
+        ]);
+    });
+});
+
+describe("rule 25: TLS material that cannot serve (read with node:crypto)", () => {
+    const TLS_SECRET = new Set([...SECRET_KEYS, "swarm-ha:tlsCertificate"]);
+    const SET_TLS = /pulumi config set --secret swarm-ha:tlsCertificate -- "\$\(cat fullchain\.pem privkey\.pem\)"/;
+    const site = makeCertificate({ subject: "/CN=shop.example.com", san: "DNS:shop.example.com" });
+    const other = makeCertificate({ subject: "/CN=other.example.com", san: "DNS:other.example.com", type: "rsa" });
+    const withTls = (pem: string, extra: RawConfig = {}) => ({ ...devRaw(), tlsCertificate: pem, ...extra });
+    /** No message may repeat any line of the key's base64. */
+    const noEcho = (raw: RawConfig) => {
+        const keyLines = [site.key, other.key].flatMap((k) => k.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")));
+        for (const p of problems(raw, TLS_SECRET)) for (const line of keyLines) expect(p.message).not.toContain(line);
+    };
+    afterEach(() => jest.useRealTimers());
+
+    test.each([
+        ["a certificate and another's key (not a pair)", () => site.cert + other.key, /holds a private key that is not the first certificate's \(CN=shop\.example\.com\): HAProxy serves the first certificate, and refuses a key of another\. Put the server certificate first/],
+        ["the chain's certificate first, before the server's own", () => other.cert + site.cert + site.key, /holds a private key that is not the first certificate's \(CN=other\.example\.com\)/],
+        ["a certificate block whose contents do not parse", () => cutShort(site.cert) + site.key, /has certificate block\(s\) whose contents do not parse as X\.509 \(the 1st certificate; cut short, edited, or not base64\?\): copy the files again/],
+        ["a chain's second block that does not parse", () => site.cert + cutShort(other.cert) + site.key, /do not parse as X\.509 \(the 2nd certificate;/],
+        ["a key block whose contents do not parse", () => site.cert + cutShort(site.key), /has a private key block whose contents do not parse .*openssl pkey -in privkey\.pem -noout/],
+    ])("refused: %s", (_what, pem, why) => {
+        const raw = withTls(pem());
+        expectProblem(raw, "swarm-ha:tlsCertificate", why, TLS_SECRET);
+        expectProblem(raw, "swarm-ha:tlsCertificate", SET_TLS, TLS_SECRET);
+        noEcho(raw);
+    });
+
+    test("an expired certificate, and one not valid yet", () => {
+        const raw = withTls(site.cert + site.key);
+        expect(parseStackConfig(raw, TLS_SECRET).nodes).toHaveLength(5);
+        // The certificate is valid for a day: three days on it has expired.
+        jest.useFakeTimers({ now: Date.now() + 3 * 86_400_000 });
+        expectProblem(raw, "swarm-ha:tlsCertificate", /^holds a certificate that expired on \d{4}-\d\d-\d\dT[\d:.]+Z: every client would refuse it\. Renew it \(or have it reissued\) and set the new one: pulumi config set --secret/, TLS_SECRET);
+        jest.useFakeTimers({ now: Date.now() - 6 * 86_400_000 });
+        expectProblem(raw, "swarm-ha:tlsCertificate", /^holds a certificate that is not valid until .*: until then every client refuses it\. Check this machine's clock/, TLS_SECRET);
+        noEcho(raw);
+    });
+
+    test("a certificate for no name clients reach the edge by is a warning: only IPs, none the VIP's or an edge node's; only localhost; none at all", () => {
+        const warning = (pem: string, extra: RawConfig = {}) => parseStackConfig(withTls(pem, extra), TLS_SECRET).warnings.filter((w) => w.key === "swarm-ha:tlsCertificate");
+        const foreignIp = makeCertificate({ subject: "/O=acme", san: "IP:203.0.113.7" });
+        expect(warning(foreignIp.cert + foreignIp.key)).toEqual([
+            {
+                key: "swarm-ha:tlsCertificate",
+                message: expect.stringMatching(/^holds a certificate for 203\.0\.113\.7, which matches none of the addresses clients reach the edge by \(192\.0\.2\.100, 192\.0\.2\.11, 192\.0\.2\.12, or a DNS name for them\): .*Get a certificate for the name clients use \(its DNS name, or the VIP\), and set it: pulumi config set --secret/),
+            },
+        ]);
+        const local = makeCertificate({ subject: "/CN=localhost", san: "DNS:localhost,IP:127.0.0.1" });
+        expect(warning(local.cert + local.key)).toEqual([{ key: "swarm-ha:tlsCertificate", message: expect.stringMatching(/^holds a certificate for localhost, 127\.0\.0\.1, which matches none/) }]);
+        const nameless = makeCertificate({ subject: "/O=acme" });
+        expect(warning(nameless.cert + nameless.key)).toEqual([{ key: "swarm-ha:tlsCertificate", message: expect.stringMatching(/^holds a certificate for no name at all/) }]);
+        // Not warned: a DNS name (the one clients use is not in config), the VIP, an edge node's own address.
+        const forVip = makeCertificate({ subject: "/O=acme", san: "IP:192.0.2.100" });
+        const forEdge = makeCertificate({ subject: "/O=acme", san: "IP:192.0.2.12" });
+        expect([site, forVip, forEdge].flatMap((c) => warning(c.cert + c.key))).toEqual([]);
+        // Without a VIP, the edge nodes' addresses are what clients use.
+        expect(warning(forVip.cert + forVip.key, { vip: "" })).toHaveLength(1);
+        expect(warning(forEdge.cert + forEdge.key, { vip: "" })).toEqual([]);
+    });
+
+    test("every TLS problem comes in the one error, with the other classes'", () => {
+        jest.useFakeTimers({ now: Date.now() + 3 * 86_400_000 });
+        expectAllInOneError(
+            withTls(site.cert + cutShort(other.cert) + other.key, { httpPort: "22" }),
+            [
+                ["swarm-ha:tlsCertificate", /not the first certificate's/],
+                ["swarm-ha:tlsCertificate", /do not parse as X\.509 \(the 2nd certificate/],
+                ["swarm-ha:tlsCertificate", /expired on/],
+                ["swarm-ha:httpPort", /the port of sshd's/],
+            ],
+            TLS_SECRET,
+        );
+    });
+});
+
+describe("rule 26: numbers the renderers cannot honour are refused up front, by key", () => {
+    test("appReplicas: HAProxy keeps two server slots per task, at most 1000", () => {
+        // Room for them: two app nodes of 260 each hold 500 and the rolling update's one more.
+        const roomy = { appMaxReplicasPerNode: "260" };
+        for (const value of ["501", "999", "100000"]) {
+            expectProblem({ ...devRaw(), ...roomy, appReplicas: value }, "swarm-ha:appReplicas", /^must be a whole number from 1 to 500 \(HAProxy keeps two server slots per task, at most 1000\) \(e\.g\. pulumi config set swarm-ha:appReplicas 2\)$/);
+        }
+        expect(accepted({ ...devRaw(), ...roomy, appReplicas: "500" }).app.replicas).toBe(500);
+    });
+
+    test("redisMinReplicasToWrite: redis.conf takes at most 100, whatever the nodes", () => {
+        expectProblem({ ...devRaw(), redisMinReplicasToWrite: "101" }, "swarm-ha:redisMinReplicasToWrite", /^must be a whole number from 0 to 100 \(0 turns the bound off\) \(e\.g\. pulumi config set swarm-ha:redisMinReplicasToWrite 1\)$/);
+    });
+
+    test("alertEmailSmarthost: a port out of 1 to 65535 (amtool check-config takes it; every mail would then fail)", () => {
+        const mail = { alertEmailTo: "ops@example.com", alertEmailFrom: "am@example.com" };
+        for (const smarthost of ["smtp.example.com:65536", "smtp.example.com:99999", "smtp.example.com:0"]) {
+            expectProblem({ ...devRaw(), ...mail, alertEmailSmarthost: smarthost }, "swarm-ha:alertEmailSmarthost", /^has a port out of 1 to 65535: give the SMTP server's port, usually 587 \(e\.g\. pulumi config set swarm-ha:alertEmailSmarthost smtp\.example\.com:587\)$/);
+        }
+        expect(accepted({ ...devRaw(), ...mail, alertEmailSmarthost: "smtp.example.com:65535" }).monitoring!.email!.smarthost).toBe("smtp.example.com:65535");
+    });
+
+    test("Postgres nodes: the Postgres proxy takes at most 16", () => {
+        const replicas = (count: number) => Array.from({ length: count }, (_, i) => ({ name: `pg-${i + 1}`, address: `192.0.2.${100 + i + 1}`, swarmRole: "worker", roles: ["postgres-replica"] }));
+        // The dev stack has the primary and one replica: 15 more are 17.
+        expectProblem(
+            withNodes([...devNodes(), ...replicas(15)], { vip: "192.0.2.250" }),
+            "swarm-ha:nodes",
+            /^has 17 active Postgres nodes \(roles 'postgres-primary' and 'postgres-replica'\); the Postgres proxy takes at most 16, .*: take 'postgres-replica' off 1 node\(s\)$/,
+        );
+        expect(accepted(withNodes([...devNodes(), ...replicas(14)], { vip: "192.0.2.250" })).nodes).toHaveLength(19);
+    });
+
+    test("a Postgres node named like another's fallback line in the Postgres proxy (<node>-leader)", () => {
+        const nodes = devNodes();
+        nodes[4].name = "worker-1-leader";
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[4].name", /^'worker-1-leader' is the name the Postgres proxy gives its fallback line for swarm-ha:nodes\[3\] \(worker-1\), and both are Postgres nodes: rename this node \(e\.g\. name: worker-1-2\)$/);
+        // Only among Postgres nodes: the proxy names no other node's lines.
+        nodes[4].roles = ["app"];
+        nodes.push({ name: "worker-3", address: "192.0.2.23", swarmRole: "worker", roles: ["postgres-replica"] });
+        expect(accepted(withNodes(nodes)).nodes[4].name).toBe("worker-1-leader");
+    });
+
+    test("every bound is refused in the one error", () => {
+        expectAllInOneError({ ...devRaw(), appReplicas: "501", redisMinReplicasToWrite: "101", alertEmailTo: "ops@example.com", alertEmailFrom: "am@example.com", alertEmailSmarthost: "smtp.example.com:70000", backupKeep: "1001", backupIntervalMinutes: "10081", redisDownAfterMs: "60001", redisMinReplicasMaxLagSeconds: "61" }, [
+            ["swarm-ha:appReplicas", /from 1 to 500/],
+            ["swarm-ha:redisMinReplicasToWrite", /from 0 to 100/],
+            ["swarm-ha:alertEmailSmarthost", /port out of 1 to 65535/],
+            ["swarm-ha:backupKeep", /from 1 to 1000/],
+            ["swarm-ha:backupIntervalMinutes", /from 1 to 10080/],
+            ["swarm-ha:redisDownAfterMs", /from 1000 to 60000/],
+            ["swarm-ha:redisMinReplicasMaxLagSeconds", /from 1 to 60/],
+        ]);
+    });
+
+    test("a stack at every bound the check accepts runs the whole program: no renderer throws", async () => {
+        const replicas = Array.from({ length: 14 }, (_, i) => ({ name: `pg-${i + 1}`, address: `192.0.2.${100 + i + 1}`, swarmRole: "worker", roles: ["postgres-replica", "redis"] }));
+        const config: Record<string, string> = {
+            ...devConfig(),
+            "swarm-ha:sshPrivateKey": FAKE_SSH_KEY,
+            "swarm-ha:nodes": JSON.stringify([...devNodes(), ...replicas]),
+            "swarm-ha:vip": "192.0.2.250",
+            "swarm-ha:appReplicas": "500",
+            "swarm-ha:appMaxReplicasPerNode": "260",
+            "swarm-ha:redisMinReplicasToWrite": "15",
+            "swarm-ha:redisMinReplicasMaxLagSeconds": "60",
+            "swarm-ha:redisDownAfterMs": "60000",
+            "swarm-ha:backupIntervalMinutes": "10080",
+            "swarm-ha:backupKeep": "1000",
+            "swarm-ha:postgresMaxLagOnFailoverMb": "10240",
+            "swarm-ha:postgresLagAlertMb": "10240",
+            "swarm-ha:prometheusRetentionDays": "3650",
+            "swarm-ha:alertEmailTo": "ops@example.com",
+            "swarm-ha:alertEmailFrom": "am@example.com",
+            "swarm-ha:alertEmailSmarthost": "smtp.example.com:65535",
+            "swarm-ha:vrrpRouterId": "255",
+            "swarm-ha:httpPort": "65535",
+            // A pulled app image: the program needs no build of the demo app for this.
+            "swarm-ha:appImage": "ghcr.io/acme/shop:1.4.2",
+        };
+        const raw = Object.fromEntries(Object.entries(config).map(([k, v]) => [k.replace(/^swarm-ha:/, ""), v]));
+        expect(accepted(raw).nodes).toHaveLength(19);
+        const run = await runProgram(config);
+        expect(run.byName("edge-manager-1-haproxy-config")).toBeDefined();
+    }, 120_000);
+});
+
+describe("rule 27: every tier refuses a stack where all the nodes it needs are drained or paused", () => {
+    /** The dev stack with `availability` set on the nodes that match. */
+    const idled = (match: (n: any) => boolean, availability = "drain") => devNodes().map((n) => (match(n) ? { ...n, availability } : n));
+    const has = (role: string) => (n: any) => n.roles.includes(role);
+
+    test.each([
+        ["the edge (HAProxy, keepalived)", has("edge"), {}, [["swarm-ha:nodes", /^has 0 node\(s\) with role 'edge' and availability: active; the load balancer needs 2 .*or set availability: active on swarm-ha:nodes\[0\] \(manager-1\), which is drain; swarm-ha:nodes\[1\] \(manager-2\), which is drain$/]]],
+        ["the app", has("app"), {}, [["swarm-ha:appReplicas", /room for 0 task\(s\): no active node has role 'app'.*or set availability: active on swarm-ha:nodes\[3\] \(worker-1\), which has it but is drain/]]],
+        ["monitoring (Prometheus, Grafana)", has("monitoring"), {}, [["swarm-ha:nodes", /^has no active node with the monitoring role, which Prometheus \(and Grafana\) run on: .*, or set availability: active on swarm-ha:nodes\[0\] \(manager-1\), which is drain, or set swarm-ha:monitoring false$/]]],
+        [
+            "monitoring's managers (Alertmanager, the Docker API proxy), without the data tier",
+            (n: any) => n.swarmRole === "manager",
+            { dataTier: "false" },
+            [["swarm-ha:nodes", /^has no manager with availability: active, but the monitoring tier runs its Alertmanagers.*on active managers: set availability: active on swarm-ha:nodes\[0\] \(manager-1\), which is drain; .*, or set swarm-ha:monitoring false$/]],
+        ],
+        ["Redis", has("redis"), {}, [["swarm-ha:nodes", /^has no node with role 'redis' and availability: active; .*or set availability: active on/]]],
+        ["Postgres", (n: any) => has("postgres-primary")(n) || has("postgres-replica")(n), {}, [["swarm-ha:nodes[3].availability", /has role 'postgres-primary'.*Set availability: active/], ["swarm-ha:nodes[4].availability", /has role 'postgres-replica'/]]],
+        ["etcd (the managers), with the data tier", (n: any) => n.swarmRole === "manager", { monitoring: "false" }, [["swarm-ha:nodes", /^has no manager with availability: active; etcd, where Patroni keeps which Postgres is the primary/]]],
+    ] as [string, (n: any) => boolean, RawConfig, [string, RegExp][]][])("%s", (_tier, match, extra, expected) => {
+        for (const availability of ["drain", "pause"]) {
+            const fixed = expected.map(([k, m]): [string, RegExp] => [k, new RegExp(m.source.replace(/which (has it but )?is drain/g, `which $1is ${availability}`).replace(/is drain/g, `is ${availability}`))]);
+            expectAllInOneError(withNodes(idled(match, availability), extra), fixed);
+        }
+    });
+
+    test("with monitoring off, managers may all be drained (a common way to keep work off them) when nothing else needs them", () => {
+        const nodes = idled((n) => n.swarmRole === "manager").map((n) => ({ ...n, roles: [] as string[] }));
+        // The edge moves to the workers; without the data tier nothing else runs on managers.
+        nodes[3].roles = ["edge", "app"];
+        nodes[4].roles = ["edge", "app"];
+        const c = accepted(withNodes(nodes, { monitoring: "false", dataTier: "false", vip: "" }));
+        expect(c.nodes.filter((n) => n.availability === "drain").map((n) => n.name)).toEqual(["manager-1", "manager-2", "manager-3"]);
+    });
+});
+
+describe("rule 28: identifiers that are not what they look like", () => {
+    /** An SSH wire-format blob's base64: each field a 32-bit length and its bytes. */
+    const blob = (...fields: (string | Buffer)[]) =>
+        Buffer.concat(fields.flatMap((f) => {
+            const b = Buffer.from(f);
+            const len = Buffer.alloc(4);
+            len.writeUInt32BE(b.length);
+            return [len, b];
+        })).toString("base64");
+    const nodesWith = (hostKey: unknown) => devNodes().map((n, i) => (i === 3 ? { ...n, hostKey } : n));
+    const point = (bytes: number) => Buffer.concat([Buffer.from([4]), Buffer.alloc(bytes - 1, 7)]);
+
+    test.each([
+        ["an Ed25519 key of 31 bytes", `ssh-ed25519 ${blob("ssh-ed25519", Buffer.alloc(31, 1))}`, /has a ssh-ed25519 key whose base64 is not a ssh-ed25519 key \(an Ed25519 key is 32 bytes: truncated or mistyped\?\); copy it again, e\.g\. hostKey: "ssh-ed25519 AAAA/],
+        ["an Ed25519 key of 33 bytes", `ssh-ed25519 ${blob("ssh-ed25519", Buffer.alloc(33, 1))}`, /an Ed25519 key is 32 bytes/],
+        ["bytes after the key", `ssh-ed25519 ${blob("ssh-ed25519", Buffer.alloc(32, 1))}AAAA`, /its fields do not add up/],
+        ["a nistp256 point of 64 bytes", `ecdsa-sha2-nistp256 ${blob("ecdsa-sha2-nistp256", "nistp256", point(64))}`, /a nistp256 point is 65 bytes/],
+        ["a nistp384 key naming another curve", `ecdsa-sha2-nistp384 ${blob("ecdsa-sha2-nistp384", "nistp256", point(97))}`, /it names another curve than nistp384/],
+        ["an RSA modulus of 512 bits", `ssh-rsa ${blob("ssh-rsa", Buffer.from([1, 0, 1]), Buffer.concat([Buffer.from([0]), Buffer.alloc(64, 0xc3)]))}`, /an RSA modulus has at least 1024 bits/],
+    ])("a host key of the wrong length: %s", (_what, hostKey, message) => {
+        expectProblem(withNodes(nodesWith(hostKey)), "swarm-ha:nodes[3].hostKey", message);
+    });
+
+    test("host keys of the right lengths are accepted, of every type", () => {
+        for (const hostKey of [
+            `ecdsa-sha2-nistp256 ${blob("ecdsa-sha2-nistp256", "nistp256", point(65))}`,
+            `ecdsa-sha2-nistp521 ${blob("ecdsa-sha2-nistp521", "nistp521", point(133))}`,
+            `ssh-rsa ${blob("ssh-rsa", Buffer.from([1, 0, 1]), Buffer.concat([Buffer.from([0]), Buffer.alloc(256, 0xc3)]))}`,
+        ]) {
+            expect(accepted(withNodes(nodesWith(hostKey))).nodes[3].hostKey).toBe(hostKey);
+        }
+    });
+
+    test.each([
+        ["192.0.2.0", "24", "the network address of its network 192.0.2.0/24", "192.0.2.100"],
+        ["192.0.2.255", "24", "the broadcast address of its network 192.0.2.0/24", "192.0.2.100"],
+        ["192.0.2.15", "28", "the broadcast address of its network 192.0.2.0/28", "192.0.2.1"],
+    ])("a VIP that is its subnet's network or broadcast address: %s/%s", (vip, prefix, what, suggested) => {
+        expectProblem(
+            withNodes(devNodes(), { vip, vipPrefixLength: prefix }),
+            "swarm-ha:vip",
+            new RegExp(`^'${vip.replace(/\./g, "\\.")}' is ${what.replace(/\./g, "\\.").replace(/\//g, "\\/")} \\(by swarm-ha:vipPrefixLength ${prefix}\\), which names no single host: pick a free address between them on the edge nodes' network \\(e\\.g\\. pulumi config set swarm-ha:vip ${suggested.replace(/\./g, "\\.")}\\), or set swarm-ha:vipPrefixLength to that network's real prefix length$`),
+        );
+    });
+
+    test("an IPv6 VIP that is its subnet's Subnet-Router anycast address; /31 and /32 have no network or broadcast address", () => {
+        const v6 = devNodes().map((n, i) => ({ ...n, address: `2001:db8::${i + 11}` }));
+        expectProblem(withNodes(v6, { vip: "2001:db8::", vipPrefixLength: "64", defaultAddrPool: "10.20.0.0/16" }), "swarm-ha:vip", /^'2001:db8::' is the network address \(the Subnet-Router anycast address\) of its network 2001:db8::\/64/);
+        const p2p = devNodes().map((n, i) => (i < 2 ? { ...n, address: `192.0.2.${i + 10}` } : n));
+        for (const [vip, prefix] of [["192.0.2.10", "31"], ["192.0.2.11", "32"]]) {
+            expect(problems(withNodes(p2p, { vip, vipPrefixLength: prefix })).filter((p) => /names no single host/.test(p.message))).toEqual([]);
+        }
+    });
+
+    test.each([
+        ["a C1 control (NEL, U+0085)", "a\u0085b"],
+        ["a C1 control (CSI, U+009B)", "\u009b31m"],
+        ["DEL", "a\u007f"],
+        ["a C0 control (ESC)", "\u001b[31m"],
+    ])("a label value with %s", (_what, value) => {
+        const nodes = devNodes();
+        nodes[0].labels = { zone: value };
+        expectProblem(withNodes(nodes), "swarm-ha:nodes[0].labels.zone", /^label values must not contain control characters or newlines \(C0, DEL or C1\): write the value on one line, in printable characters$/);
+    });
+
+    test("a label key with control characters is refused, shown escaped in the key", () => {
+        const nodes = devNodes();
+        nodes[0].labels = { "zone\u0085x": "a", "rack\n": "b" };
+        expectAllInOneError(withNodes(nodes), [
+            ['swarm-ha:nodes[0].labels["zone\\u0085x"]', /^is not a valid label key \(it holds control characters, shown escaped\): use lower-case letters/],
+            ['swarm-ha:nodes[0].labels["rack\\u000a"]', /^is not a valid label key \(it holds control characters, shown escaped\)/],
+        ]);
+    });
+
+    test("names JavaScript objects eat: a __proto__ label (lost without a word), constructor as a label or node name", () => {
+        const nodes = devNodes();
+        nodes[1].labels = { zone: "b", constructor: "y" };
+        nodes[4].name = "constructor";
+        const raw = withNodes(nodes);
+        // Written as JSON (as Pulumi hands it over), where __proto__ is an ordinary key.
+        raw.nodes = raw.nodes!.replace('"labels":{"zone":"a"}', '"labels":{"zone":"a","__proto__":"x"}');
+        expect(Object.keys(JSON.parse(raw.nodes)[0].labels)).toEqual(["zone", "__proto__"]);
+        expectAllInOneError(raw, [
+            ["swarm-ha:nodes[0].labels.__proto__", /^is a name JavaScript objects take as their prototype, so the value would be lost without a word: rename it/],
+            ["swarm-ha:nodes[1].labels.constructor", /^is a name every JavaScript object already has.*rename the label \(e\.g\. com\.example\.constructor\)$/],
+            ["swarm-ha:nodes[4].name", /^'constructor' is a name every JavaScript object already has.*rename the node \(e\.g\. name: constructor-1\)$/],
+        ]);
+    });
+});
+
+test("the lab's generated stack config (lab/stack.ts) is accepted: sshPort 22, its default ports, its VIP, its hosts' real keys", () => {
+    // As lab/hosts.sh writes .lab/hosts.json: managers at .11.., workers at .21.., the VIP .100 of 198.18.42.0/24.
+    const ed25519 = () => {
+        const x = Buffer.from(crypto.generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!, "base64url");
+        const field = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+        return `ssh-ed25519 ${Buffer.concat([field(Buffer.from("ssh-ed25519")), field(x)]).toString("base64")}`;
+    };
+    const hosts: LabHosts = {
+        subnet: "198.18.42.0/24", gateway: "198.18.42.1", vip: "198.18.42.100", sshUser: "root", sshPort: 22, sshKeyPath: ".lab/ssh/id_ed25519",
+        nodes: [
+            ...[1, 2, 3].map((i) => ({ name: `lab-m${i}`, address: `198.18.42.1${i}`, role: "manager" as const, hostKey: ed25519() })),
+            ...[1, 2].map((i) => ({ name: `lab-w${i}`, address: `198.18.42.2${i}`, role: "worker" as const, hostKey: ed25519() })),
+        ],
+    };
+    const raw: RawConfig = { sshPrivateKey: FAKE_SSH_KEY };
+    for (const [k, v] of Object.entries(labStackConfig(hosts).config)) raw[k.replace(/^swarm-ha:/, "")] = typeof v === "string" ? v : JSON.stringify(v);
+    const c = parseStackConfig(raw, SECRET_KEYS);
+    expect(c.nodes.map((n) => n.name)).toEqual(["lab-m1", "lab-m2", "lab-m3", "lab-w1", "lab-w2"]);
+    expect(c.warnings).toEqual([]);
 });

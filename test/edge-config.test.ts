@@ -11,6 +11,7 @@ import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import { freePorts } from "./support/ports";
+import { MAX_APP_REPLICAS } from "../components/config";
 import { ADMIN_SOCKET, renderHaproxyConfig, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
 import { KEEPALIVED_SCRIPT_USER, renderKeepalivedConfig, type KeepalivedConfigInput } from "../components/edge/keepalived-conf";
 
@@ -322,6 +323,14 @@ describe("the real checkers accept what swarm-ha renders", () => {
             const file = write(`haproxy-${stack}-${self.name}-${tls ? "tls" : "plain"}.cfg`, text);
             expect(`${path.basename(file)}: ${haproxyCheck(file)}`).toBe(`${path.basename(file)}: exit 0\nConfiguration file is valid\n`);
         }
+    });
+
+    test("the most app replicas the config check accepts: their server slots render, and haproxy -c takes them; one more does not render", () => {
+        const text = renderHaproxyConfig(haproxyInput({ maxAppServers: 2 * MAX_APP_REPLICAS, tls: undefined }));
+        expect(text).toContain(`server-template app 1-${2 * MAX_APP_REPLICAS} `);
+        const file = write("haproxy-most-replicas.cfg", text);
+        expect(haproxyCheck(file)).toBe("exit 0\nConfiguration file is valid\n");
+        expect(() => renderHaproxyConfig(haproxyInput({ maxAppServers: 2 * (MAX_APP_REPLICAS + 1) }))).toThrow(/maxAppServers: must be an integer from 1 to 1000/);
     });
 
     test.each(EDGE_NODES)("$stack stack, $self.name: keepalived -t", ({ stack, vip, self, peers, priority }) => {

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { SUPPLIABLE_SECRETS } from "../components/config";
 import { builtImageTag } from "../components/images/catalog";
 import { FAKE_SSH_KEY, devConfig, runProgram, type RunResult } from "./support/program";
+import { makeCertificate } from "./support/tls";
 
 // Whole stacks under mocks: more than jest's 5 s when the suites run side by side.
 jest.setTimeout(30_000);
@@ -296,7 +297,9 @@ describe("variations", () => {
     });
 
     test("with a TLS certificate HAProxy also publishes HTTPS and reads the PEM from a Docker secret; the URL is https", async () => {
-        const pem = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIEfake\n-----END PRIVATE KEY-----\n";
+        // Real material: the config check reads it (a key of another certificate, or an expired one, is refused).
+        const site = makeCertificate({ subject: "/CN=shop.example.com", san: "DNS:shop.example.com" });
+        const pem = site.cert + site.key;
         const config = dev({ "swarm-ha:tlsCertificate": pem });
         const run = await runProgram(config, { secretKeys: ["swarm-ha:sshPrivateKey", "swarm-ha:tlsCertificate"] });
         const m1 = run.byName("edge-manager-1-haproxy").inputs;

@@ -4,6 +4,7 @@
  * repeats a secret's value, nor any part of it: the error is printed to terminals and CI logs.
  */
 import { CONFIG_KEYS, KNOWN_KEYS } from "./keys";
+import { PRIVATE_KEY_BLOCK, checkTlsMaterial } from "./tls";
 import { type ConfigProblem, type RawConfig, SUPPLIABLE_SECRETS, fullKey } from "./types";
 
 const SSH_KEY = fullKey("sshPrivateKey");
@@ -31,8 +32,6 @@ const TLS_KEY = fullKey("tlsCertificate");
 const SET_TLS = `pulumi config set --secret ${TLS_KEY} -- "$(cat fullchain.pem privkey.pem)"`;
 
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/;
-/** Unencrypted private keys in the PEM forms OpenSSL (so HAProxy) reads: PKCS#8, PKCS#1 (RSA), SEC1 (EC), DSA. */
-const PRIVATE_KEY_BLOCK = /-----BEGIN ((?:RSA |EC |DSA )?)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/;
 /** PKCS#8 encrypted keys, and the legacy OpenSSL encryption headers inside a PKCS#1 or SEC1 block. */
 const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,\s*ENCRYPTED/;
 
@@ -63,7 +62,7 @@ function tlsCertificateShape(value: string): string | undefined {
 /**
  * Secret keys: the SSH key must be set, as a secret, and look like a private key; a supplied
  * password must be a secret and not blank; the TLS certificate, when set, must be a secret
- * and hold a certificate and its unencrypted private key. `secretKeys` holds the full keys set
+ * and hold a certificate and its unencrypted private key, which must serve (tls.ts). `secretKeys` holds the full keys set
  * with `--secret`.
  */
 export function checkSecrets(raw: RawConfig, secretKeys: ReadonlySet<string>): ConfigProblem[] {
@@ -121,5 +120,7 @@ function checkTlsCertificate(value: string, isSecret: boolean): ConfigProblem[] 
     }
     const shape = tlsCertificateShape(value);
     if (shape !== undefined) problems.push({ key: TLS_KEY, message: shape });
+    // The blocks are there: what is in them must serve (tls.ts).
+    else problems.push(...checkTlsMaterial(value, new Date()));
     return problems;
 }

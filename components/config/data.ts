@@ -7,6 +7,7 @@
  * nodes, and each of these services is pinned to its node. These rules apply only with
  * `dataTier` (the default); without it, its roles on nodes are a warning (`warnUnusedDataRoles`).
  */
+import { LEADER_FALLBACK_SUFFIX, MAX_PG_SERVERS } from "../postgres/pg-proxy-cfg";
 import type { NodeInput } from "./nodes";
 import { type ConfigProblem, NAMESPACE, type StackRole, fullKey, nodeKey } from "./types";
 
@@ -51,7 +52,8 @@ export function warnUnusedDataRoles(nodes: NodeInput[]): ConfigProblem[] {
 /**
  * Postgres's nodes: exactly one `postgres-primary` (its data lives there), at least one
  * `postgres-replica` on another node (so it survives the primary's host), each active (a
- * Postgres member is pinned to its node: on a node that runs no tasks it never starts).
+ * Postgres member is pinned to its node: on a node that runs no tasks it never starts), and
+ * no more than the Postgres proxy holds.
  */
 export function checkPostgresNodes(nodes: NodeInput[]): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
@@ -70,6 +72,27 @@ export function checkPostgresNodes(nodes: NodeInput[]): ConfigProblem[] {
         if (r.n.roles.includes("postgres-primary")) {
             problems.push({ key: `${nodeKey(r.i)}.roles`, message: "has both 'postgres-primary' and 'postgres-replica'; the replica must run on a different node so it survives the primary's host" });
         }
+    }
+    // The Postgres proxy beside the app keeps a server line for each member; its renderer holds MAX_PG_SERVERS.
+    const members = [...primary, ...replica].filter(isActive);
+    if (members.length > MAX_PG_SERVERS) {
+        problems.push({
+            key: NODES_KEY,
+            message:
+                `has ${members.length} active Postgres nodes (roles 'postgres-primary' and 'postgres-replica'); the Postgres proxy takes at most ${MAX_PG_SERVERS}, ` +
+                `and each replica adds to the primary's replication load: take 'postgres-replica' off ${members.length - MAX_PG_SERVERS} node(s)`,
+        });
+    }
+    // The proxy names a second server line after each member, `<node>-leader`: a member named so clashes with it.
+    for (const { n, i } of members) {
+        const shadowed = members.find((m) => `${m.n.name}${LEADER_FALLBACK_SUFFIX}` === n.name);
+        if (shadowed === undefined) continue;
+        problems.push({
+            key: `${nodeKey(i)}.name`,
+            message:
+                `'${n.name}' is the name the Postgres proxy gives its fallback line for ${nodeKey(shadowed.i)} (${shadowed.n.name}), and both are Postgres nodes: ` +
+                `rename this node (e.g. name: ${n.name.slice(0, -LEADER_FALLBACK_SUFFIX.length)}-2)`,
+        });
     }
     for (const [role, holders] of [["postgres-primary", primary], ["postgres-replica", replica]] as const) {
         for (const { n, i } of holders) {

@@ -12,7 +12,10 @@
  * and the image references of every tier), `data.ts` (Redis and Sentinel, Postgres and etcd,
  * backups: the nodes each needs, Redis's write-loss bound; they apply only with `dataTier`),
  * `service-names.ts` (every per-node service name within Docker's limit), `credentials.ts`
- * (the SSH key, passwords, the TLS certificate).
+ * (the SSH key, passwords, the TLS certificate's blocks) and `tls.ts` (what is in them: pair,
+ * parse, dates, names), `ports.ts` (published ports against SSH's and Swarm's), `monitoring.ts`
+ * (the nodes monitoring needs). Numeric bounds come from the renderers that need them
+ * (HAProxy's server slots, redis.conf's, the backups'), so a value the check accepts renders.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
@@ -28,14 +31,21 @@ import {
     pgProxyServiceName,
     secretName,
 } from "../common/names";
+import { MAX_BACKUP_INTERVAL_MINUTES, MAX_BACKUP_KEEP } from "../backups/backup-env";
+import { MAX_APP_SERVERS } from "../edge/haproxy-cfg";
+import { MAX_MIN_REPLICAS, MAX_REPLICA_LAG_SECONDS } from "../redis/redis-conf";
+import { MAX_DOWN_AFTER_MS, MIN_DOWN_AFTER_MS } from "../redis/sentinel-conf";
 import { readAddress, readPool } from "./addresses";
 import { checkSecrets } from "./credentials";
 import { checkBackupNode, checkEtcdManagers, checkPostgresNodes, checkRedisMinReplicas, checkRedisNodes, warnUnusedDataRoles } from "./data";
 import { EDGE_PORT_KEYS, type EdgePortKey, type ImageKey, checkAppCapacity, checkAppReplicas, checkEdgePorts, imageReferenceFlaw, warnNoVip } from "./edge";
 import { CONFIG_KEYS, type ConfigKey, type ConfigKeySpec, checkKnownKeys, valueOrDefault } from "./keys";
+import { checkMonitoringNodes } from "./monitoring";
 import { checkPool, checkVip, checkVipOutsidePool, checkVipSubnet } from "./network";
-import { NODE_SETTINGS, checkNodes, nodesSchema } from "./nodes";
+import { NODE_SETTINGS, checkNodes, checkProtoKeys, nodeAddresses, nodesSchema } from "./nodes";
+import { checkHostPorts } from "./ports";
 import { checkNodeServiceNames } from "./service-names";
+import { warnTlsNames } from "./tls";
 import { type ConfigProblem, ConfigError, NAMESPACE, type NodeSpec, type RawConfig, SUPPLIABLE_SECRETS, type SuppliableSecret, fullKey, keyOf } from "./types";
 
 export {
@@ -219,6 +229,8 @@ const wholeNumber = (key: ConfigKey, min: number, max?: number, unit = "") => {
 };
 
 const port = (key: ConfigKey) => wholeNumber(key, 1, 65535);
+/** The most app replicas HAProxy's server slots hold (two per task). */
+export const MAX_APP_REPLICAS = Math.floor(MAX_APP_SERVERS / 2);
 /** A port that 0 turns off. */
 const optionalPort = (key: ConfigKey) => wholeNumber(key, 0, 65535, " (0: not served)");
 
@@ -289,7 +301,9 @@ const scalarSchemas = {
         }),
     defaultAddrPool: z.string().superRefine(reads(readPool)),
     appImage: image("appImage"),
-    appReplicas: wholeNumber("appReplicas", 1),
+    // HAProxy keeps a server slot for every task, twice the replicas (a rolling update runs a new
+    // task beside each old one): its renderer holds MAX_APP_SERVERS slots at most.
+    appReplicas: wholeNumber("appReplicas", 1, MAX_APP_REPLICAS, ` (HAProxy keeps two server slots per task, at most ${MAX_APP_SERVERS})`),
     appMaxReplicasPerNode: wholeNumber("appMaxReplicasPerNode", 1),
     appPort: port("appPort"),
     appMemoryMb: wholeNumber("appMemoryMb", 32, 65536, " (MiB)"),
@@ -321,14 +335,15 @@ const scalarSchemas = {
     dataTier: boolString(fullKey("dataTier")),
     redisImage: image("redisImage"),
     // The upper bound (the redis nodes but one) depends on the nodes: checked with them.
-    redisMinReplicasToWrite: wholeNumber("redisMinReplicasToWrite", 0, undefined, " (0 turns the bound off)"),
-    redisMinReplicasMaxLagSeconds: wholeNumber("redisMinReplicasMaxLagSeconds", 1, 60, " (seconds)"),
+    // (redis.conf's renderer takes at most MAX_MIN_REPLICAS.)
+    redisMinReplicasToWrite: wholeNumber("redisMinReplicasToWrite", 0, MAX_MIN_REPLICAS, " (0 turns the bound off)"),
+    redisMinReplicasMaxLagSeconds: wholeNumber("redisMinReplicasMaxLagSeconds", 1, MAX_REPLICA_LAG_SECONDS, " (seconds)"),
     // Sentinel's own default is 30000; much below 1000 ms a busy host's pause reads as a dead
     // primary (redis/redis#8607: 500 ms gave false positives, 2000 ms was stable).
     redisDownAfterMs: wholeNumber(
         "redisDownAfterMs",
-        1000,
-        60000,
+        MIN_DOWN_AFTER_MS,
+        MAX_DOWN_AFTER_MS,
         " (milliseconds; below 1000, a pause of a busy host looks to Sentinel like a dead primary and starts a needless failover)",
     ),
     postgresImage: image("postgresImage"),
@@ -336,8 +351,8 @@ const scalarSchemas = {
     postgresSynchronousMode: boolString(fullKey("postgresSynchronousMode")),
     postgresMaxLagOnFailoverMb: wholeNumber("postgresMaxLagOnFailoverMb", 0, 10240, " (MiB)"),
     backupImage: image("backupImage"),
-    backupIntervalMinutes: wholeNumber("backupIntervalMinutes", 1, 10080, " (minutes; 10080 is a week)"),
-    backupKeep: wholeNumber("backupKeep", 1, 1000),
+    backupIntervalMinutes: wholeNumber("backupIntervalMinutes", 1, MAX_BACKUP_INTERVAL_MINUTES, " (minutes; 10080 is a week)"),
+    backupKeep: wholeNumber("backupKeep", 1, MAX_BACKUP_KEEP),
     monitoring: boolString(fullKey("monitoring")),
     monitoringImage: image("monitoringImage"),
     prometheusRetentionDays: wholeNumber("prometheusRetentionDays", 1, 3650, " (days)"),
@@ -352,7 +367,13 @@ const scalarSchemas = {
     alertSlackChannel: z.string().regex(/^[#@]?[a-z0-9._-]{1,80}$/i, { message: "must be a Slack channel name (e.g. #alerts)" }),
     alertEmailTo: emailOrEmpty("alertEmailTo"),
     alertEmailFrom: emailOrEmpty("alertEmailFrom"),
-    alertEmailSmarthost: z.string().regex(/^([A-Za-z0-9.-]+:\d{1,5})?$/, { message: "must be host:port (e.g. smtp.example.com:587), or empty" }),
+    alertEmailSmarthost: z
+        .string()
+        .regex(/^([A-Za-z0-9.-]+:\d{1,5})?$/, { message: "must be host:port (e.g. smtp.example.com:587), or empty" })
+        // amtool check-config takes any port of five digits; Alertmanager then fails every send.
+        .refine((v) => v === "" || !/^[^:]+:\d+$/.test(v) || (Number(v.split(":")[1]) >= 1 && Number(v.split(":")[1]) <= 65535), {
+            message: `has a port out of 1 to 65535: give the SMTP server's port, usually 587 (e.g. pulumi config set ${fullKey("alertEmailSmarthost")} smtp.example.com:587)`,
+        }),
     alertEmailUsername: z.string().regex(/^[^\s]*$/, { message: "must have no spaces" }),
     postgresLagAlertMb: wholeNumber("postgresLagAlertMb", 1, 10240, " (MiB)"),
 } satisfies Partial<Record<ConfigKey, z.ZodType<unknown, string>>>;
@@ -412,7 +433,7 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
         ports[k] = p;
     }
     if (scalars.monitoring === true) problems.push(...checkMonitoringSettings(raw, scalars));
-    problems.push(...checkEdgePorts(ports));
+    problems.push(...checkEdgePorts(ports), ...checkHostPorts(ports, scalars.sshPort));
     const { appReplicas, appMaxReplicasPerNode, allowNonHa, dataTier } = scalars;
     if (appReplicas !== undefined && allowNonHa !== undefined) problems.push(...checkAppReplicas(appReplicas, allowNonHa));
     if (nodes !== undefined) {
@@ -443,15 +464,18 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
             problems.push(...checkBackupNode(nodes));
         }
         if (dataTier === false) warnings.push(...warnUnusedDataRoles(nodes));
-        if (scalars.monitoring === true && !nodes.some((n) => (n.availability ?? "active") === "active" && n.roles.includes("monitoring"))) {
-            problems.push({
-                key: fullKey("nodes"),
-                message:
-                    "has no active node with the monitoring role, which Prometheus (and Grafana) run on: add monitoring to a node's roles " +
-                    `(e.g. roles: [edge, monitoring]), or set ${fullKey("monitoring")} false`,
-            });
-        }
+        if (scalars.monitoring === true) problems.push(...checkMonitoringNodes(nodes));
         if (scalars.vip === "") warnings.push(...warnNoVip(nodes));
+        const tls = raw["tlsCertificate"];
+        if (tls && nodes.length > 0) {
+            const addrs = nodeAddresses(nodes);
+            // The addresses clients may reach HAProxy at: the VIP, and the edge nodes' own.
+            const edgeIps = new Set([
+                ...(vip?.kind === "ip" ? [vip.canonical] : []),
+                ...nodes.flatMap((n, i) => (n.roles.includes("edge") ? [addrs[i].address, addrs[i].advertise] : [])).flatMap((a) => (a?.kind === "ip" ? [a.canonical] : [])),
+            ]);
+            warnings.push(...warnTlsNames(tls, [...edgeIps]));
+        }
         const unpinned = nodes.filter((n) => n.hostKey === undefined).map((n) => n.name);
         if (unpinned.length > 0) {
             warnings.push({
@@ -572,6 +596,8 @@ function parseNodes(
         });
         return undefined;
     }
+    // Before the schema: it copies the labels into new objects, where a __proto__ key vanishes.
+    problems.push(...checkProtoKeys(value));
     const result = nodesSchema.safeParse(value);
     if (!result.success) {
         report(["nodes"], result.error.issues);
@@ -598,10 +624,13 @@ function isConfigSecret(key: string): boolean {
  */
 export function loadStackConfig(): StackConfig {
     const prefix = `${NAMESPACE}:`;
-    const raw: RawConfig = {};
-    for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
-        if (k.startsWith(prefix)) raw[k.slice(prefix.length)] = v;
-    }
+    // fromEntries defines each key as the object's own: an assignment of `swarm-ha:__proto__`
+    // would set the prototype instead, and the key would pass as no key at all, not refused.
+    const raw: RawConfig = Object.fromEntries(
+        Object.entries(pulumi.runtime.allConfig())
+            .filter(([k]) => k.startsWith(prefix))
+            .map(([k, v]) => [k.slice(prefix.length), v]),
+    );
     const secretKeys = new Set(Object.keys(raw).map(fullKey).filter(isConfigSecret));
     const { warnings, ...parsed } = parseStackConfig(raw, secretKeys);
     for (const w of warnings) void pulumi.log.warn(`${w.key}: ${w.message}`);

@@ -97,7 +97,8 @@ export const CONFIG_KEYS = {
         secret: "never",
         description:
             "How many tasks of the app run: at least 2, so the app survives the loss of one (1 only with allowNonHa). " +
-            "The active app nodes must have room for one more (appMaxReplicasPerNode each): a rolling update starts the new task before it stops the old one.",
+            "The active app nodes must have room for one more (appMaxReplicasPerNode each): a rolling update starts the new task before it stops the old one. " +
+            "At most 500: HAProxy keeps two server slots per task.",
     },
     appMaxReplicasPerNode: { type: "integer", default: 2, secret: "never", description: "The most app tasks swarm places on one node." },
     appPort: { type: "integer", default: 8080, secret: "never", description: "The port the app listens on in its container." },
@@ -205,7 +206,7 @@ export const CONFIG_KEYS = {
         secret: "never",
         description:
             "Bounds Redis's write loss: the primary refuses writes while fewer than this many replicas are connected and at most redisMinReplicasMaxLagSeconds behind, " +
-            "so a primary cut off from its replicas stops taking writes a failover would lose. From 0 (off) to the number of redis nodes minus 1.",
+            "so a primary cut off from its replicas stops taking writes a failover would lose. From 0 (off) to the number of redis nodes minus 1, and at most 100.",
     },
     redisMinReplicasMaxLagSeconds: {
         type: "integer",

@@ -123,10 +123,37 @@ function networkOf(ip: ipaddr.IPv4 | ipaddr.IPv6, bits: number): string {
 }
 
 /**
+ * What `ip` is in its subnet of `bits` if it names no single host there: the network address
+ * (all host bits 0; for IPv6 the Subnet-Router anycast address, RFC 4291 2.6.1) or the IPv4
+ * broadcast address (all host bits 1). /31 and /32 (IPv6: /127, /128) have neither (RFC 3021).
+ */
+function reservedInSubnet(ip: ipaddr.IPv4 | ipaddr.IPv6, bits: number): string | undefined {
+    const cidr = `${ip.toString()}/${bits}`;
+    if (ip.kind() === "ipv4") {
+        if (bits >= 31) return undefined;
+        if (ipaddr.IPv4.networkAddressFromCIDR(cidr).toString() === ip.toString()) return "the network address";
+        if (ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toString() === ip.toString()) return "the broadcast address";
+        return undefined;
+    }
+    if (bits >= 127) return undefined;
+    return ipaddr.IPv6.networkAddressFromCIDR(cidr).toString() === ip.toString() ? "the network address (the Subnet-Router anycast address)" : undefined;
+}
+
+/** The 100th address of `ip`'s subnet (or its first host, in a small one): a free-looking example for a message. */
+function suggestInSubnet(ip: ipaddr.IPv4 | ipaddr.IPv6, bits: number): string {
+    const bytes = (ip.kind() === "ipv4" ? ipaddr.IPv4 : ipaddr.IPv6).networkAddressFromCIDR(`${ip.toString()}/${bits}`).toByteArray();
+    const hostBits = bytes.length * 8 - bits;
+    const offset = hostBits >= 8 ? 100 : 1;
+    bytes[bytes.length - 1] += offset;
+    return ipaddr.fromByteArray(bytes).toString();
+}
+
+/**
  * The VIP against its prefix length and the edge nodes' advertise addresses: keepalived adds
  * the VIP, with `vipPrefixLength`, to each edge node's interface on the edge nodes' network, so
- * the VIP must lie in the subnet of every edge node's advertise address. Edge nodes of the other
- * address family are left to `checkVip`.
+ * the VIP must lie in the subnet of every edge node's advertise address, and be a host of that
+ * subnet (not its network or broadcast address). Edge nodes of the other address family are
+ * left to `checkVip`.
  */
 export function checkVipSubnet(vip: ParsedAddress, vipText: string, prefixLength: number, nodes: NodeInput[]): ConfigProblem[] {
     if (vip.kind !== "ip") return [];
@@ -143,6 +170,16 @@ export function checkVipSubnet(vip: ParsedAddress, vipText: string, prefixLength
         ];
     }
     const problems: ConfigProblem[] = [];
+    const reserved = reservedInSubnet(vip.ip, prefixLength);
+    if (reserved !== undefined) {
+        problems.push({
+            key: fullKey("vip"),
+            message:
+                `'${vipText}' is ${reserved} of its network ${networkOf(vip.ip, prefixLength)} (by ${prefixKey} ${prefixLength}), which names no single host: ` +
+                `pick a free address between them on the edge nodes' network (e.g. pulumi config set ${fullKey("vip")} ${suggestInSubnet(vip.ip, prefixLength)}), ` +
+                `or set ${prefixKey} to that network's real prefix length`,
+        });
+    }
     const addrs = nodeAddresses(nodes);
     const vipNetwork = networkOf(vip.ip, prefixLength);
     nodes.forEach((n, i) => {

@@ -12,6 +12,15 @@ const NODE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 // usable in placement constraints (`node.labels.<key> == <value>`).
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$/;
 const RESERVED_LABEL_PREFIXES = ["swarm-ha.", "com.docker.", "io.docker.", "org.dockerproject."];
+/** Control characters: C0, DEL and C1. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Names a JavaScript object already has, or eats: `__proto__` as a key sets the object's
+ * prototype (the label vanishes without a word), `constructor` and the rest read back as
+ * Object's own functions where a lookup by name expects nothing. Node names and label keys
+ * become such keys, in the program and in what it hands Pulumi.
+ */
+const OBJECT_NAMES = new Set([...Object.getOwnPropertyNames(Object.prototype), "prototype"]);
 /** Raft's cost grows with each manager; Docker recommends at most seven. */
 export const MAX_MANAGERS = 7;
 
@@ -36,11 +45,72 @@ export function readHostKey(text: string): { ok: true; value: string } | { ok: f
     }
     const [type, b64] = [fields[at], fields[at + 1]];
     const blob = /^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? Buffer.from(b64, "base64") : Buffer.alloc(0);
-    const nameLength = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
-    if (blob.length < 4 + nameLength || blob.subarray(4, 4 + nameLength).toString("latin1") !== type) {
-        return { ok: false, message: `has a ${type} key whose base64 is not a ${type} key (truncated or mistyped?); copy it again, e.g. ${example}` };
+    const flaw = hostKeyBlobFlaw(type, blob);
+    if (flaw !== undefined) {
+        return { ok: false, message: `has a ${type} key whose base64 is not a ${type} key (${flaw}: truncated or mistyped?); copy it again, e.g. ${example}` };
     }
     return { ok: true, value: `${type} ${b64}` };
+}
+
+/** The fields of an SSH wire-format blob (RFC 4251: each a 32-bit length, then its bytes); `undefined` if they do not fill it exactly. */
+function sshFields(blob: Buffer): Buffer[] | undefined {
+    const fields: Buffer[] = [];
+    for (let at = 0; at < blob.length; ) {
+        if (at + 4 > blob.length) return undefined;
+        const length = blob.readUInt32BE(at);
+        if (at + 4 + length > blob.length) return undefined;
+        fields.push(blob.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
+    }
+    return fields;
+}
+
+/** Bytes of an ECDSA public point (uncompressed: 0x04, then x and y) by curve (RFC 5656). */
+const ECDSA_POINT_BYTES: Record<string, number> = { nistp256: 65, nistp384: 97, nistp521: 133 };
+/** OpenSSH refuses RSA keys of fewer bits (SSH_RSA_MINIMUM_MODULUS_SIZE). */
+const MIN_RSA_BITS = 1024;
+
+/**
+ * Why `blob` is not a public key of `type`, in a few words; `undefined` when it is one. The
+ * blob names its type first, then holds the key itself (RFC 4253 6.6, RFC 5656, RFC 8709):
+ * a key of the wrong length is one no host presents, and SSH would refuse every host.
+ */
+function hostKeyBlobFlaw(type: string, blob: Buffer): string | undefined {
+    const fields = sshFields(blob);
+    if (fields === undefined || fields.length === 0) return "its fields do not add up";
+    if (fields[0].toString("latin1") !== type) return "it names another type";
+    if (type === "ssh-ed25519") return fields.length === 2 && fields[1].length === 32 ? undefined : "an Ed25519 key is 32 bytes";
+    if (type.startsWith("ecdsa-sha2-")) {
+        const curve = type.slice("ecdsa-sha2-".length);
+        if (fields.length !== 3 || fields[1].toString("latin1") !== curve) return `it names another curve than ${curve}`;
+        return fields[2].length === ECDSA_POINT_BYTES[curve] && fields[2][0] === 4 ? undefined : `a ${curve} point is ${ECDSA_POINT_BYTES[curve]} bytes`;
+    }
+    // ssh-rsa: the exponent, then the modulus (mpints: a leading zero byte keeps them positive).
+    if (fields.length !== 3) return "an RSA key is an exponent and a modulus";
+    const modulus = fields[2][0] === 0 ? fields[2].subarray(1) : fields[2];
+    return modulus.length * 8 >= MIN_RSA_BITS && fields[1].length > 0 ? undefined : `an RSA modulus has at least ${MIN_RSA_BITS} bits`;
+}
+
+/** `swarm-ha:nodes[2].labels.zone`; a key with control characters, which a terminal would not show plainly, is quoted with them escaped. */
+function labelKey(i: number, k: string): string {
+    if (!CONTROL.test(k)) return `${nodeKey(i)}.labels.${k}`;
+    const escaped = k.replace(/[\u0000-\u001f\u007f-\u009f"\\]/g, (c) => (c === '"' || c === "\\" ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+    return `${nodeKey(i)}.labels["${escaped}"]`;
+}
+
+/**
+ * `__proto__` keys in the `nodes` list as JSON.parse gives it (own keys there), before the
+ * schema reads it: copied into an object, such a key sets its prototype, so a label or setting
+ * of that name would vanish without a word.
+ */
+export function checkProtoKeys(value: unknown, path = `${NAMESPACE}:nodes`): ConfigProblem[] {
+    if (typeof value !== "object" || value === null) return [];
+    if (Array.isArray(value)) return value.flatMap((v, i) => checkProtoKeys(v, `${path}[${i}]`));
+    return Object.keys(value).flatMap((k) =>
+        k === "__proto__"
+            ? [{ key: `${path}.__proto__`, message: "is a name JavaScript objects take as their prototype, so the value would be lost without a word: rename it (e.g. for a label: com.example.proto)" }]
+            : checkProtoKeys((value as Record<string, unknown>)[k], `${path}.${k}`),
+    );
 }
 
 /** A value's YAML type in words, for "is a list, but must be a map". */
@@ -112,7 +182,8 @@ export const nodeSchema = z
                             },
                         })
                         .max(255, { message: "label values must be at most 255 characters" })
-                        .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), { message: "label values must not contain control characters or newlines" }),
+                        // C0, DEL and C1 (U+0080-U+009F, e.g. NEL, a line break to some readers): invisible in a message, and Docker keeps them.
+                        .refine((v) => !CONTROL.test(v), { message: "label values must not contain control characters or newlines (C0, DEL or C1): write the value on one line, in printable characters" }),
                     { error: expecting("a map of label: value", "labels: {zone: a}") },
                 )
                 .default({}),
@@ -238,10 +309,16 @@ export function checkNodes(nodes: NodeInput[], allowNonHa: boolean): ConfigProbl
     });
 
     nodes.forEach((n, i) => {
+        if (OBJECT_NAMES.has(n.name)) {
+            problems.push({ key: `${nodeKey(i)}.name`, message: `'${n.name}' is a name every JavaScript object already has, which swarm-ha's lookups by node name would mistake for a node: rename the node (e.g. name: ${n.name}-1)` });
+        }
         for (const k of Object.keys(n.labels)) {
-            const key = `${nodeKey(i)}.labels.${k}`;
+            const key = labelKey(i, k);
             if (!LABEL_KEY.test(k)) {
-                problems.push({ key, message: "is not a valid label key: use lower-case letters, digits, '.', '-' or '_' (e.g. zone or com.example.rack)" });
+                const control = CONTROL.test(k) ? " (it holds control characters, shown escaped)" : "";
+                problems.push({ key, message: `is not a valid label key${control}: use lower-case letters, digits, '.', '-' or '_' (e.g. zone or com.example.rack)` });
+            } else if (OBJECT_NAMES.has(k)) {
+                problems.push({ key, message: `is a name every JavaScript object already has, which a lookup by label would mistake for one: rename the label (e.g. com.example.${k})` });
             } else if (RESERVED_LABEL_PREFIXES.some((p) => k.startsWith(p))) {
                 problems.push({ key, message: `uses a reserved prefix (${RESERVED_LABEL_PREFIXES.join(", ")}); swarm-ha sets roles from the node's roles list` });
             }
