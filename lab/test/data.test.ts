@@ -52,11 +52,18 @@ test("a replica change and an env change update their services in place, rolling
         const before = taskContainers();
         const updated = deploy(baseNodes, extra);
         expect(updated.summary.error).toBeUndefined();
-        // In place (the provider's `mode` block is ForceNew only as a whole), not replaced.
-        expect(changes(updated)).toEqual(["update app-service", "update backups-service"]);
+        // In place (the provider's `mode` block is ForceNew only as a whole), not replaced. HAProxy
+        // keeps two server slots per app task, so its config (a new Docker config) follows the count.
+        expect(changes(updated).sort()).toEqual(
+            [
+                "update app-service",
+                "update backups-service",
+                ...["lab-m1", "lab-m2"].flatMap((n) => [`replace edge-${n}-haproxy-config`, `delete-replaced edge-${n}-haproxy-config`, `update edge-${n}-haproxy`]),
+            ].sort(),
+        );
         // The app's tasks roll too when only its count changes: the provider sends env in Go's
         // random map order, and the swarm rolls a service whose task spec differs at all.
-        expect(restartedServices(before, taskContainers())).toEqual([`${PREFIX}-app`, `${PREFIX}-backup`]);
+        expect(restartedServices(before, taskContainers())).toEqual([`${PREFIX}-app`, `${PREFIX}-backup`, `${PREFIX}-haproxy-lab-m1`, `${PREFIX}-haproxy-lab-m2`]);
     }
 });
 
