@@ -111,9 +111,9 @@ defaults
     retry-on conn-failure empty-response response-timeout
 
 # Docker's embedded DNS. The defaults keep answers 10s and retry a name with no tasks after
-# 30s; Swarm removes a stopping task from DNS 2s before it stops it, so re-resolve every
-# second and retry within 2s (not less: a name with no tasks is forwarded upstream, and a
-# tighter loop floods it, haproxy/haproxy#2503).
+# 30s; a task that stops leaves DNS (Swarm removes it 2s before it stops it) and a restarted
+# task gets a new IP, so re-resolve every second and retry within 2s (not less: a name with
+# no tasks is forwarded upstream, and a tighter loop floods it, haproxy/haproxy#2503).
 resolvers docker
     nameserver dns 127.0.0.11:53
     # The default 512 bytes holds about 30 answers; Docker's DNS honours the size announced.

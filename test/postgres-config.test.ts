@@ -230,11 +230,13 @@ defaults
     # default prefers IPv6; the overlay networks are IPv4).
     default-server inter 1s fastinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions resolvers docker resolve-prefer ipv4 init-addr none
 
-# Docker's embedded DNS. The defaults keep answers 10s and retry a name with no task after 30s;
-# a member's task gets a new IP when it restarts, so re-resolve every second and retry within
-# 2s (not less: a name with no task is forwarded upstream, haproxy/haproxy#2503).
+# Docker's embedded DNS. The defaults keep answers 10s and retry a name with no tasks after
+# 30s; a task that stops leaves DNS (Swarm removes it 2s before it stops it) and a restarted
+# task gets a new IP, so re-resolve every second and retry within 2s (not less: a name with
+# no tasks is forwarded upstream, and a tighter loop floods it, haproxy/haproxy#2503).
 resolvers docker
     nameserver dns 127.0.0.11:53
+    # The default 512 bytes holds about 30 answers; Docker's DNS honours the size announced.
     accepted_payload_size 8192
     hold valid 1s
     hold obsolete 0s

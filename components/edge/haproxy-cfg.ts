@@ -10,6 +10,7 @@
  * Secrets never enter the text: the stats password is read by HAProxy from an environment
  * variable the container's entrypoint fills from a Docker secret file.
  */
+import { dockerDnsResolvers } from "../common/haproxy-resolvers";
 
 /** TLS termination on the edge. */
 export interface HaproxyTlsInput {
@@ -197,23 +198,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    # and every other task would answer the same. Only GET and HEAD (see backend app).`,
         `    retry-on conn-failure empty-response response-timeout`,
         ``,
-        `# Docker's embedded DNS. The defaults keep answers 10s and retry a name with no tasks after`,
-        `# 30s; Swarm removes a stopping task from DNS 2s before it stops it, so re-resolve every`,
-        `# second and retry within 2s (not less: a name with no tasks is forwarded upstream, and a`,
-        `# tighter loop floods it, haproxy/haproxy#2503).`,
-        `resolvers docker`,
-        `    nameserver dns 127.0.0.11:53`,
-        `    # The default 512 bytes holds about 30 answers; Docker's DNS honours the size announced.`,
-        `    accepted_payload_size 8192`,
-        `    hold valid 1s`,
-        `    hold obsolete 0s`,
-        `    hold nx 2s`,
-        `    hold other 2s`,
-        `    hold refused 2s`,
-        `    hold timeout 2s`,
-        `    timeout resolve 1s`,
-        `    timeout retry 1s`,
-        ``,
+        ...dockerDnsResolvers(),
         `# The password arrives in plain text from the secret file; it lives only in memory.`,
         `userlist stats_users`,
         `    user ${statsUser} insecure-password "${password}"`,

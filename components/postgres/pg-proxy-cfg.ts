@@ -11,6 +11,7 @@
  * demoted one. Why each value that is not HAProxy's default was chosen is said in a comment next
  * to it, in the rendered text. No password is needed here, and none is written.
  */
+import { dockerDnsResolvers } from "../common/haproxy-resolvers";
 
 /** One Postgres member, as the proxy reaches it. */
 export interface PgProxyServer {
@@ -143,21 +144,7 @@ export function renderPgProxyConfig(input: PgProxyConfigInput): string {
         `    # default prefers IPv6; the overlay networks are IPv4).`,
         `    default-server inter 1s fastinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions resolvers docker resolve-prefer ipv4 init-addr none`,
         ``,
-        `# Docker's embedded DNS. The defaults keep answers 10s and retry a name with no task after 30s;`,
-        `# a member's task gets a new IP when it restarts, so re-resolve every second and retry within`,
-        `# 2s (not less: a name with no task is forwarded upstream, haproxy/haproxy#2503).`,
-        `resolvers docker`,
-        `    nameserver dns 127.0.0.11:53`,
-        `    accepted_payload_size 8192`,
-        `    hold valid 1s`,
-        `    hold obsolete 0s`,
-        `    hold nx 2s`,
-        `    hold other 2s`,
-        `    hold refused 2s`,
-        `    hold timeout 2s`,
-        `    timeout resolve 1s`,
-        `    timeout retry 1s`,
-        ``,
+        ...dockerDnsResolvers(),
         `# Writers: the member whose Patroni answers 200 on /primary, that is the leader, and only it.`,
         `listen pg_rw`,
         `    bind :${readWritePort}`,

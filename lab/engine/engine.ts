@@ -3,6 +3,8 @@
  * real, with a state file so that a second run behaves like `pulumi up` on a stack:
  *
  * - a resource whose inputs are unchanged is left alone (its stored outputs are returned);
+ *   for the Docker provider "unchanged" means equal to the state it read back from Docker
+ *   after the last create or update, by its schema's rules (state-diff.ts, PROVIDER-RULES.md);
  * - a changed one is updated, or replaced when the provider would replace it (create the
  *   new one, delete the old one at the end; delete first if `deleteBeforeReplace`);
  * - a resource in state that the program no longer declares is deleted at the end, in
@@ -15,8 +17,8 @@
  * updated one's outputs) is unknown, and an input that depends on one counts as changed.
  *
  * Simpler than the Pulumi engine (documented in lab/README.md): no refresh, no
- * import, no parallelism limit, `ignoreChanges`/`protect`/`retainOnDelete`/aliases unused by
- * the program and not implemented; a replaced resource's dependents are not replaced with it.
+ * import, no parallelism limit, `protect`/`retainOnDelete`/aliases unused by the program and
+ * not implemented; a replaced resource's dependents are not replaced with it.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
