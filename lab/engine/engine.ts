@@ -21,16 +21,16 @@
  * not implemented; a replaced resource's dependents are not replaced with it.
  */
 import * as fs from "node:fs";
+import type * as http from "node:http";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import Docker from "dockerode";
-import type { Client } from "ssh2";
 import { durationSeconds, mockUrn, type Registration, watchRegistrations } from "../../support/registrations";
 import { materializeAssets } from "./assets";
 import { dockerProviderTarget, HANDLERS, type HandlerContext, INVOKES, NotImplemented, type Phase } from "./handlers";
 import { containsSecret, makeSecret, reveal } from "../../support/secret-markers";
 import { SecretBox } from "./secret-box";
-import { connect, dockerAgent } from "./ssh";
+import { dockerTransport } from "./ssh";
 import { changedFields, pathDiffers } from "./state-diff";
 
 export interface StoredResource {
@@ -137,7 +137,8 @@ export class LabEngine implements pulumi.runtime.Mocks {
     private readonly planned = new Set<string>();
     private readonly registrations = new Map<string, Registration>();
     private readonly box: SecretBox;
-    private readonly sshClients = new Map<string, Promise<Client>>();
+    /** The Docker providers' transports, whose idle SSH connections close at the end. */
+    private readonly dockerAgents: http.Agent[] = [];
     private readonly dockers = new Map<string, Promise<Docker>>();
     private readonly t0 = Date.now();
     private inFlight = 0;
@@ -388,14 +389,9 @@ export class LabEngine implements pulumi.runtime.Mocks {
         if (!d) {
             const stored = this.current.get(providerUrn) ?? this.previous.get(providerUrn);
             if (!stored) throw new Error(`lab engine: unknown provider ${providerUrn}`);
-            const target = dockerProviderTarget(reveal(this.box.open(stored.inputs)));
-            const key = `${target.user}@${target.host}:${target.port}`;
-            let client = this.sshClients.get(key);
-            if (!client) {
-                client = connect(target);
-                this.sshClients.set(key, client);
-            }
-            d = client.then((c) => new Docker({ protocol: "http", host: "docker", port: 80, agent: dockerAgent(c) } as Docker.DockerOptions));
+            const agent = dockerTransport(dockerProviderTarget(reveal(this.box.open(stored.inputs))));
+            this.dockerAgents.push(agent);
+            d = Promise.resolve(new Docker({ protocol: "http", host: "docker", port: 80, agent } as Docker.DockerOptions));
             this.dockers.set(providerUrn, d);
         }
         return d;
@@ -443,7 +439,7 @@ export class LabEngine implements pulumi.runtime.Mocks {
                 }
             }
         } finally {
-            for (const c of this.sshClients.values()) c.then((x) => x.end()).catch(() => undefined);
+            for (const a of this.dockerAgents) a.destroy();
         }
     }
 

@@ -1,8 +1,8 @@
 /**
  * SSH for the lab engine: commands run the way @pulumi/command's remote.Command runs them
- * (one exec channel, stdin written then closed), and the Docker Engine API reached the way
- * the Docker provider reaches an ssh:// host (`docker system dial-stdio` on the host), with
- * one SSH connection carrying a channel per HTTP request.
+ * (a connection of their own, one exec channel, stdin written then closed), and the Docker
+ * Engine API reached the way the Docker provider reaches an ssh:// host (`docker system
+ * dial-stdio` on the host), an SSH connection per HTTP connection (`dockerTransport`).
  *
  * Timing follows the real clients, so that the lab neither hides nor invents a hang:
  * - connecting: `attempts` tries of `timeoutSeconds` each, with Pulumi's retry backoff
@@ -192,21 +192,39 @@ export function exec(c: Client, command: string, stdin?: string): Promise<ExecRe
     });
 }
 
-/** An HTTP agent whose every connection is `docker system dial-stdio` over one SSH connection. */
-export function dockerAgent(c: Client): http.Agent {
-    const agent = new http.Agent({ keepAlive: false });
+/**
+ * The Docker provider's transport to an ssh:// host, as the docker CLI's connhelper builds it
+ * (docker/cli v28.5.2 cli/connhelper/connhelper.go:47-65): every HTTP connection is its own
+ * `ssh … docker system dial-stdio` process, so its own SSH connection, dialled once (the
+ * docker client does not retry a refused one); idle connections are kept for reuse, two at
+ * most (Go's http.Transport DefaultMaxIdleConnsPerHost). A burst of parallel API calls is a
+ * burst of SSH handshakes, which sshd's MaxStartups (10:30:100 by default) may refuse.
+ */
+export function dockerTransport(target: SshTarget): http.Agent {
+    const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 2 });
     (agent as any).createConnection = (_opts: unknown, callback: (err: Error | null, stream?: unknown) => void) => {
-        c.exec("docker system dial-stdio", (err, stream) => {
-            if (err) return callback(err);
-            // http expects a socket; an ssh2 channel is a duplex stream with most of its methods.
-            const s = stream as any;
-            s.setKeepAlive ??= () => s;
-            s.setNoDelay ??= () => s;
-            s.setTimeout ??= () => s;
-            s.ref ??= () => s;
-            s.unref ??= () => s;
-            callback(null, s);
-        });
+        connect({ ...target, attempts: 1 }).then(
+            (c) =>
+                c.exec("docker system dial-stdio", (err, stream) => {
+                    if (err) {
+                        c.end();
+                        return callback(err);
+                    }
+                    // http expects a socket; an ssh2 channel is a duplex stream with most of its methods.
+                    const s = stream as any;
+                    s.setKeepAlive ??= () => s;
+                    s.setNoDelay ??= () => s;
+                    s.setTimeout ??= () => s;
+                    s.ref ??= () => s;
+                    s.unref ??= () => s;
+                    // The ssh process ends with its connection, and the connection with it.
+                    s.once("close", () => c.end());
+                    c.on("error", () => s.destroy());
+                    c.once("close", () => s.destroy());
+                    callback(null, s);
+                }),
+            (e) => callback(e as Error),
+        );
     };
     return agent;
 }
