@@ -46,21 +46,8 @@ export interface RunResult {
     byName(suffix: string): Recorded;
 }
 
-export const FAKE_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-fake-test-key\n-----END OPENSSH PRIVATE KEY-----";
-export const MANAGER_TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-managerfakefakefakefake";
-export const WORKER_TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-workerfakefakefakefakef";
-export const CLUSTER_ID = "k2x9fakeclusterid0001";
-
-/** What the hosts' scripts print: told apart by the script a command runs. */
-function fakeStdout(name: string, create: string): string {
-    const node = name.replace(/^swarm-/, "").replace(/-(member|preflight|settings|registration)$/, "");
-    if (create.includes("# swarm-ha init.sh")) {
-        return `action=initialised\ncluster_id=${CLUSTER_ID}\nnode_id=id-${node}\nmanager_token=${MANAGER_TOKEN}\nworker_token=${WORKER_TOKEN}\n`;
-    }
-    if (create.includes("# swarm-ha join.sh")) return `action=joined\nnode_id=id-${node}\nreplaced_node_id=\n`;
-    if (name.endsWith("-preflight")) return "docker_version=24.0.7\nswarm_state=inactive\n";
-    return "";
-}
+export { CLUSTER_ID, FAKE_SSH_KEY, MANAGER_TOKEN, WORKER_TOKEN, fakeStdout } from "./fake-hosts";
+import { MANAGER_TOKEN, WORKER_TOKEN, fakeStdout } from "./fake-hosts";
 
 export function devConfig(): Record<string, string> {
     return readStackFile(path.join(__dirname, "..", "..", "Pulumi.dev.yaml"));
