@@ -20,14 +20,16 @@ import { appService, killTask, replicas, sleep, waitFor } from "../lab/faults";
 import { alerts as prometheusAlerts } from "../lab/monitoring";
 import { baseNodes } from "../lab/control";
 import { benchCommand, median, recordChaosRun } from "./results";
+import { parseCli, wholeNumber } from "../support/cli";
 
-const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const runs = Number(arg("--runs") ?? 3);
-const quietMinutes = Number(arg("--quiet-minutes") ?? 10);
-const wanted = arg("--scenarios")?.split(",");
+const { values: flags } = parseCli("npm run bench:alerts [-- --runs 3] [--scenarios node-stop,app-crash-loop,redis-primary-kill,quiet] [--quiet-minutes 10]", {
+    runs: { type: "string" },
+    scenarios: { type: "string" },
+    "quiet-minutes": { type: "string" },
+});
+const runs = wholeNumber(flags.runs, "--runs", 3);
+const quietMinutes = wholeNumber(flags["quiet-minutes"], "--quiet-minutes", 10);
+const wanted = flags.scenarios?.split(",");
 const GOAL_S = 60;
 const REDIS = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
 const receiver = new AlertReceiver();

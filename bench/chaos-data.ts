@@ -17,10 +17,11 @@ import { appService, replicas, sleep, VIP, waitFor } from "../lab/faults";
 import { BACKUP_SERVICE, directPostgresWrites, inService, directRedisWrites, killContainer, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, todoWriter, works, writeAndRead } from "../lab/data";
 import { runOpenLoop, type RequestResult } from "./load/open-loop";
 import { benchCommand, median, percentile, recordChaosRun } from "./results";
+import { parseCli, wholeNumber } from "../support/cli";
 
-const args = process.argv.slice(2);
-const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const runs = Number(arg("--runs") ?? 3);
+const { values: flags } = parseCli("npm run bench:chaos-data [-- --runs 3] [--scenarios a,b]", { runs: { type: "string" }, scenarios: { type: "string" } });
+const arg = (name: "--runs" | "--scenarios") => flags[name.slice(2) as "runs" | "scenarios"];
+const runs = wholeNumber(flags.runs, "--runs", 3);
 const READ_RATE = 100;
 const WRITE_RATE = 10;
 const FAULT_AT_MS = 5000;

@@ -14,11 +14,12 @@ import { baseNodes, deployInBackground, killHost, startHost } from "../lab/contr
 import { appService, haproxyService, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, someManager, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
 import { runOpenLoop, type RequestResult } from "./load/open-loop";
 import { benchCommand, median, percentile, recordChaosRun } from "./results";
+import { parseCli, wholeNumber } from "../support/cli";
 
 const ROOT = path.resolve(__dirname, "..");
-const args = process.argv.slice(2);
-const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const runs = Number(arg("--runs") ?? 3);
+const { values: flags } = parseCli("npm run bench:chaos-edge [-- --runs 3] [--scenarios a,b]", { runs: { type: "string" }, scenarios: { type: "string" } });
+const arg = (name: "--runs" | "--scenarios") => flags[name.slice(2) as "runs" | "scenarios"];
+const runs = wholeNumber(flags.runs, "--runs", 3);
 const RATE = 200;
 const FAULT_AT_MS = 5000;
 const EDGE = baseNodes.filter((n) => n.roles.includes("edge")).map((n) => n.name);

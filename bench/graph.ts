@@ -20,9 +20,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { watchRegistrations } from "../support/registrations";
 import { isSecret } from "../support/secret-markers";
+import { parseCli, wholeNumber } from "../support/cli";
 
 const ROOT = path.resolve(__dirname, "..");
-const args = process.argv.slice(2);
+const { values: flags } = parseCli("npm run bench:graph [-- --runs 3]   (--one N: one measurement, run by the benchmark itself)", { runs: { type: "string" }, one: { type: "string" } });
 const SIZES = [10, 100, 1000];
 const GOAL = { nodes: 1000, seconds: 20 };
 
@@ -194,7 +195,7 @@ const median = (xs: number[]) => {
 };
 
 function main(): void {
-    const runs = Number(args[args.indexOf("--runs") + 1]) || 3;
+    const runs = wholeNumber(flags.runs, "--runs", 3);
     const loadBefore = os.loadavg()[0];
     const samples: Record<number, Sample[]> = {};
     for (const n of SIZES) {
@@ -239,11 +240,8 @@ function main(): void {
     console.log(line);
 }
 
-const one = args.indexOf("--one");
-if (one >= 0) {
-    const n = Number(args[one + 1]);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --one takes a node count, not '${args[one + 1]}'`);
-    measureOne(n).catch((e) => {
+if (flags.one !== undefined) {
+    measureOne(wholeNumber(flags.one, "--one", 1)).catch((e) => {
         console.error(e);
         process.exit(1);
     });

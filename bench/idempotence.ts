@@ -13,19 +13,14 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { baseNodes, deploy, EVERY_RUN, resetToBase } from "../lab/control";
 import { onNode, restartedServices, taskContainers } from "../lab/faults";
 import { median } from "./results";
+import { parseCli, wholeNumber } from "../support/cli";
 
 const ROOT = path.resolve(__dirname, "..");
-const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, help: { type: "boolean" } }, strict: true });
-if (values.help) {
-    console.log("npm run bench:idempotence [-- --runs N]: N no-change deploys of the whole lab stack (default 3)");
-    process.exit(0);
-}
-const runs = Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number of at least 1 (got ${values.runs})`);
+const { values: flags } = parseCli("npm run bench:idempotence [-- --runs 3]: N no-change deploys of the whole lab stack", { runs: { type: "string" } });
+const runs = wholeNumber(flags.runs, "--runs", 3);
 const GOALS = { changedResources: 0, restartedTasks: 0, seconds: 15 };
 
 const git = (...a: string[]) => spawnSync("git", a, { cwd: ROOT, encoding: "utf8" }).stdout.trim();

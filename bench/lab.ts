@@ -9,11 +9,12 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseCli, wholeNumber } from "../support/cli";
 
 const ROOT = path.resolve(__dirname, "..");
-const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf("--runs") + 1]) || 3;
-const skipCold = args.includes("--skip-cold");
+const { values: flags } = parseCli("npm run bench:lab [-- --runs 3] [--skip-cold]", { runs: { type: "string" }, "skip-cold": { type: "boolean" } });
+const runs = wholeNumber(flags.runs, "--runs", 3);
+const skipCold = flags["skip-cold"] === true;
 
 function timed(label: string, cmd: string, cmdArgs: string[]): number {
     const t0 = Date.now();

@@ -19,9 +19,10 @@ import { nodeLabels } from "../components/cluster";
 import { onLabNode } from "../lab/nodes";
 import { ROOT } from "../lab/stack";
 import { median } from "./results";
+import { parseCli, wholeNumber } from "../support/cli";
 
-const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf("--runs") + 1]) || 3;
+const { values: flags } = parseCli("npm run bench:peer [-- --runs 3]", { runs: { type: "string" } });
+const runs = wholeNumber(flags.runs, "--runs", 3);
 const PLAYBOOK = path.join(ROOT, "bench", "peer", "swarm.yml");
 const PROGRAM = path.join(ROOT, "bench", "peer", "swarm-only.ts");
 const M1 = hosts.nodes.find((n) => n.name === "lab-m1")!.address;

@@ -29,6 +29,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { LabEngine, type StepRecord } from "./engine/engine";
 import { previewReport } from "./engine/preview-report";
 import { readStackFile, ROOT } from "./stack";
+import { parseCli } from "../support/cli";
 
 interface Options {
     stack: string;
@@ -42,29 +43,33 @@ interface Options {
     summary?: string;
 }
 
-function parseArgs(argv: string[]): Options {
-    const o: Partial<Options> = { stack: "lab", freshState: false, destroy: false, preview: false, program: path.join(ROOT, "index.ts") };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const next = () => {
-            const v = argv[++i];
-            if (v === undefined) throw new Error(`${a} needs a value`);
-            return v;
-        };
-        if (a === "--stack") o.stack = next();
-        else if (a === "--config") o.config = path.resolve(next());
-        else if (a === "--state") o.state = path.resolve(next());
-        else if (a === "--fresh-state") o.freshState = true;
-        else if (a === "--destroy") o.destroy = true;
-        else if (a === "--preview") o.preview = true;
-        else if (a === "--secrets") o.secrets = path.resolve(next());
-        else if (a === "--program") o.program = path.resolve(next());
-        else if (a === "--summary") o.summary = path.resolve(next());
-        else throw new Error(`unknown argument ${a}`);
-    }
-    o.config ??= path.join(ROOT, `Pulumi.${o.stack}.yaml`);
-    o.state ??= path.join(ROOT, ".lab", "state", `${o.stack}.json`);
-    return o as Options;
+const USAGE = "tsx lab/deploy.ts [--stack lab] [--config FILE] [--state FILE] [--fresh-state] [--destroy] [--preview] [--program FILE] [--secrets FILE] [--summary FILE]";
+
+function parseOptions(): Options {
+    const { values: v } = parseCli(USAGE, {
+        stack: { type: "string" },
+        config: { type: "string" },
+        state: { type: "string" },
+        "fresh-state": { type: "boolean" },
+        destroy: { type: "boolean" },
+        preview: { type: "boolean" },
+        secrets: { type: "string" },
+        program: { type: "string" },
+        summary: { type: "string" },
+    });
+    const stack = v.stack ?? "lab";
+    const resolved = (f: string | undefined) => (f === undefined ? undefined : path.resolve(f));
+    return {
+        stack,
+        config: resolved(v.config) ?? path.join(ROOT, `Pulumi.${stack}.yaml`),
+        state: resolved(v.state) ?? path.join(ROOT, ".lab", "state", `${stack}.json`),
+        freshState: v["fresh-state"] === true,
+        destroy: v.destroy === true,
+        preview: v.preview === true,
+        secrets: resolved(v.secrets),
+        program: resolved(v.program) ?? path.join(ROOT, "index.ts"),
+        summary: resolved(v.summary),
+    };
 }
 
 /** The stack's config, with the lab's SSH key unless the file names one, and the secret config. */
@@ -105,7 +110,7 @@ export interface DeploySummary {
 }
 
 async function main(): Promise<number> {
-    const opts = parseArgs(process.argv.slice(2));
+    const opts = parseOptions();
     const t0 = Date.now();
     const log = (l: string) => console.log(`[deploy] ${l}`);
     if (opts.freshState) {

@@ -22,6 +22,7 @@ import { builtImageTag, contextFiles, IMAGE_NAMES, type ImageName } from "../com
 import { placeStack } from "../components/config/placement";
 import type { StackRole } from "../components/config/types";
 import { labNodes, readHosts } from "./stack";
+import { parseCli } from "../support/cli";
 
 const DOCKER_HOST = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
 const CACHE_DIR = "/var/cache/swarm-ha-lab";
@@ -201,7 +202,8 @@ export async function ensureLabImages(opts: { everyImageEverywhere?: boolean } =
 }
 
 if (require.main === module) {
-    ensureLabImages({ everyImageEverywhere: process.argv.includes("--all") }).catch((e) => {
+    const { values: flags } = parseCli("tsx lab/images.ts [--all]   (--all: every image on every node)", { all: { type: "boolean" } });
+    ensureLabImages({ everyImageEverywhere: flags.all === true }).catch((e) => {
         console.error(`[lab] images: FAILED: ${(e as Error).message}`);
         process.exit(1);
     });

@@ -4,10 +4,13 @@
  * read from the engine's state, where it is sealed, and printed on standard output only.
  */
 import { labSecret } from "./secrets";
+import { parseCli } from "../support/cli";
 
-const id = process.argv[2];
-if (!id) {
-    console.error("usage: npm run lab:secret -- <id>   (e.g. haproxy-stats-password, redis-password)");
+const USAGE = "usage: npm run lab:secret -- <id>   (e.g. haproxy-stats-password, redis-password)";
+const { positionals } = parseCli(USAGE, {}, true);
+const id = positionals[0];
+if (!id || positionals.length > 1) {
+    console.error(USAGE);
     process.exit(2);
 }
 try {

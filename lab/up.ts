@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { LAB_STACK_FILE, ROOT, labStackConfig, readHosts, writeStackFile } from "./stack";
 import { onLabNode } from "./nodes";
+import { parseCli, wholeNumber } from "../support/cli";
 
 function step(name: string, cmd: string, args: string[]): void {
     console.log(`[lab] ${name}`);
@@ -18,8 +19,10 @@ function step(name: string, cmd: string, args: string[]): void {
     }
 }
 
+const { values: flags } = parseCli("npm run lab:up [-- --managers 3 --workers 1]", { managers: { type: "string" }, workers: { type: "string" } });
+const size = [...(flags.managers ? ["--managers", String(wholeNumber(flags.managers, "--managers", 3))] : []), ...(flags.workers ? ["--workers", String(wholeNumber(flags.workers, "--workers", 1, 0))] : [])];
 const t0 = Date.now();
-step("starting the hosts", "bash", [path.join(ROOT, "lab", "hosts.sh"), "up", ...process.argv.slice(2)]);
+step("starting the hosts", "bash", [path.join(ROOT, "lab", "hosts.sh"), "up", ...size]);
 step("building and loading the images (no registry in the lab)", "npx", ["tsx", path.join(ROOT, "lab", "images.ts")]);
 const hosts = readHosts();
 writeStackFile(LAB_STACK_FILE, labStackConfig(hosts));

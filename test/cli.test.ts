@@ -1,0 +1,22 @@
+/** The lab's and the benchmarks' command lines: --help, and an unknown flag refused (util.parseArgs, strict). */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+
+const ROOT = path.resolve(__dirname, "..");
+const tsx = (...args: string[]) => spawnSync("npx", ["tsx", ...args], { cwd: ROOT, encoding: "utf8" });
+
+test("an unknown flag is an error that prints the usage (exit 2); --help prints it (exit 0)", () => {
+    const bad = tsx("lab/deploy.ts", "--stak", "lab");
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("Unknown option '--stak'");
+    expect(bad.stderr).toContain("tsx lab/deploy.ts [--stack lab]");
+    const help = tsx("lab/deploy.ts", "--help");
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain("[--preview]");
+});
+
+test("the image loader refuses an unknown flag as well", () => {
+    const r = tsx("lab/images.ts", "--all", "--extra");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("Unknown option '--extra'");
+});
