@@ -3,7 +3,7 @@
  * engine: `pulumi up` for machines where the Pulumi CLI cannot run.
  *
  *   tsx lab/deploy.ts [--stack lab] [--config FILE] [--state FILE] [--fresh-state]
- *                     [--destroy] [--preview] [--summary FILE]
+ *                     [--destroy] [--preview] [--summary FILE] [--parallel 8]
  *
  * --config        stack config (default Pulumi.<stack>.yaml)
  * --state         the engine's state file (default .lab/state/<stack>.json)
@@ -19,6 +19,8 @@
  * --secrets FILE  secret config, as `pulumi config set --secret` sets it: a JSON object of
  *                 full keys and values (e.g. {"swarm-ha:haproxyStatsPassword": "..."})
  * --summary       write a JSON summary (steps, outputs with secrets redacted, error)
+ * --parallel N    at most N resource operations at once, as `pulumi up --parallel N` (default 8,
+ *                 how swarm-ha is deployed: the hosts' sshd refuses bursts of new connections)
  *
  * The SSH key for the lab stack comes from .lab/ssh/id_ed25519 unless the config file sets
  * swarm-ha:sshPrivateKey. Exit code 0 on success, 1 on any error (named host and step).
@@ -29,7 +31,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { LabEngine, type StepRecord } from "./engine/engine";
 import { previewReport } from "./engine/preview-report";
 import { readStackFile, ROOT } from "./stack";
-import { parseCli } from "../support/cli";
+import { parseCli, wholeNumber } from "../support/cli";
 
 interface Options {
     stack: string;
@@ -41,9 +43,12 @@ interface Options {
     secrets?: string;
     program: string;
     summary?: string;
+    parallel: number;
 }
 
-const USAGE = "tsx lab/deploy.ts [--stack lab] [--config FILE] [--state FILE] [--fresh-state] [--destroy] [--preview] [--program FILE] [--secrets FILE] [--summary FILE]";
+const USAGE = "tsx lab/deploy.ts [--stack lab] [--config FILE] [--state FILE] [--fresh-state] [--destroy] [--preview] [--program FILE] [--secrets FILE] [--summary FILE] [--parallel 8]";
+/** `pulumi up --parallel 8`, as swarm-ha's docs and workflows run it (see LabEngine's `parallel`). */
+const DEPLOY_PARALLEL = 8;
 
 function parseOptions(): Options {
     const { values: v } = parseCli(USAGE, {
@@ -56,6 +61,7 @@ function parseOptions(): Options {
         secrets: { type: "string" },
         program: { type: "string" },
         summary: { type: "string" },
+        parallel: { type: "string" },
     });
     const stack = v.stack ?? "lab";
     const resolved = (f: string | undefined) => (f === undefined ? undefined : path.resolve(f));
@@ -69,6 +75,7 @@ function parseOptions(): Options {
         secrets: resolved(v.secrets),
         program: resolved(v.program) ?? path.join(ROOT, "index.ts"),
         summary: resolved(v.summary),
+        parallel: wholeNumber(v.parallel, "--parallel", DEPLOY_PARALLEL),
     };
 }
 
@@ -117,7 +124,7 @@ async function main(): Promise<number> {
         fs.rmSync(opts.state, { force: true });
         log(`state forgotten: ${path.relative(ROOT, opts.state)}`);
     }
-    const engine = new LabEngine(opts.state, "swarm-ha", opts.stack, log, opts.preview ? "preview" : "up");
+    const engine = new LabEngine(opts.state, "swarm-ha", opts.stack, log, opts.preview ? "preview" : "up", opts.parallel);
     const outputs: Record<string, unknown> = {};
     let error: Error | undefined;
     process.on("unhandledRejection", (e) => {

@@ -38,6 +38,15 @@ test("they run Pulumi's official action, with the policy pack on preview and up"
     expect(steps("destroy-test-stack.yml").filter((s) => s.with?.command).map((s) => s.with)).toMatchObject([{ command: "preview" }, { command: "destroy", remove: true }]);
 });
 
+test("every step that changes hosts runs at most 8 resource operations at once (sshd's MaxStartups on the hosts is 10)", () => {
+    const steps = (f: string) => Object.values(parse(text(f)).jobs as Record<string, { steps: any[] }>).flatMap((j) => j.steps);
+    const changing = ["up.yml", "destroy-test-stack.yml"].flatMap((f) => steps(f).filter((s) => ["up", "destroy"].includes(s.with?.command)));
+    expect(changing.length).toBe(2);
+    for (const s of changing) expect(s.with.parallel).toBe(8);
+    const script = steps("destroy-test-stack.yml").map((s) => String(s.run ?? "")).join("\n");
+    for (const line of script.split("\n").filter((l) => /pulumi (up|destroy)\b/.test(l))) expect(line).toContain("--parallel 8");
+});
+
 test("they use only secrets the docs name, stacks that exist or the docs define, and npm scripts that exist", () => {
     const all = workflows.map(text).join("\n");
     const secrets = [...new Set([...all.matchAll(/secrets\.([A-Z_]+)/g)].map((m) => m[1]))].sort();

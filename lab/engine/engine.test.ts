@@ -42,8 +42,8 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 type Program = () => void;
 
 /** Runs `program` through a fresh engine on the state in `dir`; returns the engine. */
-async function run(program: Program, opts: { completes?: boolean; preview?: boolean } = {}): Promise<LabEngine> {
-    const engine = new LabEngine(path.join(dir, "state.json"), "proj", "stack", () => undefined, opts.preview ? "preview" : "up");
+async function run(program: Program, opts: { completes?: boolean; preview?: boolean; parallel?: number } = {}): Promise<LabEngine> {
+    const engine = new LabEngine(path.join(dir, "state.json"), "proj", "stack", () => undefined, opts.preview ? "preview" : "up", opts.parallel);
     await pulumi.runtime.setMocks(engine, "proj", "stack", opts.preview ?? false);
     engine.attach(pulumi.runtime.getMonitor());
     program();
@@ -70,6 +70,33 @@ test("first run creates; an identical second run does nothing", async () => {
     const second = await run(program);
     expect(journal).toEqual([]);
     expect(second.steps.map((s) => s.action)).toEqual(["same", "same"]);
+});
+
+test("--parallel N: at most N resource operations at once, as pulumi up --parallel runs them", async () => {
+    const SLOW = "test:index:Slow";
+    let now = 0;
+    let most = 0;
+    HANDLERS[SLOW] = {
+        fields: ["label"],
+        replaceOn: "all",
+        async create(inputs) {
+            most = Math.max(most, ++now);
+            await new Promise((r) => setTimeout(r, 30));
+            now--;
+            return { id: `id-${inputs.label}`, outputs: {} };
+        },
+    };
+    class Slow extends pulumi.CustomResource {
+        constructor(name: string) {
+            super(SLOW, name, { label: name });
+        }
+    }
+    await run(() => Array.from({ length: 12 }, (_, i) => new Slow(`s${i}`)), { parallel: 3 });
+    expect(most).toBe(3);
+    fs.rmSync(path.join(dir, "state.json"));
+    most = 0;
+    await run(() => Array.from({ length: 12 }, (_, i) => new Slow(`s${i}`)));
+    expect(most).toBe(12);
 });
 
 test("a changed input updates in place; a replace-on input replaces (create new, then delete old)", async () => {

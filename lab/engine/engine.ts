@@ -17,7 +17,7 @@
  * updated one's outputs) is unknown, and an input that depends on one counts as changed.
  *
  * Simpler than the Pulumi engine (documented in lab/README.md): no refresh, no
- * import, no parallelism limit, `protect`/`retainOnDelete`/aliases unused by the program and
+ * import, `protect`/`retainOnDelete`/aliases unused by the program and
  * not implemented; a replaced resource's dependents are not replaced with it.
  */
 import * as fs from "node:fs";
@@ -151,6 +151,13 @@ export class LabEngine implements pulumi.runtime.Mocks {
         private readonly log: (line: string) => void = (l) => console.log(l),
         /** "preview": decide every step, perform none, write no state. */
         public readonly mode: "up" | "preview" = "up",
+        /**
+         * At most this many resource operations at once, as `pulumi up --parallel N` (the CLI's
+         * default is unbounded). swarm-ha's deploys run with 8: each operation holds at most
+         * one SSH connection opening at a time, and sshd's default MaxStartups (10) drops
+         * connections beyond ten unauthenticated ones (docs/first-real-deploy.md).
+         */
+        private readonly parallel = Number.MAX_SAFE_INTEGER,
     ) {
         this.box = new SecretBox(path.join(path.dirname(stateFile), "secrets.key"));
         if (fs.existsSync(stateFile)) {
@@ -179,15 +186,33 @@ export class LabEngine implements pulumi.runtime.Mocks {
 
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {
         this.inFlight++;
+        // `pulumi up --parallel N`: at most N resource operations at once (components hold no slot).
+        if (args.custom) await this.slot();
         try {
             return await this.perform(args);
         } catch (e) {
             this.errors.push(e as Error);
             throw e;
         } finally {
+            if (args.custom) this.releaseSlot();
             this.inFlight--;
             this.lastActivity = Date.now();
         }
+    }
+
+    private running = 0;
+    private readonly waiting: (() => void)[] = [];
+    private slot(): Promise<void> {
+        if (this.running < this.parallel) {
+            this.running++;
+            return Promise.resolve();
+        }
+        return new Promise((resolve) => this.waiting.push(resolve));
+    }
+    private releaseSlot(): void {
+        const next = this.waiting.shift();
+        if (next) next(); // the slot passes on
+        else this.running--;
     }
 
     /**
