@@ -11,6 +11,7 @@ import * as path from "node:path";
 import type { DeploySummary } from "./deploy";
 import { onLabNode } from "./nodes";
 import { type LabNode, ROOT, labNodes, labStackConfig, readHosts, writeStackFile } from "./stack";
+import { LAB_DOCKER } from "./constants";
 
 export const hosts = readHosts();
 export const WORK = path.join(ROOT, ".lab", "deploys");
@@ -115,7 +116,6 @@ export const swarmState = (address: string) => onLabNode(address, "docker info -
 
 // --- the lab's hosts, through the lab's private Docker engine (lab/README.md) ----------------
 
-const LAB_DOCKER = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
 const labDocker = (...args: string[]) => execFileSync("docker", [...LAB_DOCKER, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 /** iptables rules that black-hole a host: nothing reaches it, from this machine or the other nodes. */

@@ -32,6 +32,7 @@ import { LabEngine, type StepRecord } from "./engine/engine";
 import { previewReport } from "./engine/preview-report";
 import { readStackFile, ROOT } from "./stack";
 import { parseCli, wholeNumber } from "../support/cli";
+import { LAB_KEY } from "./constants";
 
 interface Options {
     stack: string;
@@ -90,7 +91,7 @@ function loadConfig(file: string, secretsFile?: string): { config: Record<string
         }
     }
     if (config["swarm-ha:sshPrivateKey"] === undefined) {
-        const keyFile = path.join(ROOT, ".lab", "ssh", "id_ed25519");
+        const keyFile = LAB_KEY;
         if (!fs.existsSync(keyFile)) throw new Error(`no SSH key: ${keyFile} is missing (run lab/hosts.sh up first)`);
         config["swarm-ha:sshPrivateKey"] = fs.readFileSync(keyFile, "utf8");
     }

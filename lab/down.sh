@@ -5,5 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/lab/hosts.sh" down "$@"
-rm -rf "$root/.lab/state" "$root/.lab/last-deploy.json" "$root/Pulumi.lab.yaml" "${HOME:?}/.ssh/swarm-ha/swarm-ha-lab"
+# The key copy is under the home ssh uses: the password database's, not $HOME.
+home=$(getent passwd "$(id -un)" | cut -d: -f6)
+rm -rf "$root/.lab/state" "$root/.lab/last-deploy.json" "$root/Pulumi.lab.yaml" "${home:?}/.ssh/swarm-ha/swarm-ha-lab"
 echo "[lab] down"

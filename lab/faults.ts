@@ -8,7 +8,8 @@
 import { spawnSync } from "node:child_process";
 import { readHosts } from "./stack";
 
-export const LAB_DOCKER = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
+export { LAB_DOCKER } from "./constants";
+import { LAB_DOCKER } from "./constants";
 const hosts = readHosts();
 export const VIP = hosts.vip;
 export const PREFIX = "swarm-ha";

@@ -19,14 +19,20 @@ unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+# The lab's constants, shared with the TypeScript (lab/constants.ts): one value per line.
+lab_const() {
+  node -e 'const v = require(process.argv[1])[process.argv[2]]; if (v === undefined) process.exit(1); console.log([].concat(v).join("\n"))' \
+    "$SCRIPT_DIR/constants.json" "$1" || { echo "lab/hosts.sh: lab/constants.json has no $1 (or node is not on PATH)" >&2; exit 1; }
+}
 NODE_DIR="$SCRIPT_DIR/node"
 LAB_DIR="$REPO_ROOT/.lab"
 LOG_DIR="$LAB_DIR/logs"
 SSH_DIR="$LAB_DIR/ssh"
-SSH_KEY="$SSH_DIR/id_ed25519"
+SSH_KEY="$REPO_ROOT/$(lab_const sshKey)"
 HOSTS_JSON="$LAB_DIR/hosts.json"
 
-RUN_DIR=/run/swarm-ha-lab
+DOCKER_SOCK=$(lab_const dockerSocket)
+RUN_DIR=$(dirname "$DOCKER_SOCK")
 STATE_DIR=/var/lib/swarm-ha-lab
 CACHE_DIR=/var/cache/swarm-ha-lab
 DATA_ROOT="$STATE_DIR/docker"
@@ -35,7 +41,6 @@ HOST_STATE="$STATE_DIR/host-before.env"
 IPTABLES_STATE="$STATE_DIR/iptables.rules"
 LOCK_FILE=/run/lock/swarm-ha-lab.lock
 
-DOCKER_SOCK="$RUN_DIR/docker.sock"
 DOCKER_HOST_URI="unix://$DOCKER_SOCK"
 DOCKERD_PIDFILE="$RUN_DIR/dockerd.pid"
 DOCKERD_EXEC_ROOT="$RUN_DIR/exec"
@@ -48,11 +53,11 @@ DNSMASQ_PIDFILE="$RUN_DIR/dnsmasq.pid"
 
 NETWORK=swarm-ha-lab
 BRIDGE=swarm-ha-lab0
-SUBNET=198.18.42.0/24
-GATEWAY=198.18.42.1
-IP_RANGE=198.18.42.224/27 # where docker may put containers given no --ip; nodes and VIP stay below
-VIP=198.18.42.100
-NET_PREFIX=198.18.42
+SUBNET=$(lab_const subnet)
+GATEWAY=$(lab_const gateway)
+IP_RANGE=$(lab_const ipRange) # where docker may put containers given no --ip; nodes and VIP stay below
+VIP=$(lab_const vip)
+NET_PREFIX=$(lab_const netPrefix)
 
 IMAGE=swarm-ha-lab-node:1
 BASE_REPO=swarm-ha-lab-base
@@ -80,8 +85,8 @@ LAB_RULES=(
   "INPUT -i $BRIDGE -p tcp --dport 19093 -j ACCEPT"
 )
 
-SSH_OPTS=(-i "$SSH_KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
-  -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=5)
+mapfile -t SSH_OPTS < <(lab_const sshOptions)
+SSH_OPTS=(-i "$SSH_KEY" "${SSH_OPTS[@]}")
 
 CURRENT_STEP=start
 STEP_STARTED=0

@@ -23,8 +23,9 @@ import { placeStack } from "../components/config/placement";
 import type { StackRole } from "../components/config/types";
 import { labNodes, readHosts } from "./stack";
 import { parseCli } from "../support/cli";
+import { LAB_DOCKER } from "./constants";
 
-const DOCKER_HOST = ["-H", "unix:///run/swarm-ha-lab/docker.sock"];
+const DOCKER_HOST = LAB_DOCKER;
 const CACHE_DIR = "/var/cache/swarm-ha-lab";
 const BASE = "debian:bookworm-slim";
 /** Bump when the way the base rootfs is made changes (it is part of the cache key). */

@@ -1,12 +1,11 @@
 /** Running a command on a lab host over SSH, with the lab's key (for reports and tests). */
 import { execFileSync } from "node:child_process";
-import * as path from "node:path";
-import { ROOT } from "./stack";
+import { LAB_SSH_OPTIONS } from "./constants";
 
-export const LAB_KEY = path.join(ROOT, ".lab", "ssh", "id_ed25519");
+export { LAB_KEY } from "./constants";
 
 export function sshArgs(address: string, command: string): string[] {
-    return ["-i", LAB_KEY, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", `root@${address}`, command];
+    return [...LAB_SSH_OPTIONS, `root@${address}`, command];
 }
 
 /** stdout of `command` on the host at `address`; throws with stderr on failure. */

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { LAB_STACK_FILE, ROOT, labStackConfig, readHosts, writeStackFile } from "./stack";
 import { onLabNode } from "./nodes";
 import { parseCli, wholeNumber } from "../support/cli";
+import { LAB_KEY, LAB_SSH_OPTIONS } from "./constants";
 
 function step(name: string, cmd: string, args: string[]): void {
     console.log(`[lab] ${name}`);
@@ -39,5 +40,5 @@ const outputs = JSON.parse(fs.readFileSync(path.join(ROOT, ".lab", "last-deploy.
 console.log(`[lab] the app, through the VIP:  curl ${outputs.url}`);
 console.log(`[lab] HAProxy's stats:           ${outputs.statsUrl} (user ${outputs.statsUser}; password: npm run -s lab:secret -- haproxy-stats-password)`);
 if (outputs.prometheusUrl) console.log(`[lab] Prometheus, Alertmanager:  ${outputs.prometheusUrl}, ${outputs.alertmanagerUrl} (the stats user and password); alerts go to npm run lab:alerts`);
-console.log(`[lab] ssh into a host: ssh -i .lab/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@${manager.address}`);
+console.log(`[lab] ssh into a host: ssh ${LAB_SSH_OPTIONS.map((o) => (o === LAB_KEY ? path.relative(ROOT, o) : o)).join(" ")} root@${manager.address}`);
 console.log(`[lab] up in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
