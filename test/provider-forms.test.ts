@@ -3,7 +3,8 @@
  * first real `pulumi up` passes Check and the second changes nothing (issue 17). The production
  * example gets the same checks in environments.test.ts.
  */
-import { drifting, refusedCopies, replacedNetworks, VXLAN_ID_OPTION } from "./support/provider-forms";
+import { MIN_STOP_GRACE_SECONDS } from "../components/common/service-spec";
+import { drifting, refusedCopies, replacedNetworks, shortGraces, VXLAN_ID_OPTION } from "./support/provider-forms";
 import { FAKE_SSH_KEY, devConfig, runProgram, type RunResult } from "./support/program";
 
 jest.setTimeout(60_000);
@@ -24,6 +25,11 @@ describe("the dev stack in the providers' forms", () => {
         const ids = run.resources.filter((r) => r.type === "docker:index/network:Network").map((n) => n.inputs.options[VXLAN_ID_OPTION]);
         expect(ids).toHaveLength(5);
         expect(new Set(ids).size).toBe(5);
+    });
+
+    test("every service's stop grace period leaves the Docker provider's delete time to see its containers removed (30 s)", () => {
+        expect(MIN_STOP_GRACE_SECONDS).toBe(30);
+        expect(shortGraces(run, MIN_STOP_GRACE_SECONDS)).toEqual([]);
     });
 
     test("every build context is a path archive of a directory with a Dockerfile, which CopyToRemote 1.2.1 accepts", async () => {

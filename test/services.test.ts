@@ -61,8 +61,9 @@ describe("the dev stack's services", () => {
         expect(spec.taskSpec.placement).toEqual({ constraints: ["node.labels.swarm-ha.role.app == true"], prefs: ["node.labels.swarm-ha.name"], maxReplicas: 2 });
         expect(spec.taskSpec.containerSpec.healthcheck.tests).toEqual(expect.arrayContaining(["http://127.0.0.1:8080/health/ready"]));
         expect(spec.updateConfig).toMatchObject({ order: "start-first", failureAction: "rollback", parallelism: 1 });
-        // Longer than the app's drain (5 s) plus its shutdown timeout (15 s).
-        expect(spec.taskSpec.containerSpec.stopGracePeriod).toBe("25s");
+        // Longer than the app's drain (5 s) plus its shutdown timeout (15 s), and at least the 30 s
+        // the Docker provider's delete needs to see the container removed.
+        expect(spec.taskSpec.containerSpec.stopGracePeriod).toBe("30s");
         // The edge reaches it on the app network; it reaches the Postgres proxy and Redis on the
         // data-access network (never the data network, where the Postgres members and etcd are).
         expect(spec.taskSpec.networksAdvanceds).toEqual([{ id: "net-app-id" }, { id: "net-data-access-id" }]);

@@ -16,7 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { appServiceName } from "../common/names";
 import { metricsLabels } from "../monitoring/prometheus-yml";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
-import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
+import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
 /** How long the demo app keeps serving after SIGTERM while it reports not ready. */
 export const DRAIN_SECONDS = 5;
@@ -114,7 +114,7 @@ export class AppService extends pulumi.ComponentResource {
                         healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${port}/health/ready`], { intervalSeconds: 2, timeoutSeconds: 2, retries: 2, startPeriodSeconds: 20 }),
                         stopSignal: "SIGTERM",
                         // The drain and the requests in flight, with room to spare before a SIGKILL.
-                        stopGracePeriod: goDuration(DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 5),
+                        stopGracePeriod: stopGrace(DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 5),
                     },
                     resources: {
                         limits: { memoryBytes: (args.memoryMb ?? 256) * 1024 * 1024, nanoCpus: (args.cpuMillis ?? 500) * 1_000_000 },

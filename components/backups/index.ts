@@ -11,7 +11,7 @@ import { backupServiceName } from "../common/names";
 import { metricsLabels } from "../monitoring/prometheus-yml";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { BACKUP_METRICS_PORT, renderBackupEnv } from "./backup-env";
-import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
+import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
 export interface BackupsArgs {
     namePrefix: string;
@@ -59,7 +59,7 @@ export class Backups extends pulumi.ComponentResource {
                         mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/backups" }],
                         healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${BACKUP_METRICS_PORT}/metrics`], { intervalSeconds: 10, timeoutSeconds: 3, retries: 3, startPeriodSeconds: 60 }),
                         stopSignal: "SIGTERM",
-                        stopGracePeriod: goDuration(30),
+                        stopGracePeriod: stopGrace(30),
                     },
                     resources: { limits: { memoryBytes: 512 * 1024 * 1024 } },
                     restartPolicy: restartAlways(5),

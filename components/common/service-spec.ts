@@ -9,6 +9,23 @@ import { goDuration } from "./go-duration";
 
 export { goDuration } from "./go-duration";
 
+/**
+ * The least stop grace period swarm-ha gives a service. The Docker provider's delete waits for
+ * each task container on its own engine to be REMOVED within the service's stop grace period,
+ * and fails the step when one is not (terraform-provider-docker v4.5.0
+ * resource_docker_service_funcs.go:297-341), after the service is gone: then every later run
+ * fails on it too. Removal comes some seconds after the process exits (7 s on the loaded lab
+ * for a container that stopped in 0.2 s), so a grace of a few seconds fails `pulumi destroy`
+ * even for a process that stops at once. Every swarm-ha process exits on SIGTERM within a
+ * few seconds (measured on the lab), so the longer bound costs nothing unless one hangs.
+ */
+export const MIN_STOP_GRACE_SECONDS = 30;
+
+/** A stop grace period of at least `seconds` and at least MIN_STOP_GRACE_SECONDS. */
+export function stopGrace(seconds: number): string {
+    return goDuration(Math.max(seconds, MIN_STOP_GRACE_SECONDS));
+}
+
 /** A rolling update (or rollback) policy: one task at a time. */
 export function updatePolicy(o: { order: "start-first" | "stop-first"; failureAction: "rollback" | "pause" | "continue"; monitorSeconds: number; delaySeconds?: number }) {
     return { parallelism: 1, order: o.order, delay: goDuration(o.delaySeconds ?? 0), monitor: goDuration(o.monitorSeconds), failureAction: o.failureAction, maxFailureRatio: "0.0" };

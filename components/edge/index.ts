@@ -25,7 +25,7 @@ import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { metricsLabels } from "../monitoring/prometheus-yml";
 import { type AdminRoute, renderHaproxyConfig } from "./haproxy-cfg";
 import { renderKeepalivedConfig } from "./keepalived-conf";
-import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
+import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
 const CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg";
 const STATS_PASSWORD_FILE = "haproxy-stats-password";
@@ -172,7 +172,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${args.ports.health}/alive`], { intervalSeconds: 2, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 10 }),
                         // Graceful: unbind, finish the connections in flight (hard-stop-after 10s).
                         stopSignal: "SIGUSR1",
-                        stopGracePeriod: goDuration(15),
+                        stopGracePeriod: stopGrace(15),
                     },
                     resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
                     restartPolicy: restartAlways(1),
@@ -233,7 +233,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         // SIGTERM: keepalived gives the VIP up at once (a priority-0 advert), so the
                         // peer takes it without waiting out the advert timer.
                         stopSignal: "SIGTERM",
-                        stopGracePeriod: goDuration(5),
+                        stopGracePeriod: stopGrace(5),
                     },
                     resources: { limits: { memoryBytes: 64 * 1024 * 1024 } },
                     restartPolicy: restartAlways(1),

@@ -33,7 +33,7 @@ import { renderAlertRules, type AlertRulesInput } from "./alert-rules";
 import { renderDockerApiProxyConfig } from "./docker-api-proxy-cfg";
 import { DASHBOARD_NAMES, readDashboard, renderDashboardProvider, renderDatasources } from "./grafana";
 import { metricsLabels, renderPrometheusConfig } from "./prometheus-yml";
-import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
+import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
 export { metricsLabels } from "./prometheus-yml";
 export { renderAlertmanagerConfig, hasReceivers, type AlertmanagerConfigInput } from "./alertmanager-yml";
@@ -145,7 +145,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock", readOnly: true }],
                     healthcheck: ready(DOCKER_API_PORT, "/_ping"),
                     stopSignal: "SIGUSR1",
-                    stopGracePeriod: goDuration(10),
+                    stopGracePeriod: stopGrace(10),
                 },
                 resources: { limits: { memoryBytes: 64 * MiB } },
                 restartPolicy: restart,
@@ -169,7 +169,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     image: args.images.monitoring,
                     args: ["swarm-exporter", "--docker-url", dockerApiUrl, "--port", String(SWARM_EXPORTER_PORT)],
                     healthcheck: listens(SWARM_EXPORTER_PORT),
-                    stopGracePeriod: goDuration(5),
+                    stopGracePeriod: stopGrace(5),
                 },
                 resources: { limits: { memoryBytes: 64 * MiB } },
                 restartPolicy: restart,
@@ -201,7 +201,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         { type: "volume", source: textfileVolume(args.namePrefix), target: TEXTFILE_DIR, readOnly: true },
                     ],
                     healthcheck: ready(NODE_EXPORTER_PORT, "/metrics"),
-                    stopGracePeriod: goDuration(5),
+                    stopGracePeriod: stopGrace(5),
                 },
                 resources: { limits: { memoryBytes: 64 * MiB } },
                 restartPolicy: restart,
@@ -232,7 +232,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         ],
                         // The image's own HEALTHCHECK, written out so the service's spec says it.
                         healthcheck: { ...answers(CADVISOR_PORT), tests: ["CMD-SHELL", `wget --quiet --tries=1 --spider http://localhost:${CADVISOR_PORT}/healthz || exit 1`] },
-                        stopGracePeriod: goDuration(5),
+                        stopGracePeriod: stopGrace(5),
                     },
                     resources: { limits: { memoryBytes: 256 * MiB } },
                     restartPolicy: restart,
@@ -260,7 +260,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         env: { REDIS_PASSWORD_FILE: "/run/secrets/redis-password" },
                         secrets: [secretFile(args.data.redis.password, "redis-password")],
                         healthcheck: answers(REDIS_EXPORTER_PORT),
-                        stopGracePeriod: goDuration(5),
+                        stopGracePeriod: stopGrace(5),
                     },
                     resources: { limits: { memoryBytes: 64 * MiB } },
                     restartPolicy: restart,
@@ -285,7 +285,7 @@ export class Monitoring extends pulumi.ComponentResource {
                             },
                             secrets: [secretFile(args.data.postgres.superuserPassword, "postgres-password")],
                             healthcheck: answers(POSTGRES_EXPORTER_PORT),
-                            stopGracePeriod: goDuration(5),
+                            stopGracePeriod: stopGrace(5),
                         },
                         resources: { limits: { memoryBytes: 64 * MiB } },
                         restartPolicy: restart,
@@ -313,7 +313,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     secrets: [secretFile(args.alertmanagerConfig, "alertmanager.yml")],
                     mounts: [{ type: "volume", source: `${names.alertmanager}-data`, target: "/alertmanager" }],
                     healthcheck: ready(ALERTMANAGER_PORT, "/-/ready"),
-                    stopGracePeriod: goDuration(10),
+                    stopGracePeriod: stopGrace(10),
                 },
                 resources: { limits: { memoryBytes: 128 * MiB } },
                 restartPolicy: restart,
@@ -358,7 +358,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     mounts: [{ type: "volume", source: `${names.prometheus}-data`, target: "/prometheus" }],
                     healthcheck: ready(PROMETHEUS_PORT, "/-/ready"),
                     // It writes its head block out on SIGTERM.
-                    stopGracePeriod: goDuration(60),
+                    stopGracePeriod: stopGrace(60),
                 },
                 resources: { limits: { memoryBytes: 1024 * MiB } },
                 restartPolicy: restart,
@@ -395,7 +395,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         // The official image runs Grafana as uid 472.
                         secrets: [{ ...secretFile(args.grafana.adminPassword, "grafana-admin-password"), fileUid: "472" }],
                         mounts: [{ type: "volume", source: `${names.grafana}-data`, target: "/var/lib/grafana" }],
-                        stopGracePeriod: goDuration(10),
+                        stopGracePeriod: stopGrace(10),
                     },
                     resources: { limits: { memoryBytes: 512 * MiB } },
                     restartPolicy: restart,

@@ -28,7 +28,7 @@ import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { ETCD_CLIENT_PORT, type EtcdMember, renderEtcd3Hosts, renderEtcdEnv } from "./etcd";
 import { PATRONI_API_PORT, PATRONI_CONFIG_PATH, POSTGRES_PORT, renderPatroniConfig } from "./patroni-yml";
 import { renderPgProxyConfig } from "./pg-proxy-cfg";
-import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
+import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
 export const PG_PORT = POSTGRES_PORT;
 export const PG_READONLY_PORT = 5433;
@@ -133,7 +133,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         env: renderEtcdEnv({ name: m.name, members, clusterToken: `${args.namePrefix}-${pulumi.getStack()}` }),
                         mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
                         stopSignal: "SIGTERM",
-                        stopGracePeriod: goDuration(15),
+                        stopGracePeriod: stopGrace(15),
                     },
                     resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
                     restartPolicy: restartAlways(2),
@@ -190,7 +190,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PATRONI_PORT}/liveness`], { intervalSeconds: 3, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 120 }),
                         // Patroni stops Postgres cleanly and gives up its leader key first.
                         stopSignal: "SIGTERM",
-                        stopGracePeriod: goDuration(60),
+                        stopGracePeriod: stopGrace(60),
                     },
                     resources: { limits: { memoryBytes: 512 * 1024 * 1024 } },
                     restartPolicy: restartAlways(2),
@@ -219,7 +219,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         configs: [{ configId: config.id, configName: config.name, fileName: "/usr/local/etc/haproxy/haproxy.cfg", fileMode: 0o444 }],
                         healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PROXY_HEALTH_PORT}/alive`], { intervalSeconds: 2, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 10 }),
                         stopSignal: "SIGUSR1",
-                        stopGracePeriod: goDuration(15),
+                        stopGracePeriod: stopGrace(15),
                     },
                     resources: { limits: { memoryBytes: 128 * 1024 * 1024 } },
                     restartPolicy: restartAlways(1),

@@ -20,7 +20,7 @@ import { metricsLabels } from "../monitoring/prometheus-yml";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { renderRedisConf } from "./redis-conf";
 import { renderSentinelConf } from "./sentinel-conf";
-import { converge, goDuration, healthcheck, labelList, restartAlways, rollingPolicies } from "../common/service-spec";
+import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
 export const REDIS_PORT = 6379;
 export const SENTINEL_PORT = 26379;
@@ -96,7 +96,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 env: env(n),
                 config: { config: redisConf, path: "/etc/swarm-ha/redis.conf" },
                 // SIGTERM: Redis waits for lagging replicas (shutdown-timeout 10 s), then saves.
-                stopGracePeriod: goDuration(30),
+                stopGracePeriod: stopGrace(30),
                 healthcheck: ["CMD-SHELL", `REDISCLI_AUTH="$(cat /run/secrets/${PASSWORD_FILE})" redis-cli -p ${REDIS_PORT} ping | grep -q PONG`],
                 dependsOn: previous,
             });
@@ -111,7 +111,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 command: "/usr/local/bin/swarm-ha-sentinel",
                 env: env(n),
                 config: { config: sentinelConf, path: "/etc/swarm-ha/sentinel.conf" },
-                stopGracePeriod: goDuration(10),
+                stopGracePeriod: stopGrace(10),
                 dependsOn: servers,
             });
         }

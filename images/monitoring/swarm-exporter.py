@@ -17,6 +17,8 @@ served: the managers' silence (quorum lost) is an alert of its own.
 """
 import argparse
 import json
+import signal
+import sys
 import threading
 import urllib.request
 
@@ -74,6 +76,10 @@ def main():
     args = parser.parse_args()
     REGISTRY.register(SwarmCollector(args.docker_url, args.timeout))
     start_http_server(args.port)
+    # As PID 1 a process gets no default action for SIGTERM: without a handler the swarm waits
+    # out the stop grace period and kills it, and the Docker provider's delete, which waits for
+    # the container to go within that period, fails.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     threading.Event().wait()
 
 

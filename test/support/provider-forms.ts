@@ -11,6 +11,7 @@ import { NETWORK_SCHEMA } from "../../lab/engine/handlers/docker-network";
 import { serviceSpec } from "../../lab/engine/handlers/docker-service";
 import { flattenService, SERVICE_SCHEMA } from "../../lab/engine/handlers/docker-service-state";
 import { changedFields } from "../../lab/engine/state-diff";
+import { parseGoDuration } from "../../components/common/go-duration";
 import type { Recorded, RunResult } from "./program";
 
 const SERVICE = "docker:index/service:Service";
@@ -65,4 +66,19 @@ export async function refusedCopies(run: RunResult): Promise<string[]> {
         else if (!fs.existsSync(path.join(source["@archive"]?.path ?? "", "Dockerfile"))) refused.push(`${c.name}: no Dockerfile in ${source["@archive"]?.path}`);
     }
     return refused;
+}
+
+/**
+ * Services whose stop grace period is shorter than the Docker provider's delete needs: it waits
+ * that long for each task container on its engine to be removed, and fails the delete when one
+ * is not (components/common/service-spec.ts, MIN_STOP_GRACE_SECONDS).
+ */
+export function shortGraces(run: RunResult, minSeconds: number): string[] {
+    return run.resources
+        .filter((r) => r.type === SERVICE)
+        .filter((r) => {
+            const grace = r.inputs.taskSpec?.containerSpec?.stopGracePeriod;
+            return grace === undefined || parseGoDuration(grace) < minSeconds * 1e9;
+        })
+        .map((r) => `${r.name} (${r.inputs.taskSpec?.containerSpec?.stopGracePeriod ?? "none"})`);
 }
