@@ -7,7 +7,7 @@
 import { formatGoDuration, goDuration, shortDur } from "../../components/common/go-duration";
 import { copyCheckFailures } from "./handlers/command-copy";
 import { sshTarget } from "./handlers/command-remote";
-import { dockerNetwork, NETWORK_SCHEMA } from "./handlers/docker-network";
+import { dockerNetwork, NETWORK_READ_DELAY_MS, NETWORK_SCHEMA } from "./handlers/docker-network";
 import { dockerSecret } from "./handlers/docker-secret";
 import { dockerService, goMapOrder, runningReplicas, serviceSpec } from "./handlers/docker-service";
 import { dockerServiceConfig } from "./handlers/docker-service-config";
@@ -137,9 +137,34 @@ describe("docker:Network read back (tpd resource_docker_network_funcs.go:159-203
             }),
         };
         const inputs = { name: "swarm-ha-app", driver: "overlay", ...(options ? { options } : {}) };
-        const done = await dockerNetwork.create(inputs, ctxWith(fake));
+        const done = await createOnFakeClock(inputs, fake);
         return { inputs, state: done.state! };
     };
+    /** Creates through the handler on jest's fake clock, moving it past the read-back delay. */
+    const createOnFakeClock = async (inputs: Record<string, any>, fake: any) => {
+        jest.useFakeTimers();
+        try {
+            const creating = dockerNetwork.create(inputs, ctxWith(fake));
+            await jest.advanceTimersByTimeAsync(NETWORK_READ_DELAY_MS);
+            return await creating;
+        } finally {
+            jest.useRealTimers();
+        }
+    };
+    test("the read-back is one look, 2 s after the create: a network the swarm has not allocated by then reads back with no driver and no options, and is replaced on the next up", async () => {
+        const looks: number[] = [];
+        let createdAt = 0;
+        const fake: any = {
+            createNetwork: async () => ((createdAt = Date.now()), { id: "n1" }),
+            // The allocator has not run yet: moby's BasicNetworkFromGRPC leaves Driver and Options unset.
+            getNetwork: () => ({ inspect: async () => (looks.push(Date.now() - createdAt), { Name: "swarm-ha-app", Scope: "swarm", IPAM: { Driver: "default", Config: [] } }) }),
+        };
+        const inputs = { name: "swarm-ha-app", driver: "overlay", options: { "com.docker.network.driver.overlay.vxlanid_list": "1048577" } };
+        const done = await createOnFakeClock(inputs, fake);
+        expect(looks).toEqual([NETWORK_READ_DELAY_MS]);
+        expect(NETWORK_READ_DELAY_MS).toBe(2000);
+        expect(changedFields(inputs, done.state!, NETWORK_SCHEMA)).toEqual(["driver", "options"]);
+    });
     test("options {encrypted} differ from what Docker reads back (vxlanid_list added): the network would be replaced every run", async () => {
         const { inputs, state } = await readNetwork({ encrypted: "true" });
         expect(changedFields(inputs, state, NETWORK_SCHEMA)).toEqual(["options"]);
