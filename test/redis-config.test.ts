@@ -146,10 +146,11 @@ describe("exact output", () => {
             "appendonly no",
             "# No bound on write loss: a master cut off from its replicas keeps taking writes a failover loses.",
             "min-replicas-to-write 0",
-            "# A ceiling below the container's memory limit; once full, writes fail (OOM) rather than",
-            "# evict keys: this Redis stores data, it is not a cache.",
+            "# A ceiling below the container's memory limit. Once full, the least recently used keys",
+            "# that expire (cached, with a TTL) go first; once only keys without an expiry (data) are",
+            "# left, writes fail with an OOM error rather than drop any of them.",
             "maxmemory 192mb",
-            "maxmemory-policy noeviction",
+            "maxmemory-policy volatile-lru",
         ]);
     });
 
@@ -343,7 +344,7 @@ describe("the real redis-server and redis-sentinel run the rendered files", () =
             "timeout=0",
             "tcp-keepalive=60",
             `maxmemory=${64 * 1024 * 1024}`,
-            "maxmemory-policy=noeviction",
+            "maxmemory-policy=volatile-lru",
         ]);
         // min-replicas-to-write 1 and no replica: a lone master refuses writes, as rendered.
         expect(await cli(redisPort, ["SET", "k", "v"])).toMatch(/^NOREPLICAS/);
@@ -370,6 +371,37 @@ describe("the real redis-server and redis-sentinel run the rendered files", () =
             await kill(sentinel);
         }
     }, 20_000);
+
+    test("at its memory ceiling, the rendered Redis evicts cached keys (with a TTL) and refuses writes rather than drop data (no TTL)", async () => {
+        const [port] = await freePorts(1);
+        const dir = path.join(work, "full-redis");
+        fs.mkdirSync(dir);
+        const text = renderRedisConf(redisInput({ port, maxmemoryMb: 16, minReplicasToWrite: 0, appendonly: false })).replace("dir /data\n", `dir ${dir}\n`);
+        const file = write(path.join(dir, "redis.conf"), `${text}requirepass ${confQuote(PASSWORD)}\n`, 0o600);
+        const full = start("full redis-server", "redis-server", [file], { PATH: process.env.PATH });
+        try {
+            await waitFor("redis-server to answer", 10_000, async () => (await cli(port, ["PING"])) === "PONG");
+            // 1 MiB each (SETRANGE pads with zeros): 8 data keys, then 40 cached ones, more than the ceiling holds.
+            for (let i = 0; i < 8; i++) expect(await cli(port, ["SETRANGE", `data:${i}`, String(1024 * 1024 - 1), "x"])).toBe(String(1024 * 1024));
+            for (let i = 0; i < 40; i++) {
+                expect(await cli(port, ["SETRANGE", `cache:${i}`, String(1024 * 1024 - 1), "x"])).toBe(String(1024 * 1024));
+                expect(await cli(port, ["EXPIRE", `cache:${i}`, "600"])).toBe("1");
+            }
+            const info = await cli(port, ["INFO", "stats"]);
+            expect(Number(info.match(/^evicted_keys:(\d+)/m)![1])).toBeGreaterThan(20);
+            for (let i = 0; i < 8; i++) expect(await cli(port, ["EXISTS", `data:${i}`])).toBe("1");
+            // Only data left to evict: a write that needs room is refused, loudly.
+            let refused = "";
+            for (let i = 8; i < 40 && !refused; i++) {
+                const reply = await cli(port, ["SETRANGE", `data:${i}`, String(1024 * 1024 - 1), "x"]);
+                if (reply.startsWith("OOM")) refused = reply;
+            }
+            expect(refused).toMatch(/^OOM command not allowed when used memory > 'maxmemory'/);
+            for (let i = 0; i < 8; i++) expect(await cli(port, ["EXISTS", `data:${i}`])).toBe("1");
+        } finally {
+            await kill(full);
+        }
+    }, 30_000);
 
     test("each program refuses a broken file, so a pass above means something", async () => {
         const text = renderRedisConf(redisInput({ port: redisPort }));
@@ -422,6 +454,7 @@ describe("the entrypoints", () => {
             MASTER_NAME: "mymaster",
             INITIAL_MASTER: "localhost:6379",
             SELF: "localhost:6379",
+            REDIS_SERVERS: "localhost:6379",
             REDIS_PORT: "6379",
             SENTINEL_PORT: "26379",
             QUORUM: "1",
@@ -439,6 +472,7 @@ describe("the entrypoints", () => {
             expect(runFailing(script, { ...env, MASTER_NAME: "" })).toContain("the environment variable MASTER_NAME is not set");
             expect(runFailing(script, { ...env, INITIAL_MASTER: "localhost" })).toContain("INITIAL_MASTER must be host:port (got 'localhost')");
         }
+        expect(runFailing(REDIS_ENTRYPOINT, { ...env, REDIS_SERVERS: "" })).toContain("the environment variable REDIS_SERVERS is not set");
         expect(runFailing(SENTINEL_ENTRYPOINT, { ...env, QUORUM: "2" })).toContain("QUORUM must be a whole number from 1 to the number of Sentinels, 1 (got '2')");
         const noMarker = write(path.join(work, "refusals", "no-marker.conf"), renderSentinelConf(sentinelInput()).replace(`${SENTINEL_MONITOR_MARKER}\n`, ""));
         expect(runFailing(SENTINEL_ENTRYPOINT, { ...env, SENTINEL_CONFIG: noMarker })).toContain("has no marker line for 'sentinel monitor'");
@@ -462,6 +496,7 @@ describe("the entrypoints", () => {
             MASTER_NAME: "mymaster",
             INITIAL_MASTER: "localhost:6379",
             SELF: "localhost:6379",
+            REDIS_SERVERS: "localhost:6379",
             REDIS_PORT: "6379",
             SENTINEL_PORT: "26379",
             QUORUM: "1",
@@ -507,6 +542,7 @@ describe("the entrypoints", () => {
             MASTER_NAME: "mymaster",
             INITIAL_MASTER: `localhost:${redisPort}`,
             SELF: `localhost:${redisPort}`,
+            REDIS_SERVERS: `localhost:${redisPort}`,
             REDIS_PORT: String(redisPort),
             SENTINEL_PORT: String(sentinelPort),
             QUORUM: "1",
@@ -544,6 +580,8 @@ describe("the entrypoints", () => {
         let sentinelPorts: number[];
         /** Where the old master comes back: a new task gets a new address on Swarm. */
         let returnPort: number;
+        /** Where every Redis comes back after the whole tier is killed at once. */
+        let restartPorts: number[];
         const redis: Proc[] = [];
         const sentinels: Proc[] = [];
         let redisEnv: (i: number) => NodeJS.ProcessEnv;
@@ -555,10 +593,11 @@ describe("the entrypoints", () => {
         const masterOf = async (sentinelPort: number) => (await cli(sentinelPort, ["SENTINEL", "get-master-addr-by-name", "mymaster"])).replace("\n", ":");
 
         beforeAll(async () => {
-            const ports = await freePorts(7);
+            const ports = await freePorts(10);
             redisPorts = ports.slice(0, 3);
             sentinelPorts = ports.slice(3, 6);
             returnPort = ports[6];
+            restartPorts = ports.slice(7, 10);
             const dir = path.join(work, "cluster");
             // As Docker mounts the secret: root-owned, 0400.
             const secret = write(path.join(dir, "secrets", "redis-password"), `${PASSWORD}\n`, 0o400);
@@ -574,6 +613,7 @@ describe("the entrypoints", () => {
                 MASTER_NAME: "mymaster",
                 // A name, resolved by the entrypoints, as a service name is on Swarm.
                 INITIAL_MASTER: `localhost:${redisPorts[0]}`,
+                REDIS_SERVERS: redisPorts.map((p) => `localhost:${p}`).join(" "),
                 QUORUM: "2",
                 ASK_TIMEOUT: "1",
                 MASTER_WAIT_SECONDS: "30",
@@ -734,6 +774,51 @@ describe("the entrypoints", () => {
             await waitFor("the restarted Sentinel to know the others again", 15_000, async () => (await sentinelMaster(sentinelPorts[2]))["num-other-sentinels"] === "2");
             expect(await cli(sentinelPorts[2], ["PING"], null)).toBe("NOAUTH Authentication required.");
         }, 40_000);
+
+        test(`every Redis SIGKILLed at once, back at new addresses: no replica is left to promote, so INITIAL_MASTER leads, the Sentinels follow it, and writes are back within down-after (${DOWN_AFTER_MS} ms) + 10 s`, async () => {
+            expect(promoted).toBeGreaterThan(0);
+            expect(await cli(redisPorts[promoted], ["SET", "before-restart", "kept"])).toBe("OK");
+            expect(await cli(redisPorts[promoted], ["WAIT", "2", "2000"])).toBe("2");
+            const killedAt = Date.now();
+            await Promise.all(redis.map((p) => kill(p, "SIGKILL")));
+            // Swarm restarts each task at a new address; INITIAL_MASTER and the peers are service
+            // names, so they name the new addresses (here: new ports).
+            const restarted = (i: number): NodeJS.ProcessEnv => ({
+                ...redisEnv(i),
+                INITIAL_MASTER: `localhost:${restartPorts[0]}`,
+                SELF: `localhost:${restartPorts[i]}`,
+                REDIS_SERVERS: restartPorts.map((p) => `localhost:${p}`).join(" "),
+                REDIS_PORT: String(restartPorts[i]),
+            });
+            for (let i = 0; i < 3; i++) redis[i] = start(`redis ${i} (the whole tier restarted)`, "sh", [REDIS_ENTRYPOINT], restarted(i));
+            const back = await waitFor("the master the Sentinels name to take writes", DOWN_AFTER_MS + 20_000, async () => {
+                const named = await masterOf(sentinelPorts[0]);
+                const port = Number(named.split(":")[1]);
+                return restartPorts.includes(port) && (await cli(port, ["SET", "after-restart", "written"])) === "OK" ? Date.now() : undefined;
+            });
+            console.log(`Redis whole-tier restart: every Redis SIGKILLed -> writes back through the Sentinels' master in ${back - killedAt} ms (down-after ${DOWN_AFTER_MS} ms)`);
+            expect(back - killedAt).toBeLessThanOrEqual(DOWN_AFTER_MS + 10_000);
+            expect(redis[0].output).toContain("the whole tier restarted");
+            expect(redis[0].output).toContain("starting as the master and pointing the Sentinels at it");
+            // Every Sentinel names it, with its own settings kept and the password to reach it.
+            for (const port of sentinelPorts) {
+                await waitFor(`sentinel :${port} to name INITIAL_MASTER`, 10_000, async () => (await masterOf(port)) === `127.0.0.1:${restartPorts[0]}`);
+                expect(redis[0].output).toContain(`Sentinel 127.0.0.1:${port}: now monitors 127.0.0.1:${restartPorts[0]}`);
+                const m = await sentinelMaster(port);
+                expect([m.quorum, m["down-after-milliseconds"], m["failover-timeout"], m["parallel-syncs"]]).toEqual(["2", String(DOWN_AFTER_MS), "5000", "64"]);
+            }
+            // The others follow it, and the data the tier held came back.
+            for (const i of [1, 2]) {
+                await waitFor(`redis ${i} to follow INITIAL_MASTER`, 15_000, async () => (await role(restartPorts[i])).slice(0, 4).join(" ") === `slave 127.0.0.1 ${restartPorts[0]} connected`);
+            }
+            expect(await cli(restartPorts[0], ["GET", "before-restart"])).toBe("kept");
+            expect(await cli(restartPorts[0], ["GET", "before-kill"])).toBe("kept");
+            // The Sentinels can fail over again: they know both replicas and each other.
+            await waitFor("the Sentinels to know both replicas and each other", 20_000, async () => {
+                const m = await sentinelMaster(sentinelPorts[0]);
+                return m["num-slaves"] !== undefined && (await cli(sentinelPorts[0], ["SENTINEL", "CKQUORUM", "mymaster"])).startsWith("OK 3 usable Sentinels");
+            });
+        }, 60_000);
 
         afterAll(async () => {
             await Promise.all([...redis, ...sentinels].filter(Boolean).map((p) => kill(p)));

@@ -98,11 +98,27 @@ describe("the dev stack's services", () => {
         expect(services.filter((s) => !s.deleteBeforeReplace).map((s) => s.inputs.name)).toEqual([]);
     });
 
-    test("Redis: its health check gives a loaded host about 30 s of silence before the swarm kills a task (killing every Redis at once is what Sentinel cannot undo)", () => {
+    test("Redis: its health check gives a loaded host about 30 s of silence before the swarm kills a task (killing every Redis at once costs a whole-tier recovery)", () => {
         for (const node of ["manager-2", "manager-3", "worker-1"]) {
             const check = run.byName(`redis-${node}-redis`).inputs.taskSpec.containerSpec.healthcheck;
             expect(check).toMatchObject({ interval: "2s", timeout: "5s", retries: 5 });
         }
+    });
+
+    test("Redis: every Redis knows its peers (to lead or follow after a whole-tier restart), and its memory ceiling is half its container's limit", () => {
+        const redis = ["manager-2", "manager-3", "worker-1"].map((node) => run.byName(`redis-${node}-redis`));
+        const peers = redis.map((r) => `${r.inputs.name}:6379`).join(" ");
+        for (const r of redis) {
+            const env = r.inputs.taskSpec.containerSpec.env;
+            expect(env.REDIS_SERVERS).toBe(peers);
+            expect(env.INITIAL_MASTER).toBe(`${redis[0].inputs.name}:6379`);
+            expect(Number(env.QUORUM)).toBe(2);
+            expect(r.inputs.taskSpec.resources.limits.memoryBytes).toBe(256 * 1024 * 1024);
+        }
+        const config = run.resources.find((r) => r.type === "docker:index/serviceConfig:ServiceConfig" && /-redis-[0-9a-f]+$/.test(r.inputs.name));
+        const text = Buffer.from(config!.inputs.data, "base64").toString("utf8");
+        expect(text).toMatch(/^maxmemory 128mb$/m);
+        expect(text).toMatch(/^maxmemory-policy volatile-lru$/m);
     });
 
     test("HAProxy: one service per edge node, pinned, host-mode ports, its config by content, updated one node at a time", () => {

@@ -7,7 +7,9 @@
  * tasks' own IPs on the network, announced by each (a dead task's name stops resolving, which
  * is exactly when Sentinel would need it): a starting Redis asks the Sentinels who the primary
  * is and follows it, so a primary that died and comes back returns as a replica. The first
- * node is the primary only of a new cluster (when no Sentinel knows one). The entrypoints in
+ * node is the primary of a new cluster (when no Sentinel knows one), and leads the tier back
+ * when every Redis restarted at once (the Sentinels then have no replica to promote and are
+ * pointed at it). The entrypoints in
  * images/redis/ do that at run time; the rendered configs here hold no password and no
  * address.
  */
@@ -26,6 +28,15 @@ export const REDIS_PORT = 6379;
 export const SENTINEL_PORT = 26379;
 export const MASTER_NAME = "mymaster";
 const PASSWORD_FILE = "redis-password";
+/** Each Redis and Sentinel task's memory limit (its container's cgroup), in MiB. */
+export const REDIS_MEMORY_LIMIT_MB = 256;
+/**
+ * Redis's own ceiling: half its container's limit. A rewrite of the append-only file or a full
+ * sync forks Redis, and the pages a busy fork copies count against the same cgroup: at half,
+ * even a fork that copied every page fits, so the kernel's OOM killer never strikes, and it
+ * would strike every replica at once (they hold the same data).
+ */
+export const REDIS_MAXMEMORY_MB = REDIS_MEMORY_LIMIT_MB / 2;
 
 export interface RedisSettings {
     /** A primary that cannot reach this many replicas refuses writes (bounded loss); 0 turns it off. @default 1 */
@@ -68,6 +79,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             minReplicasToWrite: args.settings.minReplicasToWrite,
             minReplicasMaxLagSeconds: args.settings.minReplicasMaxLagSeconds,
             appendonly: true,
+            maxmemoryMb: REDIS_MAXMEMORY_MB,
         }), args);
         const sentinelConf = this.config(name, "sentinel", renderSentinelConf({
             port: SENTINEL_PORT,
@@ -82,6 +94,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             MASTER_NAME,
             INITIAL_MASTER: server(args.nodes[0]),
             SELF: server(n),
+            REDIS_SERVERS: args.nodes.map(server).join(" "),
             REDIS_PORT: String(REDIS_PORT),
             SENTINEL_PORT: String(SENTINEL_PORT),
             QUORUM: String(Math.floor(args.nodes.length / 2) + 1),
@@ -159,14 +172,14 @@ export class RedisCluster extends pulumi.ComponentResource {
                         secrets: [{ secretId: args.password.id, secretName: args.password.name, fileName: PASSWORD_FILE, fileMode: 0o400 }],
                         mounts: [{ type: "volume", source: `${s.serviceName}-data`, target: "/data" }],
                         // Patient: the swarm kills an unhealthy task, and on a loaded host (the lab's two
-                        // cores during a deploy) `docker exec` alone can take over 2 s. Killing every
-                        // Redis at once is the one failure Sentinel cannot undo (images/redis/README.md),
-                        // while failover does not wait for this check: so about 30 s of silence first.
+                        // cores during a deploy) `docker exec` alone can take over 2 s. Every Redis
+                        // killed at once costs a whole-tier recovery (images/redis/README.md), while
+                        // failover does not wait for this check: so about 30 s of silence first.
                         ...(s.healthcheck ? { healthcheck: healthcheck(s.healthcheck, { intervalSeconds: 2, timeoutSeconds: 5, retries: 5, startPeriodSeconds: 30 }) } : {}),
                         stopSignal: "SIGTERM",
                         stopGracePeriod: s.stopGracePeriod,
                     },
-                    resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
+                    resources: { limits: { memoryBytes: REDIS_MEMORY_LIMIT_MB * 1024 * 1024 } },
                     restartPolicy: restartAlways(2),
                     placement: { constraints: [`node.labels.swarm-ha.name == ${node.name}`] },
                     networksAdvanceds: [{ id: args.network.id }],

@@ -42,10 +42,12 @@ export interface RedisConfInput {
      */
     appendonly?: boolean;
     /**
-     * A memory ceiling in MiB. Once full, writes fail with an OOM error rather than evict keys
-     * (this Redis stores data; it is not a cache). Unset: no ceiling, so keep the service's
-     * memory limit well above the data, with room for the fork of a rewrite or a full sync.
-     * @example 192 // under a 256 MiB container limit
+     * A memory ceiling in MiB. Once full, Redis evicts the least recently used of the keys
+     * that expire (what clients cache, with a TTL) and refuses writes with an OOM error once
+     * only keys without an expiry are left (data, never dropped silently). Unset: no ceiling,
+     * so keep the service's memory limit well above the data, with room for the fork of a
+     * rewrite or a full sync.
+     * @example 128 // half a 256 MiB container limit: room for a fork's copied pages
      */
     maxmemoryMb?: number;
 }
@@ -128,10 +130,11 @@ export function renderRedisConf(input: RedisConfInput): string {
         `shutdown-timeout ${REDIS_SHUTDOWN_TIMEOUT_SECONDS}`,
         ...(maxmemoryMb !== undefined
             ? [
-                  `# A ceiling below the container's memory limit; once full, writes fail (OOM) rather than`,
-                  `# evict keys: this Redis stores data, it is not a cache.`,
+                  `# A ceiling below the container's memory limit. Once full, the least recently used keys`,
+                  `# that expire (cached, with a TTL) go first; once only keys without an expiry (data) are`,
+                  `# left, writes fail with an OOM error rather than drop any of them.`,
                   `maxmemory ${maxmemoryMb}mb`,
-                  `maxmemory-policy noeviction`,
+                  `maxmemory-policy volatile-lru`,
               ]
             : []),
     ];

@@ -165,6 +165,20 @@ sentinels_master() {
     printf '%s' "$_answers" | sort | uniq -c | sort -k1,1nr -k2,2 -k3,3n | awk 'NR == 1 { print $2, $3 }'
 }
 
+# sentinel_cannot_fail_over HOST PORT: succeeds when the Sentinel at HOST:PORT answers that it
+# sees MASTER_NAME down (s_down) with no failover under way, and that every replica it knows is
+# down too: it has no one to promote, so it will wait for the dead master for ever. That is what
+# a whole tier restarted at once looks like (every task back at a new address).
+sentinel_cannot_fail_over() {
+    _master=$(ask "$1" "$2" SENTINEL master "$MASTER_NAME") || return 1
+    _flags=$(printf '%s\n' "$_master" | awk 'prev == "flags" { print; exit } { prev = $0 }')
+    case ",$_flags," in *,s_down,*) ;; *) return 1 ;; esac
+    case ",$_flags," in *,failover_in_progress,* | *,promoted,*) return 1 ;; esac
+    _replicas=$(ask "$1" "$2" SENTINEL replicas "$MASTER_NAME") || return 1
+    # Every replica's flags: each must say s_down (none listed: nothing to promote either).
+    ! printf '%s\n' "$_replicas" | awk 'prev == "flags" { print } { prev = $0 }' | grep -qv 's_down'
+}
+
 # role_of IP PORT: prints the role ("master", "slave", "sentinel") the Redis at IP:PORT reports,
 # or nothing when it does not answer.
 role_of() {

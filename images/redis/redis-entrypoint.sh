@@ -18,6 +18,10 @@
 #   SELF                 host:port of this Redis service: this Redis is the initial master when
 #                        SELF = INITIAL_MASTER.
 #   REDIS_PORT           The port Redis listens on (6379); it replaces the static config's port.
+#   REDIS_SERVERS        Every Redis service of the tier, space-separated host:port (SELF among
+#                        them): the peers asked when the master the Sentinels name is silent.
+#   QUORUM               The Sentinels' quorum: how many must see no replica to promote before
+#                        INITIAL_MASTER leads a tier that restarted as a whole.
 # Optional (the production defaults; tests point them elsewhere):
 #   REDIS_CONFIG         The static part of the config (renderRedisConf, a Docker config):
 #                        /etc/swarm-ha/redis.conf.
@@ -37,6 +41,15 @@
 #     (the master just died and the Sentinels are failing over) ask again every second, for
 #     MASTER_WAIT_SECONDS at most, then fail (Swarm restarts the task, which asks again). So a
 #     master that died and comes back after a failover comes back as a replica of the new one.
+#   - They name an address that does not answer at all: if another Redis answers as a master,
+#     start as its replica (the tier is recovering, below). If this is INITIAL_MASTER, no other
+#     Redis answers and QUORUM Sentinels see the master down with every replica they know down
+#     too (no failover can ever come: every Redis task restarted at once, at new addresses, or
+#     was killed by the kernel's OOM killer), start as the master and point every Sentinel at
+#     it (SENTINEL REMOVE, MONITOR, SET: its own settings kept); the others follow it. Writes
+#     the last master took that had not reached INITIAL_MASTER's append-only file are lost:
+#     the same bound as a failover's (min-replicas-max-lag). When INITIAL_MASTER's node is
+#     down too, the tier waits for it (images/redis/README.md has the manual way out).
 #   - None answers (a new cluster, whose Sentinels start after the Redis services): the master
 #     if SELF = INITIAL_MASTER, else a replica of INITIAL_MASTER (its name resolved to an IP).
 #     An answer outside ANNOUNCE_SUBNET counts as none: it is from before the cluster moved to
@@ -62,7 +75,7 @@ DATA_DIR=${DATA_DIR:-/data}
 RUN_DIR=${RUN_DIR:-/run/swarm-ha}
 MASTER_WAIT_SECONDS=${MASTER_WAIT_SECONDS:-25}
 
-require ANNOUNCE_SUBNET SENTINELS MASTER_NAME INITIAL_MASTER SELF REDIS_PORT
+require ANNOUNCE_SUBNET SENTINELS MASTER_NAME INITIAL_MASTER SELF REDIS_PORT REDIS_SERVERS QUORUM
 is_port "$REDIS_PORT" || die "REDIS_PORT must be a port from 1 to 65535 (got '$REDIS_PORT')"
 is_count "$MASTER_WAIT_SECONDS" || die "MASTER_WAIT_SECONDS must be a whole number of seconds (got '$MASTER_WAIT_SECONDS')"
 split_host_port INITIAL_MASTER "$INITIAL_MASTER"
@@ -73,6 +86,64 @@ REDISCLI_AUTH=$password
 export REDISCLI_AUTH
 self_ip=$(own_address "$ANNOUNCE_SUBNET")
 log "this task is $self_ip:$REDIS_PORT ($SELF)"
+
+# live_peers: one line "ROLE IP PORT" for each other Redis of REDIS_SERVERS that answers now (a
+# service name resolves only while its task runs and is healthy).
+live_peers() {
+    for _server in $REDIS_SERVERS; do
+        [ "$_server" != "$SELF" ] || continue
+        _ip=$(timeout "$ASK_TIMEOUT" getent ahostsv4 "${_server%:*}" | awk 'NR == 1 { print $1 }') || true
+        [ -n "$_ip" ] || continue
+        _role=$(role_of "$_ip" "${_server##*:}")
+        [ -z "$_role" ] || echo "$_role $_ip ${_server##*:}"
+    done
+}
+
+# sentinels_stuck: succeeds when at least QUORUM Sentinels see the master down with no replica
+# to promote (sentinel_cannot_fail_over): no failover will ever come.
+sentinels_stuck() {
+    _stuck=0
+    for _sentinel in $SENTINELS; do
+        if sentinel_cannot_fail_over "${_sentinel%:*}" "${_sentinel##*:}"; then
+            _stuck=$((_stuck + 1))
+        fi
+    done
+    [ "$_stuck" -ge "$QUORUM" ]
+}
+
+# repoint_sentinels IP PORT: makes every Sentinel that answers monitor IP:PORT instead of the
+# master it waits for, keeping its settings (quorum, down-after, failover timeout, parallel
+# syncs: read from it first) and giving it the password. The commands go to redis-cli on its
+# standard input, written by printf (a builtin), so the password is in no command line.
+repoint_sentinels() {
+    for _sentinel in $SENTINELS; do
+        _host=${_sentinel%:*}
+        _port=${_sentinel##*:}
+        if ! _settings=$(ask "$_host" "$_port" SENTINEL master "$MASTER_NAME"); then
+            log "Sentinel $_sentinel: no answer, not re-pointed (when it restarts it takes the master the others name)"
+            continue
+        fi
+        _q=$(printf '%s\n' "$_settings" | awk 'prev == "quorum" { print; exit } { prev = $0 }')
+        _down=$(printf '%s\n' "$_settings" | awk 'prev == "down-after-milliseconds" { print; exit } { prev = $0 }')
+        _timeout=$(printf '%s\n' "$_settings" | awk 'prev == "failover-timeout" { print; exit } { prev = $0 }')
+        _syncs=$(printf '%s\n' "$_settings" | awk 'prev == "parallel-syncs" { print; exit } { prev = $0 }')
+        if ! is_count "$_q" || ! is_count "$_down" || ! is_count "$_timeout" || ! is_count "$_syncs"; then
+            log "Sentinel $_sentinel: unexpected settings for $MASTER_NAME, not re-pointed"
+            continue
+        fi
+        _replies=$({
+            printf 'SENTINEL REMOVE %s\n' "$MASTER_NAME"
+            printf 'SENTINEL MONITOR %s %s %s %s\n' "$MASTER_NAME" "$1" "$2" "$_q"
+            printf 'SENTINEL SET %s auth-pass %s\n' "$MASTER_NAME" "$(conf_quote "$password")"
+            printf 'SENTINEL SET %s down-after-milliseconds %s failover-timeout %s parallel-syncs %s\n' "$MASTER_NAME" "$_down" "$_timeout" "$_syncs"
+        } | timeout "$ASK_TIMEOUT" redis-cli -h "$_host" -p "$_port" --raw 2>&1) || true
+        if [ "$(printf '%s\n' "$_replies" | grep -cx OK)" -eq 4 ]; then
+            log "Sentinel $_sentinel: now monitors $1:$2"
+        else
+            log "Sentinel $_sentinel: re-pointing failed ($(printf '%s' "$_replies" | head -c 200 | tr '\n' ' '))"
+        fi
+    done
+}
 
 # --- Which master -----------------------------------------------------------------------------
 master_ip=
@@ -102,6 +173,24 @@ while :; do
         master_port=$port
         log "starting as a replica of $ip:$port"
         break
+    fi
+    if [ -z "$role" ]; then
+        # The named master is silent. Is the tier recovering from a whole restart already (a
+        # Redis answers as a master), or can the Sentinels still fail over (one answers as a
+        # replica)?
+        peers=$(live_peers)
+        leader=$(printf '%s\n' "$peers" | awk '$1 == "master" { print $2, $3; exit }')
+        if [ -n "$leader" ]; then
+            master_ip=${leader% *}
+            master_port=${leader#* }
+            log "the Sentinels name $ip:$port, which does not answer, and $master_ip:$master_port answers as a master (the tier is recovering from a restart of every Redis): starting as its replica"
+            break
+        fi
+        if [ "$SELF" = "$INITIAL_MASTER" ] && [ -z "$peers" ] && sentinels_stuck; then
+            log "the whole tier restarted: the Sentinels name $ip:$port, which does not answer, no other Redis answers, and $QUORUM Sentinel(s) have no replica to promote. This is INITIAL_MASTER: starting as the master and pointing the Sentinels at it"
+            repoint_sentinels "$self_ip" "$REDIS_PORT"
+            break
+        fi
     fi
     [ "$(now)" -lt "$deadline" ] ||
         die "the Sentinels name $ip:$port as the master of $MASTER_NAME, but it has not answered as a master for ${MASTER_WAIT_SECONDS}s (${role:-no answer}). If every Redis task got a new address at once (the whole cluster restarted), the Sentinels watch an address that is gone: see images/redis/README.md"

@@ -38,7 +38,9 @@
 #      other Sentinels (and the replicas, while the master is the same).
 # So a restarted Sentinel keeps its identity and epochs, while a new deploy's settings, a new
 # password and its new address all take effect. The master it monitors is, in this order: the
-# one most of the other Sentinels name, the one its previous file names, INITIAL_MASTER. An
+# one most of the other Sentinels name, the one its previous file names, INITIAL_MASTER; the
+# first of them that answers as a master now wins (after every node rebooted, both earlier
+# answers name an address that is gone, while INITIAL_MASTER leads), else that order. An
 # address outside ANNOUNCE_SUBNET is skipped wherever it comes from: it is left from before the
 # cluster moved to another network, and no task can have it any more.
 set -eu
@@ -86,7 +88,27 @@ if [ -n "$previous" ] && ! in_subnet "${previous% *}" "$ANNOUNCE_SUBNET"; then
     previous_master=
 fi
 answer=$(sentinels_master)
-if [ -n "$answer" ]; then
+# is_master "IP PORT": the Redis there answers as a master now.
+is_master() {
+    [ -n "$1" ] && [ "$(role_of "${1% *}" "${1#* }")" = master ]
+}
+initial=
+if [ -n "$answer$previous_master" ] && ! is_master "$answer" && ! is_master "$previous_master"; then
+    _ip=$(timeout "$ASK_TIMEOUT" getent ahostsv4 "${INITIAL_MASTER%:*}" | awk 'NR == 1 { print $1 }') || true
+    if [ -n "$_ip" ] && is_master "$_ip ${INITIAL_MASTER##*:}"; then
+        initial="$_ip ${INITIAL_MASTER##*:}"
+    fi
+fi
+if [ -n "$answer" ] && is_master "$answer"; then
+    master=$answer
+    log "monitoring ${master% *}:${master#* }, the master the other Sentinels name"
+elif [ -n "$previous_master" ] && is_master "$previous_master"; then
+    master=$previous_master
+    log "monitoring ${master% *}:${master#* }, the master of my previous file"
+elif [ -n "$initial" ]; then
+    master=$initial
+    log "the master the other Sentinels or my previous file name (${answer:-$previous_master}) does not answer as a master, and INITIAL_MASTER $INITIAL_MASTER does (the tier restarted as a whole): monitoring ${master% *}:${master#* }"
+elif [ -n "$answer" ]; then
     master=$answer
     log "monitoring ${master% *}:${master#* }, the master the other Sentinels name"
 elif [ -n "$previous_master" ]; then

@@ -7,7 +7,7 @@
  */
 import { baseNodes, changes, deploy, preview, resetToBase } from "../control";
 import { PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
-import { backupMetrics, killContainer, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, todoWriter, works } from "../data";
+import { backupMetrics, killContainer, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, works } from "../data";
 
 const REDIS = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
 const PG = baseNodes.filter((n) => n.roles.includes("postgres-primary") || n.roles.includes("postgres-replica")).map((n) => n.name);
@@ -76,6 +76,14 @@ test("the Redis master killed: the Sentinels promote a replica and the app cache
     }, 60_000, 500);
     await waitFor("the app writing and caching again", () => works("after the Redis failover"), 60_000, 500);
     await waitFor(`${redisService(before)} back at 1/1`, () => replicas(redisService(before)) === "1/1", 120_000, 1000);
+});
+
+test("every Redis killed at once: the first redis node leads the tier back, the Sentinels follow it, and the app caches again, with no hand on it", async () => {
+    for (const node of REDIS) killContainer(redisService(node));
+    await waitFor("a Redis master every Sentinel names", () => redisMaster(REDIS) === REDIS[0], 120_000, 1000);
+    await waitFor("the app writing and caching again", () => works("after every Redis was killed"), 60_000, 500);
+    for (const node of REDIS) await waitFor(`${redisService(node)} back at 1/1`, () => replicas(redisService(node)) === "1/1", 120_000, 1000);
+    await waitFor("the other Redis replicating from it", () => REDIS.slice(1).every((n) => redisRole(n) === "slave"), 60_000, 1000);
 });
 
 /** Writes through the VIP while `fault` runs; every write the app acknowledged must be in Postgres afterwards. */
