@@ -4,7 +4,8 @@
  * networks and secrets, the images on the nodes that run them, the data tier (Redis with
  * Sentinel, Postgres with Patroni on etcd, backups; unless dataTier is false), the app, the
  * monitoring (Prometheus, Alertmanager, Grafana, the exporters; unless monitoring is false), and
- * the edge (HAProxy on every edge node, keepalived's virtual IP in front).
+ * the edge (HAProxy on every edge node, keepalived's virtual IP in front); last, on every run, a
+ * check that every service runs as declared.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { AppService } from "./components/app";
@@ -13,6 +14,7 @@ import { SwarmCluster } from "./components/cluster";
 import { loadStackConfig, placeStack } from "./components/config";
 import { type AdminRoute, EdgeProxies, STATS_USER } from "./components/edge";
 import { pgServiceName } from "./components/common/names";
+import { StackHealth } from "./components/health";
 import { NodeImages } from "./components/images";
 import { ALERTMANAGER_PORT, GRAFANA_PORT, Monitoring, PROMETHEUS_PORT, TEXTFILE_DIR, renderAlertmanagerConfig, textfileVolume } from "./components/monitoring";
 import { SwarmNetworks } from "./components/networks";
@@ -242,6 +244,19 @@ const edge = new EdgeProxies(
     },
     onSwarm,
 );
+
+// Last, on every run: every service the program declares runs as declared (a run never reports
+// success on a stack whose services do not).
+const declaredServices = [
+    app.service,
+    ...Object.values(edge.proxies),
+    ...Object.values(edge.keepaliveds),
+    ...(data
+        ? [...Object.values(data.redis.servers), ...Object.values(data.redis.sentinels), ...Object.values(data.postgres.etcd), ...Object.values(data.postgres.members), data.postgres.proxy, data.backups.service]
+        : []),
+    ...(monitoring?.services ?? []),
+];
+new StackHealth("stack", { manager: cluster.firstManager, ssh: config.ssh, stack: pulumi.getStack(), services: declaredServices });
 
 const scheme = config.tlsCertificate ? "https" : "http";
 const port = config.tlsCertificate ? config.edge.httpsPort : config.edge.httpPort;

@@ -108,6 +108,22 @@ describe("the dev stack", () => {
         expect(health.triggers).toHaveLength(1);
     });
 
+    test("the stack's health check runs on every update, on the first manager, after every service, and expects each one by name", () => {
+        const check = run.byName("stack-health");
+        expect(check.inputs.create).toContain("# swarm-ha stack-health.sh");
+        expect(check.inputs.connection.host).toBe(run.byName("swarm-manager-1-member").inputs.connection.host);
+        expect(check.inputs.triggers).toHaveLength(1);
+        expect(check.customTimeouts).toEqual({ create: "10m", update: "10m", delete: "5m" });
+        const services = run.resources.filter((r) => r.type === "docker:index/service:Service");
+        expect(services.length).toBeGreaterThan(15);
+        expect(services.filter((s) => !check.dependencies.includes(s.urn)).map((s) => s.name)).toEqual([]);
+        const expected = check.inputs.create.match(/^EXPECTED='([^']*)'$/m)![1].split("\n");
+        expect(expected).toEqual(services.map((s) => s.inputs.name).sort());
+        // Each carries the label the check finds the stack's services by.
+        for (const s of services) expect(`${s.inputs.name}: ${JSON.stringify(s.inputs.labels)}`).toContain('{"label":"swarm-ha.stack","value":"test"}');
+        expect(check.inputs.create).toContain("STACK='test'");
+    });
+
     test("the first manager's member step initialises the swarm; the others join it, naming the swarm, their role and their registration", () => {
         expect(run.byName("swarm-manager-1-member").inputs.create).toContain("# swarm-ha init.sh");
         expect(run.byName("swarm-manager-2-member").inputs.create).toContain("# swarm-ha join.sh");
@@ -297,8 +313,8 @@ describe("changing a label", () => {
             .filter((r) => r.type === COMMAND)
             .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(b.byName(r.name).inputs))
             .map((r) => r.name);
-        // The health check runs on every update (its trigger is the run's time), the rest only on a change.
-        expect(changed.sort()).toEqual(["swarm-health", "swarm-worker-1-settings"]);
+        // The health checks (the swarm's, the stack's) run on every update (their trigger is the run's time), the rest only on a change.
+        expect(changed.sort()).toEqual(["stack-health", "swarm-health", "swarm-worker-1-settings"]);
     });
 });
 

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "departure", "host-keys"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -305,6 +305,53 @@ describe("health.sh: the swarm must match config", () => {
         const w1promoted = node("w1", "manager", "unreachable", "10.0.0.11", "down", "active", "w1");
         const r = runWithFakes("health", { NODE_NAME: "m1", DECLARED: "m1 manager active\nm2 manager active\nw1 manager active", WAIT_SECONDS: "0" }, swarm(M1, M2, w1promoted));
         expect(r.stderr).toContain("w1: manager unreachable, expected reachable");
+    });
+});
+
+describe("stack-health.sh: every declared service runs as declared", () => {
+    const params = (over: Record<string, string> = {}) => ({ NODE_NAME: "m1", STACK: "prod", EXPECTED: "sh-app\nsh-redis-m2\nsh-sentinel-m2", WAIT_SECONDS: "0", STABLE_SECONDS: "0", ...over });
+    const services = (...rows: string[]) => ({ ...swarm(M1), FAKE_SERVICES: rows.join(";") });
+
+    test("passes when every service runs its desired tasks, with a global service's count and Docker's per-node note", () => {
+        const r = runWithFakes("stack-health", params({ EXPECTED: "sh-app\nsh-node-exporter" }), services("sh-app 2/2(max2) completed", "sh-node-exporter 4/4 -"));
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("status=healthy\nservices=2\n");
+        expect(r.calls).toContain("service ls --quiet --filter label=swarm-ha.stack=prod");
+    });
+
+    test("lists every difference, naming the service and what to do", () => {
+        const r = runWithFakes("stack-health", params({ EXPECTED: "sh-app\nsh-redis-m2\nsh-sentinel-m2\nsh-pg-m3\nsh-grafana" }), services(
+            "sh-app 1/2 updating",
+            "sh-redis-m2 0/1 -",
+            "sh-sentinel-m2 1/1 paused",
+            "sh-pg-m3 1/1 rollback_completed",
+        ));
+        expect(r.status).toBe(1);
+        expect(r.stderr.split("\n")[0]).toBe("swarm-ha: node m1: the stack's services do not run as declared after 0s:");
+        expect(r.stderr.split("\n").slice(1).filter(Boolean)).toEqual([
+            "sh-app: 1 tasks running and healthy, 2 desired",
+            "sh-app: still rolling out (updating)",
+            "sh-grafana: not in the swarm",
+            "sh-pg-m3: its last update failed and was rolled back, so it runs its previous spec: see docker service ps --no-trunc sh-pg-m3, then pulumi up --refresh",
+            "sh-redis-m2: 0 tasks running and healthy, 1 desired",
+            "sh-sentinel-m2: its update is paused (paused): see docker service ps --no-trunc sh-sentinel-m2",
+        ]);
+    });
+
+    test("a service whose tasks keep dying fails the run even when it is caught at a good moment", () => {
+        const r = runWithFakes("stack-health", params({ WAIT_SECONDS: "4", STABLE_SECONDS: "2" }), { ...services("sh-app 2/2 -", "sh-redis-m2 1/1 -", "sh-sentinel-m2 1/1 -"), FAKE_FLAPPING: "sh-redis-m2" });
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("sh-redis-m2: 0 tasks running and healthy, 1 desired");
+        // The same stack, steady, passes with the same window.
+        const steady = runWithFakes("stack-health", params({ WAIT_SECONDS: "4", STABLE_SECONDS: "2" }), services("sh-app 2/2 -", "sh-redis-m2 1/1 -", "sh-sentinel-m2 1/1 -"));
+        expect(steady.stderr).toBe("");
+        expect(steady.status).toBe(0);
+    });
+
+    test("refuses to run where the services cannot be read", () => {
+        const r = runWithFakes("stack-health", params(), { FAKE_STATE: "active", FAKE_CONTROL: "false" });
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/^swarm-ha: node m1: is not an active manager of a swarm with a leader, so the stack cannot be checked/);
     });
 });
 

@@ -18,6 +18,7 @@ export type ScriptName =
     | "join"
     | "settings"
     | "health"
+    | "stack-health"
     | "departure"
     | "host-keys";
 

@@ -107,6 +107,8 @@ const ready = (port: number, path: string) => ({ ...answers(port, path), tests: 
 export class Monitoring extends pulumi.ComponentResource {
     /** Service names, for the edge's routes and the stack's outputs. */
     public readonly serviceNames: ReturnType<typeof monitoringServiceNames>;
+    /** Every service of the tier. */
+    public readonly services: docker.Service[] = [];
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         requireDockerProvider("Monitoring", opts);
@@ -127,8 +129,11 @@ export class Monitoring extends pulumi.ComponentResource {
         // A replica count that follows the nodes (one node-exporter per node, two Alertmanagers
         // on two managers) changes in place. A change of networks replaces a service, whose name
         // is taken until the old one has gone: it goes first (a monitoring gap of seconds).
-        const service = (resource: string, spec: docker.ServiceArgs, dependsOn: pulumi.Resource[] = []) =>
-            new docker.Service(`${name}-${resource}`, spec, { parent: this, dependsOn, ...NAMED_SERVICE });
+        const service = (resource: string, spec: docker.ServiceArgs, dependsOn: pulumi.Resource[] = []) => {
+            const created = new docker.Service(`${name}-${resource}`, spec, { parent: this, dependsOn, ...NAMED_SERVICE });
+            this.services.push(created);
+            return created;
+        };
 
         // The Docker API, read-only, on the monitoring network: for discovery and the swarm exporter.
         const proxyConfig = config("docker-api", renderDockerApiProxyConfig({ port: DOCKER_API_PORT, socketPath: "/var/run/docker.sock" }));

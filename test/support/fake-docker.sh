@@ -13,6 +13,10 @@
 #                      (reachability '-' for a worker, name-label '-' for none)
 #   FAKE_MANAGED       the swarm-ha.managed-labels label of any node
 #   FAKE_JOINS_AS_MANAGER  if set, once fake-curl has joined, this host is a manager
+#   FAKE_SERVICES      the stack's services, one per ';': "name running/desired update-state"
+#                      (update-state '-' for a service never updated; running/desired(maxN)
+#                      for a service with at most N tasks per node)
+#   FAKE_FLAPPING      a service whose running count drops to 0 on every other `service ls`
 printf '%s\n' "$*" >>"${FAKE_LOG:?}"
 all="$*"
 last=${all##* } # the last argument: a node ID, for `node inspect`
@@ -33,7 +37,35 @@ all_ids() {
     done
 }
 
+# services_field N: the N-th word of every FAKE_SERVICES entry, one per line.
+services_field() {
+    printf '%s\n' "${FAKE_SERVICES:-}" | tr ';' '\n' | while read -r name replicas state; do
+        if [ -n "$name" ]; then
+            case $1 in
+                1) echo "$name" ;;
+                2) echo "$name $replicas" ;;
+                3) echo "$name $state" ;;
+            esac
+        fi
+    done
+}
+
 case "$*" in
+"service ls --quiet --filter label=swarm-ha.stack="*) services_field 1 ;;
+"service inspect --format {{.Spec.Name}} "*) services_field 3 ;;
+"service ls --filter label=swarm-ha.stack="*" --format {{.Name}} {{.Replicas}}")
+    calls=$(grep -c '^service ls --filter' "$FAKE_LOG")
+    services_field 2 | while read -r name replicas; do
+        if [ "$name" = "${FAKE_FLAPPING:-}" ] && [ $((calls % 2)) -eq 1 ]; then replicas="0/${replicas#*/}"; fi
+        case $replicas in
+            *"(max"*)
+                max=${replicas#*(max}
+                replicas="${replicas%%(*} (max ${max%)} per node)"
+                ;;
+        esac
+        echo "$name $replicas"
+    done
+    ;;
 "version --format {{.Server.Version}}") echo "${FAKE_VERSION:-24.0.7}" ;;
 "info --format {{.Swarm.LocalNodeState}}") echo "${FAKE_STATE:-inactive}" ;;
 "info --format {{.Swarm.ControlAvailable}}")

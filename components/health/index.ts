@@ -1,0 +1,61 @@
+/**
+ * StackHealth: the last step of every `pulumi up`. On the first manager, the stack's services
+ * must run as declared (each at its desired count of running, healthy tasks, no update paused
+ * or rolled back, steady for a few seconds), or the run fails and lists what differs. The
+ * cluster's own health step checks the nodes before any service is touched; this one checks
+ * what the services became. Script: components/cluster/scripts/stack-health.sh.
+ */
+import * as command from "@pulumi/command";
+import type * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { renderScript } from "../cluster/scripts";
+import type { NodeSpec } from "../config";
+import { COMMAND_TIMEOUTS, type SshSettings, sshConnection } from "../common/ssh";
+
+/** How long the stack may take to settle after the last service step (a task restarting, a rolling update finishing). */
+export const STACK_HEALTH_WAIT_SECONDS = 180;
+/** How long every service must stay as declared in a row: a task that keeps dying is healthy only for moments. */
+export const STACK_HEALTH_STABLE_SECONDS = 6;
+
+export interface StackHealthArgs {
+    /** Where the check runs: a manager (the swarm's service list is read there). */
+    manager: NodeSpec;
+    ssh: SshSettings;
+    /** The stack's label value (`swarm-ha.stack`) on every service. */
+    stack: string;
+    /** Every service the program declares: each must be in the swarm. */
+    services: docker.Service[];
+    /**
+     * Changes on every `pulumi up`, so that the check runs every time.
+     * @default the time the program started
+     */
+    runId?: string;
+}
+
+export class StackHealth extends pulumi.ComponentResource {
+    public readonly check: command.remote.Command;
+
+    constructor(name: string, args: StackHealthArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("swarm-ha:health:StackHealth", name, {}, opts);
+        const { manager } = args;
+        this.check = new command.remote.Command(
+            `${name}-health`,
+            {
+                connection: sshConnection(manager.address, args.ssh, manager.hostKey),
+                addPreviousOutputInEnv: false,
+                create: pulumi.all(args.services.map((s) => s.name)).apply((names) =>
+                    renderScript("stack-health", {
+                        NODE_NAME: manager.name,
+                        STACK: args.stack,
+                        EXPECTED: [...names].sort().join("\n"),
+                        WAIT_SECONDS: String(STACK_HEALTH_WAIT_SECONDS),
+                        STABLE_SECONDS: String(STACK_HEALTH_STABLE_SECONDS),
+                    }),
+                ),
+                triggers: [args.runId ?? new Date().toISOString()],
+            },
+            { parent: this, dependsOn: args.services, customTimeouts: COMMAND_TIMEOUTS },
+        );
+        this.registerOutputs({});
+    }
+}
