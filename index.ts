@@ -38,10 +38,11 @@ const networks = new SwarmNetworks("net", { namePrefix: config.namePrefix, encry
 
 /** alertmanager.yml, with the receivers' credentials (secret config) in it. */
 function alertmanagerYml(m: NonNullable<typeof config.monitoring>): pulumi.Output<string> {
-    const { slackApiUrl, emailPassword } = config.alertCredentials;
-    return pulumi.all([slackApiUrl ?? "", emailPassword ?? ""]).apply(([slackUrl, emailPass]) =>
+    const { slackApiUrl, emailPassword, deadMansSwitchUrl } = config.alertCredentials;
+    return pulumi.all([slackApiUrl ?? "", emailPassword ?? "", deadMansSwitchUrl ?? ""]).apply(([slackUrl, emailPass, switchUrl]) =>
         renderAlertmanagerConfig({
             webhookUrl: m.webhookUrl,
+            deadMansSwitchUrl: switchUrl || undefined,
             slack: slackUrl && m.slackChannel ? { apiUrl: slackUrl, channel: m.slackChannel } : undefined,
             email: m.email ? { ...m.email, password: m.email.username ? emailPass : undefined } : undefined,
             groupWaitSeconds: 5,

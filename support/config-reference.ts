@@ -80,6 +80,7 @@ export const SECTIONS: readonly Section[] = [
         title: "Alerts",
         keys: [
             "alertWebhookUrl",
+            "alertDeadMansSwitchUrl",
             "alertSlackApiUrl",
             "alertSlackChannel",
             "alertEmailTo",

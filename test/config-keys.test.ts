@@ -51,7 +51,7 @@ test("the list of nodes, which Pulumi.yaml cannot declare, is documented in its 
 
 test("the keys the parser refuses in plain text once set are the suppliable secrets, the TLS certificate and the alert receivers' credentials", () => {
     const ifSet = table.filter(([, s]) => s.secret === "if-set").map(([k]) => k);
-    expect(ifSet.sort()).toEqual([...Object.keys(SUPPLIABLE_SECRETS), "tlsCertificate", "alertSlackApiUrl", "alertEmailPassword"].sort());
+    expect(ifSet.sort()).toEqual([...Object.keys(SUPPLIABLE_SECRETS), "tlsCertificate", "alertSlackApiUrl", "alertEmailPassword", "alertDeadMansSwitchUrl"].sort());
 });
 
 test("the parser's defaults are the table's", () => {

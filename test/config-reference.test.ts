@@ -52,7 +52,7 @@ test.each(table)("the reference lists %s with its default and secrecy", (key, sp
 
 test("secret keys are marked secret: sshPrivateKey always, the passwords, certificate and alert credentials when set", () => {
     expect(row(rendered, "sshPrivateKey")![3]).toBe("secret");
-    for (const key of ["tlsCertificate", "postgresPassword", "redisPassword", "haproxyStatsPassword", "alertSlackApiUrl", "alertEmailPassword"]) {
+    for (const key of ["tlsCertificate", "postgresPassword", "redisPassword", "haproxyStatsPassword", "alertSlackApiUrl", "alertEmailPassword", "alertDeadMansSwitchUrl"]) {
         expect([key, row(rendered, key)![3]]).toEqual([key, "secret when set"]);
     }
     expect(row(rendered, "sshPort")![3]).toBe("no");

@@ -1183,6 +1183,9 @@ describe("the monitoring tier's settings", () => {
         const secret = new Set([...SECRET_KEYS, "swarm-ha:alertSlackApiUrl"]);
         expectProblem(withNodes(devNodes(), { alertSlackApiUrl: "http://insecure" }), "swarm-ha:alertSlackApiUrl", /hooks\.slack\.com/, secret);
         expectProblem(withNodes(devNodes(), { alertWebhookUrl: "ftp://x" }), "swarm-ha:alertWebhookUrl", /http:\/\/ or https:\/\//);
+        expectProblem(withNodes(devNodes(), { alertDeadMansSwitchUrl: "https://hc-ping.com/uuid" }), "swarm-ha:alertDeadMansSwitchUrl", /plain text.*--secret/);
+        const switchSecret = new Set([...SECRET_KEYS, "swarm-ha:alertDeadMansSwitchUrl"]);
+        expectProblem(withNodes(devNodes(), { alertDeadMansSwitchUrl: "hc-ping.com/uuid" }), "swarm-ha:alertDeadMansSwitchUrl", /must be an http\(s\) URL/, switchSecret);
     });
 
     test("Grafana on needs its image", () => {

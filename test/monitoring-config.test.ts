@@ -120,7 +120,8 @@ describe("alertmanager.yml", () => {
             slack: { apiUrl: "https://hooks.slack.com/services/T0/B0/xyz", channel: "#ops" },
             email: { to: "ops@example.com", from: "am@example.com", smarthost: "smtp.example.com:587", username: "am", password: "s3cret" },
         });
-        expect(all).toMatch(/^exit 0\n[\s\S]*Found:[\s\S]*- 7 inhibit rules[\s\S]*- 2 receivers/);
+        expect(all).toMatch(/^exit 0\n[\s\S]*Found:[\s\S]*- 7 inhibit rules[\s\S]*- 3 receivers/);
+        expect(check({ ...base, deadMansSwitchUrl: "https://hc-ping.com/0b5c3d52-4f6e-4a1b-9c1d-2e3f4a5b6c7d" })).toMatch(/^exit 0\n/);
     });
 
     test("one incident is one page: grouped by alert, informational alerts never mailed, explained alerts inhibited", () => {
@@ -128,11 +129,35 @@ describe("alertmanager.yml", () => {
             renderAlertmanagerConfig({ ...base, webhookUrl: "https://hooks.example.com/am", email: { to: "ops@example.com", from: "am@example.com", smarthost: "smtp.example.com:587" } }),
         );
         expect(doc.route.group_by).toEqual(["alertname", "service"]);
-        expect(doc.route.routes).toEqual([{ receiver: "inform", matchers: ['severity="info"'] }]);
+        expect(doc.route.routes).toEqual([
+            { receiver: "watchdog", matchers: ['alertname="Watchdog"'], group_wait: "0s", group_interval: "1m", repeat_interval: "1m" },
+            { receiver: "inform", matchers: ['severity="info"'] },
+        ]);
         const inform = doc.receivers.find((r: any) => r.name === "inform");
         expect(inform.email_configs).toBeUndefined();
         expect(inform.webhook_configs[0]).toEqual({ url: "https://hooks.example.com/am", send_resolved: true });
         expect(doc.inhibit_rules[0]).toMatchObject({ source_matchers: ['alertname="NodeDown"'], equal: ["node"] });
+    });
+
+    test("the Watchdog goes to the dead man's switch alone, every minute, and never pages (amtool's own routing)", () => {
+        const url = "https://hc-ping.com/0b5c3d52-4f6e-4a1b-9c1d-2e3f4a5b6c7d";
+        const file = path.join(work, "alertmanager-watchdog.yml");
+        fs.writeFileSync(file, renderAlertmanagerConfig({ ...base, webhookUrl: "https://hooks.example.com/am", deadMansSwitchUrl: url }));
+        // The receiver amtool routes the labels to (stdout; it warns on stderr that the file overrides a server URL).
+        const route = (...labels: string[]) => {
+            const r = spawnSync("amtool", ["config", "routes", "test", `--config.file=${file}`, ...labels], { encoding: "utf8" });
+            return `exit ${r.status}\n${r.stdout.trim()}`;
+        };
+        expect(route("alertname=Watchdog", "severity=none")).toBe("exit 0\nwatchdog");
+        expect(route("alertname=NodeDown", "severity=critical")).toBe("exit 0\npage");
+        expect(route("alertname=VipHolderChanged", "severity=info")).toBe("exit 0\ninform");
+        const doc = parse(fs.readFileSync(file, "utf8"));
+        expect(doc.receivers.find((r: any) => r.name === "watchdog")).toEqual({ name: "watchdog", webhook_configs: [{ url, send_resolved: false }] });
+        // Without a switch the Watchdog still goes nowhere else.
+        fs.writeFileSync(file, renderAlertmanagerConfig({ ...base, webhookUrl: "https://hooks.example.com/am" }));
+        expect(route("alertname=Watchdog", "severity=none")).toBe("exit 0\nwatchdog");
+        expect(parse(fs.readFileSync(file, "utf8")).receivers.find((r: any) => r.name === "watchdog")).toEqual({ name: "watchdog" });
+        expect(() => renderAlertmanagerConfig({ ...base, deadMansSwitchUrl: "hc-ping.com/x" })).toThrow(/deadMansSwitchUrl is not a URL/);
     });
 
     test("every alert an inhibition names is one the rules define", () => {

@@ -159,7 +159,7 @@ export interface StackConfig {
         postgresLagBytes: number;
     };
     /** The alert receivers' credentials (secrets), when set. */
-    alertCredentials: { slackApiUrl?: pulumi.Output<string>; emailPassword?: pulumi.Output<string> };
+    alertCredentials: { slackApiUrl?: pulumi.Output<string>; emailPassword?: pulumi.Output<string>; deadMansSwitchUrl?: pulumi.Output<string> };
     /** User-supplied secret values, by key; absent keys are generated. */
     suppliedSecrets: Partial<Record<SuppliableSecret, pulumi.Output<string>>>;
 }
@@ -565,6 +565,10 @@ function checkMonitoringSettings(raw: RawConfig, c: Partial<Scalars>): ConfigPro
     for (const [on, key] of [[c.grafana, "grafanaImage"], [c.cadvisor, "cadvisorImage"]] as const) {
         if (on === true && c[key] === "") problems.push({ key: fullKey(key), message: `is empty: swarm-ha does not build it; give its image (the default is ${String(CONFIG_KEYS[key].default)}), or set ${fullKey(key.replace("Image", ""))} false` });
     }
+    const deadMansSwitch = raw["alertDeadMansSwitchUrl"];
+    if (deadMansSwitch && deadMansSwitch.trim() !== "" && !/^https?:\/\/\S+$/.test(deadMansSwitch)) {
+        problems.push({ key: fullKey("alertDeadMansSwitchUrl"), message: "must be an http(s) URL, e.g. https://hc-ping.com/<uuid>: set it again with --secret" });
+    }
     const slack = raw["alertSlackApiUrl"];
     if (slack && slack.trim() !== "" && !/^https:\/\/\S+$/.test(slack)) {
         problems.push({ key: fullKey("alertSlackApiUrl"), message: "must be Slack's incoming-webhook URL, https://hooks.slack.com/services/...: set it again with --secret" });
@@ -646,6 +650,7 @@ export function loadStackConfig(): StackConfig {
     const alertCredentials: StackConfig["alertCredentials"] = {
         ...(raw["alertSlackApiUrl"] ? { slackApiUrl: config.requireSecret("alertSlackApiUrl") } : {}),
         ...(raw["alertEmailPassword"] ? { emailPassword: config.requireSecret("alertEmailPassword") } : {}),
+        ...(raw["alertDeadMansSwitchUrl"] ? { deadMansSwitchUrl: config.requireSecret("alertDeadMansSwitchUrl") } : {}),
     };
     return {
         ...parsed,

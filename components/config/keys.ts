@@ -323,6 +323,14 @@ export const CONFIG_KEYS = {
         secret: "never",
         description: "Alertmanager posts every alert (and its resolution) to this URL as JSON (its webhook format). Empty: no webhook.",
     },
+    alertDeadMansSwitchUrl: {
+        type: "string",
+        default: "",
+        secret: "if-set",
+        description:
+            "A dead man's switch: a URL that pages you when its pings stop (healthchecks.io, Cronitor, PagerDuty's, your own). Alertmanager posts the Watchdog alert, which fires for as long as " +
+            "Prometheus and Alertmanager work, to it every minute, so alerting that has gone silent is itself noticed. It is a credential (whoever holds it can fake the pings): set it with --secret. Empty: no switch.",
+    },
     alertSlackApiUrl: {
         type: "string",
         default: "",

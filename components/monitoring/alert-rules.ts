@@ -95,13 +95,15 @@ export const ALERT_NAMES = [
     "CpuPressure",
     // monitoring
     "AlertmanagerClusterDegraded",
+    "Watchdog",
 ] as const;
 export type AlertName = (typeof ALERT_NAMES)[number];
 
 /** The recording rule RedisPrimaryChanged is built on: 1 per node whose Redis is master, 0 per node whose Redis is not. */
 export const REDIS_IS_PRIMARY_RECORD = "swarm_ha:redis_is_primary:max";
 
-export type Severity = "critical" | "warning" | "info";
+/** "none": the Watchdog, never a page (Alertmanager sends it to the dead man's switch alone). */
+export type Severity = "critical" | "warning" | "info" | "none";
 
 interface AlertRule {
     alert: AlertName;
@@ -499,6 +501,17 @@ function monitoringGroup(): RuleGroup {
                 "Alertmanager on {{ $labels.node }} sees {{ $value }} cluster member(s)",
                 "Alertmanager {{ $labels.instance }} ({{ $labels.service }}) on {{ $labels.node }} sees {{ $value }} member(s) in its cluster instead of 2: " +
                     "the other is down or they cannot gossip (port 9094); one more failure and no alert is sent.",
+            ),
+            // Fires for as long as Prometheus evaluates rules and reaches Alertmanager:
+            // Alertmanager posts it to the dead man's switch every minute, so silence (a dead
+            // Prometheus, a dead Alertmanager, a broken path between them) is itself the alarm.
+            alert(
+                "Watchdog",
+                "none",
+                undefined,
+                "vector(1)",
+                "The alerting pipeline works",
+                "Always firing, on purpose: Alertmanager sends it to the dead man's switch (alertDeadMansSwitchUrl) every minute, and the switch pages when it stops hearing from it.",
             ),
         ],
     };

@@ -10,7 +10,8 @@
  * bigger one explains are inhibited (a dead node's exporters, disks and the replicas the
  * swarm moves off it; a Redis or Postgres with no primary explains its members being down). Critical and warning alerts go
  * to every receiver; informational ones (the VIP moved) to the chat and webhook receivers,
- * never to email.
+ * never to email. The Watchdog, always firing, goes to the dead man's switch alone, every
+ * minute: when those pings stop, the switch pages (alerting itself is down).
  */
 import { stringify } from "yaml";
 
@@ -29,6 +30,12 @@ export interface EmailReceiver {
 export interface AlertmanagerConfigInput {
     /** Generic webhook (Alertmanager's JSON payload), e.g. a pager's or the lab's recorder. */
     webhookUrl?: string;
+    /**
+     * A dead man's switch: a URL that pages when its pings stop (healthchecks.io, Cronitor,
+     * PagerDuty's). It gets the Watchdog alert alone, every minute; absent, the Watchdog goes
+     * nowhere (it stays visible in Alertmanager's UI).
+     */
+    deadMansSwitchUrl?: string;
     /** Slack's incoming-webhook URL (a credential) and channel. */
     slack?: { apiUrl: string; channel: string };
     email?: EmailReceiver;
@@ -52,6 +59,7 @@ function validate(input: AlertmanagerConfigInput): void {
         }
     };
     if (input.webhookUrl !== undefined) url("webhookUrl", input.webhookUrl);
+    if (input.deadMansSwitchUrl !== undefined) url("deadMansSwitchUrl", input.deadMansSwitchUrl);
     if (input.slack) {
         url("slack.apiUrl", input.slack.apiUrl);
         if (!/^[#@]?[a-z0-9._-]{1,80}$/i.test(input.slack.channel)) problems.push(`slack.channel "${input.slack.channel}" is not a channel name (e.g. #ops)`);
@@ -109,7 +117,11 @@ export function renderAlertmanagerConfig(input: AlertmanagerConfigInput): string
             group_wait: `${input.groupWaitSeconds}s`,
             group_interval: "1m",
             repeat_interval: `${input.repeatIntervalHours}h`,
-            routes: [{ receiver: "inform", matchers: ['severity="info"'] }],
+            routes: [
+                // The Watchdog first (it must never page): to the dead man's switch every minute.
+                { receiver: "watchdog", matchers: ['alertname="Watchdog"'], group_wait: "0s", group_interval: "1m", repeat_interval: "1m" },
+                { receiver: "inform", matchers: ['severity="info"'] },
+            ],
         },
         inhibit_rules: INHIBITIONS.map((i) => ({
             source_matchers: [`alertname="${i.source}"`],
@@ -119,6 +131,7 @@ export function renderAlertmanagerConfig(input: AlertmanagerConfigInput): string
         receivers: [
             { name: "page", ...webhook, ...slack, ...email },
             { name: "inform", ...webhook, ...slack },
+            { name: "watchdog", ...(input.deadMansSwitchUrl ? { webhook_configs: [{ url: input.deadMansSwitchUrl, send_resolved: false }] } : {}) },
         ],
     };
     return `# alertmanager.yml rendered by swarm-ha (components/monitoring/alertmanager-yml.ts): change it there.\n# It holds the receivers' credentials: it is a Docker secret, never a config.\n${stringify(doc, { lineWidth: 0 })}`;
