@@ -176,6 +176,7 @@ function monitoringTier(m: NonNullable<typeof config.monitoring>) {
             namePrefix: config.namePrefix,
             nodes: config.nodes.filter((n) => n.availability === "active"),
             monitoringNode: placed.monitoring!,
+            prometheusReplicas: placed.prometheusReplicas,
             managers: config.nodes.filter((n) => n.availability === "active" && n.swarmRole === "manager"),
             images: { monitoring: images.images.monitoring, haproxy: images.images.haproxy },
             networks: { monitoring: networks.networks.monitoring, app: networks.networks.app, data: data ? networks.networks.data : undefined, "data-access": data ? networks.networks["data-access"] : undefined },
@@ -213,7 +214,7 @@ const monitoring = monitoringConfig ? monitoringTier(monitoringConfig) : undefin
 function adminRoutes(m: NonNullable<typeof config.monitoring>, names: Monitoring["serviceNames"]): AdminRoute[] {
     const routes: AdminRoute[] = [];
     if (m.ports.grafana && m.grafana) routes.push({ name: "grafana", port: m.ports.grafana, host: names.grafana, targetPort: GRAFANA_PORT, checkPath: "/api/health", auth: false, maxServers: 1 });
-    if (m.ports.prometheus) routes.push({ name: "prometheus", port: m.ports.prometheus, host: names.prometheus, targetPort: PROMETHEUS_PORT, checkPath: "/-/ready", auth: true, maxServers: 1 });
+    if (m.ports.prometheus) routes.push({ name: "prometheus", port: m.ports.prometheus, host: names.prometheus, targetPort: PROMETHEUS_PORT, checkPath: "/-/ready", auth: true, maxServers: 2 });
     if (m.ports.alertmanager) routes.push({ name: "alertmanager", port: m.ports.alertmanager, host: names.alertmanager, targetPort: ALERTMANAGER_PORT, checkPath: "/-/ready", auth: true, maxServers: 2 });
     return routes;
 }

@@ -29,7 +29,7 @@ export function readHosts(): LabHosts {
 
 /** Roles for the i-th manager / worker of the lab. */
 function rolesFor(role: "manager" | "worker", i: number): string[] {
-    if (role === "manager") return [["edge", "monitoring"], ["edge", "redis"], ["redis", "postgres-replica", "app"]][i] ?? ["redis"];
+    if (role === "manager") return [["edge", "monitoring"], ["edge", "redis", "monitoring"], ["redis", "postgres-replica", "app"]][i] ?? ["redis"];
     if (i === 0) return ["app", "postgres-primary", "redis"];
     return ["app"];
 }

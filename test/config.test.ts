@@ -712,7 +712,18 @@ describe("rule 14: the VIP's network", () => {
             },
         ]);
         const single = devNodes().filter((n) => n.name !== "manager-2" && n.name !== "manager-3");
-        expect(accepted(withNodes(single, { vip: "", allowNonHa: "true", redisMinReplicasToWrite: "0" })).warnings).toEqual([]);
+        expect(accepted(withNodes(single, { vip: "", allowNonHa: "true", redisMinReplicasToWrite: "0", monitoring: "false" })).warnings).toEqual([]);
+    });
+
+    test("one active monitoring node is a warning (one Prometheus: its node's death silences every alert); two are not", () => {
+        expect(accepted(devRaw()).warnings).toEqual([]);
+        const one = devNodes().map((n) => (n.name === "manager-2" ? { ...n, roles: n.roles.filter((r: string) => r !== "monitoring") } : n));
+        expect(accepted(withNodes(one)).warnings).toEqual([
+            {
+                key: "swarm-ha:nodes",
+                message: expect.stringMatching(/^only manager-1 is an active node with the monitoring role, so one Prometheus evaluates every alert: when that node dies, no alert fires\. Give a second node the monitoring role/),
+            },
+        ]);
     });
 });
 
@@ -1453,7 +1464,7 @@ describe("rule 27: every tier refuses a stack where all the nodes it needs are d
     test.each([
         ["the edge (HAProxy, keepalived)", has("edge"), {}, [["swarm-ha:nodes", /^has 0 node\(s\) with role 'edge' and availability: active; the load balancer needs 2 .*or set availability: active on swarm-ha:nodes\[0\] \(manager-1\), which is drain; swarm-ha:nodes\[1\] \(manager-2\), which is drain$/]]],
         ["the app", has("app"), {}, [["swarm-ha:appReplicas", /room for 0 task\(s\): no active node has role 'app'.*or set availability: active on swarm-ha:nodes\[3\] \(worker-1\), which has it but is drain/]]],
-        ["monitoring (Prometheus, Grafana)", has("monitoring"), {}, [["swarm-ha:nodes", /^has no active node with the monitoring role, which Prometheus \(and Grafana\) run on: .*, or set availability: active on swarm-ha:nodes\[0\] \(manager-1\), which is drain, or set swarm-ha:monitoring false$/]]],
+        ["monitoring (Prometheus, Grafana)", has("monitoring"), {}, [["swarm-ha:nodes", /^has no active node with the monitoring role, which Prometheus \(and Grafana\) run on: .*, or set availability: active on swarm-ha:nodes\[0\] \(manager-1\), which is drain; swarm-ha:nodes\[1\] \(manager-2\), which is drain, or set swarm-ha:monitoring false$/]]],
         [
             "monitoring's managers (Alertmanager, the Docker API proxy), without the data tier",
             (n: any) => n.swarmRole === "manager",

@@ -38,10 +38,12 @@ describe("the dev stack's monitoring", () => {
         expect(decoded(run.byName("monitoring-prometheus-config"))).toContain("host: http://swarm-ha-docker-api:2375");
     });
 
-    test("Prometheus: once, pinned to the monitoring node with its volume, on the networks of what it scrapes, HAProxy's password from its secret", () => {
+    test("Prometheus: a pair, one per monitoring node with its own volume, on the networks of what it scrapes, HAProxy's password from its secret", () => {
         const prom = service(run, "swarm-ha-prometheus").inputs;
-        expect(prom.mode).toEqual({ replicated: { replicas: 1 } });
-        expect(prom.taskSpec.placement.constraints).toEqual(["node.labels.swarm-ha.name == manager-1"]);
+        expect(prom.mode).toEqual({ replicated: { replicas: 2 } });
+        expect(prom.taskSpec.placement).toEqual({ constraints: ["node.labels.swarm-ha.role.monitoring == true"], maxReplicas: 1 });
+        // Updated one at a time, the old task stopped first (its volume): the other keeps alerting.
+        expect(prom.updateConfig).toMatchObject({ parallelism: 1, order: "stop-first" });
         expect(prom.taskSpec.networksAdvanceds).toEqual([{ id: "net-monitoring-id" }, { id: "net-app-id" }, { id: "net-data-id" }]);
         expect(prom.taskSpec.containerSpec.mounts).toEqual([{ type: "volume", source: "swarm-ha-prometheus-data", target: "/prometheus" }]);
         expect(prom.taskSpec.containerSpec.secrets.map((s: any) => s.fileName)).toEqual(["haproxy-stats-password"]);
@@ -113,7 +115,7 @@ describe("the dev stack's monitoring", () => {
 
     test("HAProxy serves the UIs on the monitoring network; keepalived reports the VIP holder into node-exporter's volume", () => {
         const cfg = decoded(run.byName("edge-manager-1-haproxy-config"));
-        expect(cfg).toContain("server-template prometheus 1-1 tasks.swarm-ha-prometheus:9090 check");
+        expect(cfg).toContain("server-template prometheus 1-2 tasks.swarm-ha-prometheus:9090 check");
         expect(cfg).toContain("server-template alertmanager 1-2 tasks.swarm-ha-alertmanager:9093 check");
         expect(cfg).toContain("server-template grafana 1-1 tasks.swarm-ha-grafana:3000 check");
         const keepalived = run.byName("edge-manager-1-keepalived").inputs.taskSpec.containerSpec;

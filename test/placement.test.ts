@@ -35,11 +35,17 @@ test("HAProxy is built where the edge runs, where the app runs (the Postgres pro
     expect(names(placeStack(cluster, { vip: true }).nodesByImage.haproxy)).toEqual(["m1", "m2", "m3", "w1"]);
 });
 
-test("monitoring: its image on every active node, Prometheus on the first active monitoring node; nothing without it", () => {
+test("monitoring: its image on every active node, Grafana on the first active monitoring node, a Prometheus pair when two are active; nothing without it", () => {
     const placed = placeStack(cluster, { vip: true });
     expect(names(placed.nodesByImage.monitoring)).toEqual(names(cluster.filter((n) => n.availability === "active")));
+    expect([placed.monitoring?.name, placed.prometheusReplicas]).toEqual(["m1", 1]);
+    const withRole = (extra: string[], availability = "active") =>
+        cluster.map((n) => (extra.includes(n.name) ? { ...n, roles: [...n.roles, "monitoring" as const], availability: availability as NodeSpec["availability"] } : n));
+    expect(placeStack(withRole(["m2"]), { vip: true }).prometheusReplicas).toBe(2);
+    expect(placeStack(withRole(["m2", "m3"]), { vip: true }).prometheusReplicas).toBe(2);
+    expect(placeStack(withRole(["m2"], "drain"), { vip: true }).prometheusReplicas).toBe(1);
     const off = placeStack(cluster, { vip: true, monitoring: false });
-    expect([off.monitoring, off.nodesByImage.monitoring]).toEqual([undefined, []]);
+    expect([off.monitoring, off.prometheusReplicas, off.nodesByImage.monitoring]).toEqual([undefined, 0, []]);
 });
 
 test("keepalived is built only when there is a virtual IP to move", () => {

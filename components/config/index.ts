@@ -40,7 +40,7 @@ import { checkSecrets } from "./credentials";
 import { checkBackupNode, checkEtcdManagers, checkPostgresNodes, checkRedisMinReplicas, checkRedisNodes, warnUnusedDataRoles } from "./data";
 import { EDGE_PORT_KEYS, type EdgePortKey, type ImageKey, checkAppCapacity, checkAppReplicas, checkEdgePorts, imageReferenceFlaw, warnNoVip } from "./edge";
 import { CONFIG_KEYS, type ConfigKey, type ConfigKeySpec, checkKnownKeys, valueOrDefault } from "./keys";
-import { checkMonitoringNodes } from "./monitoring";
+import { checkMonitoringNodes, warnSinglePrometheus } from "./monitoring";
 import { checkPool, checkVip, checkVipOutsidePool, checkVipSubnet } from "./network";
 import { NODE_SETTINGS, checkNodes, checkProtoKeys, nodeAddresses, nodesSchema } from "./nodes";
 import { checkHostPorts } from "./ports";
@@ -464,7 +464,10 @@ export function parseStackConfig(raw: RawConfig, secretKeys: ReadonlySet<string>
             problems.push(...checkBackupNode(nodes));
         }
         if (dataTier === false) warnings.push(...warnUnusedDataRoles(nodes));
-        if (scalars.monitoring === true) problems.push(...checkMonitoringNodes(nodes));
+        if (scalars.monitoring === true) {
+            problems.push(...checkMonitoringNodes(nodes));
+            warnings.push(...warnSinglePrometheus(nodes));
+        }
         if (scalars.vip === "") warnings.push(...warnNoVip(nodes));
         const tls = raw["tlsCertificate"];
         if (tls && nodes.length > 0) {

@@ -273,7 +273,7 @@ export const CONFIG_KEYS = {
         default: true,
         secret: "never",
         description:
-            "Run the monitoring tier: Prometheus (on the first active monitoring node) with Swarm service discovery through a read-only Docker API proxy, two clustered Alertmanagers (on the managers), " +
+            "Run the monitoring tier: Prometheus (a pair on two active monitoring nodes, or one) with Swarm service discovery through a read-only Docker API proxy, two clustered Alertmanagers (on the managers), " +
             "node-exporter on every node, the Redis and Postgres exporters, swarm-ha's swarm exporter, and Grafana and cAdvisor unless turned off. Needs an active node with the monitoring role.",
     },
     monitoringImage: {

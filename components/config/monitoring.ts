@@ -1,6 +1,6 @@
 /**
- * The nodes the monitoring tier needs (with `monitoring`): Prometheus and Grafana on an active
- * node with the `monitoring` role, the Alertmanagers and the Docker API proxy (Prometheus's
+ * The nodes the monitoring tier needs (with `monitoring`): Prometheus on up to two active nodes
+ * with the `monitoring` role (a pair when two have it), Grafana on the first, the Alertmanagers and the Docker API proxy (Prometheus's
  * service discovery) on active managers. Swarm starts no task on a `pause` or `drain` node, and
  * these services are pinned by role, so only active nodes count.
  */
@@ -35,4 +35,21 @@ export function checkMonitoringNodes(nodes: NodeInput[]): ConfigProblem[] {
         });
     }
     return problems;
+}
+
+/**
+ * One active monitoring node runs one Prometheus: when that node dies, no alert fires at all
+ * (the Watchdog's silence is then the only page). Two give a pair that survives either.
+ */
+export function warnSinglePrometheus(nodes: NodeInput[]): ConfigProblem[] {
+    const active = nodes.filter((n) => n.availability === "active" && n.roles.includes("monitoring"));
+    if (active.length !== 1) return [];
+    return [
+        {
+            key: fullKey("nodes"),
+            message:
+                `only ${active[0].name} is an active node with the monitoring role, so one Prometheus evaluates every alert: when that node dies, no alert fires. ` +
+                "Give a second node the monitoring role (e.g. roles: [edge, monitoring]) for a pair on two nodes, and set alertDeadMansSwitchUrl to hear about silence",
+        },
+    ];
 }

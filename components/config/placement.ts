@@ -18,8 +18,13 @@ export interface StackPlacement {
     postgres: NodeSpec[];
     /** Where the backups are kept: the first replica's node, else any node but the primary's. Absent without the data tier. */
     backup?: NodeSpec;
-    /** Where Prometheus and Grafana run (their data on its volumes): the first active monitoring node. Absent without monitoring. */
+    /** Where Grafana runs (its data on its volume): the first active monitoring node. Absent without monitoring. */
     monitoring?: NodeSpec;
+    /**
+     * How many Prometheus replicas run, one per node, on the active monitoring nodes: two (a
+     * pair that survives either node) when two or more have the role, else one. 0 without monitoring.
+     */
+    prometheusReplicas: number;
     /** The images each node runs, by image name (what is built, or loaded, there). */
     nodesByImage: Record<"app" | "haproxy" | "keepalived" | "redis" | "postgres" | "etcd" | "backup" | "monitoring", NodeSpec[]>;
 }
@@ -39,6 +44,7 @@ export function placeStack(nodes: NodeSpec[], opts: { vip: boolean; dataTier?: b
     // Monitoring: node-exporter on every node, the Docker API proxy (an HAProxy) on a manager.
     const monitoringOn = opts.monitoring !== false;
     const monitoring = monitoringOn ? withRole("monitoring")[0] : undefined;
+    const prometheusReplicas = monitoringOn ? Math.min(2, withRole("monitoring").length) : 0;
     const monitoringImage = monitoringOn ? active : [];
     const apiProxy = monitoringOn ? managers : [];
     if (opts.dataTier === false) {
@@ -50,6 +56,7 @@ export function placeStack(nodes: NodeSpec[], opts: { vip: boolean; dataTier?: b
             etcd: [],
             postgres: [],
             monitoring,
+            prometheusReplicas,
             nodesByImage: { app, haproxy: union(edge, apiProxy), keepalived, redis: [], postgres: [], etcd: [], backup: [], monitoring: monitoringImage },
         };
     }
@@ -66,6 +73,7 @@ export function placeStack(nodes: NodeSpec[], opts: { vip: boolean; dataTier?: b
         postgres,
         backup,
         monitoring,
+        prometheusReplicas,
     };
     return {
         ...placement,

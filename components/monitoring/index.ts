@@ -57,8 +57,14 @@ export interface MonitoringArgs {
     namePrefix: string;
     /** Every active node: node-exporter (and cAdvisor) run one task on each. */
     nodes: NodeSpec[];
-    /** The node Prometheus (and Grafana) run on, with their data: the first active monitoring node. */
+    /** The node Grafana runs on, with its data: the first active monitoring node. */
     monitoringNode: NodeSpec;
+    /**
+     * How many Prometheus run (1 or 2), each on its own node with the `monitoring` role and its
+     * data on that node's volume: two evaluate the same rules and send the same alerts, which
+     * the Alertmanagers deduplicate, so alerting survives the loss of either node.
+     */
+    prometheusReplicas: number;
     /** The active managers: the Alertmanagers run on two of them. */
     managers: NodeSpec[];
     images: { monitoring: pulumi.Input<string>; haproxy: pulumi.Input<string> };
@@ -344,10 +350,15 @@ export class Monitoring extends pulumi.ComponentResource {
             }),
         );
         const rules = config("prometheus-rules", renderAlertRules(args.rules));
+        if (!Number.isInteger(args.prometheusReplicas) || args.prometheusReplicas < 1 || args.prometheusReplicas > 2) {
+            throw new Error(`swarm-ha: Monitoring runs 1 or 2 Prometheus (got ${args.prometheusReplicas})`);
+        }
         service("prometheus", {
             name: names.prometheus,
             labels: labels(metricsLabels({ job: "prometheus", port: PROMETHEUS_PORT, network: "monitoring" })),
-            mode: { replicated: { replicas: 1 } },
+            // One or two, one per monitoring node (each node's volume is its own): their alerts
+            // carry the same labels (no replica label), so the Alertmanagers send each once.
+            mode: { replicated: { replicas: args.prometheusReplicas } },
             taskSpec: {
                 containerSpec: {
                     image: args.images.monitoring,
@@ -367,7 +378,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 },
                 resources: { limits: { memoryBytes: 1024 * MiB } },
                 restartPolicy: restart,
-                placement: { constraints: pinned(args.monitoringNode) },
+                placement: { constraints: ["node.labels.swarm-ha.role.monitoring == true"], maxReplicas: 1 },
                 networksAdvanceds: [...monitoringNet, { id: args.networks.app.id }, ...(args.networks.data ? [{ id: args.networks.data.id }] : [])],
             },
             ...rollout(300),
