@@ -3,7 +3,8 @@
  * discovery (through the read-only Docker API proxy, which refuses writes), scrapes them all,
  * loads every alert rule, stays quiet on a healthy stack, and every dashboard query returns
  * data. Alerts reach the lab's receiver through the clustered Alertmanagers: a stopped node's
- * NodeDown (and the managers' quorum warning), and the app's replicas alert firing, then
+ * NodeDown (and the managers' quorum warning), sent by the other Prometheus of the pair when the
+ * node ran one, and the app's replicas alert firing, then
  * resolving. The time each takes is measured by bench/alerts.ts, not here.
  */
 import { alertNames } from "../../components/monitoring/alert-rules";
@@ -28,7 +29,7 @@ afterAll(() => receiver.stop());
 const EXPECTED_TARGETS: Record<string, number> = {
     node: 4,
     swarm: 2,
-    prometheus: 1,
+    prometheus: 2,
     alertmanager: 2,
     app: 2,
     haproxy: 2,
@@ -103,18 +104,23 @@ test("every dashboard query returns data on the lab (apart from cAdvisor's, whic
     expect(empty).toEqual([]);
 }, 420_000);
 
-test("a stopped node pages NodeDown, with the managers one failure from losing quorum, and resolves when it is back", async () => {
+test("a stopped node that runs one of the two Prometheus pages NodeDown (through the other), with the managers one failure from losing quorum, and resolves when it is back", async () => {
+    // One Prometheus on each monitoring node (lab-m1, lab-m2): lab-m2's dies with its host.
+    const prometheusNodes = (await query('up{job="prometheus"} == 1')).map((r) => r.metric.node).sort();
+    expect(prometheusNodes).toEqual(["lab-m1", "lab-m2"]);
     const since = Date.now();
-    killHost("lab-m3");
+    killHost("lab-m2");
     try {
-        const down = await receiver.waitFor("NodeDown", { since, timeoutMs: 120_000, labels: { node: "lab-m3" } });
+        const down = await receiver.waitFor("NodeDown", { since, timeoutMs: 120_000, labels: { node: "lab-m2" } });
         expect(down.labels.severity).toBe("critical");
         await receiver.waitFor("ManagerQuorumAtRisk", { since, timeoutMs: 60_000 });
     } finally {
-        startHost("lab-m3");
+        startHost("lab-m2");
     }
-    await receiver.waitFor("NodeDown", { status: "resolved", since, timeoutMs: 180_000, labels: { node: "lab-m3" } });
-}, 360_000);
+    await receiver.waitFor("NodeDown", { status: "resolved", since, timeoutMs: 180_000, labels: { node: "lab-m2" } });
+    // The pair is whole again: lab-m2's Prometheus back on its node.
+    await waitFor("both Prometheus scraped again", async () => (await query('up{job="prometheus"} == 1')).length === 2, 180_000, 5000);
+}, 480_000);
 
 test("app tasks that keep dying page ServiceReplicasBelowDesired, which resolves once they stay up", async () => {
     const app = appService();
