@@ -18,7 +18,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Client, type ConnectConfig } from "ssh2";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 
 export interface SshTarget {
     host: string;
@@ -143,9 +143,28 @@ export async function connect(t: SshTarget): Promise<Client> {
                         return r.ok;
                     };
                 }
-                c.once("ready", () => resolve(c));
-                c.once("error", reject);
-                c.connect(cfg);
+                // ssh2 may raise more than one error on one connection (a handshake timeout,
+                // then the connection lost), at any phase, also after the handshake: an
+                // 'error' with no listener would crash the engine. The listener stays for the
+                // connection's life; the first error before 'ready' fails this dial.
+                let settled = false;
+                const fail = (e: Error) => {
+                    if (settled) return;
+                    settled = true;
+                    c.destroy();
+                    reject(e);
+                };
+                c.on("error", fail);
+                c.once("close", () => fail(new Error("the connection closed before the SSH handshake completed")));
+                c.once("ready", () => {
+                    settled = true;
+                    resolve(c);
+                });
+                try {
+                    c.connect(cfg);
+                } catch (e) {
+                    fail(e as Error);
+                }
             });
         } catch (e) {
             last = refused ? new Error(refused) : e;
@@ -173,12 +192,13 @@ export function exec(c: Client, command: string, stdin?: string): Promise<ExecRe
             settled = true;
             reject(new HostError(`the connection was lost while the command ran: ${e?.message ?? "closed by the peer"}`));
         };
-        c.once("error", lost);
+        c.on("error", lost);
         c.once("close", () => lost());
-        c.exec(command, (err, stream) => {
+        const started = (err: Error | undefined, stream: ClientChannel) => {
             if (err) return lost(err);
             let stdout = "";
             let stderr = "";
+            stream.on("error", lost);
             stream.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
             stream.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
             stream.on("close", (code: number | null) => {
@@ -188,7 +208,12 @@ export function exec(c: Client, command: string, stdin?: string): Promise<ExecRe
             });
             if (stdin !== undefined) stream.end(stdin);
             else stream.end();
-        });
+        };
+        try {
+            c.exec(command, started);
+        } catch (e) {
+            lost(e as Error); // ssh2 throws when the connection is already gone
+        }
     });
 }
 
