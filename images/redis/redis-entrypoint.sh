@@ -183,7 +183,7 @@ while :; do
         if [ -n "$leader" ]; then
             master_ip=${leader% *}
             master_port=${leader#* }
-            log "the Sentinels name $ip:$port, which does not answer, and $master_ip:$master_port answers as a master (the tier is recovering from a restart of every Redis): starting as its replica"
+            log "the Sentinels name $ip:$port, which does not answer, and $master_ip:$master_port answers as a master (a failover, or the recovery of a tier that restarted as a whole, made it one): starting as its replica"
             break
         fi
         if [ "$SELF" = "$INITIAL_MASTER" ] && [ -z "$peers" ] && sentinels_stuck; then
