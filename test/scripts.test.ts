@@ -179,7 +179,7 @@ describe("registration.sh finds what the swarm knows of a node", () => {
 });
 
 describe("join.sh", () => {
-    const params = { NODE_NAME: "w1", ADVERTISE_ADDR: "10.0.0.11", MANAGER_ADDRS: "10.0.0.1:2377 10.0.0.2:2377", SWARM_ROLE: "worker", CLUSTER_ID: "ours", EXPECTED_NODE_ID: "" };
+    const params = { NODE_NAME: "w1", ADVERTISE_ADDR: "10.0.0.11", MANAGER_ADDRS: "10.0.0.1:2377 10.0.0.2:2377", MANAGER_NAMES: "m1 m2", SWARM_ROLE: "worker", CLUSTER_ID: "ours", EXPECTED_NODE_ID: "" };
     const token = "SWMTKN-1-abc-def\n";
 
     test("joins an inactive node through the first manager, the token only on curl's stdin", () => {
@@ -242,6 +242,25 @@ describe("join.sh", () => {
         const failed = runWithFakes("join", params, { FAKE_JOIN_CODE: "500", FAKE_JOIN_BODY: '{"message":"rpc error: bad token"}' }, token);
         expect(failed.status).toBe(1);
         expect(failed.stderr).toMatch(/joining the swarm through 10.0.0.1:2377 failed \(HTTP 500\): .*bad token/);
+    });
+
+    test("a join that never completes names the managers that do not answer, and says when they cost the swarm its quorum", () => {
+        // The third manager joins through m1 while m2, which joined just before it, is dead:
+        // two managers in Raft, one down, no quorum. Docker keeps the join going in the background.
+        const m3 = { ...params, NODE_NAME: "m3", ADVERTISE_ADDR: "10.0.0.3", SWARM_ROLE: "manager", MANAGER_ADDRS: "10.0.0.1:2377 10.0.0.2:2377 10.0.0.3:2377", MANAGER_NAMES: "m1 m2 m3" };
+        const background = { FAKE_JOIN_CODE: "503", FAKE_JOIN_BODY: '{"message":"Timeout was reached before node joined. The attempt to join the swarm will continue in the background."}', SWARM_HA_JOIN_WAIT: "1" };
+        // fake-docker answers "active" once a join was logged: keep it inactive (the join hangs).
+        const hung = { ...background, FAKE_STATE: "inactive", FAKE_JOINS_AS_MANAGER: "" };
+        const lost = runWithFakes("join", m3, { ...hung, FAKE_UNREACHABLE: "10.0.0.2:2377" }, token);
+        expect(lost.status).toBe(1);
+        expect(lost.stderr).toMatch(/^swarm-ha: node m3: gave up after 1s waiting for the join through 10\.0\.0\.1:2377 to complete \(.*continue in the background.*\)\. The swarm has lost its quorum: 1 of its 2 manager\(s\) do not answer on their swarm port \(m2 \(10\.0\.0\.2:2377\)\)/);
+        // Managers after it have not joined yet: not probed, not blamed.
+        expect(lost.calls).not.toContain("curl probe 10.0.0.3:2377");
+        // A worker, with all three managers in Raft and one down: quorum kept, the dead one still named.
+        const worker = runWithFakes("join", { ...params, MANAGER_ADDRS: m3.MANAGER_ADDRS, MANAGER_NAMES: m3.MANAGER_NAMES }, { ...hung, FAKE_UNREACHABLE: "10.0.0.3:2377" }, token);
+        expect(worker.stderr).toMatch(/\. Manager\(s\) not answering on their swarm port: m3 \(10\.0\.0\.3:2377\) \(the swarm keeps its quorum without them\)/);
+        const nobodyDown = runWithFakes("join", params, hung, token);
+        expect(nobodyDown.stderr).toMatch(/\. Every manager that joined before it answers on its swarm port/);
     });
 
     test("no token on standard input is an error", () => {

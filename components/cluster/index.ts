@@ -271,6 +271,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
                     NODE_NAME: n.name,
                     ADVERTISE_ADDR: n.advertiseAddress,
                     MANAGER_ADDRS: managerAddrs(managers),
+                    MANAGER_NAMES: managers.map((m) => m.name).join(" "),
                     SWARM_ROLE: n.swarmRole,
                     CLUSTER_ID: clusterId,
                     EXPECTED_NODE_ID: expected,

@@ -4,8 +4,11 @@
 # The join token arrives on standard input, so it is in no command line or process list.
 # MANAGER_ADDRS: every manager's "address:2377" in config order, space separated; the first
 # is the one that initialised the swarm and the one this node joins through.
+# MANAGER_NAMES: their names, in the same order (for errors).
 # EXPECTED_NODE_ID: the swarm's ID for this node as registration.sh found it, or empty.
-: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}" "${MANAGER_ADDRS:?}" "${SWARM_ROLE:?}" "${CLUSTER_ID:?}" "${EXPECTED_NODE_ID?}"
+: "${NODE_NAME:?}" "${ADVERTISE_ADDR:?}" "${MANAGER_ADDRS:?}" "${MANAGER_NAMES:?}" "${SWARM_ROLE:?}" "${CLUSTER_ID:?}" "${EXPECTED_NODE_ID?}"
+# How long a join Docker finishes in the background is waited for (tests shorten it).
+join_wait=${SWARM_HA_JOIN_WAIT:-60}
 
 IFS= read -r join_token || true
 case "$join_token" in
@@ -34,6 +37,39 @@ is_active() {
     [ "$(swarm_info '{{.Swarm.LocalNodeState}}')" = active ]
 }
 
+# can_reach ADDR:PORT: does a TCP connection open? (curl exit 7: refused, 28: timed out)
+can_reach() {
+    curl --silent --output /dev/null --connect-timeout 3 --max-time 5 "http://$1/" && return 0
+    case $? in 7 | 28) return 1 ;; *) return 0 ;; esac
+}
+
+# why_no_join: why a join may hang, from what this host can see: the managers that joined
+# before it (managers join one at a time, in config order; workers after all of them) that do
+# not answer on the swarm port, and whether they are enough to have cost the swarm its quorum.
+why_no_join() {
+    _members=0
+    _down=
+    _down_count=0
+    _i=0
+    for _name in $MANAGER_NAMES; do
+        _i=$((_i + 1))
+        [ "$_name" != "$NODE_NAME" ] || break # this manager: the ones after it have not joined yet
+        _addr=$(printf '%s\n' "$MANAGER_ADDRS" | tr ' ' '\n' | sed -n "${_i}p")
+        _members=$((_members + 1))
+        if ! can_reach "$_addr"; then
+            _down="${_down:+$_down, }$_name ($_addr)"
+            _down_count=$((_down_count + 1))
+        fi
+    done
+    if [ "$_down_count" -eq 0 ]; then
+        echo "Every manager that joined before it answers on its swarm port: see 'docker info' and the engine's log on this host and on the first manager"
+    elif [ $((2 * (_members - _down_count))) -le "$_members" ]; then
+        echo "The swarm has lost its quorum: $_down_count of its $_members manager(s) do not answer on their swarm port ($_down), and a swarm takes no join without a majority of its managers. Bring them back, or see docs/troubleshooting.md, 'The swarm lost its quorum'"
+    else
+        echo "Manager(s) not answering on their swarm port: $_down (the swarm keeps its quorum without them)"
+    fi
+}
+
 join_swarm() {
     first_manager=${MANAGER_ADDRS%% *}
     # printf is a shell builtin: the token goes from memory into curl's standard input.
@@ -50,7 +86,12 @@ join_swarm() {
     case "$body" in
     *"will continue in the background"*)
         # Docker gives up waiting after 20s but keeps trying: give it a while longer.
-        wait_until 60 "the join through $first_manager to complete ($body)" is_active
+        _waited=0
+        until is_active; do
+            [ "$_waited" -lt "$join_wait" ] || die "gave up after ${join_wait}s waiting for the join through $first_manager to complete ($body). $(why_no_join)"
+            sleep 1
+            _waited=$((_waited + 1))
+        done
         ;;
     *) die "joining the swarm through $first_manager failed (HTTP $code): $body" ;;
     esac
@@ -90,12 +131,6 @@ active | pending | error)
     die "its swarm state is '$state'; run 'docker swarm leave --force' on it if it should join this swarm, then run again"
     ;;
 esac
-
-# can_reach ADDR:PORT: does a TCP connection open? (curl exit 7: refused, 28: timed out)
-can_reach() {
-    curl --silent --output /dev/null --connect-timeout 3 --max-time 5 "http://$1/" && return 0
-    case $? in 7 | 28) return 1 ;; *) return 0 ;; esac
-}
 
 # join_address_is_down: a worker's engine remembers the manager it joined through, and on
 # promotion joins Raft only through that one (moby's nodeRunner keeps it as swarmkit's
