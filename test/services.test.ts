@@ -105,6 +105,16 @@ describe("the dev stack's services", () => {
         }
     });
 
+    test("etcd and Postgres members change one at a time: each waits for the one before it (a quorum and a leader always stay up)", () => {
+        const etcd = ["manager-1", "manager-2", "manager-3"].map((m) => run.byName(`postgres-${m}-etcd`));
+        expect(etcd[0].dependencies.filter((u) => /-etcd$/.test(u))).toEqual([]);
+        expect(etcd[1].dependencies).toContain(etcd[0].urn);
+        expect(etcd[2].dependencies).toContain(etcd[1].urn);
+        const pg = run.resources.filter((r) => /^postgres-.*-pg$/.test(r.name));
+        expect(pg.length).toBeGreaterThanOrEqual(2);
+        for (let i = 1; i < pg.length; i++) expect(pg[i].dependencies).toContain(pg[i - 1].urn);
+    });
+
     test("Redis: every Redis knows its peers (to lead or follow after a whole-tier restart), and its memory ceiling is half its container's limit", () => {
         const redis = ["manager-2", "manager-3", "worker-1"].map((node) => run.byName(`redis-${node}-redis`));
         const peers = redis.map((r) => `${r.inputs.name}:6379`).join(" ");

@@ -79,8 +79,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.readOnlyEndpoint = `${this.proxyHost}:${PG_READONLY_PORT}`;
 
         const etcdMembers = args.managers.map((m) => ({ name: m.name, host: etcdServiceName(args.namePrefix, m.name) }));
+        // One after the other: a change every member sees (the member list, an image) then
+        // restarts one etcd at a time, each back before the next goes, so etcd keeps its
+        // quorum and Patroni its leader key. A new cluster still forms: each member waits for
+        // the others' names, and each is running (no health check) before the next is created.
+        let previousEtcd: pulumi.Resource[] = [];
         for (const m of args.managers) {
-            this.etcd[m.name] = this.etcdMember(name, m, args, etcdMembers);
+            this.etcd[m.name] = this.etcdMember(name, m, args, etcdMembers, previousEtcd);
+            previousEtcd = [this.etcd[m.name]];
         }
         const etcd = Object.values(this.etcd);
 
@@ -118,7 +124,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         );
     }
 
-    private etcdMember(name: string, m: NodeSpec, args: PostgresClusterArgs, members: EtcdMember[]): docker.Service {
+    private etcdMember(name: string, m: NodeSpec, args: PostgresClusterArgs, members: EtcdMember[], dependsOn: pulumi.Resource[]): docker.Service {
         const serviceName = etcdServiceName(args.namePrefix, m.name);
         return new docker.Service(
             `${name}-${m.name}-etcd`,
@@ -144,7 +150,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 ...STOP_FIRST,
                 convergeConfig: converge(3, 300),
             },
-            { parent: this, ...NAMED_SERVICE },
+            { parent: this, dependsOn, ...NAMED_SERVICE },
         );
     }
 
