@@ -679,6 +679,8 @@ describe("swarm-ha-etcd (images/etcd/entrypoint.sh)", () => {
         bin = fakeBin("fake-etcd-bin", {
             etcd: `echo "user=$(id -un)"; for a in "$@"; do echo "arg=$a"; done; env | grep '^ETCD_' | sed 's/^/env=/' || true`,
             getent: `[ "$1" = ahostsv4 ] && grep -qxF "$2" "$FAKE_DNS" 2>/dev/null && echo "10.0.9.9 STREAM $2"`,
+            // No other member answers: a new cluster (membership changes: test/etcd-membership.test.ts).
+            etcdctl: `exit 1`,
         });
         dns = write("fake-dns", "");
     });

@@ -13,6 +13,14 @@
 #
 # Members advertise their service's name, not their IP: a task gets a new IP each time it
 # starts, the name stays (with dnsrr, it resolves to the task's IP while the task runs).
+#
+# Membership follows ETCD_PEERS (the declared managers), through another member that answers,
+# before this one starts: members no longer declared are removed (first, one at a time, only
+# with a quorum); a member listed but without data here (a new disk, a wiped volume) is removed
+# and added again; one that is not listed but has data (removed while it was away) sets its old
+# data aside and is added. With no member answering, it starts from its data, or forms a new
+# cluster with the other declared members. A member that must be added while the cluster has no
+# quorum exits, saying so, and the swarm restarts it: it never forms a cluster of its own.
 set -eu
 set -f # ETCD_PEERS is split on spaces below; no word of it is a file pattern
 
@@ -81,11 +89,89 @@ for pair in $peers; do
 done
 [ "$listed" = yes ] || die "ETCD_NAME $name is not in ETCD_PEERS ($peers)"
 
+# --- Membership: follow the declared managers -------------------------------------------------
+# etcd's membership is its own: a member that replaces a dead manager must be added to it (and
+# the dead one removed), one whose data was lost must be removed and added again, and a member
+# removed while it was away must not come back with its old data. All of it through a member
+# that answers, and only while the cluster has its quorum (a membership change needs one).
+state=new
+ctl() { # ENDPOINT ARGS...: etcdctl against one member, bounded
+    _endpoint=$1
+    shift
+    etcdctl --endpoints "$_endpoint" --dial-timeout=2s --command-timeout=5s "$@" 2>/dev/null
+}
+self_peer_url=http://$self_host:$peer_port
+declared_url() { # URL: succeeds when URL is a declared member's peer URL
+    for _pair in $peers; do
+        [ "http://${_pair#*=}:$peer_port" != "$1" ] || return 0
+    done
+    return 1
+}
+# The first other declared member that answers, and what it lists ("id, status, name, peer
+# URLs, client URLs, learner" per line). A member of a cluster still forming does not answer.
+answering=
+listed_members=
+for host in $hosts; do
+    [ "$host" != "$self_host" ] || continue
+    getent ahostsv4 "$host" >/dev/null 2>&1 || continue
+    if listed_members=$(ctl "http://$host:$client_port" member list -w simple) && [ -n "$listed_members" ]; then
+        answering=http://$host:$client_port
+        break
+    fi
+done
+if [ -n "$answering" ]; then
+    mine=$(printf '%s\n' "$listed_members" | awk -F', ' -v name="$name" -v url="$self_peer_url" '$3 == name || $4 == url { print $1 }')
+    if [ -d "$data/member" ] && [ -z "$mine" ]; then
+        # The cluster no longer has this member: it was removed while it was away (its
+        # manager left config, or was replaced). Its data would keep it out for ever.
+        aside="$data/member.removed.$(date +%s)"
+        log "the cluster ($answering) no longer lists $name: its old data is moved to $aside, and it joins again"
+        mv "$data/member" "$aside"
+    fi
+    healthy=no
+    ctl "$answering" endpoint health >/dev/null && healthy=yes
+    # Members no longer declared (a manager removed or replaced): out first, one at a time, so
+    # that adding this one never counts a dead member in the quorum.
+    printf '%s\n' "$listed_members" | awk -F', ' '{ print $1, $4 }' | while read -r id url; do
+        [ -n "$id" ] || continue
+        declared_url "$url" && continue
+        [ "$healthy" = yes ] || { log "member $id ($url) is no longer declared, but the cluster has no quorum to remove it now"; continue; }
+        if ctl "$answering" member remove "$id" >/dev/null; then
+            log "removed member $id ($url): no longer a declared manager"
+        else
+            log "could not remove member $id ($url) now; the next start tries again"
+        fi
+    done
+    if [ ! -d "$data/member" ]; then
+        [ "$healthy" = yes ] || die "the etcd cluster ($answering answers) has no quorum, so $name cannot join it now (a membership change needs a majority of its members): bring its dead managers back, or see docs/troubleshooting.md; the swarm restarts this task to try again"
+        if [ -n "$mine" ]; then
+            # Listed, but without data here: its data was lost (a new host, a wiped volume).
+            ctl "$answering" member remove "$mine" >/dev/null || die "could not remove the stale entry $mine of $name from the cluster ($answering)"
+            log "removed the stale entry $mine of $name (its data is gone)"
+        fi
+        # etcd adds a voting member only once every voting member has been connected for 5 s
+        # (its strict reconfiguration check, "unhealthy cluster"): just after a removal, or
+        # while a declared member is down, it says no for a while.
+        tries=0
+        until added=$(etcdctl --endpoints "$answering" --dial-timeout=2s --command-timeout=5s member add "$name" --peer-urls="$self_peer_url" 2>&1); do
+            tries=$((tries + 1))
+            [ "$tries" -lt 20 ] || die "could not add $name to the cluster through $answering: $(printf '%s' "$added" | tail -n 1) (is every declared member up?)"
+            sleep 2
+        done
+        initial_cluster=$(printf '%s\n' "$added" | sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p')
+        [ -n "$initial_cluster" ] || die "etcdctl member add said nothing of the cluster: $added"
+        state=existing
+        log "added $name to the running cluster through $answering; it joins as a new member"
+    fi
+fi
+
 if [ -d "$data/member" ]; then
     # etcd ignores the --initial-* flags once its data holds a member, and finds its peers
     # through the membership it stored, retrying the ones it cannot reach. Waiting for them
     # here would keep this member down while a manager is: a majority needs it up.
     log "$data holds member data: starting $name (peers need not resolve now)"
+elif [ "$state" = existing ]; then
+    log "starting $name as a new member of the running cluster"
 else
     # A new cluster: every member must be reachable by name before it can form, and the names
     # appear only as the other services' tasks start (Swarm registers a task's name when it
@@ -131,7 +217,7 @@ exec setpriv --reuid=etcd --regid=etcd --init-groups --no-new-privs \
     --initial-advertise-peer-urls "http://$self_host:$peer_port" \
     --initial-cluster "$initial_cluster" \
     --initial-cluster-token "$token" \
-    --initial-cluster-state new \
+    --initial-cluster-state "$state" \
     --heartbeat-interval 150 \
     --election-timeout 1500 \
     --auto-compaction-mode periodic \

@@ -6,8 +6,8 @@
  * and no acknowledged write is lost. The backups pass their restore check. Not timed here.
  */
 import { baseNodes, changes, deploy, preview, resetToBase } from "../control";
-import { PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
-import { backupMetrics, killContainer, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, works } from "../data";
+import { onNode, PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
+import { backupMetrics, etcdService, killContainer, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, tryInService, works } from "../data";
 
 const REDIS = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
 const PG = baseNodes.filter((n) => n.roles.includes("postgres-primary") || n.roles.includes("postgres-replica")).map((n) => n.name);
@@ -84,6 +84,39 @@ test("every Redis killed at once: the first redis node leads the tier back, the 
     await waitFor("the app writing and caching again", () => works("after every Redis was killed"), 60_000, 500);
     for (const node of REDIS) await waitFor(`${redisService(node)} back at 1/1`, () => replicas(redisService(node)) === "1/1", 120_000, 1000);
     await waitFor("the other Redis replicating from it", () => REDIS.slice(1).every((n) => redisRole(n) === "slave"), 60_000, 1000);
+});
+
+/** etcd's members, as the member on `node` lists them: "name status id". */
+const etcdMembers = (node: string) =>
+    (tryInService(etcdService(node), "etcdctl member list -w simple") ?? "")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(", "))
+        .map(([id, status, name]) => `${name} ${status} ${id}`)
+        .sort();
+
+test("an etcd member whose data is lost rejoins under a new ID, with no hand on it, and Patroni keeps its leader", async () => {
+    const managers = baseNodes.filter((n) => n.swarmRole === "manager").map((n) => n.name);
+    const [lost, witness] = [managers[0], managers[1]];
+    const idOf = (name: string) => etcdMembers(witness).find((m) => m.startsWith(`${name} `))?.split(" ")[2];
+    const before = idOf(lost);
+    expect(before).toBeDefined();
+    const leader = patroniLeader(PG);
+    // The member's task stops; its volume is emptied (a new disk, a volume removed by hand).
+    scale(etcdService(lost), 0);
+    await waitFor(`${etcdService(lost)} stopped`, () => replicas(etcdService(lost)) === "0/0", 60_000, 1000);
+    const image = onNode(lost, `docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' ${etcdService(lost)}`).trim();
+    onNode(lost, `docker run --rm --entrypoint sh -v ${etcdService(lost)}-data:/data ${image} -c 'rm -rf /data/member'`);
+    scale(etcdService(lost), 1);
+    await waitFor(`${lost}'s etcd member back under a new ID`, () => {
+        const id = idOf(lost);
+        return id !== undefined && id !== before && etcdMembers(witness).every((m) => m.includes(" started "));
+    }, 120_000, 2000);
+    expect(etcdMembers(witness).map((m) => m.split(" ").slice(0, 2).join(" "))).toEqual(managers.map((m) => `${m} started`).sort());
+    expect(tryInService(etcdService(witness), "etcdctl endpoint health --cluster >/dev/null && echo healthy")?.trim()).toBe("healthy");
+    expect(patroniLeader(PG)).toBe(leader);
+    await waitFor("writes through the VIP", () => works("after the etcd member rejoined"), 60_000, 1000);
 });
 
 /** Writes through the VIP while `fault` runs; every write the app acknowledged must be in Postgres afterwards. */

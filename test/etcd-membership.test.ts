@@ -1,0 +1,161 @@
+/**
+ * etcd's membership follows the declared managers (images/etcd/entrypoint.sh), on a real etcd
+ * cluster started by the entrypoint on loopback addresses: a member whose data was lost is
+ * removed and added again; a member that replaces a dead manager is added and the dead one
+ * removed (first, so the quorum never counts it); a member that comes back with the data of a
+ * cluster that removed it joins again instead of being refused for ever; and with no quorum, a
+ * new member says so and starts nothing rather than form a cluster of its own.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { renderEtcdEnv } from "../components/postgres/etcd";
+import { freePorts } from "./support/ports";
+
+const ENTRYPOINT = path.join(__dirname, "..", "images", "etcd", "entrypoint.sh");
+const IS_ROOT = process.getuid?.() === 0;
+/** Loopback addresses of their own, one per member (the ports are the same on each, as on Swarm). */
+const HOSTS = ["127.0.71.1", "127.0.71.2", "127.0.71.3", "127.0.71.4"];
+const NAMES = ["m1", "m2", "m3", "w1"];
+
+interface Member {
+    name: string;
+    host: string;
+    proc: ChildProcess;
+    output: string;
+    exited: Promise<number | null>;
+}
+
+let work: string;
+let client: number;
+let peer: number;
+const running: Member[] = [];
+
+beforeAll(async () => {
+    if (!IS_ROOT) throw new Error("this test runs the entrypoint, which drops to the etcd user: run it as root (CI does)");
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-ha-etcd-members-"));
+    fs.chmodSync(work, 0o755); // etcd runs as the etcd user: it must get through to its data
+    [client, peer] = await freePorts(2, HOSTS);
+});
+afterAll(async () => {
+    await Promise.all(running.map((m) => stop(m)));
+    fs.rmSync(work, { recursive: true, force: true });
+});
+
+const dataOf = (name: string) => path.join(work, name);
+
+/** Starts `name`'s member through the entrypoint, with `declared` (names) as the managers in config. */
+function start(name: string, declared: string[]): Member {
+    const members = declared.map((n) => ({ name: n, host: HOSTS[NAMES.indexOf(n)] }));
+    const host = HOSTS[NAMES.indexOf(name)];
+    const proc = spawn("sh", [ENTRYPOINT], {
+        env: {
+            PATH: process.env.PATH,
+            ...renderEtcdEnv({ name, members, clusterToken: "swarm-ha-test" }),
+            SWARM_HA_ETCD_DATA: dataOf(name),
+            SWARM_HA_ETCD_LISTEN_HOST: host,
+            SWARM_HA_ETCD_CLIENT_PORT: String(client),
+            SWARM_HA_ETCD_PEER_PORT: String(peer),
+            SWARM_HA_ETCD_RESOLVE_TIMEOUT: "20",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+    });
+    const m: Member = { name, host, proc, output: "", exited: new Promise((r) => proc.once("exit", (code) => r(code))) };
+    proc.stdout!.on("data", (d) => (m.output += d));
+    proc.stderr!.on("data", (d) => (m.output += d));
+    running.push(m);
+    return m;
+}
+
+async function stop(m: Member): Promise<void> {
+    if (m.proc.exitCode === null && m.proc.signalCode === null) {
+        try {
+            process.kill(-m.proc.pid!, "SIGKILL");
+        } catch {
+            // already gone
+        }
+        await m.exited;
+    }
+}
+
+function etcdctl(host: string, ...args: string[]) {
+    return spawnSync("etcdctl", ["--endpoints", `http://${host}:${client}`, "--dial-timeout=2s", "--command-timeout=5s", ...args], { encoding: "utf8" });
+}
+
+/** The members `host` lists: "name status" per member (an unstarted one has no name yet). */
+function members(host: string): string[] {
+    const r = etcdctl(host, "member", "list", "-w", "simple");
+    return r.stdout.trim().split("\n").filter(Boolean).map((l) => l.split(", ")).map(([, status, name]) => `${name} ${status}`).sort();
+}
+
+const memberId = (host: string, name: string) => etcdctl(host, "member", "list", "-w", "simple").stdout.split("\n").find((l) => l.split(", ")[2] === name)?.split(", ")[0];
+
+async function until(what: string, ms: number, probe: () => boolean, logs: Member[] = []): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!probe()) {
+        if (Date.now() > deadline) throw new Error(`gave up after ${ms / 1000}s waiting for ${what}\n${logs.map((m) => `--- ${m.name}\n${m.output.slice(-3000)}`).join("\n")}`);
+        await new Promise((r) => setTimeout(r, 300));
+    }
+    // The probes are synchronous (spawnSync): let the members' output that arrived meanwhile in.
+    await new Promise((r) => setTimeout(r, 500));
+}
+
+const healthy = (host: string) => etcdctl(host, "endpoint", "health").status === 0;
+
+describe("etcd's members follow the declared managers", () => {
+    const first = ["m1", "m2", "m3"];
+    const byName: Record<string, Member> = {};
+
+    test("three new members form one cluster", async () => {
+        for (const n of first) byName[n] = start(n, first);
+        await until("the three to be healthy", 30_000, () => first.every((n) => healthy(HOSTS[NAMES.indexOf(n)])), Object.values(byName));
+        expect(members(HOSTS[0])).toEqual(["m1 started", "m2 started", "m3 started"]);
+        for (const n of first) expect(byName[n].output).toContain("new cluster: every member's name resolves");
+    }, 60_000);
+
+    test("a member whose data is lost is removed and added again, under a new ID", async () => {
+        const before = memberId(HOSTS[0], "m3");
+        await stop(byName.m3);
+        fs.rmSync(dataOf("m3"), { recursive: true, force: true });
+        byName.m3 = start("m3", first);
+        await until("m3 back under a new ID and the cluster healthy", 30_000, () => memberId(HOSTS[0], "m3") !== before && healthy(HOSTS[2]) && members(HOSTS[0]).join() === "m1 started,m2 started,m3 started", [byName.m3]);
+        expect(byName.m3.output).toMatch(/removed the stale entry [0-9a-f]+ of m3 \(its data is gone\)/);
+        expect(byName.m3.output).toContain("added m3 to the running cluster through");
+        expect(memberId(HOSTS[0], "m3")).not.toBe(before);
+    }, 60_000);
+
+    test("a dead manager replaced by a new one: the dead member goes first, the new one joins, and the cluster keeps three healthy members", async () => {
+        await stop(byName.m1);
+        const now = ["m2", "m3", "w1"];
+        byName.w1 = start("w1", now);
+        await until("w1 in, m1 out, all healthy", 30_000, () => healthy(HOSTS[3]) && members(HOSTS[1]).join() === "m2 started,m3 started,w1 started", [byName.w1]);
+        expect(byName.w1.output).toMatch(/removed member [0-9a-f]+ \(http:\/\/127\.0\.71\.1:\d+\): no longer a declared manager/);
+        // Removed before the add: the output says so in that order.
+        expect(byName.w1.output.indexOf("removed member")).toBeLessThan(byName.w1.output.indexOf("added w1"));
+        // The survivors keep no trace of m1 and can lose one more member.
+        expect(etcdctl(HOSTS[1], "endpoint", "health", "--cluster").status).toBe(0);
+    }, 60_000);
+
+    test("a member removed while it was away comes back with its old data: the data is set aside and it joins again", async () => {
+        // m1 returns to config as a fourth manager, its volume still holding the old cluster's member.
+        expect(fs.existsSync(path.join(dataOf("m1"), "member"))).toBe(true);
+        const all = ["m1", "m2", "m3", "w1"];
+        byName.m1 = start("m1", all);
+        await until("m1 back as a new member", 30_000, () => healthy(HOSTS[0]) && members(HOSTS[1]).join() === "m1 started,m2 started,m3 started,w1 started", [byName.m1]);
+        expect(byName.m1.output).toMatch(/the cluster \(http:\/\/127\.0\.71\.\d:\d+\) no longer lists m1: its old data is moved to .*member\.removed\.\d+, and it joins again/);
+        expect(fs.readdirSync(dataOf("m1")).filter((f) => f.startsWith("member.removed."))).toHaveLength(1);
+    }, 60_000);
+
+    test("with no quorum, a new member starts nothing and says why (it does not form a cluster of its own)", async () => {
+        // Of m1, m2, m3, w1, three die: the one left has no quorum.
+        for (const n of ["m1", "m2", "w1"]) await stop(byName[n]);
+        fs.rmSync(dataOf("w1"), { recursive: true, force: true });
+        const lonely = start("w1", ["m1", "m2", "m3", "w1"]);
+        const code = await lonely.exited;
+        expect(code).toBe(1);
+        expect(lonely.output).toMatch(/the etcd cluster \(http:\/\/127\.0\.71\.3:\d+ answers\) has no quorum, so w1 cannot join it now/);
+        expect(fs.existsSync(path.join(dataOf("w1"), "member"))).toBe(false);
+    }, 60_000);
+});
