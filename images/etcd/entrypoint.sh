@@ -145,9 +145,14 @@ if [ -n "$answering" ]; then
     if [ ! -d "$data/member" ]; then
         [ "$healthy" = yes ] || die "the etcd cluster ($answering answers) has no quorum, so $name cannot join it now (a membership change needs a majority of its members): bring its dead managers back, or see docs/troubleshooting.md; the swarm restarts this task to try again"
         if [ -n "$mine" ]; then
-            # Listed, but without data here: its data was lost (a new host, a wiped volume).
+            # Listed, but without data here: its data was lost (a new host, a wiped volume), or
+            # it never started (a new cluster whose other members formed it first). Either way
+            # it is added again, and joins with the membership etcd hands back.
+            why="its data is gone"
+            # (A member that never started has no client URL yet; one added by hand has no name.)
+            printf '%s\n' "$listed_members" | awk -F', ' -v id="$mine" '$1 == id && ($2 == "unstarted" || $5 == "") { found = 1 } END { exit !found }' && why="it never started"
             ctl "$answering" member remove "$mine" >/dev/null || die "could not remove the stale entry $mine of $name from the cluster ($answering)"
-            log "removed the stale entry $mine of $name (its data is gone)"
+            log "removed the stale entry $mine of $name ($why)"
         fi
         # etcd adds a voting member only once every voting member has been connected for 5 s
         # (its strict reconfiguration check, "unhealthy cluster"): just after a removal, or
