@@ -357,6 +357,12 @@ describe("stack-health.sh: every declared service runs as declared", () => {
         ]);
     });
 
+    test("a service the run no longer declares is not checked: it is still in the swarm while the check runs, on its way out", () => {
+        const r = runWithFakes("stack-health", params({ EXPECTED: "sh-app" }), services("sh-app 2/2 -", "sh-haproxy-old-node 0/1 -", "sh-keepalived-old-node 0/1 paused"));
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("status=healthy\nservices=1\n");
+    });
+
     test("a service whose tasks keep dying fails the run even when it is caught at a good moment", () => {
         const r = runWithFakes("stack-health", params({ WAIT_SECONDS: "4", STABLE_SECONDS: "2" }), { ...services("sh-app 2/2 -", "sh-redis-m2 1/1 -", "sh-sentinel-m2 1/1 -"), FAKE_FLAPPING: "sh-redis-m2" });
         expect(r.status).toBe(1);

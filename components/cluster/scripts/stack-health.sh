@@ -1,9 +1,9 @@
 #!/bin/sh
 # Runs on the first manager at the end of every update, after every service: the stack's
 # services must run as declared, or the run fails with a list of what differs. Each service
-# labelled swarm-ha.stack=STACK runs its desired number of tasks (a task with a health check
-# counts once it is healthy: Swarm reports it "starting" until then), and none has an update
-# paused or rolled back. The state must hold for STABLE_SECONDS in a row, so that a service
+# the run declares (EXPECTED, found among those labelled swarm-ha.stack=STACK) runs its
+# desired number of tasks (a task with a health check counts once it is healthy: Swarm reports
+# it "starting" until then), and none has an update paused or rolled back. The state must hold for STABLE_SECONDS in a row, so that a service
 # whose tasks keep dying (each healthy for a moment, then killed) is not caught at a good
 # moment. Waits up to WAIT_SECONDS for the stack to settle (a rolling update finishing, a task
 # restarting), then gives up.
@@ -29,6 +29,9 @@ differences() {
         printf '%s\n' "$counts" | sed 's/^/C /'
     } | awk '
         $1 == "E" && NF == 2 { expected[$2] = 1; next }
+        # Only what this run declares: a service it no longer declares is still in the swarm
+        # while the check runs (Pulumi deletes after it creates and updates), on its way out.
+        !($2 in expected) { next }
         $1 == "U" && NF == 3 {
             if ($3 == "paused" || $3 == "rollback_paused") printf "%s: its update is paused (%s): see docker service ps --no-trunc %s\n", $2, $3, $2
             else if ($3 == "rollback_completed") printf "%s: its last update failed and was rolled back, so it runs its previous spec: see docker service ps --no-trunc %s, then pulumi up --refresh\n", $2, $2
