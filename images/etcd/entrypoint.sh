@@ -143,7 +143,7 @@ if [ -n "$answering" ]; then
         fi
     done
     if [ ! -d "$data/member" ]; then
-        [ "$healthy" = yes ] || die "the etcd cluster ($answering answers) has no quorum, so $name cannot join it now (a membership change needs a majority of its members): bring its dead managers back, or see docs/troubleshooting.md; the swarm restarts this task to try again"
+        [ "$healthy" = yes ] || die "the etcd cluster ($answering answers) has no quorum, so $name cannot join it now (a membership change needs a majority of its members): bring its dead managers back (docs/troubleshooting.md, 'An etcd member cannot join'); the swarm restarts this task to try again"
         if [ -n "$mine" ]; then
             # Listed, but without data here: its data was lost (a new host, a wiped volume), or
             # it never started (a new cluster whose other members formed it first). Either way
