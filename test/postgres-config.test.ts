@@ -21,7 +21,7 @@ import {
     ETCD_ELECTION_TIMEOUT_MS,
     ETCD_HEARTBEAT_MS,
     ETCD_PEER_PORT,
-    renderEtcd3Hosts,
+    renderEtcd3Host,
     renderEtcdEnv,
     type EtcdEnvInput,
     type EtcdMember,
@@ -38,6 +38,7 @@ import {
     type PatroniConfigInput,
 } from "../components/postgres/patroni-yml";
 import { PG_PROXY_ADMIN_SOCKET, renderPgProxyConfig, type PgProxyConfigInput } from "../components/postgres/pg-proxy-cfg";
+import { etcdClientHost } from "../components/common/names";
 
 const ROOT = path.resolve(__dirname, "..");
 const ETCD_ENTRYPOINT = path.join(ROOT, "images/etcd/entrypoint.sh");
@@ -93,9 +94,9 @@ const proxyInput = (over: Partial<PgProxyConfigInput> = {}): PgProxyConfigInput 
 const etcdInput = (over: Partial<EtcdEnvInput> = {}): EtcdEnvInput => ({ name: "manager-1", members: MANAGERS, clusterToken: "swarm-ha-dev", ...over });
 
 const EXPECTED_PATRONI = `# patroni.yml, rendered by swarm-ha (components/postgres/patroni-yml.ts): change it there.
-# The same file for every member. Each member's name, addresses, etcd endpoints and passwords
+# The same file for every member. Each member's name, addresses, etcd endpoint and passwords
 # come from the environment its entrypoint sets (images/postgres/entrypoint.sh): PATRONI_NAME,
-# PATRONI_POSTGRESQL_CONNECT_ADDRESS, PATRONI_RESTAPI_CONNECT_ADDRESS, PATRONI_ETCD3_HOSTS and
+# PATRONI_POSTGRESQL_CONNECT_ADDRESS, PATRONI_RESTAPI_CONNECT_ADDRESS, PATRONI_ETCD3_HOST and
 # PATRONI_*_PASSWORD. No password and no address is written here.
 scope: "swarm-ha"
 
@@ -296,7 +297,18 @@ describe("exact output", () => {
             ETCD_SELF_HOST: "swarm-ha-etcd-manager-2",
             ETCD_CLUSTER_TOKEN: "swarm-ha-dev",
         });
-        expect(renderEtcd3Hosts(MANAGERS)).toBe("swarm-ha-etcd-manager-1:2379,swarm-ha-etcd-manager-2:2379,swarm-ha-etcd-manager-3:2379");
+        // Patroni is given the members' shared alias, never a manager's name.
+        expect(renderEtcd3Host(etcdClientHost("swarm-ha"))).toBe("swarm-ha-etcd:2379");
+        expect(() => renderEtcd3Host("swarm ha", 0)).toThrow(
+            "swarm-ha: etcd endpoint: cannot render:\n  host: must be a DNS name: letters, digits, '-' and dots, e.g. swarm-ha-etcd (got \"swarm ha\")\n  clientPort: must be an integer from 1 to 65535 (got 0)",
+        );
+    });
+
+    test("etcd: moving a manager in the list changes no member's environment (no restart)", () => {
+        const reordered = [MANAGERS[2], MANAGERS[0], MANAGERS[1]];
+        for (const m of MANAGERS) {
+            expect(renderEtcdEnv(etcdInput({ name: m.name, members: reordered }))).toEqual(renderEtcdEnv(etcdInput({ name: m.name })));
+        }
     });
 
     test("patroni.yml reads back as the settings Patroni is meant to get (YAML, with pg_hba shared by its alias)", () => {
@@ -815,7 +827,7 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
             PATH: `${bin}:${process.env.PATH}`,
             PATRONI_NAME: "worker-1",
             PATRONI_SCOPE: "swarm-ha",
-            ETCD3_HOSTS: renderEtcd3Hosts(MANAGERS),
+            ETCD3_HOST: "swarm-ha-etcd:2379",
             CONNECT_SUBNET: "10.0.3.0/24",
             SUPERUSER_PASSWORD_FILE: files.superuser,
             REPLICATION_PASSWORD_FILE: files.replication,
@@ -831,7 +843,7 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
         const e = env();
         const r = await run(PATRONI_ENTRYPOINT, [], e);
         expect(`${r.code} ${r.stderr}`).toBe(
-            `0 swarm-ha-patroni: worker-1 announces 10.0.3.7 (Postgres :5432, Patroni :8008), etcd at ${renderEtcd3Hosts(MANAGERS)}\n`,
+            "0 swarm-ha-patroni: worker-1 announces 10.0.3.7 (Postgres :5432, Patroni :8008), etcd at swarm-ha-etcd:2379\n",
         );
         const run_ = e.SWARM_HA_RUN_DIR!;
         expect(r.stdout.split("\n")).toEqual([
@@ -839,7 +851,7 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
             `args=${e.SWARM_HA_PATRONI_CONFIG}`,
             `APP_PASSWORD_FILE=${run_}/app-password`,
             "HOME=/var/lib/postgresql",
-            `PATRONI_ETCD3_HOSTS=${renderEtcd3Hosts(MANAGERS)}`,
+            "PATRONI_ETCD3_HOST=swarm-ha-etcd:2379",
             "PATRONI_NAME=worker-1",
             "PATRONI_POSTGRESQL_CONNECT_ADDRESS=10.0.3.7:5432",
             `PATRONI_POSTGRESQL_DATA_DIR=${e.PATRONI_POSTGRESQL_DATA_DIR}`,
@@ -879,7 +891,9 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
         ["a missing secret file", { REPLICATION_PASSWORD_FILE: "/run/secrets/nothing-here" }, "REPLICATION_PASSWORD_FILE: cannot read /run/secrets/nothing-here"],
         ["no secret file named", { APP_PASSWORD_FILE: "" }, "APP_PASSWORD_FILE (the Docker secret file of a password) is not set"],
         ["an empty password", { SUPERUSER_PASSWORD_FILE: "/dev/null" }, "SUPERUSER_PASSWORD_FILE: /dev/null is empty"],
-        ["no etcd", { ETCD3_HOSTS: "" }, "ETCD3_HOSTS (etcd's endpoints, host:port,...) is not set"],
+        ["no etcd", { ETCD3_HOST: "" }, "ETCD3_HOST (etcd's endpoint, host:port) is not set"],
+        ["two etcd endpoints", { ETCD3_HOST: "a:2379,b:2379" }, "ETCD3_HOST must be host:port (got 'a:2379,b:2379')"],
+        ["etcd without a port", { ETCD3_HOST: "swarm-ha-etcd" }, "ETCD3_HOST must be host:port (got 'swarm-ha-etcd')"],
         ["no config", { SWARM_HA_PATRONI_CONFIG: "/etc/swarm-ha/none.yml" }, "cannot read Patroni's configuration /etc/swarm-ha/none.yml"],
     ])("refuses to start with %s, saying why", async (_name, over, message) => {
         const r = await run(PATRONI_ENTRYPOINT, [], env(over));
@@ -911,13 +925,14 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
     const members = ["worker-1", "worker-2"] as const;
     type Member = (typeof members)[number];
     let etcdPorts: { client: number; peer: number };
-    let etcd3Hosts: string;
+    let etcd3Host: string;
     let ports: Record<Member, { pg: number; api: number }>;
     let proxyPorts: { rw: number; ro: number; health: number };
     let configFile: string;
     let socketDir: string;
     let secrets: Record<keyof typeof passwords, string>;
     const etcd: Started[] = [];
+    const etcdEnvs: NodeJS.ProcessEnv[] = [];
     const patroni: Partial<Record<Member, Started>> = {};
     let proxy: Started;
 
@@ -925,7 +940,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         PATH: process.env.PATH,
         PATRONI_NAME: m,
         PATRONI_SCOPE: scope,
-        ETCD3_HOSTS: etcd3Hosts,
+        ETCD3_HOST: etcd3Host,
         CONNECT_SUBNET: "127.0.0.0/8",
         SUPERUSER_PASSWORD_FILE: secrets.superuser,
         REPLICATION_PASSWORD_FILE: secrets.replication,
@@ -970,7 +985,9 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         ports = { "worker-1": { pg: pg1, api: api1 }, "worker-2": { pg: pg2, api: api2 } };
         proxyPorts = { rw, ro, health };
         const etcdMembers = etcdHosts.map((host, i) => ({ name: `manager-${i + 1}`, host }));
-        etcd3Hosts = renderEtcd3Hosts(etcdMembers, client);
+        // One member's address, as the alias would resolve while the others start: Patroni
+        // must find the rest through etcd's member list.
+        etcd3Host = renderEtcd3Host(etcdHosts[0], client);
         secrets = {
             superuser: write("live-secrets/superuser", `${passwords.superuser}\n`, 0o400),
             replication: write("live-secrets/replication", `${passwords.replication}\n`, 0o400),
@@ -987,7 +1004,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         );
 
         for (const m of etcdMembers) {
-            const env = {
+            const env: NodeJS.ProcessEnv = {
                 PATH: process.env.PATH,
                 ...renderEtcdEnv({ name: m.name, members: etcdMembers, clusterToken: `${scope}-${secret}` }),
                 SWARM_HA_ETCD_DATA: path.join(work, m.name),
@@ -995,6 +1012,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
                 SWARM_HA_ETCD_CLIENT_PORT: String(client),
                 SWARM_HA_ETCD_PEER_PORT: String(peer),
             };
+            etcdEnvs.push(env);
             etcd.push(startProgram(ETCD_ENTRYPOINT, [], env, `etcd-${m.name}.log`));
         }
         const endpoints = etcdHosts.map((h) => `${h}:${client}`).join(",");
@@ -1038,7 +1056,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
                 PATH: process.env.PATH,
                 PATRONI_NAME: "worker-1",
                 PATRONI_SCOPE: scope,
-                PATRONI_ETCD3_HOSTS: etcd3Hosts,
+                PATRONI_ETCD3_HOST: etcd3Host,
                 // The validator refuses loopback connect addresses: a task's, as the entrypoint finds it.
                 PATRONI_POSTGRESQL_CONNECT_ADDRESS: `10.0.3.7:${POSTGRES_PORT}`,
                 PATRONI_RESTAPI_CONNECT_ADDRESS: `10.0.3.7:${PATRONI_API_PORT}`,
@@ -1136,6 +1154,28 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         expect((await get(`http://127.0.0.1:${proxyPorts.health}/healthz`)).status).toBe(200);
         expect((await get(`http://127.0.0.1:${proxyPorts.health}/alive`)).body).toBe("alive");
     });
+
+    test("the etcd member Patroni was given dies: Patroni goes on through the others, found in etcd's member list", async () => {
+        await kill(etcd[0]);
+        // Longer than retry_timeout (4 s) plus two cycles: a leader that could reach no etcd
+        // would have demoted itself by then.
+        const until_ = Date.now() + 8_000;
+        let writes = 0;
+        while (Date.now() < until_) {
+            expect((await cluster("worker-1"))["worker-1"]?.role).toBe("leader");
+            expect((await sql(proxyPorts.rw, "SELECT pg_is_in_recovery()")).out).toBe("f");
+            writes++;
+            await new Promise((r) => setTimeout(r, 1_000));
+        }
+        expect(writes).toBeGreaterThan(4);
+        expect(fs.readFileSync(patroni["worker-1"]!.log, "utf8")).not.toMatch(/demot/i);
+        // Back, with its data: it starts at once and rejoins.
+        etcd[0] = startProgram(ETCD_ENTRYPOINT, [], etcdEnvs[0], "etcd-manager-1-again.log");
+        await until("etcd healthy on all three members again", 20_000, async () => {
+            const r = await run("etcdctl", ["--endpoints", etcdHosts.map((h) => `${h}:${etcdPorts.client}`).join(","), "--command-timeout=2s", "endpoint", "health"]);
+            return r.code === 0 ? true : undefined;
+        }, etcd);
+    }, 45_000);
 
     test("failover: the leader's Patroni and Postgres are SIGKILLed; the synchronous standby takes over with the acknowledged row", async () => {
         await until("worker-2 is the synchronous standby", 10_000, () => streamingSyncStandby("worker-1", "worker-2"), logs());

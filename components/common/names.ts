@@ -132,6 +132,17 @@ export function etcdServiceName(prefix: string, node: string): string {
 }
 
 /**
+ * The name every etcd member also answers to on the data network (a network alias all the
+ * members' services share): Patroni's one etcd endpoint. Docker's DNS answers it with every
+ * running member's address, so it stays the same when a manager is added, replaced, removed or
+ * moved in the list, and no Postgres member restarts for it.
+ * @example etcdClientHost("swarm-ha") // "swarm-ha-etcd"
+ */
+export function etcdClientHost(prefix: string): string {
+    return `${prefix}-etcd`;
+}
+
+/**
  * The Docker name of the Postgres (Patroni) member of one Postgres node: the `postgres-primary`
  * node and each `postgres-replica` node, pinned to it, as its data lives there.
  * @example pgServiceName("swarm-ha", "worker-1") // "swarm-ha-pg-worker-1"

@@ -13,7 +13,7 @@
  * against these values.
  */
 
-/** etcd's client port: Patroni's `etcd3` endpoints (`PATRONI_ETCD3_HOSTS`). */
+/** etcd's client port: Patroni's `etcd3` endpoint (`PATRONI_ETCD3_HOST`). */
 export const ETCD_CLIENT_PORT = 2379;
 /** etcd's peer port: `--initial-cluster` and the peers' advertised URLs. */
 export const ETCD_PEER_PORT = 2380;
@@ -63,7 +63,7 @@ export interface EtcdEnvInput {
      */
     name: string;
     /**
-     * Every member of the cluster, this one included, the same list (same order) for each.
+     * Every member of the cluster, this one included, the same list for each (in any order).
      * @example [{ name: "manager-1", host: "swarm-ha-etcd-manager-1" }, …]
      */
     members: EtcdMember[];
@@ -78,7 +78,7 @@ export interface EtcdEnvInput {
 /**
  * The environment of one member's container, as `swarm-ha-etcd` reads it:
  * - `ETCD_NAME`: this member's name;
- * - `ETCD_PEERS`: `name=host` pairs, space-separated: `--initial-cluster` with `http://<host>:2380`;
+ * - `ETCD_PEERS`: `name=host` pairs, space-separated, by name: `--initial-cluster` with `http://<host>:2380`;
  * - `ETCD_SELF_HOST`: this member's host, which it advertises;
  * - `ETCD_CLUSTER_TOKEN`.
  */
@@ -108,22 +108,29 @@ export function renderEtcdEnv(input: EtcdEnvInput): EtcdEnv {
     const self = input.members.find((m) => m.name === input.name)!;
     return {
         ETCD_NAME: self.name,
-        ETCD_PEERS: input.members.map((m) => `${m.name}=${m.host}`).join(" "),
+        // By name, not in config order: moving a manager in the list restarts no member.
+        ETCD_PEERS: [...input.members].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((m) => `${m.name}=${m.host}`).join(" "),
         ETCD_SELF_HOST: self.host,
         ETCD_CLUSTER_TOKEN: input.clusterToken,
     };
 }
 
 /**
- * Patroni's etcd endpoints (`ETCD3_HOSTS` of the Postgres services): `host:2379`, comma-separated.
- * Patroni tries them in turn and then uses the cluster's own member list.
- * @example renderEtcd3Hosts(members) // "swarm-ha-etcd-manager-1:2379,swarm-ha-etcd-manager-2:2379,…"
+ * Patroni's etcd endpoint (`ETCD3_HOST` of the Postgres services, Patroni's `etcd3.host`): one
+ * `host:2379`. Patroni resolves the host to all its addresses, tries each, then follows the
+ * cluster's own member list (each member's advertised client URL), and goes back to the host's
+ * addresses only when every member it knew has failed (Patroni 3.0 `patroni/dcs/etcd.py`,
+ * `_get_machines_cache_from_dns`, `_refresh_machines_cache`). Given the members' shared alias
+ * (`etcdClientHost`), it never names a manager, so a change of managers changes no Postgres
+ * member's environment.
+ * @example renderEtcd3Host("swarm-ha-etcd") // "swarm-ha-etcd:2379"
  */
-export function renderEtcd3Hosts(members: EtcdMember[], clientPort: number = ETCD_CLIENT_PORT): string {
-    const problems = membersProblems(members);
+export function renderEtcd3Host(host: string, clientPort: number = ETCD_CLIENT_PORT): string {
+    const problems: string[] = [];
+    if (typeof host !== "string" || !HOST_NAME.test(host)) problems.push(`host: must be a DNS name: letters, digits, '-' and dots, e.g. swarm-ha-etcd (got ${show(host)})`);
     if (!Number.isInteger(clientPort) || clientPort < 1 || clientPort > 65535) problems.push(`clientPort: must be an integer from 1 to 65535 (got ${show(clientPort)})`);
-    if (problems.length) throw new Error(`swarm-ha: etcd endpoints: cannot render:\n  ${problems.join("\n  ")}`);
-    return members.map((m) => `${m.host}:${clientPort}`).join(",");
+    if (problems.length) throw new Error(`swarm-ha: etcd endpoint: cannot render:\n  ${problems.join("\n  ")}`);
+    return `${host}:${clientPort}`;
 }
 
 function validateEnv(input: EtcdEnvInput): void {

@@ -22,10 +22,10 @@ import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
-import { configName, etcdServiceName, HASH_LENGTH, pgProxyServiceName, pgServiceName } from "../common/names";
+import { configName, etcdClientHost, etcdServiceName, HASH_LENGTH, pgProxyServiceName, pgServiceName } from "../common/names";
 import { metricsLabels } from "../monitoring/prometheus-yml";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
-import { ETCD_CLIENT_PORT, type EtcdMember, renderEtcd3Hosts, renderEtcdEnv } from "./etcd";
+import { ETCD_CLIENT_PORT, type EtcdMember, renderEtcd3Host, renderEtcdEnv } from "./etcd";
 import { PATRONI_API_PORT, PATRONI_CONFIG_PATH, POSTGRES_PORT, renderPatroniConfig } from "./patroni-yml";
 import { renderPgProxyConfig } from "./pg-proxy-cfg";
 import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
@@ -99,7 +99,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         let previous: pulumi.Resource[] = etcd;
         for (const n of args.nodes) {
             // The primary's node first: it bootstraps the cluster; the replicas clone it.
-            this.members[n.name] = this.member(name, n, args, patroni, subnet, renderEtcd3Hosts(etcdMembers, ETCD_CLIENT_PORT), previous);
+            this.members[n.name] = this.member(name, n, args, patroni, subnet, renderEtcd3Host(etcdClientHost(args.namePrefix), ETCD_CLIENT_PORT), previous);
             previous = [this.members[n.name]];
         }
 
@@ -144,7 +144,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
                     restartPolicy: restartAlways(2),
                     placement: { constraints: [`node.labels.swarm-ha.name == ${m.name}`] },
-                    networksAdvanceds: [{ id: args.network.id }],
+                    // Every member also answers to the shared alias: Patroni's one endpoint.
+                    networksAdvanceds: [{ id: args.network.id, aliases: [etcdClientHost(args.namePrefix)] }],
                 },
                 endpointSpec: { mode: "dnsrr" },
                 ...STOP_FIRST,
@@ -160,7 +161,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         args: PostgresClusterArgs,
         patroni: docker.ServiceConfig,
         subnet: pulumi.Output<string>,
-        etcd3Hosts: string,
+        etcd3Host: string,
         dependsOn: pulumi.Resource[],
     ): docker.Service {
         const serviceName = pgServiceName(args.namePrefix, n.name);
@@ -179,7 +180,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         env: {
                             PATRONI_NAME: n.name,
                             PATRONI_SCOPE: args.namePrefix,
-                            ETCD3_HOSTS: etcd3Hosts,
+                            ETCD3_HOST: etcd3Host,
                             CONNECT_SUBNET: subnet,
                             SUPERUSER_PASSWORD_FILE: "/run/secrets/postgres-password",
                             REPLICATION_PASSWORD_FILE: "/run/secrets/postgres-replication-password",

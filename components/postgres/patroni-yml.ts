@@ -185,9 +185,9 @@ export function renderPatroniConfig(input: PatroniConfigInput): string {
 
     const lines = [
         `# patroni.yml, rendered by swarm-ha (components/postgres/patroni-yml.ts): change it there.`,
-        `# The same file for every member. Each member's name, addresses, etcd endpoints and passwords`,
+        `# The same file for every member. Each member's name, addresses, etcd endpoint and passwords`,
         `# come from the environment its entrypoint sets (images/postgres/entrypoint.sh): PATRONI_NAME,`,
-        `# PATRONI_POSTGRESQL_CONNECT_ADDRESS, PATRONI_RESTAPI_CONNECT_ADDRESS, PATRONI_ETCD3_HOSTS and`,
+        `# PATRONI_POSTGRESQL_CONNECT_ADDRESS, PATRONI_RESTAPI_CONNECT_ADDRESS, PATRONI_ETCD3_HOST and`,
         `# PATRONI_*_PASSWORD. No password and no address is written here.`,
         `scope: ${q(input.scope)}`,
         ``,

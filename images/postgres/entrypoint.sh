@@ -7,7 +7,7 @@
 # holds no password and no address: components/postgres/patroni-yml.ts). What differs per member
 # reaches Patroni through its own environment variables, set here:
 #   PATRONI_NAME, PATRONI_SCOPE          from the service, as they are
-#   PATRONI_ETCD3_HOSTS                  from ETCD3_HOSTS (host:port,...)
+#   PATRONI_ETCD3_HOST                   from ETCD3_HOST (host:port)
 #   PATRONI_POSTGRESQL_CONNECT_ADDRESS,  this task's IPv4 address in CONNECT_SUBNET (the data
 #   PATRONI_RESTAPI_CONNECT_ADDRESS      network's CIDR), with the ports Postgres and Patroni use
 #   PATRONI_SUPERUSER_PASSWORD,          from the files SUPERUSER_PASSWORD_FILE and
@@ -41,9 +41,12 @@ api_listen=${PATRONI_RESTAPI_LISTEN:-0.0.0.0:8008}
 
 [ -n "${PATRONI_NAME:-}" ] || die "PATRONI_NAME (this member's name) is not set"
 [ -n "${PATRONI_SCOPE:-}" ] || die "PATRONI_SCOPE (the cluster's name) is not set"
-[ -n "${ETCD3_HOSTS:-}" ] || die "ETCD3_HOSTS (etcd's endpoints, host:port,...) is not set"
-case $ETCD3_HOSTS in
-*[!A-Za-z0-9.:,_-]*) die "ETCD3_HOSTS must be host:port,... (got '$ETCD3_HOSTS')" ;;
+[ -n "${ETCD3_HOST:-}" ] || die "ETCD3_HOST (etcd's endpoint, host:port) is not set"
+case $ETCD3_HOST in
+# One host, one colon, digits after it.
+*[!A-Za-z0-9.:_-]* | *:*:* | :* | *: | *:*[!0-9]*) die "ETCD3_HOST must be host:port (got '$ETCD3_HOST')" ;;
+*:*) ;;
+*) die "ETCD3_HOST must be host:port (got '$ETCD3_HOST')" ;;
 esac
 [ -r "$config" ] || die "cannot read Patroni's configuration $config"
 for path in "$data_dir" "$run_dir"; do
@@ -157,7 +160,8 @@ chmod 0400 "$run_dir/app-password"
 # Debian's packages make the socket directory; an image or host without it gets one.
 [ -d /var/run/postgresql ] || install -d -m 2775 -o postgres -g postgres /var/run/postgresql
 
-export PATRONI_ETCD3_HOSTS="$ETCD3_HOSTS"
+# One host that Patroni resolves to every etcd member's address; it then follows etcd's member list.
+export PATRONI_ETCD3_HOST="$ETCD3_HOST"
 export PATRONI_POSTGRESQL_CONNECT_ADDRESS="$self:$pg_port"
 export PATRONI_RESTAPI_CONNECT_ADDRESS="$self:$api_port"
 export PATRONI_POSTGRESQL_LISTEN="$pg_listen"
@@ -168,12 +172,12 @@ export PATRONI_SUPERUSER_PASSWORD="$superuser_password"
 export PATRONI_REWIND_PASSWORD="$superuser_password"
 export PATRONI_REPLICATION_PASSWORD="$replication_password"
 export APP_PASSWORD_FILE="$run_dir/app-password"
-unset SUPERUSER_PASSWORD_FILE REPLICATION_PASSWORD_FILE ETCD3_HOSTS CONNECT_SUBNET
+unset SUPERUSER_PASSWORD_FILE REPLICATION_PASSWORD_FILE ETCD3_HOST CONNECT_SUBNET
 HOME=$(getent passwd postgres | cut -d: -f6)
 export HOME
 
 printf 'swarm-ha-patroni: %s announces %s (Postgres :%s, Patroni :%s), etcd at %s\n' \
-    "$PATRONI_NAME" "$self" "$pg_port" "$api_port" "$PATRONI_ETCD3_HOSTS" >&2
+    "$PATRONI_NAME" "$self" "$pg_port" "$api_port" "$PATRONI_ETCD3_HOST" >&2
 # Patroni handles signals itself (SIGTERM: stop Postgres, give up the leader key) and, as PID 1,
 # reaps what it starts.
 exec setpriv --reuid=postgres --regid=postgres --init-groups --no-new-privs patroni "$config"
