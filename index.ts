@@ -258,7 +258,13 @@ const declaredServices = [
         : []),
     ...(monitoring?.services ?? []),
 ];
-new StackHealth("stack", { manager: cluster.firstManager, ssh: config.ssh, stack: pulumi.getStack(), services: declaredServices });
+new StackHealth("stack", {
+    manager: cluster.firstManager,
+    ssh: config.ssh,
+    stack: pulumi.getStack(),
+    services: declaredServices,
+    tiers: data ? [data.redis.tierCheck, ...data.postgres.tierChecks] : [],
+});
 
 const scheme = config.tlsCertificate ? "https" : "http";
 const port = config.tlsCertificate ? config.edge.httpsPort : config.edge.httpPort;

@@ -14,6 +14,7 @@ import { renderEtcdEnv } from "../components/postgres/etcd";
 import { freePorts } from "./support/ports";
 
 const ENTRYPOINT = path.join(__dirname, "..", "images", "etcd", "entrypoint.sh");
+const CHECK = path.join(__dirname, "..", "images", "etcd", "check.sh");
 const IS_ROOT = process.getuid?.() === 0;
 /** Loopback addresses of their own, one per member (the ports are the same on each, as on Swarm). */
 const HOSTS = ["127.0.71.1", "127.0.71.2", "127.0.71.3", "127.0.71.4"];
@@ -104,6 +105,21 @@ async function until(what: string, ms: number, probe: () => boolean, logs: Membe
 
 const healthy = (host: string) => etcdctl(host, "endpoint", "health").status === 0;
 
+/** The health step's check (images/etcd/check.sh), run as in `name`'s container with `declared` as the managers. */
+function check(name: string, declared: string[]) {
+    const members = declared.map((n) => ({ name: n, host: HOSTS[NAMES.indexOf(n)] }));
+    const r = spawnSync("sh", [CHECK], {
+        env: {
+            PATH: process.env.PATH,
+            ...renderEtcdEnv({ name, members, clusterToken: "swarm-ha-test" }),
+            SWARM_HA_ETCD_CHECK_HOST: HOSTS[NAMES.indexOf(name)],
+            SWARM_HA_ETCD_CLIENT_PORT: String(client),
+        },
+        encoding: "utf8",
+    });
+    return `${r.status} ${r.stdout}${r.stderr}`;
+}
+
 describe("etcd's members follow the declared managers", () => {
     const first = ["m1", "m2", "m3"];
     const byName: Record<string, Member> = {};
@@ -117,6 +133,8 @@ describe("etcd's members follow the declared managers", () => {
         // m3 found a cluster with its entry not started yet: it was added again and joined.
         expect(byName.m3.output).toMatch(/removed the stale entry [0-9a-f]+ of m3 \(it never started\)/);
         expect(byName.m3.output).toContain("starting m3 as a new member of the running cluster");
+        // The health step's check agrees.
+        expect(check("m2", first)).toBe("0 etcd: members m1 m2 m3 started and healthy\n");
     }, 90_000);
 
     test("a member whose data is lost is removed and added again, under a new ID", async () => {
@@ -133,6 +151,10 @@ describe("etcd's members follow the declared managers", () => {
     test("a dead manager replaced by a new one: the dead member goes first, the new one joins, and the cluster keeps three healthy members", async () => {
         await stop(byName.m1);
         const now = ["m2", "m3", "w1"];
+        // Before w1 starts, the health step's check names what differs from the new config.
+        expect(check("m2", now)).toMatch(
+            /^1 etcd: member m1 is not a declared manager: its manager should have removed it; remove it with etcdctl member remove [0-9a-f]+\netcd: the declared manager w1 is not a started member\netcd: http:\/\/127\.0\.71\.1:\d+ is unhealthy: [^\n]+\n$/,
+        );
         byName.w1 = start("w1", now);
         await until("w1 in, m1 out, all healthy", 30_000, () => healthy(HOSTS[3]) && members(HOSTS[1]).join() === "m2 started,m3 started,w1 started", [byName.w1]);
         expect(byName.w1.output).toMatch(/removed member [0-9a-f]+ \(http:\/\/127\.0\.71\.1:\d+\): no longer a declared manager/);
@@ -140,6 +162,7 @@ describe("etcd's members follow the declared managers", () => {
         expect(byName.w1.output.indexOf("removed member")).toBeLessThan(byName.w1.output.indexOf("added w1"));
         // The survivors keep no trace of m1 and can lose one more member.
         expect(etcdctl(HOSTS[1], "endpoint", "health", "--cluster").status).toBe(0);
+        expect(check("w1", now)).toBe("0 etcd: members m2 m3 w1 started and healthy\n");
     }, 60_000);
 
     test("a member removed while it was away comes back with its old data: the data is set aside and it joins again", async () => {

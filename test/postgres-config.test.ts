@@ -43,6 +43,8 @@ import { etcdClientHost } from "../components/common/names";
 const ROOT = path.resolve(__dirname, "..");
 const ETCD_ENTRYPOINT = path.join(ROOT, "images/etcd/entrypoint.sh");
 const PATRONI_ENTRYPOINT = path.join(ROOT, "images/postgres/entrypoint.sh");
+const PATRONI_CHECK = path.join(ROOT, "images/postgres/check.py");
+const ETCD_CHECK = path.join(ROOT, "images/etcd/check.sh");
 const POST_BOOTSTRAP = path.join(ROOT, "images/postgres/post-bootstrap.sh");
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -464,10 +466,12 @@ describe("the real checkers accept what swarm-ha renders and ships", () => {
         expect(haproxyCheck(broken)).toMatch(/^exit 1\n[\s\S]*\[ALERT\].*unable to find required server 'worker-9'/);
     });
 
-    test("shellcheck --shell=sh: the entrypoints and the post-bootstrap script", () => {
-        const r = spawnSync("shellcheck", ["--shell=sh", ETCD_ENTRYPOINT, PATRONI_ENTRYPOINT, POST_BOOTSTRAP], { encoding: "utf8" });
+    test("shellcheck --shell=sh: the entrypoints, the post-bootstrap script and etcd's check; python3 compiles Patroni's check", () => {
+        const r = spawnSync("shellcheck", ["--shell=sh", ETCD_ENTRYPOINT, ETCD_CHECK, PATRONI_ENTRYPOINT, POST_BOOTSTRAP], { encoding: "utf8" });
         if (r.error) throw new Error(`shellcheck is not installed (bash test/tools.sh installs it): ${r.error.message}`);
         expect(`exit ${r.status}\n${r.stdout}${r.stderr}`).toBe("exit 0\n");
+        const py = spawnSync("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())", PATRONI_CHECK], { encoding: "utf8" });
+        expect(`exit ${py.status}\n${py.stderr}`).toBe("exit 0\n");
     });
 
     test("the images: Debian bookworm's packages, each program the entrypoints and health check run", () => {
@@ -483,6 +487,9 @@ describe("the real checkers accept what swarm-ha renders and ships", () => {
         expect(pg).toContain(`COPY post-bootstrap.sh ${POST_BOOTSTRAP_SCRIPT}\n`);
         expect(pg).toContain("COPY entrypoint.sh /usr/local/bin/swarm-ha-patroni\n");
         expect(fs.readFileSync(path.join(ROOT, "images/etcd/Dockerfile"), "utf8")).toContain("COPY entrypoint.sh /usr/local/bin/swarm-ha-etcd\n");
+        // The health step's checks, by the names the component runs them by.
+        expect(pg).toContain("COPY check.py /usr/local/bin/swarm-ha-patroni-check\n");
+        expect(fs.readFileSync(path.join(ROOT, "images/etcd/Dockerfile"), "utf8")).toContain("COPY check.sh /usr/local/bin/swarm-ha-etcd-check\n");
         const entrypoint = fs.readFileSync(PATRONI_ENTRYPOINT, "utf8");
         expect(entrypoint).toContain(`config=\${SWARM_HA_PATRONI_CONFIG:-${PATRONI_CONFIG_PATH}}\n`);
         expect(entrypoint).toContain(`run_dir=\${SWARM_HA_RUN_DIR:-${path.dirname(PGPASS_PATH)}}\n`);
@@ -972,6 +979,11 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         const body = JSON.parse(r.body) as { members: { name: string; role: string; state: string }[] };
         return Object.fromEntries(body.members.map((x) => [x.name, { role: x.role, state: x.state }]));
     }
+    /** The health step's check (images/postgres/check.py), as in `m`'s container: "exit output". */
+    const patroniCheck = async (m: Member) => {
+        const r = await run("python3", [PATRONI_CHECK, ...members], { PATH: process.env.PATH, SWARM_HA_PATRONI_URL: `http://127.0.0.1:${ports[m].api}` });
+        return `${r.code} ${r.stdout}${r.stderr}`;
+    };
     const streamingSyncStandby = async (leader: Member, standby: Member) => {
         const c = await cluster(leader);
         return c[leader]?.role === "leader" && c[standby]?.role === "sync_standby" && ["running", "streaming"].includes(c[standby].state) ? c : undefined;
@@ -1080,6 +1092,8 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         expect(await cluster("worker-2")).toEqual({ "worker-1": { role: "leader", state: "running" }, "worker-2": { role: "sync_standby", state: expect.stringMatching(/^(running|streaming)$/) } });
         expect((await get(`http://127.0.0.1:${ports["worker-2"].api}/liveness`)).status).toBe(200);
         expect((await get(`http://127.0.0.1:${ports["worker-2"].api}/replica?lag=1048576`)).status).toBe(200);
+        // The health step's check agrees, asked on either member.
+        for (const m of members) expect(await patroniCheck(m)).toBe("0 patroni: worker-1 leads; worker-1, worker-2 running\n");
     });
 
     test("Postgres runs with the rendered settings", async () => {
@@ -1198,6 +1212,12 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         expect((await cluster("worker-2"))["worker-2"].role).toBe("leader");
         expect(direct).toBeLessThanOrEqual(15_000);
         expect(proxied).toBeLessThanOrEqual(15_000);
+        // The health step's check says what is missing.
+        await until("the check to miss worker-1", 15_000, async () => ((await patroniCheck("worker-2")).includes("worker-1 is not in the cluster") ? true : undefined), logs());
+        expect(await patroniCheck("worker-2")).toBe(
+            "1 patroni: member worker-1 is not in the cluster (its Patroni is not running or cannot reach etcd)\n" +
+                "patroni: synchronous mode is on but no member is a running synchronous standby: the next failover could lose acknowledged writes\n",
+        );
         // No replica left: readers go to the leader (pg_ro's backup servers).
         expect((await sql(proxyPorts.ro, "SELECT inet_server_port() || ' ' || pg_is_in_recovery()")).out).toBe(`${ports["worker-2"].pg} false`);
     }, 60_000);
@@ -1207,6 +1227,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         await until("worker-1 streams as worker-2's synchronous standby", 30_000, () => streamingSyncStandby("worker-2", "worker-1"), logs());
         expect(fs.readFileSync(patroni["worker-1"]!.log, "utf8")).toContain("pg_rewind: Done!");
         expect((await sql(ports["worker-1"].pg, "SELECT string_agg(id::text, ',' ORDER BY id) FROM acknowledged")).out).toBe("42,43,44");
+        expect(await patroniCheck("worker-1")).toBe("0 patroni: worker-2 leads; worker-1, worker-2 running\n");
         await until("readers reach worker-1 again", 10_000, async () => ((await sql(proxyPorts.ro, "SELECT inet_server_port()")).out === String(ports["worker-1"].pg) ? true : undefined), logs());
     }, 45_000);
 });

@@ -124,6 +124,32 @@ describe("the dev stack", () => {
         expect(check.inputs.create).toContain("STACK='test'");
     });
 
+    test("each tier's own check runs on every update beside it, in the tier's task on one of its nodes, after every service", () => {
+        const services = run.resources.filter((r) => r.type === "docker:index/service:Service");
+        const host = (node: string) => run.byName(`swarm-${node}-member`).inputs.connection.host;
+        const checks = Object.fromEntries(
+            ["redis", "etcd", "postgres"].map((tier) => {
+                const c = run.byName(`stack-${tier}-health`);
+                expect(c.inputs.create).toContain("# swarm-ha tier-health.sh");
+                expect(c.inputs.triggers).toHaveLength(1);
+                expect(services.filter((s) => !c.dependencies.includes(s.urn)).map((s) => s.name)).toEqual([]);
+                const param = (p: string) => c.inputs.create.match(new RegExp(`^${p}='([^']*)'$`, "m"))![1];
+                return [tier, { host: c.inputs.connection.host, node: param("NODE_NAME"), service: param("SERVICE"), check: param("CHECK") }];
+            }),
+        );
+        expect(checks).toEqual({
+            redis: { host: host("manager-2"), node: "manager-2", service: "swarm-ha-redis-manager-2", check: "swarm-ha-redis-check" },
+            etcd: { host: host("manager-1"), node: "manager-1", service: "swarm-ha-etcd-manager-1", check: "swarm-ha-etcd-check" },
+            postgres: { host: host("worker-1"), node: "worker-1", service: "swarm-ha-pg-worker-1", check: expect.stringMatching(/^swarm-ha-patroni-check\n/) },
+        });
+        // Every Postgres member, by name: the check expects each one running.
+        const members = services.map((s) => s.inputs.name.match(/^swarm-ha-pg-((manager|worker)-\d+)$/)?.[1]).filter(Boolean);
+        expect(members.length).toBeGreaterThan(1);
+        expect(checks.postgres.check.split("\n").slice(1).sort()).toEqual(members.sort());
+        // Each service named is one the program declares.
+        for (const t of Object.values(checks)) expect(services.map((s) => s.inputs.name)).toContain(t.service);
+    });
+
     test("the first manager's member step initialises the swarm; the others join it, naming the swarm, their role and their registration", () => {
         expect(run.byName("swarm-manager-1-member").inputs.create).toContain("# swarm-ha init.sh");
         expect(run.byName("swarm-manager-2-member").inputs.create).toContain("# swarm-ha join.sh");
@@ -313,8 +339,8 @@ describe("changing a label", () => {
             .filter((r) => r.type === COMMAND)
             .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(b.byName(r.name).inputs))
             .map((r) => r.name);
-        // The health checks (the swarm's, the stack's) run on every update (their trigger is the run's time), the rest only on a change.
-        expect(changed.sort()).toEqual(["stack-health", "swarm-health", "swarm-worker-1-settings"]);
+        // The health checks (the swarm's, the stack's, each tier's) run on every update (their trigger is the run's time), the rest only on a change.
+        expect(changed.sort()).toEqual(["stack-etcd-health", "stack-health", "stack-postgres-health", "stack-redis-health", "swarm-health", "swarm-worker-1-settings"]);
     });
 });
 

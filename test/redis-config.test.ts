@@ -18,6 +18,7 @@ import { renderSentinelConf, SENTINEL_MONITOR_MARKER, type SentinelConfInput } f
 const IMAGE_DIR = path.join(__dirname, "..", "images", "redis");
 const REDIS_ENTRYPOINT = path.join(IMAGE_DIR, "redis-entrypoint.sh");
 const SENTINEL_ENTRYPOINT = path.join(IMAGE_DIR, "sentinel-entrypoint.sh");
+const CHECK = path.join(IMAGE_DIR, "check.sh");
 /** Quotes, a backslash, spaces and a '$': the entrypoints must carry it into the configs intact. */
 const PASSWORD = 'pa ss"wo\\rd $HOME x';
 const IS_ROOT = process.getuid?.() === 0;
@@ -429,11 +430,12 @@ function shellcheck(file: string): string {
 }
 
 describe("the entrypoints", () => {
-    test("every script passes shellcheck, and the Sentinel's looks for the renderer's marker", () => {
+    test("every script passes shellcheck, the Sentinel's looks for the renderer's marker, and the image installs the health step's check", () => {
         const files = fs.readdirSync(IMAGE_DIR).filter((f) => f.endsWith(".sh")).sort();
-        expect(files).toEqual(["lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh"]);
+        expect(files).toEqual(["check.sh", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh"]);
         for (const f of files) expect(`${f}: ${shellcheck(path.join(IMAGE_DIR, f))}`).toBe(`${f}: `);
         expect(fs.readFileSync(SENTINEL_ENTRYPOINT, "utf8")).toContain(`MARKER="${SENTINEL_MONITOR_MARKER}"\n`);
+        expect(fs.readFileSync(path.join(IMAGE_DIR, "Dockerfile"), "utf8")).toContain("ln -s /usr/local/lib/swarm-ha-redis/check.sh /usr/local/bin/swarm-ha-redis-check");
     });
 
     /** Runs an entrypoint that must fail before it starts anything. */
@@ -590,6 +592,11 @@ describe("the entrypoints", () => {
         let promoted = -1;
 
         const role = async (port: number) => (await cli(port, ["ROLE"])).split("\n");
+        /** The health step's check (images/redis/check.sh), as in a Redis container with `env`: "exit output". */
+        const check = (env: NodeJS.ProcessEnv) => {
+            const r = spawnSync("sh", [CHECK], { env, encoding: "utf8", timeout: 20_000 });
+            return `${r.status} ${r.stdout}${r.stderr}`;
+        };
         const masterOf = async (sentinelPort: number) => (await cli(sentinelPort, ["SENTINEL", "get-master-addr-by-name", "mymaster"])).replace("\n", ":");
 
         beforeAll(async () => {
@@ -663,6 +670,8 @@ describe("the entrypoints", () => {
             }
             expect(redis[1].output).toContain(`no Sentinel knows a master: starting as a replica of INITIAL_MASTER localhost:${redisPorts[0]} (127.0.0.1:${redisPorts[0]})`);
             expect(sentinels[1].output).toContain(`monitoring 127.0.0.1:${redisPorts[0]}, the master the other Sentinels name`);
+            // The health step's check agrees, from any server's container.
+            expect(check(redisEnv(1))).toBe(`0 redis: master 127.0.0.1:${redisPorts[0]} named by every Sentinel; 2 replica(s) linked\n`);
         });
 
         test("no password-less client gets in anywhere, nor one with a wrong password", async () => {
@@ -784,6 +793,12 @@ describe("the entrypoints", () => {
             expect(await cli(redisPorts[promoted], ["WAIT", "2", "2000"])).toBe("2");
             const killedAt = Date.now();
             await Promise.all(redis.map((p) => kill(p, "SIGKILL")));
+            // The health step's check, at that moment, says what is wrong.
+            const others = [0, 1, 2].filter((i) => i !== promoted);
+            expect(check(redisEnv(others[0]))).toBe(
+                `1 redis: the master the Sentinels name, 127.0.0.1:${redisPorts[promoted]}, does not answer as a master\n` +
+                    others.map((i) => `redis: localhost:${redisPorts[i]} (127.0.0.1) does not answer\n`).join(""),
+            );
             // Swarm restarts each task at a new address; INITIAL_MASTER and the peers are service
             // names, so they name the new addresses (here: new ports).
             const restarted = (i: number): NodeJS.ProcessEnv => ({
@@ -821,6 +836,7 @@ describe("the entrypoints", () => {
                 const m = await sentinelMaster(sentinelPorts[0]);
                 return m["num-slaves"] !== undefined && (await cli(sentinelPorts[0], ["SENTINEL", "CKQUORUM", "mymaster"])).startsWith("OK 3 usable Sentinels");
             });
+            expect(check(restarted(2))).toBe(`0 redis: master 127.0.0.1:${restartPorts[0]} named by every Sentinel; 2 replica(s) linked\n`);
         }, 60_000);
 
         afterAll(async () => {

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "departure", "host-keys"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -475,5 +475,40 @@ describe("host-keys.sh, from the machine that runs Pulumi", () => {
         expect(r.stdout).toContain("w1: 192.0.2.9 does not answer ssh-keyscan; its key is not checked now");
         expect(check(undefined, presents(undefined)).status).toBe(0);
         expect(fs.readFileSync(path.join(work, "keys", "known_hosts"), "utf8")).toBe("");
+    });
+});
+
+describe("tier-health.sh: the tier's own check, in its task on this node", () => {
+    const params = (over: Record<string, string> = {}) => ({
+        NODE_NAME: "m3",
+        TIER: "redis",
+        SERVICE: "sh-redis-m3",
+        CHECK: "swarm-ha-redis-check",
+        WAIT_SECONDS: "10",
+        ...over,
+    });
+
+    test("passes when the check passes twice in a row, run with docker exec in the service's task here", () => {
+        const r = runWithFakes("tier-health", params({ CHECK: "swarm-ha-patroni-check\nw1\nw 2" }), { FAKE_TASKS: "sh-other sh-redis-m3", FAKE_CHECKS: "0" });
+        expect(`${r.status} ${r.stderr}`).toBe("0 ");
+        expect(r.stdout).toBe("status=healthy\ntier=redis\ncheck=check 2: exit 0\n");
+        expect(r.calls.filter((c) => c.startsWith("exec"))).toEqual(["exec task-of-sh-redis-m3 swarm-ha-patroni-check w1 w 2", "exec task-of-sh-redis-m3 swarm-ha-patroni-check w1 w 2"]);
+    });
+
+    test("a check that passes for a moment does not count: it must pass twice in a row", () => {
+        const r = runWithFakes("tier-health", params(), { FAKE_TASKS: "sh-redis-m3", FAKE_CHECKS: "1 0 1 0 0" });
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain("check=check 5: exit 0");
+    });
+
+    test("a tier that never works as one fails the run with the check's own list", () => {
+        const r = runWithFakes("tier-health", params({ WAIT_SECONDS: "2" }), { FAKE_TASKS: "sh-redis-m3", FAKE_CHECKS: "0 1" });
+        expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node m3: the redis tier does not work as one after 2s (asked in sh-redis-m3):\ncheck 2: exit 1\n");
+    });
+
+    test("no task of the service on this node: the run fails and says so", () => {
+        const r = runWithFakes("tier-health", params({ WAIT_SECONDS: "0" }), { FAKE_TASKS: "sh-redis-m2" });
+        expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node m3: the redis tier does not work as one after 0s (asked in sh-redis-m3):\nno running task of sh-redis-m3 on this node\n");
+        expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
     });
 });

@@ -19,6 +19,7 @@ export type ScriptName =
     | "settings"
     | "health"
     | "stack-health"
+    | "tier-health"
     | "departure"
     | "host-keys";
 

@@ -1,9 +1,12 @@
 /**
  * StackHealth: the last step of every `pulumi up`. On the first manager, the stack's services
  * must run as declared (each at its desired count of running, healthy tasks, no update paused
- * or rolled back, steady for a few seconds), or the run fails and lists what differs. The
- * cluster's own health step checks the nodes before any service is touched; this one checks
- * what the services became. Script: components/cluster/scripts/stack-health.sh.
+ * or rolled back, steady for a few seconds), and each tier with state must work as one (its
+ * own check, run in its task on one of its nodes: one Redis master every Sentinel names, a
+ * Patroni leader with its synchronous standby, etcd's members exactly the managers), or the run
+ * fails and lists what differs. The cluster's own health step checks the nodes before any
+ * service is touched; this one checks what the services became. Scripts:
+ * components/cluster/scripts/stack-health.sh and tier-health.sh.
  */
 import * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
@@ -17,6 +20,18 @@ export const STACK_HEALTH_WAIT_SECONDS = 180;
 /** How long every service must stay as declared in a row: a task that keeps dying is healthy only for moments. */
 export const STACK_HEALTH_STABLE_SECONDS = 6;
 
+/** One tier's own check: a program of its image, run in its task on one of its nodes. */
+export interface TierCheck {
+    /** What the check is of, in messages and the resource's name. @example "redis" */
+    tier: string;
+    /** The node it runs on: one where the tier has a task pinned. */
+    node: NodeSpec;
+    /** The service whose task on that node runs it. @example "swarm-ha-redis-lab-m3" */
+    service: string;
+    /** The program and its arguments, run with `docker exec`. @example ["swarm-ha-redis-check"] */
+    command: string[];
+}
+
 export interface StackHealthArgs {
     /** Where the check runs: a manager (the swarm's service list is read there). */
     manager: NodeSpec;
@@ -25,6 +40,8 @@ export interface StackHealthArgs {
     stack: string;
     /** Every service the program declares: each must be in the swarm. */
     services: docker.Service[];
+    /** The tiers' own checks, run side by side with the services' check. */
+    tiers?: TierCheck[];
     /**
      * Changes on every `pulumi up`, so that the check runs every time.
      * @default the time the program started
@@ -34,6 +51,7 @@ export interface StackHealthArgs {
 
 export class StackHealth extends pulumi.ComponentResource {
     public readonly check: command.remote.Command;
+    public readonly tierChecks: command.remote.Command[];
 
     constructor(name: string, args: StackHealthArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-ha:health:StackHealth", name, {}, opts);
@@ -55,6 +73,29 @@ export class StackHealth extends pulumi.ComponentResource {
                 triggers: [args.runId ?? new Date().toISOString()],
             },
             { parent: this, dependsOn: args.services, customTimeouts: COMMAND_TIMEOUTS },
+        );
+        for (const t of args.tiers ?? []) {
+            const broken = t.command.filter((word) => word === "" || word.includes("\n"));
+            if (broken.length) throw new Error(`swarm-ha: the ${t.tier} check's words must be non-empty, one line each (got ${JSON.stringify(broken)})`);
+        }
+        this.tierChecks = (args.tiers ?? []).map(
+            (t) =>
+                new command.remote.Command(
+                    `${name}-${t.tier}-health`,
+                    {
+                        connection: sshConnection(t.node.address, args.ssh, t.node.hostKey),
+                        addPreviousOutputInEnv: false,
+                        create: renderScript("tier-health", {
+                            NODE_NAME: t.node.name,
+                            TIER: t.tier,
+                            SERVICE: t.service,
+                            CHECK: t.command.join("\n"),
+                            WAIT_SECONDS: String(STACK_HEALTH_WAIT_SECONDS),
+                        }),
+                        triggers: [args.runId ?? new Date().toISOString()],
+                    },
+                    { parent: this, dependsOn: args.services, customTimeouts: COMMAND_TIMEOUTS },
+                ),
         );
         this.registerOutputs({});
     }

@@ -18,6 +18,7 @@
  *   network (data-access), where the app is.
  * Passwords reach the containers as Docker secret files; the rendered configs hold none.
  */
+import type { TierCheck } from "../health";
 import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -70,11 +71,20 @@ export class PostgresCluster extends pulumi.ComponentResource {
     /** Readers: `host:port` of the proxy's read-only port. */
     public readonly readOnlyEndpoint: string;
     public readonly proxyHost: string;
+    /**
+     * The health step's checks of the tier: etcd's members exactly the managers, all healthy;
+     * a Patroni leader, every member running and streaming, its synchronous standby there.
+     */
+    public readonly tierChecks: TierCheck[];
 
     constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         requireDockerProvider("PostgresCluster", opts);
         super("swarm-ha:postgres:PostgresCluster", name, {}, opts);
         this.proxyHost = pgProxyServiceName(args.namePrefix);
+        this.tierChecks = [
+            { tier: "etcd", node: args.managers[0], service: etcdServiceName(args.namePrefix, args.managers[0].name), command: ["swarm-ha-etcd-check"] },
+            { tier: "postgres", node: args.nodes[0], service: pgServiceName(args.namePrefix, args.nodes[0].name), command: ["swarm-ha-patroni-check", ...args.nodes.map((n) => n.name)] },
+        ];
         this.readWriteEndpoint = `${this.proxyHost}:${PG_PORT}`;
         this.readOnlyEndpoint = `${this.proxyHost}:${PG_READONLY_PORT}`;
 

@@ -13,6 +13,7 @@
  * images/redis/ do that at run time; the rendered configs here hold no password and no
  * address.
  */
+import type { TierCheck } from "../health";
 import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -66,6 +67,8 @@ export class RedisCluster extends pulumi.ComponentResource {
     /** Where clients find the Sentinels: `host:port` of each. */
     public readonly sentinelEndpoints: string[];
     public readonly masterName = MASTER_NAME;
+    /** The health step's check of the tier: one master, named by every Sentinel, every other server its linked replica. */
+    public readonly tierCheck: TierCheck;
 
     constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         requireDockerProvider("RedisCluster", opts);
@@ -73,6 +76,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         if (args.nodes.length === 0) throw new Error("swarm-ha: RedisCluster needs at least one redis node");
         const server = (n: NodeSpec) => `${redisServiceName(args.namePrefix, n.name)}:${REDIS_PORT}`;
         this.sentinelEndpoints = args.nodes.map((n) => `${sentinelServiceName(args.namePrefix, n.name)}:${SENTINEL_PORT}`);
+        const first = args.nodes[0];
+        this.tierCheck = { tier: "redis", node: first, service: redisServiceName(args.namePrefix, first.name), command: ["swarm-ha-redis-check"] };
 
         const redisConf = this.config(name, "redis", renderRedisConf({
             port: REDIS_PORT,

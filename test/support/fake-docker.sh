@@ -17,6 +17,9 @@
 #                      (update-state '-' for a service never updated; running/desired(maxN)
 #                      for a service with at most N tasks per node)
 #   FAKE_FLAPPING      a service whose running count drops to 0 on every other `service ls`
+#   FAKE_TASKS         the services with a running task on this node, space-separated
+#   FAKE_CHECKS        the exit code of each `docker exec` in turn, space-separated (the last
+#                      one repeats); each prints "check N: exit CODE"
 printf '%s\n' "$*" >>"${FAKE_LOG:?}"
 all="$*"
 last=${all##* } # the last argument: a node ID, for `node inspect`
@@ -65,6 +68,25 @@ case "$*" in
         esac
         echo "$name $replicas"
     done
+    ;;
+"ps --quiet --filter label=com.docker.swarm.service.name="*" --filter status=running")
+    service=${all#ps --quiet --filter label=com.docker.swarm.service.name=}
+    service=${service%% *}
+    for t in ${FAKE_TASKS:-}; do
+        if [ "$t" = "$service" ]; then echo "task-of-$t"; fi
+    done
+    ;;
+"exec task-of-"*)
+    n=$(grep -c '^exec ' "$FAKE_LOG")
+    code=
+    i=0
+    for c in ${FAKE_CHECKS:-0}; do
+        i=$((i + 1))
+        code=$c
+        [ "$i" -lt "$n" ] || break
+    done
+    echo "check $n: exit $code"
+    exit "$code"
     ;;
 "version --format {{.Server.Version}}") echo "${FAKE_VERSION:-24.0.7}" ;;
 "info --format {{.Swarm.LocalNodeState}}") echo "${FAKE_STATE:-inactive}" ;;
