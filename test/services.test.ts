@@ -3,9 +3,10 @@
  * worker-1 and worker-2, VIP 192.0.2.100): which images are built where, and the services'
  * specs that make faults invisible to clients — and that no secret leaks into a config.
  */
+import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { SUPPLIABLE_SECRETS } from "../components/config";
-import { builtImageTag } from "../components/images/catalog";
+import { BUILD_CONTEXTS, builtImageTag, contextFiles, IMAGE_NAMES } from "../components/images/catalog";
 import { FAKE_SSH_KEY, devConfig, runProgram, type RunResult } from "./support/program";
 import { makeCertificate } from "./support/tls";
 
@@ -113,6 +114,27 @@ describe("the dev stack's services", () => {
         const pg = run.resources.filter((r) => /^postgres-.*-pg$/.test(r.name));
         expect(pg.length).toBeGreaterThanOrEqual(2);
         for (let i = 1; i < pg.length; i++) expect(pg[i].dependencies).toContain(pg[i - 1].urn);
+    });
+
+    test("Patroni reaches etcd through the alias every etcd member shares: no Postgres member's environment names a manager", async () => {
+        const etcd = ["manager-1", "manager-2", "manager-3"].map((m) => run.byName(`postgres-${m}-etcd`));
+        for (const e of etcd) expect(e.inputs.taskSpec.networksAdvanceds).toEqual([{ id: expect.any(String), aliases: ["swarm-ha-etcd"] }]);
+        const pg = run.resources.filter((r) => /^postgres-.*-pg$/.test(r.name));
+        for (const p of pg) expect(p.inputs.taskSpec.containerSpec.env.ETCD3_HOST).toBe("swarm-ha-etcd:2379");
+        // Managers reordered: the etcd and Postgres members are exactly as they were (no restart).
+        const nodes = JSON.parse(dev()["swarm-ha:nodes"]) as { name: string; swarmRole: string }[];
+        const managers = nodes.filter((n) => n.swarmRole === "manager");
+        const reordered = [...managers.slice(1), managers[0], ...nodes.filter((n) => n.swarmRole !== "manager")];
+        const after = await runProgram(dev({ "swarm-ha:nodes": JSON.stringify(reordered) }));
+        for (const p of pg) expect(JSON.stringify(after.byName(p.name).inputs.taskSpec)).toBe(JSON.stringify(p.inputs.taskSpec));
+        for (const e of etcd) expect(JSON.stringify(after.byName(e.name).inputs.taskSpec)).toBe(JSON.stringify(e.inputs.taskSpec));
+    });
+
+    test.each(IMAGE_NAMES)("the %s image's build context holds every file its Dockerfile copies", (name) => {
+        const dockerfile = fs.readFileSync(contextFiles(name).Dockerfile, "utf8");
+        const copied = [...dockerfile.matchAll(/^COPY (.+) \S+$/gm)].flatMap((m) => m[1].trim().split(/\s+/));
+        expect(copied.length).toBeGreaterThan(0);
+        for (const file of copied) expect(`${name}: ${file} ${file in BUILD_CONTEXTS[name]}`).toBe(`${name}: ${file} true`);
     });
 
     test("Redis: every Redis knows its peers (to lead or follow after a whole-tier restart), and its memory ceiling is half its container's limit", () => {
