@@ -79,9 +79,9 @@ export function runningTasks(service: string): { node: string; container: string
 }
 
 /** Every swarm task container on every node: container ID → its service's name. */
-export function taskContainers(): Map<string, string> {
+export function taskContainers(nodes: string[] = hosts.nodes.map((n) => n.name)): Map<string, string> {
     const all = new Map<string, string>();
-    for (const n of hosts.nodes) {
+    for (const n of nodes.map((name) => ({ name }))) {
         const out = onNode(n.name, `docker ps --no-trunc --filter label=com.docker.swarm.service.name --format '{{.ID}} {{.Label "com.docker.swarm.service.name"}}'`);
         for (const line of out.trim().split("\n").filter(Boolean)) {
             const [id, service] = line.split(" ");

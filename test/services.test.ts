@@ -122,7 +122,7 @@ describe("the dev stack's services", () => {
         const pg = run.resources.filter((r) => /^postgres-.*-pg$/.test(r.name));
         for (const p of pg) expect(p.inputs.taskSpec.containerSpec.env.ETCD3_HOST).toBe("swarm-ha-etcd:2379");
         // Managers reordered: the etcd and Postgres members are exactly as they were (no restart).
-        const nodes = JSON.parse(dev()["swarm-ha:nodes"]) as { name: string; swarmRole: string }[];
+        const nodes = JSON.parse((dev() as Record<string, string>)["swarm-ha:nodes"]) as { name: string; swarmRole: string }[];
         const managers = nodes.filter((n) => n.swarmRole === "manager");
         const reordered = [...managers.slice(1), managers[0], ...nodes.filter((n) => n.swarmRole !== "manager")];
         const after = await runProgram(dev({ "swarm-ha:nodes": JSON.stringify(reordered) }));

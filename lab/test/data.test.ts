@@ -5,7 +5,7 @@
  * Postgres a leader with a streaming standby, the app writes and reads again through the VIP,
  * and no acknowledged write is lost. The backups pass their restore check. Not timed here.
  */
-import { baseNodes, changes, deploy, preview, resetToBase } from "../control";
+import { baseNode, baseNodes, changes, deploy, killHost, preview, resetToBase, startHost } from "../control";
 import { onNode, PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
 import { backupMetrics, etcdService, killContainer, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, tryInService, works } from "../data";
 
@@ -163,3 +163,53 @@ test("the backups pass their restore check, and the backup service says so in it
     const m = backupMetrics();
     expect(m["swarm_ha_backup_good_backups"]).toBeGreaterThanOrEqual(1);
 });
+
+test("a dead manager replaced with the data tier on: etcd swaps its member, no Postgres member restarts, and one more manager lost costs no acknowledged write", async () => {
+    // Last in this file: it leaves lab-m1 out of the swarm (the next file starts from bare hosts).
+    const live = ["lab-m2", "lab-m3", "lab-w1"];
+    const before = taskContainers(live);
+    killHost("lab-m1");
+    try {
+        // The runbook's config: lab-m1 gone, lab-w1 promoted and given its roles.
+        const w1 = baseNode("lab-w1");
+        const replaced = [baseNode("lab-m2"), baseNode("lab-m3"), { ...w1, swarmRole: "manager" as const, roles: [...w1.roles, ...baseNode("lab-m1").roles] }];
+        const run = deploy(replaced);
+        // The health step's etcd check passed: the members are exactly the three managers.
+        expect(run.summary.error).toBeUndefined();
+        expect(run.output).toContain("check=etcd: members lab-m2 lab-m3 lab-w1 started and healthy");
+        expect(etcdMembers("lab-w1").map((m) => m.split(" ").slice(0, 2).join(" "))).toEqual(["lab-m2 started", "lab-m3 started", "lab-w1 started"]);
+        // Patroni names no manager: its members ran on untouched.
+        const restarted = restartedServices(before, taskContainers(live));
+        expect(restarted.filter((s) => PG.some((n) => s === pgService(n)))).toEqual([]);
+
+        // One more manager dies; the swarm and etcd keep their quorum (two of three), and so
+        // does Postgres: it keeps taking writes through the VIP.
+        const base = Date.now() * 1000;
+        const load = todoWriter(base);
+        await sleep(3000);
+        killHost("lab-m2");
+        await sleep(20_000);
+        await waitFor("writes through the VIP after lab-m2 died", () => works("after a second manager died"), 60_000, 500);
+        await sleep(3000);
+        await load.stop();
+        const stored = await storedSeqs(base);
+        const acked = load.writes.filter((w) => w.ok).map((w) => w.seq);
+        expect({ acked: acked.length > 0, lost: acked.filter((q) => !stored.has(q)) }).toEqual({ acked: true, lost: [] });
+        // The longest run of refused writes: no longer than a primary failover (15 s).
+        let longest = 0;
+        let since: number | undefined;
+        for (const w of load.writes) {
+            if (!w.ok) since ??= w.sentAt;
+            else if (since !== undefined) {
+                longest = Math.max(longest, w.sentAt - since);
+                since = undefined;
+            }
+        }
+        console.log(`[data] second manager lost after a replacement: writes refused for at most ${(longest / 1000).toFixed(1)} s (${load.writes.filter((w) => !w.ok).length} of ${load.writes.length} failed)`);
+        expect(longest).toBeLessThanOrEqual(15_000);
+        expect(patroniLeader(PG)).toBeDefined();
+    } finally {
+        startHost("lab-m2");
+        startHost("lab-m1");
+    }
+}, 15 * 60_000);
