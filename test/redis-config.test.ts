@@ -19,6 +19,7 @@ const IMAGE_DIR = path.join(__dirname, "..", "images", "redis");
 const REDIS_ENTRYPOINT = path.join(IMAGE_DIR, "redis-entrypoint.sh");
 const SENTINEL_ENTRYPOINT = path.join(IMAGE_DIR, "sentinel-entrypoint.sh");
 const CHECK = path.join(IMAGE_DIR, "check.sh");
+const HEALTH = path.join(IMAGE_DIR, "health.sh");
 /** Quotes, a backslash, spaces and a '$': the entrypoints must carry it into the configs intact. */
 const PASSWORD = 'pa ss"wo\\rd $HOME x';
 const IS_ROOT = process.getuid?.() === 0;
@@ -432,7 +433,7 @@ function shellcheck(file: string): string {
 describe("the entrypoints", () => {
     test("every script passes shellcheck, the Sentinel's looks for the renderer's marker, and the image installs the health step's check", () => {
         const files = fs.readdirSync(IMAGE_DIR).filter((f) => f.endsWith(".sh")).sort();
-        expect(files).toEqual(["check.sh", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh"]);
+        expect(files).toEqual(["check.sh", "health.sh", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh"]);
         for (const f of files) expect(`${f}: ${shellcheck(path.join(IMAGE_DIR, f))}`).toBe(`${f}: `);
         expect(fs.readFileSync(SENTINEL_ENTRYPOINT, "utf8")).toContain(`MARKER="${SENTINEL_MONITOR_MARKER}"\n`);
         expect(fs.readFileSync(path.join(IMAGE_DIR, "Dockerfile"), "utf8")).toContain("ln -s /usr/local/lib/swarm-ha-redis/check.sh /usr/local/bin/swarm-ha-redis-check");
@@ -588,6 +589,8 @@ describe("the entrypoints", () => {
         const sentinels: Proc[] = [];
         let redisEnv: (i: number) => NodeJS.ProcessEnv;
         let sentinelEnv: (i: number) => NodeJS.ProcessEnv;
+        /** Each Redis's environment after the whole tier restarted; set by that test. */
+        let restartedEnv: (i: number) => NodeJS.ProcessEnv;
         /** The node the Sentinels promote; set by the failover test. */
         let promoted = -1;
 
@@ -837,7 +840,28 @@ describe("the entrypoints", () => {
                 return m["num-slaves"] !== undefined && (await cli(sentinelPorts[0], ["SENTINEL", "CKQUORUM", "mymaster"])).startsWith("OK 3 usable Sentinels");
             });
             expect(check(restarted(2))).toBe(`0 redis: master 127.0.0.1:${restartPorts[0]} named by every Sentinel; 2 replica(s) linked\n`);
+            restartedEnv = restarted;
         }, 60_000);
+
+        test("the health check: the master and a linked replica are healthy; a replica stuck on a master that is gone, unknown to the Sentinels, is not, saying why", async () => {
+            const health = (env: NodeJS.ProcessEnv) => {
+                const r = spawnSync("sh", [HEALTH], { env: { ...env, STALE_REPLICA_SECONDS: "1" }, encoding: "utf8", timeout: 10_000 });
+                return `${r.status} ${r.stdout}${r.stderr}`;
+            };
+            for (const i of [0, 1, 2]) expect(health(restartedEnv(i))).toBe("0 ");
+            // A replica that restarted just before its master died: it follows a dead address,
+            // and the Sentinels, which never saw it, will never re-point it.
+            const [port, dead] = await freePorts(2);
+            const conf = write(path.join(work, "stuck", "redis.conf"), [`port ${port}`, `requirepass ${JSON.stringify(PASSWORD)}`, `masterauth ${JSON.stringify(PASSWORD)}`, `replicaof 127.0.0.1 ${dead}`, `save ""`, `dir ${path.join(work, "stuck")}`, ""].join("\n"), 0o600);
+            const stuck = start("a stuck replica", "redis-server", [conf], { PATH: process.env.PATH });
+            await waitFor("the stuck replica to answer", 10_000, async () => (await cli(port, ["PING"])) === "PONG");
+            await new Promise((r) => setTimeout(r, 2_000));
+            expect(health({ ...restartedEnv(1), REDIS_PORT: String(port) })).toMatch(
+                new RegExp(`^1 this replica follows 127\\.0\\.0\\.1:${dead}, unreachable for \\d+s, but the Sentinels' master is 127\\.0\\.0\\.1:${restartPorts[0]}: restart to follow it\\n$`),
+            );
+            await kill(stuck);
+            expect(health({ ...restartedEnv(1), REDIS_PORT: String(port) })).toBe(`1 this Redis does not answer on port ${port}\n`);
+        });
 
         afterAll(async () => {
             await Promise.all([...redis, ...sentinels].filter(Boolean).map((p) => kill(p)));

@@ -103,6 +103,8 @@ describe("the dev stack's services", () => {
         for (const node of ["manager-2", "manager-3", "worker-1"]) {
             const check = run.byName(`redis-${node}-redis`).inputs.taskSpec.containerSpec.healthcheck;
             expect(check).toMatchObject({ interval: "2s", timeout: "5s", retries: 5 });
+            // The image's check: it answers, and a replica is not stuck on a master that is gone.
+            expect(check.tests).toEqual(["CMD", "/usr/local/bin/swarm-ha-redis-health"]);
         }
     });
 

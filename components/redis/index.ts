@@ -115,7 +115,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                 config: { config: redisConf, path: "/etc/swarm-ha/redis.conf" },
                 // SIGTERM: Redis waits for lagging replicas (shutdown-timeout 10 s), then saves.
                 stopGracePeriod: stopGrace(30),
-                healthcheck: ["CMD-SHELL", `REDISCLI_AUTH="$(cat /run/secrets/${PASSWORD_FILE})" redis-cli -p ${REDIS_PORT} ping | grep -q PONG`],
+                // It answers, and as a replica it is not stuck on a master that is gone (images/redis/health.sh).
+                healthcheck: ["CMD", "/usr/local/bin/swarm-ha-redis-health"],
                 dependsOn: previous,
             });
             previous = [this.servers[n.name]];

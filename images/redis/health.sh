@@ -1,0 +1,53 @@
+#!/bin/sh
+# swarm-ha-redis-health: the Redis service's Docker health check (run in the container, as
+# root: the password is a root-only secret). Unhealthy when this Redis does not answer, or when
+# it is a replica stuck on a master that is gone while the Sentinels name another that answers:
+# a replica that restarted (a new address) moments before its master died is not yet known to
+# the Sentinels (they learn replicas from the master's INFO, every 10 s), so their failover
+# never re-points it, and it would try the dead address for ever. Marked unhealthy, the swarm
+# restarts it, and its entrypoint follows the master the Sentinels name. Prints why.
+#
+# From the container's environment (see the top of redis-entrypoint.sh): REDIS_PASSWORD_FILE,
+# REDIS_PORT, SENTINELS, MASTER_NAME. STALE_REPLICA_SECONDS (20): how long the link must have
+# been down first (a failover re-points known replicas within seconds).
+set -eu
+set -f # SENTINELS is split on spaces; no word of it is a file pattern
+
+# Each Sentinel or Redis asked gets 1 s: the whole check must fit Docker's 5 s timeout.
+export ASK_TIMEOUT=1
+here=$(dirname "$(readlink -f "$0")")
+# shellcheck source=/dev/null # lib.sh beside this file, checked on its own
+. "$here/lib.sh"
+require REDIS_PORT SENTINELS MASTER_NAME
+REDISCLI_AUTH=$(read_password)
+export REDISCLI_AUTH
+stale_after=${STALE_REPLICA_SECONDS:-20}
+
+# field NAME: one field of the INFO text in $info.
+field() {
+    printf '%s\n' "$info" | tr -d '\r' | sed -n "s/^$1://p"
+}
+
+info=$(ask 127.0.0.1 "$REDIS_PORT" INFO) || info=
+[ "$(field role)" != "" ] || {
+    echo "this Redis does not answer on port $REDIS_PORT"
+    exit 1
+}
+[ "$(field role)" = slave ] && [ "$(field master_link_status)" = down ] || exit 0
+down=$(field master_link_down_since_seconds)
+# -1: never linked since it started, so down for as long as it has run.
+[ "$down" != -1 ] || down=$(field uptime_in_seconds)
+[ "${down:-0}" -ge "$stale_after" ] || exit 0
+
+following="$(field master_host):$(field master_port)"
+for sentinel in $SENTINELS; do
+    reply=$(ask "${sentinel%:*}" "${sentinel##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME") || continue
+    named="$(printf '%s\n' "$reply" | sed -n 1p):$(printf '%s\n' "$reply" | sed -n 2p)"
+    [ "$named" != ":" ] || continue
+    if [ "$named" != "$following" ] && [ "$(role_of "${named%:*}" "${named##*:}")" = master ]; then
+        echo "this replica follows $following, unreachable for ${down}s, but the Sentinels' master is $named: restart to follow it"
+        exit 1
+    fi
+    exit 0
+done
+exit 0
