@@ -863,6 +863,23 @@ describe("the entrypoints", () => {
             expect(health({ ...restartedEnv(1), REDIS_PORT: String(port) })).toBe(`1 this Redis does not answer on port ${port}\n`);
         });
 
+        test("a Sentinel removed with its node is forgotten by the others as they restart: it no longer counts toward the majority a failover needs", async () => {
+            const known = async (port: number) => (await sentinelMaster(port))["num-other-sentinels"];
+            await kill(sentinels[2]);
+            const two = sentinelPorts.slice(0, 2).map((p) => `127.0.0.1:${p}`).join(" ");
+            for (const i of [0, 1]) {
+                // Without the fix this Sentinel would still know three others' worth: 2.
+                expect(await known(sentinelPorts[i])).toBe("2");
+                await kill(sentinels[i], "SIGTERM");
+                sentinels[i] = start(`sentinel ${i} (one Sentinel removed)`, "sh", [SENTINEL_ENTRYPOINT], { ...sentinelEnv(i), SENTINELS: two, REDIS_SERVERS: restartedEnv(i).REDIS_SERVERS, INITIAL_MASTER: restartedEnv(i).INITIAL_MASTER });
+                await waitFor(`sentinel ${i} to answer`, 15_000, async () => (await cli(sentinelPorts[i], ["PING"])) === "PONG");
+            }
+            for (const i of [0, 1]) {
+                await waitFor(`sentinel ${i} to know the other one alone`, 15_000, async () => (await known(sentinelPorts[i])) === "1");
+                expect(await cli(sentinelPorts[i], ["SENTINEL", "CKQUORUM", "mymaster"])).toBe("OK 2 usable Sentinels. Quorum and failover authorization can be reached");
+            }
+        }, 60_000);
+
         afterAll(async () => {
             await Promise.all([...redis, ...sentinels].filter(Boolean).map((p) => kill(p)));
         });

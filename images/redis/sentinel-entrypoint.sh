@@ -119,6 +119,17 @@ else
     log "no Sentinel knows a master: monitoring INITIAL_MASTER $INITIAL_MASTER (${master% *}:${master#* })"
 fi
 
+# The other Sentinels this one may keep knowing: the declared ones that run now, by address. A
+# Sentinel never forgets another by itself, and its failover needs a majority of all it knows:
+# a Sentinel removed with its node (or a dead task's old address) would count for ever, and two
+# Sentinels left of three known plus one removed could never elect a leader. One that is down
+# now is learned again from its hello messages when it is back.
+peers=
+for sentinel in $SENTINELS; do
+    _ip=$(timeout "$ASK_TIMEOUT" getent ahostsv4 "${sentinel%:*}" | awk 'NR == 1 { print $1 }') || true
+    [ -z "$_ip" ] || [ "$_ip ${sentinel##*:}" = "$self_ip $SENTINEL_PORT" ] || peers="$peers$_ip ${sentinel##*:};"
+done
+
 # --- The Sentinel's file ------------------------------------------------------------------------
 mkdir -p "$DATA_DIR"
 chmod 0700 "$DATA_DIR"
@@ -145,9 +156,11 @@ rm -f "$next"
         echo ""
         echo "# What this Sentinel learned before its restart (it rewrites this file as it learns)."
         # The replicas belong to the master they were learned from: kept only while it is the same.
-        awk -v name="$MASTER_NAME" -v same="$([ "$previous" = "$master" ] && echo 1 || echo 0)" '
+        # Other Sentinels only while declared and running (see peers above).
+        awk -v name="$MASTER_NAME" -v same="$([ "$previous" = "$master" ] && echo 1 || echo 0)" -v peers=";$peers" '
             $1 == "sentinel" && ($2 == "myid" || $2 == "current-epoch") { print; next }
-            $1 == "sentinel" && $3 == name && ($2 == "config-epoch" || $2 == "leader-epoch" || $2 == "known-sentinel") { print; next }
+            $1 == "sentinel" && $3 == name && ($2 == "config-epoch" || $2 == "leader-epoch") { print; next }
+            $1 == "sentinel" && $3 == name && $2 == "known-sentinel" && index(peers, ";" $4 " " $5 ";") { print; next }
             $1 == "sentinel" && $3 == name && $2 == "known-replica" && same == 1 { print }
         ' "$state"
     fi
