@@ -109,7 +109,8 @@ describe("the dev stack's services", () => {
     });
 
     test("etcd and Postgres members change one at a time: each waits for the one before it (a quorum and a leader always stay up)", () => {
-        const etcd = ["manager-1", "manager-2", "manager-3"].map((m) => run.byName(`postgres-${m}-etcd`));
+        // etcd from the last manager to the first: a replacement (listed last) joins before the others restart.
+        const etcd = ["manager-3", "manager-2", "manager-1"].map((m) => run.byName(`postgres-${m}-etcd`));
         expect(etcd[0].dependencies.filter((u) => /-etcd$/.test(u))).toEqual([]);
         expect(etcd[1].dependencies).toContain(etcd[0].urn);
         expect(etcd[2].dependencies).toContain(etcd[1].urn);

@@ -93,8 +93,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // restarts one etcd at a time, each back before the next goes, so etcd keeps its
         // quorum and Patroni its leader key. A new cluster still forms: each member waits for
         // the others' names, and each is running (no health check) before the next is created.
+        // From the last manager in config to the first: a manager that replaces a dead one is
+        // listed last (the runbook's order), so its member starts first, removing the dead
+        // member and joining; only then do the others restart for the new list, each with two
+        // of three members up. The other way round, each restart would leave one member of three.
         let previousEtcd: pulumi.Resource[] = [];
-        for (const m of args.managers) {
+        for (const m of [...args.managers].reverse()) {
             this.etcd[m.name] = this.etcdMember(name, m, args, etcdMembers, previousEtcd);
             previousEtcd = [this.etcd[m.name]];
         }
