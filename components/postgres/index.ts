@@ -18,7 +18,6 @@
  *   network (data-access), where the app is.
  * Passwords reach the containers as Docker secret files; the rendered configs hold none.
  */
-import type { TierCheck } from "../health";
 import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -30,6 +29,7 @@ import { ETCD_CLIENT_PORT, type EtcdMember, renderEtcd3Host, renderEtcdEnv } fro
 import { PATRONI_API_PORT, PATRONI_CONFIG_PATH, POSTGRES_PORT, renderPatroniConfig } from "./patroni-yml";
 import { renderPgProxyConfig } from "./pg-proxy-cfg";
 import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
+import type { TierCheck } from "../health";
 
 export const PG_PORT = POSTGRES_PORT;
 export const PG_READONLY_PORT = 5433;

@@ -13,7 +13,6 @@
  * images/redis/ do that at run time; the rendered configs here hold no password and no
  * address.
  */
-import type { TierCheck } from "../health";
 import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -24,6 +23,7 @@ import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { renderRedisConf } from "./redis-conf";
 import { renderSentinelConf } from "./sentinel-conf";
 import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
+import type { TierCheck } from "../health";
 
 export const REDIS_PORT = 6379;
 export const SENTINEL_PORT = 26379;
