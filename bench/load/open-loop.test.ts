@@ -84,9 +84,13 @@ test("200 req/s for 1.5 s: 300 requests, all ok, at 200/s, served by the one ins
 test("a stall is counted as timeouts at the same rate, and the disruption covers it", async () => {
     const [from, to] = [400, 800]; // ms into the run
     let t0 = Infinity;
+    let stalled = 0;
     const s = await serve((_req, res) => {
         const t = performance.now() - t0;
-        if (t >= from && t < to) return; // never answered (closed in afterEach)
+        if (t >= from && t < to) {
+            stalled++;
+            return; // never answered (closed in afterEach)
+        }
         answer(res, 200, { instance: "a" });
     });
     const results: RequestResult[] = [];
@@ -94,19 +98,28 @@ test("a stall is counted as timeouts at the same rate, and the disruption covers
     const report = await runOpenLoop({ url: s.url, ratePerSecond: 200, durationMs: 1200, timeoutMs: 250, onResult: (r) => results.push(r) });
 
     expect(report.total).toBe(240);
-    const expected = ((to - from) * 200) / 1000; // 80 requests fell due in the stall
-    expect(report.failures.timeout).toBeGreaterThanOrEqual(expected - 4);
-    expect(report.failures.timeout).toBeLessThanOrEqual(expected + 4);
+    // The requests the server left unanswered are the timeouts. About 80 fell due in the stall;
+    // which ones arrive inside it moves with the event loop's lag on a busy machine (the server
+    // shares this process, and a request can time out before the server reads it), hence the bands.
+    expect(Math.abs(report.failures.timeout - stalled)).toBeLessThanOrEqual(3);
+    const expected = ((to - from) * 200) / 1000;
+    expect(stalled).toBeGreaterThanOrEqual(expected - 20);
+    expect(stalled).toBeLessThanOrEqual(expected + 20);
     expect(report.failed).toBe(report.failures.timeout);
     expect(report.errors).toEqual({ "timeout while waiting for the response": report.failures.timeout });
     // Open loop: the rate did not drop while the server stalled.
     expect(report.achievedRate).toBeGreaterThan(194);
     expect(report.achievedRate).toBeLessThan(206);
     const { disruption } = report;
-    expect(disruption.firstFailureAt!).toBeGreaterThanOrEqual(from - 10);
-    expect(disruption.firstFailureAt!).toBeLessThanOrEqual(from + 10);
-    expect(disruption.lastFailureAt!).toBeGreaterThanOrEqual(to - 15);
-    expect(disruption.lastFailureAt!).toBeLessThanOrEqual(to + 10);
+    // The disruption runs from the first timed-out request's start to the last one's, which the
+    // stall bounds (give or take the lag of a busy event loop).
+    const timedOut = results.filter((r) => r.outcome === "timeout").map((r) => r.startedAt);
+    expect(disruption.firstFailureAt).toBe(Math.min(...timedOut));
+    expect(disruption.lastFailureAt).toBe(Math.max(...timedOut));
+    expect(disruption.firstFailureAt!).toBeGreaterThanOrEqual(from - 50);
+    expect(disruption.firstFailureAt!).toBeLessThanOrEqual(from + 50);
+    expect(disruption.lastFailureAt!).toBeGreaterThanOrEqual(to - 50);
+    expect(disruption.lastFailureAt!).toBeLessThanOrEqual(to + 50);
     for (const r of results.filter((r) => r.outcome === "timeout")) expect(r.latencyMs).toBeGreaterThanOrEqual(249);
     expect(disruption.durationMs).toBeCloseTo(disruption.lastFailureAt! - disruption.firstFailureAt!, 6);
     expect(disruption.longestFailureRun.count).toBe(report.failures.timeout);
