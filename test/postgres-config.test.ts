@@ -939,7 +939,6 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
     let socketDir: string;
     let secrets: Record<keyof typeof passwords, string>;
     const etcd: Started[] = [];
-    const etcdEnvs: NodeJS.ProcessEnv[] = [];
     const patroni: Partial<Record<Member, Started>> = {};
     let proxy: Started;
 
@@ -997,8 +996,8 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         ports = { "worker-1": { pg: pg1, api: api1 }, "worker-2": { pg: pg2, api: api2 } };
         proxyPorts = { rw, ro, health };
         const etcdMembers = etcdHosts.map((host, i) => ({ name: `manager-${i + 1}`, host }));
-        // One member's address, as the alias would resolve while the others start: Patroni
-        // must find the rest through etcd's member list.
+        // One member's address (the one name Patroni gets; on Swarm the members' shared alias,
+        // which resolves to each of them): Patroni finds the rest through etcd's member list.
         etcd3Host = renderEtcd3Host(etcdHosts[0], client);
         secrets = {
             superuser: write("live-secrets/superuser", `${passwords.superuser}\n`, 0o400),
@@ -1016,7 +1015,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         );
 
         for (const m of etcdMembers) {
-            const env: NodeJS.ProcessEnv = {
+            const env = {
                 PATH: process.env.PATH,
                 ...renderEtcdEnv({ name: m.name, members: etcdMembers, clusterToken: `${scope}-${secret}` }),
                 SWARM_HA_ETCD_DATA: path.join(work, m.name),
@@ -1024,7 +1023,6 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
                 SWARM_HA_ETCD_CLIENT_PORT: String(client),
                 SWARM_HA_ETCD_PEER_PORT: String(peer),
             };
-            etcdEnvs.push(env);
             etcd.push(startProgram(ETCD_ENTRYPOINT, [], env, `etcd-${m.name}.log`));
         }
         const endpoints = etcdHosts.map((h) => `${h}:${client}`).join(",");
@@ -1168,28 +1166,6 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         expect((await get(`http://127.0.0.1:${proxyPorts.health}/healthz`)).status).toBe(200);
         expect((await get(`http://127.0.0.1:${proxyPorts.health}/alive`)).body).toBe("alive");
     });
-
-    test("the etcd member Patroni was given dies: Patroni goes on through the others, found in etcd's member list", async () => {
-        await kill(etcd[0]);
-        // Longer than retry_timeout (4 s) plus two cycles: a leader that could reach no etcd
-        // would have demoted itself by then.
-        const until_ = Date.now() + 8_000;
-        let writes = 0;
-        while (Date.now() < until_) {
-            expect((await cluster("worker-1"))["worker-1"]?.role).toBe("leader");
-            expect((await sql(proxyPorts.rw, "SELECT pg_is_in_recovery()")).out).toBe("f");
-            writes++;
-            await new Promise((r) => setTimeout(r, 1_000));
-        }
-        expect(writes).toBeGreaterThan(4);
-        expect(fs.readFileSync(patroni["worker-1"]!.log, "utf8")).not.toMatch(/demot/i);
-        // Back, with its data: it starts at once and rejoins.
-        etcd[0] = startProgram(ETCD_ENTRYPOINT, [], etcdEnvs[0], "etcd-manager-1-again.log");
-        await until("etcd healthy on all three members again", 20_000, async () => {
-            const r = await run("etcdctl", ["--endpoints", etcdHosts.map((h) => `${h}:${etcdPorts.client}`).join(","), "--command-timeout=2s", "endpoint", "health"]);
-            return r.code === 0 ? true : undefined;
-        }, etcd);
-    }, 45_000);
 
     test("failover: the leader's Patroni and Postgres are SIGKILLed; the synchronous standby takes over with the acknowledged row", async () => {
         await until("worker-2 is the synchronous standby", 10_000, () => streamingSyncStandby("worker-1", "worker-2"), logs());
