@@ -309,14 +309,14 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 /** The tests' stand-in pg_dump, doing what the file `modeFile` says. */
 function fakePgDump(modeFile: string): string {
     return `#!/bin/sh
-# The tests' pg_dump: the real one, delayed (slow), with a row altered in its output (alter: an
+# The tests' pg_dump: the real one, delayed 3 s (slow), with a row altered in its output (alter: an
 # uncompressed dump, one value changed to another of the same length, so it still restores), or
 # cut short after it finished (truncate).
 real=${PG_BIN}/pg_dump
 file=
 for a in "$@"; do case $a in --file=*) file=\${a#--file=} ;; esac; done
 case $(cat '${modeFile}') in
-slow) sleep 1; exec "$real" "$@" ;;
+slow) sleep 3; exec "$real" "$@" ;;
 alter) "$real" "$@" --compress=0 || exit; sed -i 's/widget-7/widgex-7/' "$file" ;;
 truncate) "$real" "$@" || exit; size=$(wc -c <"$file"); truncate -s $((size * 6 / 10)) "$file" ;;
 *) exec "$real" "$@" ;;
@@ -494,7 +494,7 @@ describe("the scripts, run for real", () => {
             });
             await until("the writer's first rows", async () => (Number(await sql("app", "SELECT count(*) FROM events")) > 25 ? true : undefined), 5000);
 
-            const r = await backupOnce("slow"); // pg_dump starts 1s after the snapshot is taken
+            const r = await backupOnce("slow"); // pg_dump starts 3s after the snapshot is taken
             await sql("app", "INSERT INTO items (id, name) VALUES (1000, 'stop')");
             expect((await writer).code).toBe(0);
             expect(r.stderr).toMatch(/restore check passed/);
@@ -591,8 +591,9 @@ describe("the scripts, run for real", () => {
             const service = spawn("sh", [ENTRYPOINT], { env: serviceEnv({ BACKUP_ONCE: "1" }), stdio: "ignore", detached: true });
             started.add(service);
             const exited = new Promise<number | null>((r) => service.once("exit", (code) => r(code)));
-            // Docker signals the container's first process only; pg_dump is then running.
-            await until("pg_dump to start", () => (processesUnder(work).some((p) => p.includes("pg_dump --format=custom")) ? true : undefined), 10_000);
+            // Docker signals the container's first process only; pg_dump is then running (the
+            // slow one waits 3 s first: a window the scan of /proc cannot miss on a busy machine).
+            await until("pg_dump to start", () => (processesUnder(work).some((p) => p.includes("pg_dump --format=custom")) ? true : undefined), 20_000);
             const t0 = Date.now();
             service.kill("SIGTERM");
             expect(await exited).toBe(143);
