@@ -98,6 +98,7 @@ function taskSpec(t: any): Record<string, unknown> {
         forceUpdate: t.ForceUpdate ?? 0,
         // structures.go:526-541: Docker's Target is read back as `id` (a network ID, even for one
         // given by name, such as "host"); `name` is never read back.
+        // Aliases read back as a set, only when there are any (tpd structures_service.go, flattenTaskNetworksAdvanced).
         networksAdvanceds: nonEmpty(t.Networks)?.map((n: any) => ({ id: n.Target, aliases: nonEmpty(n.Aliases) })),
     };
 }
