@@ -263,7 +263,7 @@ new StackHealth("stack", {
     ssh: config.ssh,
     stack: pulumi.getStack(),
     services: declaredServices,
-    tiers: data ? [data.redis.tierCheck, ...data.postgres.tierChecks] : [],
+    tiers: [...(edge.tierCheck ? [edge.tierCheck] : []), ...(data ? [data.redis.tierCheck, ...data.postgres.tierChecks] : []), ...(monitoring ? [monitoring.tierCheck] : [])],
 });
 
 const scheme = config.tlsCertificate ? "https" : "http";

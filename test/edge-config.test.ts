@@ -593,3 +593,52 @@ describe("a real HAProxy serves the rendered file as it says", () => {
         expect(await exited).toBe(0);
     });
 });
+
+// The health step's VIP check (images/keepalived/vip-check.sh), with the real arping, run in a
+// network namespace as in an edge node's keepalived container: three "edge nodes" on one
+// bridge, the VIP added to one, two or none of them.
+describe("swarm-ha-vip-check (images/keepalived/vip-check.sh): exactly one edge node holds the VIP", () => {
+    const CHECK = path.join(__dirname, "..", "images/keepalived/vip-check.sh");
+    const VIP = "10.77.0.100";
+    const tag = `svc${process.pid % 10000}`;
+    const nodes = [1, 2, 3].map((i) => ({ ns: `${tag}-n${i}`, dev: "eth0", address: `10.77.0.${i}/24` }));
+    const bridge = `${tag}-br`;
+    const sh = (command: string) => {
+        const r = spawnSync("sh", ["-c", command], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`${command}: ${r.stderr}`);
+    };
+    const check = (i: number) => {
+        const r = spawnSync("ip", ["netns", "exec", nodes[i].ns, CHECK, VIP, "eth0"], { encoding: "utf8" });
+        return `${r.status} ${r.stdout}${r.stderr}`.replace(/[0-9a-f]{2}(:[0-9a-f]{2}){5}/g, "MAC");
+    };
+    const holds = (i: number, yes: boolean) => sh(`ip -n ${nodes[i].ns} address ${yes ? "add" : "del"} ${VIP}/24 dev eth0`);
+
+    beforeAll(() => {
+        if (process.getuid?.() !== 0) throw new Error("the VIP check's test makes network namespaces: run it as root (CI does)");
+        sh(`ip link add ${bridge} type bridge && ip link set ${bridge} up`);
+        nodes.forEach((n, i) => {
+            sh(`ip netns add ${n.ns} && ip link add ${tag}-v${i} type veth peer name eth0 netns ${n.ns}`);
+            sh(`ip link set ${tag}-v${i} master ${bridge} up && ip -n ${n.ns} address add ${n.address} dev eth0 && ip -n ${n.ns} link set eth0 up`);
+        });
+    });
+    afterAll(() => {
+        for (const n of nodes) spawnSync("ip", ["netns", "del", n.ns]);
+        spawnSync("ip", ["link", "del", bridge]);
+    });
+
+    test("one holder passes, seen from it and from another node; none, or two, fail and say which", () => {
+        holds(1, true);
+        expect(check(1)).toBe(`0 vip: ${VIP} held by this node only\n`);
+        expect(check(0)).toBe(`0 vip: ${VIP} held by one other edge node only (MAC)\n`);
+        // Split brain: adverts lost between two nodes, each one MASTER with the address.
+        holds(0, true);
+        expect(check(0)).toBe(`1 vip: ${VIP} is held by this node and answered for by MAC too: two edge nodes hold it (do their VRRP adverts reach each other?)\n`);
+        holds(0, false);
+        holds(1, false);
+        expect(check(2)).toBe(`1 vip: no edge node holds ${VIP} (none answers ARP for it on eth0, and this node has not got it): is keepalived running and HAProxy's /healthz passing on an edge node?\n`);
+    });
+
+    test("an interface that is not there is an error that names it, not a pass", () => {
+        expect(spawnSync("ip", ["netns", "exec", nodes[0].ns, CHECK, VIP, "eth9"], { encoding: "utf8" }).stdout).toMatch(/^vip: cannot list the addresses of eth9 on this node: /);
+    });
+});

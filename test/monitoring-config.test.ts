@@ -176,6 +176,61 @@ describe("alertmanager.yml", () => {
     });
 });
 
+// The health step's Alertmanager check (images/monitoring/alertmanager-check.py) against real
+// Alertmanagers (Debian's 0.25, as in the image) clustered on loopback, and one on its own.
+describe("swarm-ha-alertmanager-check: the Alertmanagers run as one cluster", () => {
+    const CHECK = path.join(__dirname, "..", "images/monitoring/alertmanager-check.py");
+    const started: ChildProcess[] = [];
+    let web: number[];
+    let gossip: number[];
+    const url = (i: number) => `http://127.0.0.1:${web[i]}`;
+    const check = (urls: string[], count: number) => {
+        const r = spawnSync("python3", [CHECK, "swarm-ha-alertmanager", "9093", String(count)], { encoding: "utf8", env: { ...process.env, SWARM_HA_ALERTMANAGER_URLS: urls.join(" ") } });
+        return `${r.status} ${r.stdout}${r.stderr}`;
+    };
+    const clusterSize = async (i: number) => {
+        try {
+            const r = await fetch(`${url(i)}/api/v2/status`);
+            const cluster = ((await r.json()) as { cluster: { status: string; peers?: unknown[] } }).cluster;
+            return cluster.status === "ready" ? (cluster.peers ?? []).length : -1;
+        } catch {
+            return -1;
+        }
+    };
+
+    beforeAll(async () => {
+        const ports = await freePorts(6);
+        web = ports.slice(0, 3);
+        gossip = ports.slice(3);
+        const config = path.join(work, "am-check.yml");
+        fs.writeFileSync(config, "route:\n  receiver: none\nreceivers:\n  - name: none\n");
+        // 0 and 1 peer with each other; 2 is on its own (its peers unreachable, as across a network split).
+        const peersOf = [[gossip[1]], [gossip[0]], []];
+        for (const i of [0, 1, 2]) {
+            const storage = fs.mkdtempSync(path.join(work, `am-${i}-`));
+            const args = [`--config.file=${config}`, `--storage.path=${storage}`, `--web.listen-address=127.0.0.1:${web[i]}`,
+                `--cluster.listen-address=127.0.0.1:${gossip[i]}`, `--cluster.advertise-address=127.0.0.1:${gossip[i]}`,
+                ...peersOf[i].map((p) => `--cluster.peer=127.0.0.1:${p}`), "--cluster.settle-timeout=5s", "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=2s"];
+            started.push(spawn("prometheus-alertmanager", args, { stdio: "ignore" }));
+        }
+        const deadline = Date.now() + 40_000;
+        while (Date.now() < deadline && ((await clusterSize(0)) !== 2 || (await clusterSize(1)) !== 2 || (await clusterSize(2)) !== 1)) await new Promise((r) => setTimeout(r, 500));
+    }, 60_000);
+    afterAll(() => started.forEach((p) => p.kill()));
+
+    test("two that see each other pass; one on its own, one missing or one not answering fail, each said", () => {
+        expect(check([url(0), url(1)], 2)).toBe("0 alertmanager: 2 clustered and ready\n");
+        // 2 is on its own, as across a network split: it would send every notification again.
+        expect(check([url(0), url(2)], 2)).toBe(
+            `1 alertmanager: ${url(2)} is in a cluster of 1 (127.0.0.1:${gossip[2]}), not 2: the others get no silence set on it, and each sends every notification\n`,
+        );
+        // One task of two running (the other's node down): its own cluster view is not enough.
+        expect(check([url(0)], 2)).toBe(`1 alertmanager: 1 running (${url(0)}), 2 declared\n`);
+        const closed = "http://127.0.0.1:9"; // discard: nothing listens
+        expect(check([url(0), closed], 2)).toMatch(new RegExp(`^1 alertmanager: ${closed} does not answer its status: .*Connection refused.*\n$`));
+    });
+});
+
 describe("the read-only Docker API proxy", () => {
     let haproxy: ChildProcess | undefined;
     let socketServer: http.Server | undefined;

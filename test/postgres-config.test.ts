@@ -44,6 +44,7 @@ const ROOT = path.resolve(__dirname, "..");
 const ETCD_ENTRYPOINT = path.join(ROOT, "images/etcd/entrypoint.sh");
 const PATRONI_ENTRYPOINT = path.join(ROOT, "images/postgres/entrypoint.sh");
 const PATRONI_CHECK = path.join(ROOT, "images/postgres/check.py");
+const PATRONI_RUN = path.join(ROOT, "images/postgres/patroni-run.py");
 const ETCD_CHECK = path.join(ROOT, "images/etcd/check.sh");
 const POST_BOOTSTRAP = path.join(ROOT, "images/postgres/post-bootstrap.sh");
 const IS_ROOT = process.getuid?.() === 0;
@@ -508,6 +509,28 @@ describe("the real checkers accept what swarm-ha renders and ships", () => {
         expect(owners).toEqual(["python3-etcd", "python3-dnspython"]);
         expect(spawnSync("patroni", ["--version"], { encoding: "utf8" }).stdout).toBe("patroni 3.0.2\n");
     });
+
+    test("the launcher runs Patroni 3.0.2 with its etcd DNS cache cut from 600 s to 5 s: an etcd name whose answer is 6 s old is asked again", () => {
+        // A swarm task's address changes when it restarts: with Patroni's own 600 s, every etcd
+        // member restarting within ten minutes (a manager replaced) leaves Patroni no address
+        // that answers (the lab's replaced-manager test lost the synchronous standby that way).
+        const script = [
+            "import importlib.machinery, time",
+            `run = importlib.machinery.SourceFileLoader("patroni_run", ${JSON.stringify(PATRONI_RUN)}).load_module()`,
+            "run.shorten_dns_cache()",
+            "from patroni.dcs.etcd import DnsCachingResolver",
+            "resolver = DnsCachingResolver()",
+            "answers = iter([['10.0.9.1'], ['10.0.9.2']])",
+            "resolver._do_resolve = lambda host, port: next(answers)",
+            "first = resolver.resolve('swarm-ha-etcd-manager-1', 2379)",
+            "resolver._cache[('swarm-ha-etcd-manager-1', 2379)] = (time.time() - 6, first)",
+            "print(resolver._cache_time, resolver._cache_fail_time, first, resolver.resolve('swarm-ha-etcd-manager-1', 2379))",
+        ].join("\n");
+        const r = spawnSync("/usr/bin/python3", ["-c", script], { encoding: "utf8" });
+        expect(`exit ${r.status} ${r.stderr}${r.stdout}`).toBe("exit 0 5.0 2.0 ['10.0.9.1'] ['10.0.9.2']\n");
+        // And it is Patroni that runs (its own entry point, its own flags).
+        expect(spawnSync(PATRONI_RUN, ["--version"], { encoding: "utf8" }).stdout).toBe("patroni 3.0.2\n");
+    });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -804,7 +827,7 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
     beforeAll(() => {
         requireRoot();
         // ip: a task's addresses as Docker gives them (loopback, the data overlay, docker_gwbridge).
-        // patroni: prints who runs it, its arguments and the environment it would read.
+        // swarm-ha-patroni-run (Patroni's launcher): prints who runs it, its arguments and the environment it would read.
         bin = fakeBin("fake-patroni-bin", {
             ip: [
                 `[ "$*" = "-4 -o address show" ] || exit 1`,
@@ -812,7 +835,7 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
                 `echo '52: eth0    inet 10.0.3.7/24 brd 10.0.3.255 scope global eth0\\       valid_lft forever preferred_lft forever'`,
                 `echo '54: eth1    inet 172.18.0.5/16 brd 172.18.255.255 scope global eth1\\       valid_lft forever preferred_lft forever'`,
             ].join("\n"),
-            patroni: [
+            "swarm-ha-patroni-run": [
                 `echo "user=$(id -un)"`,
                 `echo "args=$*"`,
                 `env | grep -E '^(PATRONI_|APP_PASSWORD_FILE=|HOME=|SUPERUSER_|REPLICATION_|ETCD3_|CONNECT_)' | sort`,
@@ -942,8 +965,10 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
     const patroni: Partial<Record<Member, Started>> = {};
     let proxy: Started;
 
+    // The image's launcher, swarm-ha-patroni-run, on PATH as the Dockerfile installs it.
+    let launcherBin: string;
     const pgEnv = (m: Member): NodeJS.ProcessEnv => ({
-        PATH: process.env.PATH,
+        PATH: `${launcherBin}:${process.env.PATH}`,
         PATRONI_NAME: m,
         PATRONI_SCOPE: scope,
         ETCD3_HOST: etcd3Host,
@@ -990,6 +1015,9 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
 
     beforeAll(async () => {
         requireRoot();
+        launcherBin = fs.mkdtempSync(path.join(work, "patroni-run-bin-"));
+        fs.chmodSync(launcherBin, 0o755);
+        fs.symlinkSync(PATRONI_RUN, path.join(launcherBin, "swarm-ha-patroni-run"));
         const [client, peer] = await freePorts(2, etcdHosts);
         etcdPorts = { client, peer };
         const [pg1, api1, pg2, api2, rw, ro, health] = await freePorts(7);

@@ -128,7 +128,7 @@ describe("the dev stack", () => {
         const services = run.resources.filter((r) => r.type === "docker:index/service:Service");
         const host = (node: string) => run.byName(`swarm-${node}-member`).inputs.connection.host;
         const checks = Object.fromEntries(
-            ["redis", "etcd", "postgres"].map((tier) => {
+            ["vip", "redis", "etcd", "postgres", "alertmanager"].map((tier) => {
                 const c = run.byName(`stack-${tier}-health`);
                 expect(c.inputs.create).toContain("# swarm-ha tier-health.sh");
                 expect(c.inputs.triggers).toHaveLength(1);
@@ -138,9 +138,13 @@ describe("the dev stack", () => {
             }),
         );
         expect(checks).toEqual({
+            // Exactly one edge node holds the VIP, asked from the first edge node's keepalived.
+            vip: { host: host("manager-1"), node: "manager-1", service: "swarm-ha-keepalived-manager-1", check: "swarm-ha-vip-check\n192.0.2.100\neth0" },
             redis: { host: host("manager-2"), node: "manager-2", service: "swarm-ha-redis-manager-2", check: "swarm-ha-redis-check" },
             etcd: { host: host("manager-1"), node: "manager-1", service: "swarm-ha-etcd-manager-1", check: "swarm-ha-etcd-check" },
             postgres: { host: host("worker-1"), node: "worker-1", service: "swarm-ha-pg-worker-1", check: expect.stringMatching(/^swarm-ha-patroni-check\n/) },
+            // Two Alertmanagers in one cluster, asked over the monitoring network from the first node's node-exporter.
+            alertmanager: { host: host("manager-1"), node: "manager-1", service: "swarm-ha-node-exporter", check: "swarm-ha-alertmanager-check\nswarm-ha-alertmanager\n9093\n2" },
         });
         // Every Postgres member, by name: the check expects each one running.
         const members = services.map((s) => s.inputs.name.match(/^swarm-ha-pg-((manager|worker)-\d+)$/)?.[1]).filter(Boolean);
@@ -340,7 +344,7 @@ describe("changing a label", () => {
             .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(b.byName(r.name).inputs))
             .map((r) => r.name);
         // The health checks (the swarm's, the stack's, each tier's) run on every update (their trigger is the run's time), the rest only on a change.
-        expect(changed.sort()).toEqual(["stack-etcd-health", "stack-health", "stack-postgres-health", "stack-redis-health", "swarm-health", "swarm-worker-1-settings"]);
+        expect(changed.sort()).toEqual(["stack-alertmanager-health", "stack-etcd-health", "stack-health", "stack-postgres-health", "stack-redis-health", "stack-vip-health", "swarm-health", "swarm-worker-1-settings"]);
     });
 });
 

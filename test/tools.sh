@@ -24,6 +24,7 @@ TOOLS=(
   promtool:prometheus
   amtool:prometheus-alertmanager
   jq:jq
+  arping:iputils-arping
 )
 
 missing=()

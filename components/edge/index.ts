@@ -17,9 +17,11 @@
  * attachment is fixed for keepalived, so the program ignores changes to it.
  */
 import * as crypto from "node:crypto";
+import * as net from "node:net";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
+import type { TierCheck } from "../health";
 import { configName, HASH_LENGTH, haproxyServiceName, keepalivedServiceName } from "../common/names";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { metricsLabels } from "../monitoring/prometheus-yml";
@@ -89,6 +91,8 @@ export type { AdminRoute } from "./haproxy-cfg";
 
 /** keepalived's notify script in images/keepalived (vrrp-state.sh). */
 const VRRP_STATE_SCRIPT = "/usr/local/bin/swarm-ha-vrrp-state";
+/** The health step's VIP check in images/keepalived (vip-check.sh). */
+const VIP_CHECK = "swarm-ha-vip-check";
 
 export class EdgeProxies extends pulumi.ComponentResource {
     /** The HAProxy service of each edge node, by node name. */
@@ -97,6 +101,11 @@ export class EdgeProxies extends pulumi.ComponentResource {
     public readonly keepaliveds: Record<string, docker.Service>;
     /** Where clients connect: the VIP, else the first edge node. */
     public readonly entryAddress: string;
+    /**
+     * The health step's VIP check: exactly one edge node holds the VIP (asked by ARP from the
+     * first edge node's keepalived). None without a VIP, or for an IPv6 one (ARP is IPv4's).
+     */
+    public readonly tierCheck?: TierCheck;
 
     constructor(name: string, args: EdgeProxiesArgs, opts?: pulumi.ComponentResourceOptions) {
         requireDockerProvider("EdgeProxies", opts);
@@ -112,6 +121,10 @@ export class EdgeProxies extends pulumi.ComponentResource {
             this.proxies[node.name] = previous;
         }
         if (args.vip) args.edgeNodes.forEach((node) => (this.keepaliveds[node.name] = this.keepalived(name, node, args, args.vip!)));
+        if (args.vip && net.isIPv4(args.vip.address)) {
+            const first = args.edgeNodes[0];
+            this.tierCheck = { tier: "vip", node: first, service: keepalivedServiceName(args.namePrefix, first.name), command: [VIP_CHECK, args.vip.address, args.vip.interface] };
+        }
         this.registerOutputs({ entryAddress: this.entryAddress });
     }
 

@@ -27,6 +27,7 @@ import * as crypto from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
+import type { TierCheck } from "../health";
 import { configName, HASH_LENGTH, monitoringServiceNames, pgExporterServiceName } from "../common/names";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { renderAlertRules, type AlertRulesInput } from "./alert-rules";
@@ -115,6 +116,11 @@ export class Monitoring extends pulumi.ComponentResource {
     public readonly serviceNames: ReturnType<typeof monitoringServiceNames>;
     /** Every service of the tier. */
     public readonly services: docker.Service[] = [];
+    /**
+     * The health step's Alertmanager check: as many running as declared, in one ready cluster
+     * (asked over the monitoring network from the node-exporter task on the first node).
+     */
+    public readonly tierCheck: TierCheck;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         requireDockerProvider("Monitoring", opts);
@@ -309,10 +315,17 @@ export class Monitoring extends pulumi.ComponentResource {
         }
 
         // Alertmanager: two, on two managers, clustered through memberlist on the monitoring network.
+        const alertmanagerCount = Math.min(2, args.managers.length);
+        this.tierCheck = {
+            tier: "alertmanager",
+            node: args.nodes[0],
+            service: names.nodeExporter,
+            command: ["swarm-ha-alertmanager-check", names.alertmanager, String(ALERTMANAGER_PORT), String(alertmanagerCount)],
+        };
         const alertmanagers = service("alertmanager", {
             name: names.alertmanager,
             labels: labels(metricsLabels({ job: "alertmanager", port: ALERTMANAGER_PORT, network: "monitoring" })),
-            mode: { replicated: { replicas: Math.min(2, args.managers.length) } },
+            mode: { replicated: { replicas: alertmanagerCount } },
             taskSpec: {
                 containerSpec: {
                     image: args.images.monitoring,

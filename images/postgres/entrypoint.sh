@@ -179,5 +179,6 @@ export HOME
 printf 'swarm-ha-patroni: %s announces %s (Postgres :%s, Patroni :%s), etcd at %s\n' \
     "$PATRONI_NAME" "$self" "$pg_port" "$api_port" "$PATRONI_ETCD3_HOST" >&2
 # Patroni handles signals itself (SIGTERM: stop Postgres, give up the leader key) and, as PID 1,
-# reaps what it starts.
-exec setpriv --reuid=postgres --regid=postgres --init-groups --no-new-privs patroni "$config"
+# reaps what it starts. swarm-ha-patroni-run is Patroni with its etcd DNS cache cut from 600 s to
+# 5 s (patroni-run.py says why: etcd's members change address each time their tasks restart).
+exec setpriv --reuid=postgres --regid=postgres --init-groups --no-new-privs swarm-ha-patroni-run "$config"

@@ -5,7 +5,7 @@
  * Postgres a leader with a streaming standby, the app writes and reads again through the VIP,
  * and no acknowledged write is lost. The backups pass their restore check. Not timed here.
  */
-import { baseNodes, changes, deploy, preview, resetToBase } from "../control";
+import { baseNode, baseNodes, changes, deploy, deployInBackground, killHost, preview, resetToBase, startHost } from "../control";
 import { onNode, PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
 import { backupMetrics, etcdService, killContainer, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, tryInService, works } from "../data";
 
@@ -119,8 +119,23 @@ test("an etcd member whose data is lost rejoins under a new ID, with no hand on 
     await waitFor("writes through the VIP", () => works("after the etcd member rejoined"), 60_000, 1000);
 });
 
+/** The longest time from a refused write to the next accepted one, in ms (to the last write if none followed). */
+function longestRefusal(writes: { sentAt: number; ok: boolean }[]): number {
+    let longest = 0;
+    let since: number | undefined;
+    for (const w of writes) {
+        if (!w.ok) since ??= w.sentAt;
+        else if (since !== undefined) {
+            longest = Math.max(longest, w.sentAt - since);
+            since = undefined;
+        }
+    }
+    if (since !== undefined) longest = Math.max(longest, writes[writes.length - 1].sentAt - since);
+    return longest;
+}
+
 /** Writes through the VIP while `fault` runs; every write the app acknowledged must be in Postgres afterwards. */
-async function noAcknowledgedWriteLost(fault: () => Promise<void>, after = "after the Postgres fault"): Promise<void> {
+async function noAcknowledgedWriteLost(fault: () => Promise<void>, after = "after the Postgres fault"): Promise<{ sentAt: number; ok: boolean }[]> {
     const base = Date.now() * 1000; // seqs of this run: above every earlier run's
     const load = todoWriter(base);
     await sleep(3000);
@@ -131,6 +146,7 @@ async function noAcknowledgedWriteLost(fault: () => Promise<void>, after = "afte
     const stored = await storedSeqs(base);
     const acked = load.writes.filter((w) => w.ok).map((w) => w.seq);
     expect({ acked: acked.length > 0, lost: acked.filter((s) => !stored.has(s)) }).toEqual({ acked: true, lost: [] });
+    return load.writes;
 }
 
 const streaming = (node: string) => patroniCluster(PG)?.some((m) => m.name === node && m.role !== "leader" && m.state === "running") ?? false;
@@ -163,3 +179,48 @@ test("the backups pass their restore check, and the backup service says so in it
     const m = backupMetrics();
     expect(m["swarm_ha_backup_good_backups"]).toBeGreaterThanOrEqual(1);
 });
+
+test("a dead manager replaced with the data tier on: etcd swaps its member, no Postgres member restarts, and one more manager lost costs no acknowledged write", async () => {
+    // Last in this file: it leaves lab-m2 out of the swarm (the next file starts from bare hosts).
+    // lab-m2, not the first manager: the worker joined through lab-m1, and a worker whose join
+    // manager is dead must rejoin to be promoted (join.sh), which restarts its tasks once.
+    const live = ["lab-m1", "lab-m3", "lab-w1"];
+    const before = taskContainers(live);
+    killHost("lab-m2");
+    try {
+        // The runbook's config: lab-m2 gone, lab-w1 promoted and given its roles (lab-m1 takes
+        // its Redis, which lab-w1 has already: Redis needs three nodes).
+        const [m1, w1] = [baseNode("lab-m1"), baseNode("lab-w1")];
+        const replaced = [{ ...m1, roles: [...m1.roles, "redis"] }, baseNode("lab-m3"), { ...w1, swarmRole: "manager" as const, roles: [...w1.roles, "edge", "monitoring"] }];
+        expect(baseNode("lab-m2").roles.sort()).toEqual(["edge", "monitoring", "redis"]);
+        // Under writes: the replacement itself (etcd's new member, the others restarting for the
+        // new list) must not cost Postgres its leader.
+        const during = todoWriter(Date.now() * 1000);
+        const run = await deployInBackground(replaced).done;
+        await during.stop();
+        // The health step's etcd check passed: the members are exactly the three managers.
+        expect(run.summary.error).toBeUndefined();
+        console.log(`[data] a dead manager replaced: writes refused for at most ${(longestRefusal(during.writes) / 1000).toFixed(1)} s during the update (${during.writes.filter((w) => !w.ok).length} of ${during.writes.length} failed)`);
+        expect(longestRefusal(during.writes)).toBeLessThanOrEqual(15_000);
+        expect(run.output).toContain("check=etcd: members lab-m1 lab-m3 lab-w1 started and healthy");
+        expect(etcdMembers("lab-w1").map((m) => m.split(" ").slice(0, 2).join(" "))).toEqual(["lab-m1 started", "lab-m3 started", "lab-w1 started"]);
+        // Patroni names no manager: its members ran on untouched.
+        const restarted = restartedServices(before, taskContainers(live));
+        expect(restarted.filter((svc) => PG.some((n) => svc === pgService(n)))).toEqual([]);
+
+        // One more manager dies; the swarm and etcd keep their quorum (two of three), and so
+        // does Postgres: it keeps taking writes through the VIP.
+        const writes = await noAcknowledgedWriteLost(async () => {
+            killHost("lab-m1");
+            await sleep(20_000);
+        }, "after a second manager died");
+        // The longest run of refused writes: no longer than a primary failover (15 s).
+        const longest = longestRefusal(writes);
+        console.log(`[data] second manager lost after a replacement: writes refused for at most ${(longest / 1000).toFixed(1)} s (${writes.filter((w) => !w.ok).length} of ${writes.length} failed)`);
+        expect(longest).toBeLessThanOrEqual(15_000);
+        expect(patroniLeader(PG)).toBeDefined();
+    } finally {
+        startHost("lab-m1");
+        startHost("lab-m2");
+    }
+}, 15 * 60_000);
