@@ -263,6 +263,12 @@ new StackHealth("stack", {
     ssh: config.ssh,
     stack: pulumi.getStack(),
     services: declaredServices,
+    // The app and the Postgres proxy may run two tasks on a node: after a node returns, they
+    // spread over their nodes again before the checks.
+    spread: [
+        { service: app.serviceName, nodes: placed.app.map((n) => n.name) },
+        ...(data ? [{ service: data.postgres.proxyHost, nodes: placed.app.map((n) => n.name) }] : []),
+    ],
     tiers: [...(edge.tierCheck ? [edge.tierCheck] : []), ...(data ? [data.redis.tierCheck, ...data.postgres.tierChecks] : []), ...(monitoring ? [monitoring.tierCheck] : [])],
 });
 

@@ -85,8 +85,8 @@ export function deployInBackground(nodes: LabNode[], extra: Record<string, unkno
     return { done, output: () => output };
 }
 
-/** The checks that run on every update: the host keys first, the swarm's health last. */
-export const EVERY_RUN = /-(health|host-keys)$/;
+/** The steps that run on every update: the host keys first, the services' spread and the health checks last. */
+export const EVERY_RUN = /-(health|host-keys|spread)$/;
 
 /** What a run changed, as "action name" (unchanged resources and the every-run checks left out). */
 export function changes(d: Deployed): string[] {

@@ -154,6 +154,19 @@ describe("the dev stack", () => {
         for (const t of Object.values(checks)) expect(services.map((s) => s.inputs.name)).toContain(t.service);
     });
 
+    test("on every update, after every service and before every check, the app and the Postgres proxy spread over the app nodes again, from the first manager", () => {
+        const spread = run.byName("stack-spread");
+        expect(spread.inputs.create).toContain("# swarm-ha spread.sh");
+        expect(spread.inputs.triggers).toHaveLength(1);
+        expect(spread.inputs.connection.host).toBe(run.byName("swarm-manager-1-member").inputs.connection.host);
+        const services = run.resources.filter((r) => r.type === "docker:index/service:Service");
+        expect(services.filter((s) => !spread.dependencies.includes(s.urn)).map((s) => s.name)).toEqual([]);
+        for (const check of run.resources.filter((r) => /^stack-(.+-)?health$/.test(r.name))) expect(`${check.name} ${check.dependencies.includes(spread.urn)}`).toBe(`${check.name} true`);
+        const appNodes = JSON.parse(devConfig()["swarm-ha:nodes"]).filter((n: { roles: string[] }) => n.roles.includes("app")).map((n: { name: string }) => n.name);
+        expect(appNodes.length).toBeGreaterThan(1);
+        expect(spread.inputs.create).toContain(`SPREAD='swarm-ha-app ${appNodes.join(" ")}\nswarm-ha-pg-proxy ${appNodes.join(" ")}'`);
+    });
+
     test("the first manager's member step initialises the swarm; the others join it, naming the swarm, their role and their registration", () => {
         expect(run.byName("swarm-manager-1-member").inputs.create).toContain("# swarm-ha init.sh");
         expect(run.byName("swarm-manager-2-member").inputs.create).toContain("# swarm-ha join.sh");
@@ -344,7 +357,7 @@ describe("changing a label", () => {
             .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(b.byName(r.name).inputs))
             .map((r) => r.name);
         // The health checks (the swarm's, the stack's, each tier's) run on every update (their trigger is the run's time), the rest only on a change.
-        expect(changed.sort()).toEqual(["stack-alertmanager-health", "stack-etcd-health", "stack-health", "stack-postgres-health", "stack-redis-health", "stack-vip-health", "swarm-health", "swarm-worker-1-settings"]);
+        expect(changed.sort()).toEqual(["stack-alertmanager-health", "stack-etcd-health", "stack-health", "stack-postgres-health", "stack-redis-health", "stack-spread", "stack-vip-health", "swarm-health", "swarm-worker-1-settings"]);
     });
 });
 

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "departure", "host-keys"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -510,5 +510,60 @@ describe("tier-health.sh: the tier's own check, in its task on this node", () =>
         const r = runWithFakes("tier-health", params({ WAIT_SECONDS: "0" }), { FAKE_TASKS: "sh-redis-m2" });
         expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node m3: the redis tier does not work as one after 0s (asked in sh-redis-m3):\nno running task of sh-redis-m3 on this node\n");
         expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+});
+
+describe("spread.sh: services spread over their nodes again, without stopping a task first", () => {
+    const params = (spread = "sh-app m3 w1") => ({ NODE_NAME: "m1", SPREAD: spread, WAIT_SECONDS: "4" });
+    // x1 is up but not one of the service's nodes (Swarm's placement keeps the service off it;
+    // the fake never places a task on a node whose ID starts with x).
+    const X1 = node("x1", "worker", "-", "10.0.0.21", "ready", "active", "x1");
+    const scales = (calls: string[]) => calls.filter((c) => c.startsWith("service scale"));
+
+    test("a spread service is left alone", () => {
+        const r = runWithFakes("spread", params(), { ...swarm(M3, W1, X1), FAKE_SPREAD: "sh-app 2 m3,w1" });
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 spread=sh-app m3:1 w1:1\n");
+        expect(scales(r.calls)).toEqual([]);
+    });
+
+    test("every task on one node while another is up: one more task (Swarm puts it on the empty node), then back to the count, which Swarm takes from the full node", () => {
+        const r = runWithFakes("spread", params(), { ...swarm(M3, W1, X1), FAKE_SPREAD: "sh-app 2 w1,w1" });
+        expect(`${r.status} ${r.stdout}`).toBe("0 spread=sh-app m3:1 w1:1 (was m3:0 w1:2)\n");
+        expect(r.stderr).toBe("spreading sh-app: 2 tasks as m3:0 w1:2; scaling to 3, then back\n");
+        expect(scales(r.calls)).toEqual(["service scale --detach sh-app=3", "service scale --detach sh-app=2"]);
+    });
+
+    test("uneven past one task: as many extra tasks as must move (4 over 3 nodes from 2/2/0: one)", () => {
+        const r = runWithFakes("spread", params("sh-app m3 w1 w2"), { ...swarm(M3, W1, X1, node("w2", "worker", "-", "10.0.0.12", "ready", "active", "w2")), FAKE_SPREAD: "sh-app 4 m3,m3,w1,w1" });
+        expect(`${r.status} ${r.stdout}`).toBe("0 spread=sh-app m3:1 w1:2 w2:1 (was m3:2 w1:2 w2:0)\n");
+        expect(scales(r.calls)).toEqual(["service scale --detach sh-app=5", "service scale --detach sh-app=4"]);
+    });
+
+    test("a node that is down or drained does not count: nothing to spread to", () => {
+        for (const m3 of [node("m3", "manager", "unreachable", "10.0.0.3", "down", "active", "m3"), node("m3", "manager", "reachable", "10.0.0.3", "ready", "drain", "m3")]) {
+            const r = runWithFakes("spread", params(), { ...swarm(m3, W1, X1), FAKE_SPREAD: "sh-app 2 w1,w1" });
+            expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 spread=sh-app w1:2\n");
+            expect(scales(r.calls)).toEqual([]);
+        }
+    });
+
+    test("extra tasks that never run: the service goes back to its count and the run fails, saying so", () => {
+        const r = runWithFakes("spread", params(), { ...swarm(M3, W1, X1), FAKE_SPREAD: "sh-app 2 w1,w1", FAKE_STUCK: "sh-app" });
+        expect(`${r.status} ${r.stderr}`).toBe(
+            "1 spreading sh-app: 2 tasks as m3:0 w1:2; scaling to 3, then back\nswarm-ha: node m1: sh-app did not spread: its 1 extra task(s) did not run within 4s (see docker service ps --no-trunc sh-app); it is back to 2\n",
+        );
+        expect(scales(r.calls)).toEqual(["service scale --detach sh-app=3", "service scale --detach sh-app=2"]);
+    });
+
+    test("each service in turn, by its own nodes", () => {
+        const r = runWithFakes("spread", params("sh-app m3 w1\nsh-pg-proxy m3 w1"), { ...swarm(M3, W1, X1), FAKE_SPREAD: "sh-app 2 m3,w1;sh-pg-proxy 2 m3,m3" });
+        expect(`${r.status} ${r.stdout}`).toBe("0 spread=sh-app m3:1 w1:1\nspread=sh-pg-proxy m3:1 w1:1 (was m3:2 w1:0)\n");
+    });
+
+    test("not a manager: the run fails before touching a service", () => {
+        const r = runWithFakes("spread", params(), { FAKE_STATE: "active", FAKE_CONTROL: "false", FAKE_SPREAD: "sh-app 2 w1,w1" });
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/^swarm-ha: node m1: is not an active manager of a swarm with a leader, so services cannot be spread/);
+        expect(scales(r.calls)).toEqual([]);
     });
 });

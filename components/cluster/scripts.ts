@@ -20,6 +20,7 @@ export type ScriptName =
     | "health"
     | "stack-health"
     | "tier-health"
+    | "spread"
     | "departure"
     | "host-keys";
 

@@ -4,6 +4,8 @@
  * commands these tests run are the ones the README's runbook "a host died" gives.
  */
 import type { LabNode } from "../stack";
+import { runOpenLoop } from "../../bench/load/open-loop";
+import { appService, runningTasks, VIP, waitFor } from "../faults";
 import {
     addressOf,
     baseNode,
@@ -112,7 +114,7 @@ test("a dead first manager is replaced in one update: a live manager moves to th
     expect(changes(reordered).filter((c) => /^(delete|replace)/.test(c))).toEqual([]);
 }, 10 * 60_000);
 
-test("a run whose swarm ends degraded fails, listing what differs; once the host is back the same run succeeds", () => {
+test("a run whose swarm ends degraded fails, listing what differs; once the host is back the same run succeeds, and spreads the app over its nodes again with no failed request", async () => {
     killHost("lab-w1");
     waitUntilDown("lab-w1");
     const degraded = deploySwarm(baseNodes);
@@ -120,7 +122,24 @@ test("a run whose swarm ends degraded fails, listing what differs; once the host
     expect(degraded.summary.error).toMatch(/swarm-health .*the swarm does not match config after 60s:\nlab-w1: status down, expected ready/s);
     expect(changes(degraded)).toEqual([]);
 
+    // While lab-w1 was down, Swarm moved its app task to lab-m3, the other app node; it moves
+    // nothing back when lab-w1 returns.
     startHost("lab-w1");
-    const healed = deploySwarm(baseNodes);
+    await waitFor("lab-w1 ready", () => nodeSummary().some((n) => n.startsWith("lab-w1 Ready")), 120_000, 2000);
+    const appNodes = () => runningTasks(appService()).map((t) => t.node).sort();
+    expect(appNodes()).toEqual(["lab-m3", "lab-m3"]);
+
+    // The same run succeeds, and spreads the app over its nodes again, under load, with no
+    // failed request (one more task on lab-w1 first, then back to two, taken from lab-m3).
+    const stop = new AbortController();
+    const load = runOpenLoop({ url: `http://${VIP}/`, ratePerSecond: 50, durationMs: 10 * 60_000, timeoutMs: 3000, signal: stop.signal });
+    const healed = await deployInBackground(baseNodes, SWARM_AND_EDGE_ONLY).done;
+    stop.abort();
+    const seen = await load;
     expect(healed.summary.error).toBeUndefined();
+    expect(healed.output).toContain("spread=swarm-ha-app lab-m3:1 lab-w1:1 (was lab-m3:2 lab-w1:0)");
+    expect(appNodes()).toEqual(["lab-m3", "lab-w1"]);
+    console.log(`[faults] the app spread again on the run after lab-w1 returned: ${seen.failed} of ${seen.total} requests failed`);
+    expect(`${seen.failed} failed of ${seen.total}`).toBe(`0 failed of ${seen.total}`);
+    expect(seen.total).toBeGreaterThan(500);
 }, 10 * 60_000);

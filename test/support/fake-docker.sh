@@ -20,6 +20,12 @@
 #   FAKE_TASKS         the services with a running task on this node, space-separated
 #   FAKE_CHECKS        the exit code of each `docker exec` in turn, space-separated (the last
 #                      one repeats); each prints "check N: exit CODE"
+#   FAKE_SPREAD        spread.sh's services, one per ';': "service replicas node-id,node-id,..."
+#                      (the node of each running task). `service scale` places new tasks as
+#                      Swarm would (each on the ready, active node with the fewest; node IDs
+#                      starting "x" are never chosen, as a node the service's placement
+#                      excludes) and removes them from the nodes with the most copies.
+#   FAKE_STUCK         a service whose new tasks never run (no node can take them)
 printf '%s\n' "$*" >>"${FAKE_LOG:?}"
 all="$*"
 last=${all##* } # the last argument: a node ID, for `node inspect`
@@ -53,7 +59,61 @@ services_field() {
     done
 }
 
+# spread_file SERVICE KIND: spread.sh's service state (KIND tasks: one node ID per running
+# task; KIND replicas: the count), started from FAKE_SPREAD on first use.
+spread_file() {
+    _f="$FAKE_LOG.spread-$1-$2"
+    if [ ! -e "$FAKE_LOG.spread-$1-replicas" ]; then
+        printf '%s\n' "${FAKE_SPREAD:-}" | tr ';' '\n' | while read -r name replicas tasks; do
+            [ "$name" = "$1" ] || continue
+            echo "$replicas" >"$FAKE_LOG.spread-$1-replicas"
+            printf '%s\n' "$tasks" | tr ',' '\n' | grep . >"$FAKE_LOG.spread-$1-tasks" || true
+        done
+    fi
+    echo "$_f"
+}
+# up_nodes: the IDs of ready, active nodes, one per line.
+up_nodes() {
+    for id in $(all_ids); do
+        if [ "$(field "$id" 5)" = ready ] && [ "$(field "$id" 6)" = active ]; then echo "$id"; fi
+    done
+}
+
 case "$*" in
+"service inspect --format {{.Spec.Mode.Replicated.Replicas}} "*) cat "$(spread_file "$last" replicas)" ;;
+"service ps --quiet --filter desired-state=running "*)
+    i=0
+    while read -r _node; do
+        i=$((i + 1))
+        echo "task-$last-$i-$_node"
+    done <"$(spread_file "$last" tasks)"
+    ;;
+"inspect --type task --format {{.NodeID}} {{.Status.State}} "*)
+    shift 5
+    for t in "$@"; do echo "${t##*-} running"; done
+    ;;
+"service scale --detach "*)
+    service=${last%=*}
+    want=${last#*=}
+    tasks=$(spread_file "$service" tasks)
+    echo "$want" >"$(spread_file "$service" replicas)"
+    while [ "$(grep -c . "$tasks")" -gt "$want" ]; do
+        # The node with the most copies loses one.
+        most=$(sort "$tasks" | uniq -c | sort -k1,1nr -k2 | awk 'NR == 1 { print $2 }')
+        awk -v n="$most" '$1 == n && !done { done = 1; next } { print }' "$tasks" >"$tasks.new" && mv "$tasks.new" "$tasks"
+    done
+    if [ "$service" != "${FAKE_STUCK:-}" ]; then
+        while [ "$(grep -c . "$tasks")" -lt "$want" ]; do
+            # The eligible node up with the fewest copies gains one.
+            fewest=$(for id in $(up_nodes); do
+                case $id in x*) continue ;; esac
+                echo "$(grep -cx "$id" "$tasks") $id"
+            done | sort -k1,1n -k2 | awk 'NR == 1 { print $2 }')
+            [ -n "$fewest" ] || break
+            echo "$fewest" >>"$tasks"
+        done
+    fi
+    ;;
 "service ls --quiet --filter label=swarm-ha.stack="*) services_field 1 ;;
 "service inspect --format {{.Spec.Name}} "*) services_field 3 ;;
 "service ls --filter label=swarm-ha.stack="*" --format {{.Name}} {{.Replicas}}")
