@@ -514,7 +514,7 @@ describe("tier-health.sh: the tier's own check, in its task on this node", () =>
 });
 
 describe("spread.sh: services spread over their nodes again, without stopping a task first", () => {
-    const params = (spread = "sh-app m3 w1") => ({ NODE_NAME: "m1", SPREAD: spread, WAIT_SECONDS: "4" });
+    const params = (spread = "sh-app m3 w1") => ({ NODE_NAME: "m1", SPREAD: spread, CONVERGE_SECONDS: "2", WAIT_SECONDS: "4" });
     // x1 is up but not one of the service's nodes (Swarm's placement keeps the service off it;
     // the fake never places a task on a node whose ID starts with x).
     const X1 = node("x1", "worker", "-", "10.0.0.21", "ready", "active", "x1");
@@ -545,6 +545,12 @@ describe("spread.sh: services spread over their nodes again, without stopping a 
             expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 spread=sh-app w1:2\n");
             expect(scales(r.calls)).toEqual([]);
         }
+    });
+
+    test("a service that does not run all its tasks (one still being placed) is not judged: the health check names it", () => {
+        const r = runWithFakes("spread", params(), { ...swarm(M3, W1, X1), FAKE_SPREAD: "sh-app 2 w1" });
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 spread=sh-app not judged: 1 of 2 tasks run on its nodes\n");
+        expect(scales(r.calls)).toEqual([]);
     });
 
     test("extra tasks that never run: the service goes back to its count and the run fails, saying so", () => {

@@ -23,6 +23,9 @@ export const STACK_HEALTH_WAIT_SECONDS = 180;
 /** How long every service must stay as declared in a row: a task that keeps dying is healthy only for moments. */
 export const STACK_HEALTH_STABLE_SECONDS = 6;
 
+/** How long the spread step waits for a service to run all its tasks before judging it (past it, the health check reports it). */
+export const SPREAD_CONVERGE_SECONDS = 60;
+
 /** One tier's own check: a program of its image, run in its task on one of its nodes. */
 export interface TierCheck {
     /** What the check is of, in messages and the resource's name. @example "redis" */
@@ -90,6 +93,7 @@ export class StackHealth extends pulumi.ComponentResource {
                       create: renderScript("spread", {
                           NODE_NAME: manager.name,
                           SPREAD: args.spread!.map((s) => [s.service, ...s.nodes].join(" ")).join("\n"),
+                          CONVERGE_SECONDS: String(SPREAD_CONVERGE_SECONDS),
                           WAIT_SECONDS: String(STACK_HEALTH_WAIT_SECONDS),
                       }),
                       triggers: [args.runId ?? new Date().toISOString()],

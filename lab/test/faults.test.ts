@@ -5,7 +5,7 @@
  */
 import type { LabNode } from "../stack";
 import { runOpenLoop } from "../../bench/load/open-loop";
-import { appService, runningTasks, VIP, waitFor } from "../faults";
+import { appService, onNode, someManager, VIP, waitFor } from "../faults";
 import {
     addressOf,
     baseNode,
@@ -126,7 +126,14 @@ test("a run whose swarm ends degraded fails, listing what differs; once the host
     // nothing back when lab-w1 returns.
     startHost("lab-w1");
     await waitFor("lab-w1 ready", () => nodeSummary().some((n) => n.startsWith("lab-w1 Ready")), 120_000, 2000);
-    const appNodes = () => runningTasks(appService()).map((t) => t.node).sort();
+    // The node of each running app task (one line per task).
+    const appNodes = () =>
+        onNode(someManager(), `docker service ps --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' ${appService()}`)
+            .trim()
+            .split("\n")
+            .filter((l) => / Running /.test(` ${l} `))
+            .map((l) => l.split(" ")[0])
+            .sort();
     expect(appNodes()).toEqual(["lab-m3", "lab-m3"]);
 
     // The same run succeeds, and spreads the app over its nodes again, under load, with no

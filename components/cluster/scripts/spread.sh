@@ -6,15 +6,17 @@
 # takes every replica at once. SPREAD has one line per such service: its name, then the names
 # (swarm-ha.name labels) of the nodes it may run on.
 #
-# A service is lopsided when one of its nodes that is up (ready, active) runs fewer than
-# replicas / (its nodes up) of its tasks, rounded down. It is then scaled up by what those nodes
-# lack, so that Swarm places the new tasks there (the services spread over the name label, with
-# a cap per node), and back down once they run: Swarm removes a scaled-down service's tasks from
-# the nodes that hold the most copies (swarmkit, manager/orchestrator/replicated/services.go,
-# reconcile). No task stops before its replacement runs and is healthy, and the service ends
-# with the spec Pulumi gave it (only its version moves). Waits up to WAIT_SECONDS for the new
-# tasks; the service is scaled back whatever happens.
-: "${NODE_NAME:?}" "${SPREAD:?}" "${WAIT_SECONDS:?}"
+# A service is judged once it runs all its tasks (up to CONVERGE_SECONDS; one that does not is
+# left to the health check). It is lopsided when one of its nodes that is up (ready, active)
+# runs more than replicas / (its nodes up) of its tasks, rounded up, or fewer, rounded down. It
+# is then scaled up by the tasks that must move, so that Swarm places the new tasks on the
+# emptiest nodes (the services spread over the name label, with a cap per node), and back down
+# once they run: Swarm removes a scaled-down service's tasks from the nodes that hold the most
+# copies (swarmkit, manager/orchestrator/replicated/services.go, reconcile). No task stops
+# before its replacement runs and is healthy, and the service ends with the spec Pulumi gave it
+# (only its version moves). Waits up to WAIT_SECONDS for the new tasks; the service is scaled
+# back whatever happens.
+: "${NODE_NAME:?}" "${SPREAD:?}" "${CONVERGE_SECONDS:?}" "${WAIT_SECONDS:?}"
 
 is_swarm_manager ||
     die "is not an active manager of a swarm with a leader, so services cannot be spread ($(swarm_info '{{.Swarm.Error}}'))"
@@ -78,37 +80,43 @@ scale() {
     docker service scale --detach "$1=$2" >/dev/null 2>&1
 }
 
-# wait_for SERVICE DESCRIPTION TEST-FUNCTION: poll every 2 s, up to WAIT_SECONDS.
+# wait_for SERVICE COUNT [SECONDS]: poll every 2 s, up to SECONDS (WAIT_SECONDS), until exactly
+# COUNT of SERVICE's tasks run on its nodes (a task still starting, or passing its first health
+# check, does not).
 wait_for() {
     _waited=0
-    until "$3" "$1"; do
-        [ "$_waited" -lt "$WAIT_SECONDS" ] || return 1
+    until [ "$(tasks_by_node "$1" | running)" -eq "$2" ]; do
+        [ "$_waited" -lt "${3:-$WAIT_SECONDS}" ] || return 1
         sleep 2
         _waited=$((_waited + 2))
     done
 }
-extra_tasks_run() { [ "$(tasks_by_node "$1" | running)" -ge "$((had + moves))" ]; }
-extra_tasks_gone() { [ "$(tasks_by_node "$1" | running)" -le "$replicas" ]; }
 
 while read -r service nodes; do
     [ -n "$service" ] || continue
     replicas=$(docker service inspect --format '{{.Spec.Mode.Replicated.Replicas}}' "$service") ||
         die "cannot read the replica count of $service, so it cannot be spread"
+    # Only a service that runs all its tasks is judged: one still placing a task (a node just
+    # removed, or returned) would look lopsided for a moment. One that never gets there is left
+    # to the health check, which names it.
+    if ! wait_for "$service" "$replicas" "$CONVERGE_SECONDS"; then
+        printf 'spread=%s not judged: %s of %s tasks run on its nodes\n' "$service" "$(tasks_by_node "$service" | running)" "$replicas"
+        continue
+    fi
     before=$(tasks_by_node "$service") || die "cannot read where the tasks of $service run"
     moves=$(printf '%s\n' "$before" | imbalance "$replicas")
     if [ "$moves" -eq 0 ]; then
         printf 'spread=%s %s\n' "$service" "$(printf '%s\n' "$before" | described)"
         continue
     fi
-    had=$(printf '%s\n' "$before" | running)
     printf 'spreading %s: %s tasks as %s; scaling to %s, then back\n' "$service" "$replicas" "$(printf '%s\n' "$before" | described)" "$((replicas + moves))" >&2
     scale "$service" "$((replicas + moves))" || die "could not scale $service to $((replicas + moves)) to spread it"
-    if ! wait_for "$service" "its extra tasks" extra_tasks_run; then
+    if ! wait_for "$service" "$((replicas + moves))"; then
         scale "$service" "$replicas" || die "could not scale $service back to $replicas after spreading it failed: set it by hand (docker service scale $service=$replicas)"
         die "$service did not spread: its $moves extra task(s) did not run within ${WAIT_SECONDS}s (see docker service ps --no-trunc $service); it is back to $replicas"
     fi
     scale "$service" "$replicas" || die "could not scale $service back to $replicas after spreading it: set it by hand (docker service scale $service=$replicas)"
-    wait_for "$service" "the extra tasks gone" extra_tasks_gone || die "$service still runs more than its $replicas tasks ${WAIT_SECONDS}s after being scaled back"
+    wait_for "$service" "$replicas" || die "$service does not run exactly its $replicas tasks ${WAIT_SECONDS}s after being scaled back (see docker service ps $service)"
     after=$(tasks_by_node "$service") || die "cannot read where the tasks of $service run"
     [ "$(printf '%s\n' "$after" | imbalance "$replicas")" -eq 0 ] ||
         die "$service is still not spread after scaling it up and back: $(printf '%s\n' "$after" | described) (see docker service ps $service)"
