@@ -4,5 +4,7 @@ const base = require("./jest.config");
 module.exports = {
   ...base,
   roots: ["<rootDir>/lab/test"],
+  // One lab, one test at a time.
+  maxWorkers: 1,
   testTimeout: 15 * 60 * 1000,
 };

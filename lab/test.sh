@@ -29,4 +29,5 @@ rm -rf .lab/deploys
 bash lab/hosts.sh up --managers 3 --workers 1
 npx tsx lab/images.ts --all
 # --forceExit: a keep-alive socket of the tests' HTTP client must not hold CI after the last test.
-npx jest --config jest.lab.config.js --runInBand --forceExit "$@"
+# --verbose: each test's time in the log, so that a CI run says where the lab tier's time goes.
+npx jest --config jest.lab.config.js --runInBand --forceExit --verbose "$@"

@@ -36,9 +36,19 @@ const DEAD_HOST_BOUND_S = 180;
 const withoutWorker = (): LabNode[] =>
     baseNodes.filter((n) => n.name !== "lab-w1").map((n) => (n.name === "lab-m1" ? { ...n, roles: [...n.roles, "app", "postgres-primary"] } : n));
 
+/**
+ * Each test ends with the base nodes deployed and every node ready (its last step checks it),
+ * so the next one starts from there; only the first test, and a test after one that failed
+ * part-way, start from a fresh base deploy on bare hosts (about a minute each).
+ */
+let atBase = false;
 beforeEach(() => {
-    resetToBase(SWARM_AND_EDGE_ONLY);
+    if (!atBase) resetToBase(SWARM_AND_EDGE_ONLY);
+    atBase = false;
 });
+const endsAtBase = () => {
+    atBase = true;
+};
 
 test("a host that dies in the middle of its join fails that step within the bound, naming it; a run after it returns converges", async () => {
     // The worker leaves the swarm, then joins again; this time its join is held up (its
@@ -66,6 +76,7 @@ test("a host that dies in the middle of its join fails that step within the boun
     const again = deploySwarm(baseNodes);
     expect(again.summary.error).toBeUndefined();
     expect(nodeSummary()).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable", "lab-m3 Ready Reachable", "lab-w1 Ready"]);
+    endsAtBase();
 }, 10 * 60_000);
 
 test("a dead worker is removed by a config change; back later, it is added again with a fresh join", () => {
@@ -82,6 +93,7 @@ test("a dead worker is removed by a config change; back later, it is added again
     expect(readded.summary.error).toBeUndefined();
     expect(readded.output).toContain("action=rejoined");
     expect(nodeSummary()).toEqual(["lab-m1 Ready Leader", "lab-m2 Ready Reachable", "lab-m3 Ready Reachable", "lab-w1 Ready"]);
+    endsAtBase();
 }, 10 * 60_000);
 
 test("a dead first manager is replaced in one update: a live manager moves to the top, a worker is promoted", () => {
@@ -112,6 +124,7 @@ test("a dead first manager is replaced in one update: a live manager moves to th
     const reordered = deploySwarm(baseNodes);
     expect(reordered.summary.error).toBeUndefined();
     expect(changes(reordered).filter((c) => /^(delete|replace)/.test(c))).toEqual([]);
+    endsAtBase();
 }, 10 * 60_000);
 
 test("a run whose swarm ends degraded fails, listing what differs; once the host is back the same run succeeds, and spreads the app over its nodes again with no failed request", async () => {
@@ -149,4 +162,5 @@ test("a run whose swarm ends degraded fails, listing what differs; once the host
     console.log(`[faults] the app spread again on the run after lab-w1 returned: ${seen.failed} of ${seen.total} requests failed`);
     expect(`${seen.failed} failed of ${seen.total}`).toBe(`0 failed of ${seen.total}`);
     expect(seen.total).toBeGreaterThan(500);
+    endsAtBase();
 }, 10 * 60_000);
