@@ -107,6 +107,7 @@ function dataTier() {
         {
             namePrefix: config.namePrefix,
             managers: placed.etcd,
+            ssh: config.ssh,
             nodes: placed.postgres,
             proxyNodesConstraint: "node.labels.swarm-ha.role.app == true",
             proxyReplicas: Math.min(2, placed.app.length),

@@ -1,10 +1,12 @@
 /**
- * etcd's membership follows the declared managers (images/etcd/entrypoint.sh), on a real etcd
- * cluster started by the entrypoint on loopback addresses: a member whose data was lost is
- * removed and added again; a member that replaces a dead manager is added and the dead one
- * removed (first, so the quorum never counts it); a member that comes back with the data of a
- * cluster that removed it joins again instead of being refused for ever; and with no quorum, a
- * new member says so and starts nothing rather than form a cluster of its own.
+ * etcd's membership follows the declared managers, on a real etcd cluster started by the
+ * entrypoint (images/etcd/entrypoint.sh) on loopback addresses, with the etcd-members step's
+ * program (images/etcd/members.sh) run as the program runs it: a member whose data was lost is
+ * removed and added again; the member of a dead manager is removed by the step, first, so that
+ * its replacement can join and the quorum never counts it; a live manager removed from config
+ * is removed, and its member does not come back in when it restarts; a member that comes back
+ * with the data of a cluster that removed it joins again instead of being refused for ever; and
+ * with no quorum, a new member says so and starts nothing rather than form a cluster of its own.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -15,6 +17,7 @@ import { freePorts } from "./support/ports";
 
 const ENTRYPOINT = path.join(__dirname, "..", "images", "etcd", "entrypoint.sh");
 const CHECK = path.join(__dirname, "..", "images", "etcd", "check.sh");
+const MEMBERS = path.join(__dirname, "..", "images", "etcd", "members.sh");
 const IS_ROOT = process.getuid?.() === 0;
 /** Loopback addresses of their own, one per member (the ports are the same on each, as on Swarm). */
 const HOSTS = ["127.0.71.1", "127.0.71.2", "127.0.71.3", "127.0.71.4"];
@@ -107,17 +110,25 @@ const healthy = (host: string) => etcdctl(host, "endpoint", "health").status ===
 
 /** The health step's check (images/etcd/check.sh), run as in `name`'s container with `declared` as the managers. */
 function check(name: string, declared: string[]) {
-    const members = declared.map((n) => ({ name: n, host: HOSTS[NAMES.indexOf(n)] }));
-    const r = spawnSync("sh", [CHECK], {
-        env: {
-            PATH: process.env.PATH,
-            ...renderEtcdEnv({ name, members, clusterToken: "swarm-ha-test" }),
-            SWARM_HA_ETCD_CHECK_HOST: HOSTS[NAMES.indexOf(name)],
-            SWARM_HA_ETCD_CLIENT_PORT: String(client),
-        },
+    const r = spawnSync("sh", [CHECK, ...declared], {
+        env: { PATH: process.env.PATH, SWARM_HA_ETCD_CHECK_HOST: HOSTS[NAMES.indexOf(name)], SWARM_HA_ETCD_CLIENT_PORT: String(client) },
         encoding: "utf8",
     });
     return `${r.status} ${r.stdout}${r.stderr}`;
+}
+
+/** The etcd-members step (images/etcd/members.sh), run as in `name`'s container with `declared` as the managers. */
+function followManagers(name: string, declared: string[]) {
+    const r = spawnSync("sh", [MEMBERS, ...declared.map((n) => `${n}=${HOSTS[NAMES.indexOf(n)]}`)], {
+        env: {
+            PATH: process.env.PATH,
+            SWARM_HA_ETCD_CHECK_HOST: HOSTS[NAMES.indexOf(name)],
+            SWARM_HA_ETCD_CLIENT_PORT: String(client),
+            SWARM_HA_ETCD_PEER_PORT: String(peer),
+        },
+        encoding: "utf8",
+    });
+    return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
 describe("etcd's members follow the declared managers", () => {
@@ -148,18 +159,23 @@ describe("etcd's members follow the declared managers", () => {
         expect(memberId(HOSTS[0], "m3")).not.toBe(before);
     }, 60_000);
 
-    test("a dead manager replaced by a new one: the dead member goes first, the new one joins, and the cluster keeps three healthy members", async () => {
+    test("a dead manager replaced by a new one: the step removes the dead member first, the new one joins, and the cluster keeps three healthy members", async () => {
         await stop(byName.m1);
         const now = ["m2", "m3", "w1"];
-        // Before w1 starts, the health step's check names what differs from the new config.
+        // Before the step, the health step's check names what differs from the new config.
         expect(check("m2", now)).toMatch(
-            /^1 etcd: member m1 is not a declared manager: its manager should have removed it; remove it with etcdctl member remove [0-9a-f]+\netcd: the declared manager w1 is not a started member\netcd: http:\/\/127\.0\.71\.1:\d+ is unhealthy: [^\n]+\n$/,
+            /^1 etcd: member m1 is not a declared manager: the etcd-members step should have removed it; remove it with etcdctl member remove [0-9a-f]+\netcd: the declared manager w1 is not a started member\netcd: http:\/\/127\.0\.71\.1:\d+ is unhealthy: [^\n]+\n$/,
         );
+        const step = followManagers("m2", now);
+        expect(step.output).toMatch(/^removed member [0-9a-f]+ \(m1, http:\/\/127\.0\.71\.1:\d+\): not a declared manager\nstatus=ok\ndeclared=m2 m3 w1\nremoved=m1\n$/);
+        expect(step.status).toBe(0);
+        // The two left are a quorum of two: nothing restarted, and they can take a new member.
+        expect(members(HOSTS[1])).toEqual(["m2 started", "m3 started"]);
         byName.w1 = start("w1", now);
-        await until("w1 in, m1 out, all healthy", 30_000, () => healthy(HOSTS[3]) && members(HOSTS[1]).join() === "m2 started,m3 started,w1 started", [byName.w1]);
-        expect(byName.w1.output).toMatch(/removed member [0-9a-f]+ \(http:\/\/127\.0\.71\.1:\d+\): no longer a declared manager/);
-        // Removed before the add: the output says so in that order.
-        expect(byName.w1.output.indexOf("removed member")).toBeLessThan(byName.w1.output.indexOf("added w1"));
+        await until("w1 in, all healthy", 30_000, () => healthy(HOSTS[3]) && members(HOSTS[1]).join() === "m2 started,m3 started,w1 started", [byName.w1]);
+        expect(byName.w1.output).toContain("added w1 to the running cluster through");
+        // Run again, the step finds nothing to do.
+        expect(followManagers("m3", now).output).toBe("status=ok\ndeclared=m2 m3 w1\nremoved=\n");
         // The survivors keep no trace of m1 and can lose one more member.
         expect(etcdctl(HOSTS[1], "endpoint", "health", "--cluster").status).toBe(0);
         expect(check("w1", now)).toBe("0 etcd: members m2 m3 w1 started and healthy\n");
@@ -169,20 +185,42 @@ describe("etcd's members follow the declared managers", () => {
         // m1 returns to config as a fourth manager, its volume still holding the old cluster's member.
         expect(fs.existsSync(path.join(dataOf("m1"), "member"))).toBe(true);
         const all = ["m1", "m2", "m3", "w1"];
+        // The program runs the step before m1's service is created: it declares m1 again.
+        expect(followManagers("m2", all).status).toBe(0);
         byName.m1 = start("m1", all);
         await until("m1 back as a new member", 30_000, () => healthy(HOSTS[0]) && members(HOSTS[1]).join() === "m1 started,m2 started,m3 started,w1 started", [byName.m1]);
         expect(byName.m1.output).toMatch(/the cluster \(http:\/\/127\.0\.71\.\d:\d+\) no longer lists m1: its old data is moved to .*member\.removed\.\d+, and it joins again/);
         expect(fs.readdirSync(dataOf("m1")).filter((f) => f.startsWith("member.removed."))).toHaveLength(1);
     }, 60_000);
 
-    test("with no quorum, a new member starts nothing and says why (it does not form a cluster of its own)", async () => {
-        // Of m1, m2, m3, w1, three die: the one left has no quorum.
-        for (const n of ["m1", "m2", "w1"]) await stop(byName[n]);
+    test("a live manager removed from config: the step removes its member, which does not come back in when it restarts, and the others restart for nothing", async () => {
+        const kept = ["m1", "m2", "m3"];
+        const step = followManagers("m1", kept);
+        expect(step.output).toMatch(/^removed member [0-9a-f]+ \(w1, http:\/\/127\.0\.71\.4:\d+\): not a declared manager\nstatus=ok\ndeclared=m1 m2 m3\nremoved=w1\n$/);
+        // Removed, etcd stops on w1 (its restart policy, "any", restarts the task whatever the
+        // exit code), with the environment its service was created with, which still lists w1.
+        await byName.w1.exited;
+        expect(byName.w1.output).toContain("the member has been permanently removed from the cluster");
+        byName.w1 = start("w1", ["m2", "m3", "w1"]);
+        expect(await byName.w1.exited).toBe(1);
+        expect(byName.w1.output).toContain("w1 is no longer a declared manager (the cluster's declared members: m1 m2 m3), so it does not join");
+        expect(members(HOSTS[0])).toEqual(["m1 started", "m2 started", "m3 started"]);
+        expect(check("m1", kept)).toBe("0 etcd: members m1 m2 m3 started and healthy\n");
+    }, 60_000);
+
+    test("with no quorum, a new member starts nothing and says why (it does not form a cluster of its own), and the step changes nothing", async () => {
+        // Of m1, m2, m3, two die: the one left has no quorum (nor can it read who is declared).
+        for (const n of ["m1", "m2"]) await stop(byName[n]);
         fs.rmSync(dataOf("w1"), { recursive: true, force: true });
         const lonely = start("w1", ["m1", "m2", "m3", "w1"]);
         const code = await lonely.exited;
         expect(code).toBe(1);
         expect(lonely.output).toMatch(/the etcd cluster \(http:\/\/127\.0\.71\.3:\d+ answers\) has no quorum, so w1 cannot join it now/);
         expect(fs.existsSync(path.join(dataOf("w1"), "member"))).toBe(false);
+        const before = members(HOSTS[2]);
+        const step = followManagers("m3", ["m3", "w1"]);
+        expect(step.status).toBe(1);
+        expect(step.output).toMatch(/^etcd-members: the etcd cluster has no quorum \(asked at http:\/\/127\.0\.71\.3:\d+: .*\), so its members cannot follow the managers now: bring its dead managers back first/);
+        expect(members(HOSTS[2])).toEqual(before);
     }, 60_000);
 });

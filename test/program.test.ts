@@ -141,7 +141,7 @@ describe("the dev stack", () => {
             // Exactly one edge node holds the VIP, asked from the first edge node's keepalived.
             vip: { host: host("manager-1"), node: "manager-1", service: "swarm-ha-keepalived-manager-1", check: "swarm-ha-vip-check\n192.0.2.100\neth0" },
             redis: { host: host("manager-2"), node: "manager-2", service: "swarm-ha-redis-manager-2", check: "swarm-ha-redis-check" },
-            etcd: { host: host("manager-1"), node: "manager-1", service: "swarm-ha-etcd-manager-1", check: "swarm-ha-etcd-check" },
+            etcd: { host: host("manager-1"), node: "manager-1", service: "swarm-ha-etcd-manager-1", check: "swarm-ha-etcd-check\nmanager-1\nmanager-2\nmanager-3" },
             postgres: { host: host("worker-1"), node: "worker-1", service: "swarm-ha-pg-worker-1", check: expect.stringMatching(/^swarm-ha-patroni-check\n/) },
             // Two Alertmanagers in one cluster, asked over the monitoring network from the first node's node-exporter.
             alertmanager: { host: host("manager-1"), node: "manager-1", service: "swarm-ha-node-exporter", check: "swarm-ha-alertmanager-check\nswarm-ha-alertmanager\n9093\n2" },

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "departure", "host-keys"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -510,6 +510,47 @@ describe("tier-health.sh: the tier's own check, in its task on this node", () =>
         const r = runWithFakes("tier-health", params({ WAIT_SECONDS: "0" }), { FAKE_TASKS: "sh-redis-m2" });
         expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node m3: the redis tier does not work as one after 0s (asked in sh-redis-m3):\nno running task of sh-redis-m3 on this node\n");
         expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+});
+
+describe("etcd-members.sh: etcd's members follow the managers in config, through the first manager's member", () => {
+    const params = (over: Record<string, string> = {}) => ({
+        NODE_NAME: "m1",
+        STACK: "dev",
+        SERVICE: "sh-etcd-m1",
+        DECLARED: "m1=sh-etcd-m1\nm3=sh-etcd-m3\nw1=sh-etcd-w1",
+        WAIT_SECONDS: "3",
+        ...over,
+    });
+    const etcd = (...names: string[]) => ({ ...swarm(M1), FAKE_SERVICES: names.map((n) => `${n} 1/1 -`).join(";") });
+
+    test("a new cluster (no etcd service in the stack yet): nothing to do", () => {
+        const r = runWithFakes("etcd-members", params(), etcd());
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 status=new-cluster\n");
+        expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+
+    test("runs the etcd image's members program in this node's member, with every declared name=host as an argument", () => {
+        const r = runWithFakes("etcd-members", params(), { ...etcd("sh-etcd-m1", "sh-etcd-m2", "sh-etcd-m3"), FAKE_TASKS: "sh-etcd-m1", FAKE_CHECKS: "0" });
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 check 1: exit 0\n");
+        expect(r.calls.filter((c) => c.startsWith("exec"))).toEqual(["exec task-of-sh-etcd-m1 swarm-ha-etcd-members m1=sh-etcd-m1 m3=sh-etcd-m3 w1=sh-etcd-w1"]);
+    });
+
+    test("the members program fails (no quorum): the run fails with what it said", () => {
+        const r = runWithFakes("etcd-members", params(), { ...etcd("sh-etcd-m1"), FAKE_TASKS: "sh-etcd-m1", FAKE_CHECKS: "1" });
+        expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node m1: etcd's members could not follow the managers in config (asked in sh-etcd-m1):\ncheck 1: exit 1\n");
+    });
+
+    test("etcd runs, but the first manager has no member yet (a new manager listed first): the run fails and says which manager to list first", () => {
+        const r = runWithFakes("etcd-members", params({ NODE_NAME: "w1", SERVICE: "sh-etcd-w1" }), etcd("sh-etcd-m1", "sh-etcd-m3"));
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("swarm-ha: node w1: etcd runs in this stack, but not on this node (sh-etcd-w1 is not a service): list first in config a manager that runs an etcd member already");
+        expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+
+    test("this node's member is not running: gives up after the wait, naming it", () => {
+        const r = runWithFakes("etcd-members", params({ WAIT_SECONDS: "1" }), { ...etcd("sh-etcd-m1"), FAKE_TASKS: "" });
+        expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node m1: gave up after 1s waiting for a running task of sh-etcd-m1 on this node\n");
     });
 });
 

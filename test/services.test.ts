@@ -119,6 +119,27 @@ describe("the dev stack's services", () => {
         for (let i = 1; i < pg.length; i++) expect(pg[i].dependencies).toContain(pg[i - 1].urn);
     });
 
+    test("a change of managers restarts no etcd member: the etcd-members step on the first manager removes the undeclared ones before any member is created, and a member's environment is read only at its creation", async () => {
+        const step = run.byName("postgres-etcd-members");
+        expect(step.inputs.connection.host).toBe(run.byName("swarm-manager-1-member").inputs.connection.host);
+        expect(step.inputs.create).toContain("# swarm-ha etcd-members.sh");
+        expect(step.inputs.create).toMatch(/^DECLARED='manager-1=swarm-ha-etcd-manager-1\nmanager-2=swarm-ha-etcd-manager-2\nmanager-3=swarm-ha-etcd-manager-3'$/m);
+        expect(step.inputs.create).toMatch(/^SERVICE='swarm-ha-etcd-manager-1'$/m);
+        // It runs on a formed swarm (after the data network) and before the first etcd member.
+        expect(step.dependencies).toContain(run.byName("net-data").urn);
+        expect(run.byName("postgres-manager-3-etcd").dependencies).toContain(step.urn);
+        for (const m of ["manager-1", "manager-2", "manager-3"]) {
+            const etcd = run.byName(`postgres-${m}-etcd`);
+            expect(etcd.ignoreChanges).toEqual(["taskSpec.containerSpec.env"]);
+            expect(etcd.inputs.taskSpec.containerSpec.env.ETCD_CLIENT_HOST).toBe("swarm-ha-etcd");
+        }
+        // manager-3 removed from config (a test cluster may have two managers): the step's list changes.
+        const nodes = JSON.parse((dev() as Record<string, string>)["swarm-ha:nodes"]) as { name: string; swarmRole: string }[];
+        const after = await runProgram(dev({ "swarm-ha:nodes": JSON.stringify(nodes.filter((n) => n.name !== "manager-3")), "swarm-ha:allowNonHa": "true" }));
+        expect(after.byName("postgres-etcd-members").inputs.create).toMatch(/^DECLARED='manager-1=swarm-ha-etcd-manager-1\nmanager-2=swarm-ha-etcd-manager-2'$/m);
+        expect(after.resources.some((r) => r.name === "postgres-manager-3-etcd")).toBe(false);
+    });
+
     test("Patroni reaches etcd through the alias every etcd member shares: no Postgres member's environment names a manager", async () => {
         const etcd = ["manager-1", "manager-2", "manager-3"].map((m) => run.byName(`postgres-${m}-etcd`));
         for (const e of etcd) expect(e.inputs.taskSpec.networksAdvanceds).toEqual([{ id: expect.any(String), aliases: ["swarm-ha-etcd"] }]);

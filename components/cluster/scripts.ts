@@ -21,6 +21,7 @@ export type ScriptName =
     | "stack-health"
     | "tier-health"
     | "spread"
+    | "etcd-members"
     | "departure"
     | "host-keys";
 

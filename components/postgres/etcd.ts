@@ -73,6 +73,12 @@ export interface EtcdEnvInput {
      * @example "swarm-ha-dev"
      */
     clusterToken: string;
+    /**
+     * The name every member answers to (their shared alias), through which a starting member
+     * finds one to ask when ETCD_PEERS, read only at its creation, names managers gone since.
+     * @example "swarm-ha-etcd"
+     */
+    clientHost?: string;
 }
 
 /**
@@ -80,9 +86,10 @@ export interface EtcdEnvInput {
  * - `ETCD_NAME`: this member's name;
  * - `ETCD_PEERS`: `name=host` pairs, space-separated, by name: `--initial-cluster` with `http://<host>:2380`;
  * - `ETCD_SELF_HOST`: this member's host, which it advertises;
- * - `ETCD_CLUSTER_TOKEN`.
+ * - `ETCD_CLUSTER_TOKEN`;
+ * - `ETCD_CLIENT_HOST` (when given): the members' shared alias.
  */
-export type EtcdEnv = Record<"ETCD_NAME" | "ETCD_PEERS" | "ETCD_SELF_HOST" | "ETCD_CLUSTER_TOKEN", string>;
+export type EtcdEnv = Record<"ETCD_NAME" | "ETCD_PEERS" | "ETCD_SELF_HOST" | "ETCD_CLUSTER_TOKEN", string> & { ETCD_CLIENT_HOST?: string };
 
 /** The most members a cluster may list: etcd's guidance, as for Swarm managers. */
 export const MAX_ETCD_MEMBERS = 7;
@@ -112,6 +119,7 @@ export function renderEtcdEnv(input: EtcdEnvInput): EtcdEnv {
         ETCD_PEERS: [...input.members].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((m) => `${m.name}=${m.host}`).join(" "),
         ETCD_SELF_HOST: self.host,
         ETCD_CLUSTER_TOKEN: input.clusterToken,
+        ...(input.clientHost !== undefined ? { ETCD_CLIENT_HOST: input.clientHost } : {}),
     };
 }
 
@@ -142,6 +150,9 @@ function validateEnv(input: EtcdEnvInput): void {
     }
     if (typeof input.clusterToken !== "string" || !TOKEN.test(input.clusterToken)) {
         problems.push(`clusterToken: must be 1-128 letters, digits, '.', '_' or '-' (got ${show(input.clusterToken)})`);
+    }
+    if (input.clientHost !== undefined && (typeof input.clientHost !== "string" || !HOST_NAME.test(input.clientHost))) {
+        problems.push(`clientHost: must be a DNS name: letters, digits, '-' and dots, e.g. swarm-ha-etcd (got ${show(input.clientHost)})`);
     }
     if (problems.length) throw new Error(`swarm-ha: etcd environment: cannot render:\n  ${problems.join("\n  ")}`);
 }

@@ -19,6 +19,7 @@
  * Passwords reach the containers as Docker secret files; the rendered configs hold none.
  */
 import * as crypto from "node:crypto";
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../config";
@@ -30,6 +31,11 @@ import { PATRONI_API_PORT, PATRONI_CONFIG_PATH, POSTGRES_PORT, renderPatroniConf
 import { renderPgProxyConfig } from "./pg-proxy-cfg";
 import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 import type { TierCheck } from "../health";
+import { renderScript } from "../cluster/scripts";
+import { COMMAND_TIMEOUTS, type SshSettings, sshConnection } from "../common/ssh";
+
+/** How long the etcd-members step waits for the first manager's etcd member to run. */
+export const ETCD_MEMBERS_WAIT_SECONDS = 120;
 
 export const PG_PORT = POSTGRES_PORT;
 export const PG_READONLY_PORT = 5433;
@@ -45,8 +51,13 @@ export interface PostgresSettings {
 
 export interface PostgresClusterArgs {
     namePrefix: string;
-    /** The managers: one etcd member on each. */
+    /**
+     * The managers: one etcd member on each. The first runs the etcd-members step, so it must
+     * run a member already once the cluster exists (the runbook lists a live manager first).
+     */
     managers: NodeSpec[];
+    /** How the etcd-members step reaches the first manager. */
+    ssh: SshSettings;
     /** The Postgres nodes: the `postgres-primary` node first, then the `postgres-replica` ones. */
     nodes: NodeSpec[];
     /** Where the proxy runs (beside the app), as a placement constraint. */
@@ -64,6 +75,8 @@ export interface PostgresClusterArgs {
 
 export class PostgresCluster extends pulumi.ComponentResource {
     public readonly etcd: Record<string, docker.Service> = {};
+    /** Before any new etcd member: the members of managers no longer in config removed (images/etcd/members.sh). */
+    public readonly etcdMembership: command.remote.Command;
     public readonly members: Record<string, docker.Service> = {};
     public readonly proxy: docker.Service;
     /** Writers: `host:port` of the proxy's read-write port. */
@@ -82,22 +95,42 @@ export class PostgresCluster extends pulumi.ComponentResource {
         super("swarm-ha:postgres:PostgresCluster", name, {}, opts);
         this.proxyHost = pgProxyServiceName(args.namePrefix);
         this.tierChecks = [
-            { tier: "etcd", node: args.managers[0], service: etcdServiceName(args.namePrefix, args.managers[0].name), command: ["swarm-ha-etcd-check"] },
+            { tier: "etcd", node: args.managers[0], service: etcdServiceName(args.namePrefix, args.managers[0].name), command: ["swarm-ha-etcd-check", ...args.managers.map((m) => m.name)] },
             { tier: "postgres", node: args.nodes[0], service: pgServiceName(args.namePrefix, args.nodes[0].name), command: ["swarm-ha-patroni-check", ...args.nodes.map((n) => n.name)] },
         ];
         this.readWriteEndpoint = `${this.proxyHost}:${PG_PORT}`;
         this.readOnlyEndpoint = `${this.proxyHost}:${PG_READONLY_PORT}`;
 
         const etcdMembers = args.managers.map((m) => ({ name: m.name, host: etcdServiceName(args.namePrefix, m.name) }));
-        // One after the other: a change every member sees (the member list, an image) then
-        // restarts one etcd at a time, each back before the next goes, so etcd keeps its
-        // quorum and Patroni its leader key. A new cluster still forms: each member waits for
-        // the others' names, and each is running (no health check) before the next is created.
-        // From the last manager in config to the first: a manager that replaces a dead one is
-        // listed last (the runbook's order), so its member starts first, removing the dead
-        // member and joining; only then do the others restart for the new list, each with two
-        // of three members up. The other way round, each restart would leave one member of three.
-        let previousEtcd: pulumi.Resource[] = [];
+        // A change of managers restarts no etcd member: the members of managers no longer in
+        // config are removed here first, through the first manager's member, one at a time with
+        // the quorum kept (a dead one must go before a new member can be added; a live one must
+        // not count in the quorum once its service is gone). A new manager's member then adds
+        // itself when it starts (images/etcd/entrypoint.sh).
+        const managersStep = renderScript("etcd-members", {
+            NODE_NAME: args.managers[0].name,
+            STACK: pulumi.getStack(),
+            SERVICE: etcdServiceName(args.namePrefix, args.managers[0].name),
+            DECLARED: etcdMembers.map((m) => `${m.name}=${m.host}`).join("\n"),
+            WAIT_SECONDS: String(ETCD_MEMBERS_WAIT_SECONDS),
+        });
+        this.etcdMembership = new command.remote.Command(
+            `${name}-etcd-members`,
+            {
+                connection: sshConnection(args.managers[0].address, args.ssh, args.managers[0].hostKey),
+                addPreviousOutputInEnv: false,
+                create: managersStep,
+            },
+            // The data network exists only on a formed swarm.
+            { parent: this, dependsOn: [args.network], customTimeouts: COMMAND_TIMEOUTS },
+        );
+        // One after the other: a change every member sees (an image) restarts one etcd at a
+        // time, each back before the next goes, so etcd keeps its quorum and Patroni its leader
+        // key. A new cluster still forms: each member waits for the others' names, and each is
+        // running (no health check) before the next is created. From the last manager in config
+        // to the first: a manager that replaces a dead one is listed last (the runbook's order),
+        // so its member joins before anything else of etcd changes.
+        let previousEtcd: pulumi.Resource[] = [this.etcdMembership];
         for (const m of [...args.managers].reverse()) {
             this.etcd[m.name] = this.etcdMember(name, m, args, etcdMembers, previousEtcd);
             previousEtcd = [this.etcd[m.name]];
@@ -150,7 +183,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     containerSpec: {
                         image: args.images.etcd,
                         commands: ["/usr/local/bin/swarm-ha-etcd"],
-                        env: renderEtcdEnv({ name: m.name, members, clusterToken: `${args.namePrefix}-${pulumi.getStack()}` }),
+                        env: renderEtcdEnv({ name: m.name, members, clusterToken: `${args.namePrefix}-${pulumi.getStack()}`, clientHost: etcdClientHost(args.namePrefix) }),
                         mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
                         stopSignal: "SIGTERM",
                         stopGracePeriod: stopGrace(15),
@@ -165,7 +198,16 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 ...STOP_FIRST,
                 convergeConfig: converge(3, 300),
             },
-            { parent: this, dependsOn, ...NAMED_SERVICE },
+            {
+                parent: this,
+                dependsOn,
+                ...NAMED_SERVICE,
+                // ETCD_PEERS is read only when a member is created (a new cluster's members, or
+                // another member to ask): were the managers' list to update the services, every
+                // member would restart, and each restart costs the quorum a member. The
+                // etcd-members step keeps the membership itself in step with config.
+                ignoreChanges: ["taskSpec.containerSpec.env"],
+            },
         );
     }
 

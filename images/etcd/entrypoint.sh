@@ -7,6 +7,7 @@
 #   ETCD_PEERS          every member as name=host, space-separated (this one included)
 #   ETCD_SELF_HOST      this member's host: its service's name
 #   ETCD_CLUSTER_TOKEN  --initial-cluster-token
+#   ETCD_CLIENT_HOST    the name every member answers to (optional): another way to find one
 # Test overrides (the defaults are production's):
 #   SWARM_HA_ETCD_DATA (/data), SWARM_HA_ETCD_LISTEN_HOST (0.0.0.0), SWARM_HA_ETCD_CLIENT_PORT
 #   (2379), SWARM_HA_ETCD_PEER_PORT (2380), SWARM_HA_ETCD_RESOLVE_TIMEOUT (60, seconds)
@@ -14,13 +15,18 @@
 # Members advertise their service's name, not their IP: a task gets a new IP each time it
 # starts, the name stays (with dnsrr, it resolves to the task's IP while the task runs).
 #
-# Membership follows ETCD_PEERS (the declared managers), through another member that answers,
-# before this one starts: members no longer declared are removed (first, one at a time, only
-# with a quorum); a member listed but without data here (a new disk, a wiped volume) is removed
-# and added again; one that is not listed but has data (removed while it was away) sets its old
-# data aside and is added. With no member answering, it starts from its data, or forms a new
-# cluster with the other declared members. A member that must be added while the cluster has no
-# quorum exits, saying so, and the swarm restarts it: it never forms a cluster of its own.
+# ETCD_PEERS is the managers declared when this member's service was created: the program never
+# changes it afterwards (a change would restart every member at once, each restart costing the
+# quorum a member), so it can be out of date. The program's etcd-members step keeps the
+# membership itself in step with config (images/etcd/members.sh): it removes the members of
+# managers no longer declared, and writes the declared names to the key /swarm-ha/etcd/declared.
+# Here, through another member that answers, before this one starts: a member listed but
+# without data here (a new disk, a wiped volume) is removed and added again; one that is not
+# listed but has data (removed while it was away) sets its old data aside and is added; a
+# member the key no longer declares is not added (its manager left config; its service is on
+# its way out). With no member answering, it starts from its data, or forms a new cluster with
+# the members of ETCD_PEERS. A member that must be added while the cluster has no quorum exits,
+# saying so, and the swarm restarts it: it never forms a cluster of its own.
 set -eu
 set -f # ETCD_PEERS is split on spaces below; no word of it is a file pattern
 
@@ -42,10 +48,11 @@ name=${ETCD_NAME:-}
 peers=${ETCD_PEERS:-}
 self_host=${ETCD_SELF_HOST:-}
 token=${ETCD_CLUSTER_TOKEN:-}
+client_alias=${ETCD_CLIENT_HOST:-}
 # etcd reads ETCD_<FLAG> variables as flags, and refuses to start when one is also given on its
 # command line ("conflicting environment variable ETCD_NAME is shadowed by corresponding
 # command-line flag"); the others are not its own and it would warn about each.
-unset ETCD_NAME ETCD_PEERS ETCD_SELF_HOST ETCD_CLUSTER_TOKEN
+unset ETCD_NAME ETCD_PEERS ETCD_SELF_HOST ETCD_CLUSTER_TOKEN ETCD_CLIENT_HOST
 
 data=${SWARM_HA_ETCD_DATA:-/data}
 listen_host=${SWARM_HA_ETCD_LISTEN_HOST:-0.0.0.0}
@@ -57,6 +64,9 @@ resolve_timeout=${SWARM_HA_ETCD_RESOLVE_TIMEOUT:-60}
 [ -n "$peers" ] || die "ETCD_PEERS (every member as name=host, space-separated) is not set"
 [ -n "$self_host" ] || die "ETCD_SELF_HOST (this member's service name) is not set"
 [ -n "$token" ] || die "ETCD_CLUSTER_TOKEN is not set"
+case $client_alias in
+*[!A-Za-z0-9_.-]*) die "ETCD_CLIENT_HOST: '$client_alias' is not a host name (letters, digits, '.', '_' and '-')" ;;
+esac
 port SWARM_HA_ETCD_CLIENT_PORT "$client_port"
 port SWARM_HA_ETCD_PEER_PORT "$peer_port"
 case $resolve_timeout in
@@ -90,10 +100,11 @@ done
 [ "$listed" = yes ] || die "ETCD_NAME $name is not in ETCD_PEERS ($peers)"
 
 # --- Membership: follow the declared managers -------------------------------------------------
-# etcd's membership is its own: a member that replaces a dead manager must be added to it (and
-# the dead one removed), one whose data was lost must be removed and added again, and a member
-# removed while it was away must not come back with its old data. All of it through a member
-# that answers, and only while the cluster has its quorum (a membership change needs one).
+# etcd's membership is its own: a member that replaces a dead manager must be added to it (the
+# etcd-members step has removed the dead one), one whose data was lost must be removed and added
+# again, and a member removed while it was away must not come back with its old data. All of it
+# through a member that answers, and only while the cluster has its quorum (a membership change
+# needs one).
 state=new
 ctl() { # ENDPOINT ARGS...: etcdctl against one member, bounded
     _endpoint=$1
@@ -101,17 +112,13 @@ ctl() { # ENDPOINT ARGS...: etcdctl against one member, bounded
     etcdctl --endpoints "$_endpoint" --dial-timeout=2s --command-timeout=5s "$@" 2>/dev/null
 }
 self_peer_url=http://$self_host:$peer_port
-declared_url() { # URL: succeeds when URL is a declared member's peer URL
-    for _pair in $peers; do
-        [ "http://${_pair#*=}:$peer_port" != "$1" ] || return 0
-    done
-    return 1
-}
-# The first other declared member that answers, and what it lists ("id, status, name, peer
-# URLs, client URLs, learner" per line). A member of a cluster still forming does not answer.
+# The first other member that answers, and what it lists ("id, status, name, peer URLs, client
+# URLs, learner" per line): one of ETCD_PEERS, or any member through the shared alias
+# ETCD_CLIENT_HOST (ETCD_PEERS can name only managers gone since). A member of a cluster still
+# forming does not answer.
 answering=
 listed_members=
-for host in $hosts; do
+for host in $hosts $client_alias; do
     [ "$host" != "$self_host" ] || continue
     getent ahostsv4 "$host" >/dev/null 2>&1 || continue
     if listed_members=$(ctl "http://$host:$client_port" member list -w simple) && [ -n "$listed_members" ]; then
@@ -121,6 +128,18 @@ for host in $hosts; do
 done
 if [ -n "$answering" ]; then
     mine=$(printf '%s\n' "$listed_members" | awk -F', ' -v name="$name" -v url="$self_peer_url" '$3 == name || $4 == url { print $1 }')
+    if [ -z "$mine" ] || [ ! -d "$data/member" ]; then
+        # This member is to be added. Only if still declared: the managers as the etcd-members
+        # step last wrote them (no key before its first change: then ETCD_PEERS stands).
+        declared=$(ctl "$answering" get --print-value-only /swarm-ha/etcd/declared) || declared=
+        case " $declared " in
+        "  " | *" $name "*) ;;
+        *)
+            sleep 5 # the swarm restarts this task: not in a tight loop
+            die "$name is no longer a declared manager (the cluster's declared members: $declared), so it does not join; its service goes at the end of the update"
+            ;;
+        esac
+    fi
     if [ -d "$data/member" ] && [ -z "$mine" ]; then
         # The cluster no longer has this member: it was removed while it was away (its
         # manager left config, or was replaced). Its data would keep it out for ever.
@@ -130,18 +149,6 @@ if [ -n "$answering" ]; then
     fi
     healthy=no
     ctl "$answering" endpoint health >/dev/null && healthy=yes
-    # Members no longer declared (a manager removed or replaced): out first, one at a time, so
-    # that adding this one never counts a dead member in the quorum.
-    printf '%s\n' "$listed_members" | awk -F', ' '{ print $1, $4 }' | while read -r id url; do
-        [ -n "$id" ] || continue
-        declared_url "$url" && continue
-        [ "$healthy" = yes ] || { log "member $id ($url) is no longer declared, but the cluster has no quorum to remove it now"; continue; }
-        if ctl "$answering" member remove "$id" >/dev/null; then
-            log "removed member $id ($url): no longer a declared manager"
-        else
-            log "could not remove member $id ($url) now; the next start tries again"
-        fi
-    done
     if [ ! -d "$data/member" ]; then
         [ "$healthy" = yes ] || die "the etcd cluster ($answering answers) has no quorum, so $name cannot join it now (a membership change needs a majority of its members): bring its dead managers back (docs/troubleshooting.md, 'An etcd member cannot join'); the swarm restarts this task to try again"
         if [ -n "$mine" ]; then

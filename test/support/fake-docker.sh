@@ -116,6 +116,10 @@ case "$*" in
     ;;
 "service ls --quiet --filter label=swarm-ha.stack="*) services_field 1 ;;
 "service inspect --format {{.Spec.Name}} "*) services_field 3 ;;
+"service inspect "[!-]*) services_field 1 | grep -qx "$last" || {
+    echo "Error: no such service: $last" >&2
+    exit 1
+} ;;
 "service ls --filter label=swarm-ha.stack="*" --format {{.Name}} {{.Replicas}}")
     calls=$(grep -c '^service ls --filter' "$FAKE_LOG")
     services_field 2 | while read -r name replicas; do
