@@ -193,6 +193,21 @@ export function todoWriter(base: number, perSecond = 10, timeoutMs = 3000) {
     };
 }
 
+/** The longest time from a refused write to the next accepted one, in ms (to the last write if none followed). */
+export function longestRefusal(writes: { sentAt: number; ok: boolean }[]): number {
+    let longest = 0;
+    let since: number | undefined;
+    for (const w of writes) {
+        if (!w.ok) since ??= w.sentAt;
+        else if (since !== undefined) {
+            longest = Math.max(longest, w.sentAt - since);
+            since = undefined;
+        }
+    }
+    if (since !== undefined) longest = Math.max(longest, writes[writes.length - 1].sentAt - since);
+    return longest;
+}
+
 /** Every seq above `base` the app has in Postgres (GET /todos pages by seq, from the leader). */
 export async function storedSeqs(base: number): Promise<Set<number>> {
     const seqs = new Set<number>();

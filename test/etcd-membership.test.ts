@@ -1,7 +1,7 @@
 /**
  * etcd's membership follows the declared managers, on a real etcd cluster started by the
  * entrypoint (images/etcd/entrypoint.sh) on loopback addresses, with the etcd-members step's
- * program (images/etcd/members.sh) run as the program runs it: a member whose data was lost is
+ * program (components/postgres/etcd-membership.sh) run as the step runs it: a member whose data was lost is
  * removed and added again; the member of a dead manager is removed by the step, first, so that
  * its replacement can join and the quorum never counts it; a live manager removed from config
  * is removed, and its member does not come back in when it restarts; a member that comes back
@@ -17,7 +17,7 @@ import { freePorts } from "./support/ports";
 
 const ENTRYPOINT = path.join(__dirname, "..", "images", "etcd", "entrypoint.sh");
 const CHECK = path.join(__dirname, "..", "images", "etcd", "check.sh");
-const MEMBERS = path.join(__dirname, "..", "images", "etcd", "members.sh");
+const MEMBERSHIP = fs.readFileSync(path.join(__dirname, "..", "components", "postgres", "etcd-membership.sh"), "utf8");
 const IS_ROOT = process.getuid?.() === 0;
 /** Loopback addresses of their own, one per member (the ports are the same on each, as on Swarm). */
 const HOSTS = ["127.0.71.1", "127.0.71.2", "127.0.71.3", "127.0.71.4"];
@@ -117,9 +117,10 @@ function check(name: string, declared: string[]) {
     return `${r.status} ${r.stdout}${r.stderr}`;
 }
 
-/** The etcd-members step (images/etcd/members.sh), run as in `name`'s container with `declared` as the managers. */
+/** The etcd-members step's program (components/postgres/etcd-membership.sh), run as the step runs it in `name`'s container (on stdin), with `declared` as the managers. */
 function followManagers(name: string, declared: string[]) {
-    const r = spawnSync("sh", [MEMBERS, ...declared.map((n) => `${n}=${HOSTS[NAMES.indexOf(n)]}`)], {
+    const r = spawnSync("sh", ["-s", "--", ...declared.map((n) => `${n}=${HOSTS[NAMES.indexOf(n)]}`)], {
+        input: MEMBERSHIP,
         env: {
             PATH: process.env.PATH,
             SWARM_HA_ETCD_CHECK_HOST: HOSTS[NAMES.indexOf(name)],

@@ -520,6 +520,7 @@ describe("etcd-members.sh: etcd's members follow the managers in config, through
         SERVICE: "sh-etcd-m1",
         DECLARED: "m1=sh-etcd-m1\nm3=sh-etcd-m3\nw1=sh-etcd-w1",
         WAIT_SECONDS: "3",
+        PROGRAM: "#!/bin/sh\necho 'the membership program'",
         ...over,
     });
     const etcd = (...names: string[]) => ({ ...swarm(M1), FAKE_SERVICES: names.map((n) => `${n} 1/1 -`).join(";") });
@@ -530,10 +531,11 @@ describe("etcd-members.sh: etcd's members follow the managers in config, through
         expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
     });
 
-    test("runs the etcd image's members program in this node's member, with every declared name=host as an argument", () => {
+    test("runs the membership program in this node's member, on stdin (any etcd image runs it), with every declared name=host as an argument", () => {
         const r = runWithFakes("etcd-members", params(), { ...etcd("sh-etcd-m1", "sh-etcd-m2", "sh-etcd-m3"), FAKE_TASKS: "sh-etcd-m1", FAKE_CHECKS: "0" });
         expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 check 1: exit 0\n");
-        expect(r.calls.filter((c) => c.startsWith("exec"))).toEqual(["exec task-of-sh-etcd-m1 swarm-ha-etcd-members m1=sh-etcd-m1 m3=sh-etcd-m3 w1=sh-etcd-w1"]);
+        expect(r.calls.filter((c) => c.startsWith("exec"))).toEqual(["exec -i task-of-sh-etcd-m1 sh -s -- m1=sh-etcd-m1 m3=sh-etcd-m3 w1=sh-etcd-w1"]);
+        expect(fs.readFileSync(path.join(work, "calls.log.stdin"), "utf8")).toBe("#!/bin/sh\necho 'the membership program'\n");
     });
 
     test("the members program fails (no quorum): the run fails with what it said", () => {

@@ -23,7 +23,7 @@ export const BUILD_CONTEXTS: Record<ImageName, Record<string, string>> = {
     keepalived: { Dockerfile: "images/keepalived/Dockerfile", "vrrp-state.sh": "images/keepalived/vrrp-state.sh", "vip-check.sh": "images/keepalived/vip-check.sh" },
     redis: filesOf("redis", ["Dockerfile", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh", "check.sh", "health.sh"]),
     postgres: filesOf("postgres", ["Dockerfile", "entrypoint.sh", "post-bootstrap.sh", "check.py", "patroni-run.py"]),
-    etcd: filesOf("etcd", ["Dockerfile", "entrypoint.sh", "check.sh", "members.sh"]),
+    etcd: filesOf("etcd", ["Dockerfile", "entrypoint.sh", "check.sh"]),
     backup: filesOf("backup", ["Dockerfile", "lib.sh", "swarm-ha-backup.sh", "swarm-ha-restore.sh", "backup-cycle.sh", "metrics-server.py"]),
     monitoring: filesOf("monitoring", ["Dockerfile", "entrypoint.sh", "swarm-exporter.py", "postgres-queries.yaml", "alertmanager-check.py"]),
 };

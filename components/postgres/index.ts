@@ -19,6 +19,8 @@
  * Passwords reach the containers as Docker secret files; the rendered configs hold none.
  */
 import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -36,6 +38,8 @@ import { COMMAND_TIMEOUTS, type SshSettings, sshConnection } from "../common/ssh
 
 /** How long the etcd-members step waits for the first manager's etcd member to run. */
 export const ETCD_MEMBERS_WAIT_SECONDS = 120;
+/** What the etcd-members step runs inside that member (on stdin, so that any etcd image runs it). */
+export const ETCD_MEMBERSHIP_PROGRAM = path.join(__dirname, "etcd-membership.sh");
 
 export const PG_PORT = POSTGRES_PORT;
 export const PG_READONLY_PORT = 5433;
@@ -75,7 +79,7 @@ export interface PostgresClusterArgs {
 
 export class PostgresCluster extends pulumi.ComponentResource {
     public readonly etcd: Record<string, docker.Service> = {};
-    /** Before any new etcd member: the members of managers no longer in config removed (images/etcd/members.sh). */
+    /** Before any new etcd member: the members of managers no longer in config removed (etcd-membership.sh). */
     public readonly etcdMembership: command.remote.Command;
     public readonly members: Record<string, docker.Service> = {};
     public readonly proxy: docker.Service;
@@ -113,6 +117,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             SERVICE: etcdServiceName(args.namePrefix, args.managers[0].name),
             DECLARED: etcdMembers.map((m) => `${m.name}=${m.host}`).join("\n"),
             WAIT_SECONDS: String(ETCD_MEMBERS_WAIT_SECONDS),
+            PROGRAM: fs.readFileSync(ETCD_MEMBERSHIP_PROGRAM, "utf8"),
         });
         this.etcdMembership = new command.remote.Command(
             `${name}-etcd-members`,

@@ -16,10 +16,11 @@
 # starts, the name stays (with dnsrr, it resolves to the task's IP while the task runs).
 #
 # ETCD_PEERS is the managers declared when this member's service was created: the program never
-# changes it afterwards (a change would restart every member at once, each restart costing the
-# quorum a member), so it can be out of date. The program's etcd-members step keeps the
-# membership itself in step with config (images/etcd/members.sh): it removes the members of
-# managers no longer declared, and writes the declared names to the key /swarm-ha/etcd/declared.
+# changes it afterwards (a change would restart every member, one after the other, each restart
+# costing the quorum a member), so it can be out of date. The program's etcd-members step keeps
+# the membership itself in step with config (components/postgres/etcd-membership.sh): it
+# removes the members of managers no longer declared, and writes the declared names to the key
+# /swarm-ha/etcd/declared.
 # Here, through another member that answers, before this one starts: a member listed but
 # without data here (a new disk, a wiped volume) is removed and added again; one that is not
 # listed but has data (removed while it was away) sets its old data aside and is added; a

@@ -7,7 +7,7 @@
  */
 import { baseNode, baseNodes, changes, deploy, deployInBackground, killHost, preview, resetToBase, startHost } from "../control";
 import { onNode, PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
-import { backupMetrics, etcdService, killContainer, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, tryInService, works } from "../data";
+import { backupMetrics, etcdService, killContainer, longestRefusal, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, tryInService, works } from "../data";
 
 const REDIS = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
 const PG = baseNodes.filter((n) => n.roles.includes("postgres-primary") || n.roles.includes("postgres-replica")).map((n) => n.name);
@@ -119,20 +119,6 @@ test("an etcd member whose data is lost rejoins under a new ID, with no hand on 
     await waitFor("writes through the VIP", () => works("after the etcd member rejoined"), 60_000, 1000);
 });
 
-/** The longest time from a refused write to the next accepted one, in ms (to the last write if none followed). */
-function longestRefusal(writes: { sentAt: number; ok: boolean }[]): number {
-    let longest = 0;
-    let since: number | undefined;
-    for (const w of writes) {
-        if (!w.ok) since ??= w.sentAt;
-        else if (since !== undefined) {
-            longest = Math.max(longest, w.sentAt - since);
-            since = undefined;
-        }
-    }
-    if (since !== undefined) longest = Math.max(longest, writes[writes.length - 1].sentAt - since);
-    return longest;
-}
 
 /** Writes through the VIP while `fault` runs; every write the app acknowledged must be in Postgres afterwards. */
 async function noAcknowledgedWriteLost(fault: () => Promise<void>, after = "after the Postgres fault"): Promise<{ sentAt: number; ok: boolean }[]> {

@@ -19,7 +19,8 @@
 #   FAKE_FLAPPING      a service whose running count drops to 0 on every other `service ls`
 #   FAKE_TASKS         the services with a running task on this node, space-separated
 #   FAKE_CHECKS        the exit code of each `docker exec` in turn, space-separated (the last
-#                      one repeats); each prints "check N: exit CODE"
+#                      one repeats); each prints "check N: exit CODE" (`exec -i` keeps its
+#                      stdin in $FAKE_LOG.stdin)
 #   FAKE_SPREAD        spread.sh's services, one per ';': "service replicas node-id,node-id,..."
 #                      (the node of each running task). `service scale` places new tasks as
 #                      Swarm would (each on the ready, active node with the fewest; node IDs
@@ -140,7 +141,9 @@ case "$*" in
         if [ "$t" = "$service" ]; then echo "task-of-$t"; fi
     done
     ;;
-"exec task-of-"*)
+"exec -i task-of-"* | "exec task-of-"*)
+    # What `exec -i` was given on stdin, kept for the test.
+    case $all in "exec -i "*) cat >"$FAKE_LOG.stdin" ;; esac
     n=$(grep -c '^exec ' "$FAKE_LOG")
     code=
     i=0

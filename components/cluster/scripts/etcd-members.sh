@@ -1,14 +1,15 @@
 #!/bin/sh
 # Runs on the first manager whenever the managers in config change, before any new etcd
 # member's service is created: etcd's membership follows the declared managers (DECLARED,
-# name=host, one per line) through the etcd image's own program, swarm-ha-etcd-members, run in
-# this node's task of SERVICE with `docker exec`. Members of managers no longer declared are
-# removed there, one at a time with the quorum kept, so that a removed manager restarts no
-# other member and a new one can join (images/etcd/members.sh says how).
+# name=host, one per line) through PROGRAM (components/postgres/etcd-membership.sh), run in
+# this node's task of SERVICE with `docker exec -i … sh -s`, on stdin, so that a member of an
+# older etcd image runs it as well. Members of managers no longer declared are removed there,
+# one at a time with the quorum kept, so that a removed manager restarts no other member and a
+# new one can join (PROGRAM says how).
 # With no etcd service of this stack in the swarm yet, the cluster is new: nothing to do. With
 # one, this node's member must be running (the runbook lists a live manager first), within
 # WAIT_SECONDS.
-: "${NODE_NAME:?}" "${STACK:?}" "${SERVICE:?}" "${DECLARED:?}" "${WAIT_SECONDS:?}"
+: "${NODE_NAME:?}" "${STACK:?}" "${SERVICE:?}" "${DECLARED:?}" "${WAIT_SECONDS:?}" "${PROGRAM:?}"
 
 is_swarm_manager ||
     die "is not an active manager of a swarm with a leader, so etcd's members cannot be checked ($(swarm_info '{{.Swarm.Error}}'))"
@@ -38,6 +39,6 @@ member_runs() {
 }
 wait_until "$WAIT_SECONDS" "a running task of $SERVICE on this node" member_runs
 task=$(local_member)
-out=$(docker exec "$task" swarm-ha-etcd-members "$@" 2>&1) || die "etcd's members could not follow the managers in config (asked in $SERVICE):
+out=$(printf '%s\n' "$PROGRAM" | docker exec -i "$task" sh -s -- "$@" 2>&1) || die "etcd's members could not follow the managers in config (asked in $SERVICE):
 $out"
 printf '%s\n' "$out"

@@ -1,21 +1,24 @@
 #!/bin/sh
-# swarm-ha-etcd-members NAME=HOST...: makes etcd's membership follow the declared managers, run
-# inside a running member's container (`docker exec`) by the program's etcd-members step, on
-# every change of the managers in config, before any new member's service is created.
+# etcd's membership follows the managers in config. Runs inside a running member's container,
+# fed on stdin by the etcd-members step (components/cluster/scripts/etcd-members.sh:
+# `docker exec -i <task> sh -s -- NAME=HOST...`, every declared manager's member) on every
+# change of the managers in config, before any new member's service is created. On stdin, not
+# in the image: a stack made with an older etcd image runs it too, before its members update.
 #
 # - Members no longer declared (a manager removed or replaced, dead or alive) are removed, one
 #   at a time, each only while the cluster has its quorum: with the dead member gone, a new
 #   member can be added (etcd refuses while a voting member is unreachable), and the live
 #   members count a quorum of themselves alone.
 # - The declared names are written to the key /swarm-ha/etcd/declared, which a member's
-#   entrypoint reads before it adds itself: a removed member whose task restarts (its manager
-#   left config but its host is alive) does not come back in, and a member's service never
-#   restarts for a change of the list (its own copy, ETCD_PEERS, is only read at creation).
+#   entrypoint (images/etcd/entrypoint.sh) reads before it adds itself: a removed member whose
+#   task restarts (its manager left config but its host is alive) does not come back in, and a
+#   member's service never restarts for a change of the list (its own copy, ETCD_PEERS, is only
+#   read at creation).
 #
 # Nothing is restarted. Prints what it did; exits 1, saying why, when the cluster has no quorum
 # (no membership change is possible then) or an undeclared member could not be removed.
 #
-# Test override: SWARM_HA_ETCD_CHECK_HOST (127.0.0.1), SWARM_HA_ETCD_CLIENT_PORT (2379),
+# Test overrides: SWARM_HA_ETCD_CHECK_HOST (127.0.0.1), SWARM_HA_ETCD_CLIENT_PORT (2379),
 # SWARM_HA_ETCD_PEER_PORT (2380).
 set -eu
 set -f # the pairs are split on '='; no word of them is a file pattern
@@ -28,11 +31,11 @@ die() {
     printf 'etcd-members: %s\n' "$*" >&2
     exit 1
 }
-ctl() {
-    etcdctl --endpoints "$endpoint" --dial-timeout=2s --command-timeout=5s "$@"
+ctl() { # stdin is this script itself (sh -s): etcdctl must not read it
+    etcdctl --endpoints "$endpoint" --dial-timeout=2s --command-timeout=5s "$@" </dev/null
 }
 
-[ "$#" -gt 0 ] || die "usage: swarm-ha-etcd-members NAME=HOST... (every declared manager's member)"
+[ "$#" -gt 0 ] || die "usage: sh -s -- NAME=HOST... (every declared manager's member)"
 names=
 urls=
 for pair in "$@"; do

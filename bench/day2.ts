@@ -1,0 +1,174 @@
+/**
+ * npm run bench:day2 [-- --runs 3] [--changes app-replicas,postgres-settings] [--reuse]
+ * What a change costs the stack's clients (issue 18, "changes under load"): for each class of
+ * change a user makes in config, `runs` deploys of the whole lab stack that apply it, then undo
+ * it, then apply it again (each one a change of that class), under 200 GET/s (open loop, `/`)
+ * plus 10 numbered to-do writes/s (POST /todos, never retried), both through the VIP. Per
+ * deploy: requests and writes that failed, acknowledged writes missing from Postgres
+ * afterwards, the longest time writes were refused, the deploy's own time and whether it
+ * succeeded (its health step passed), and the load generator's lag. Goal for every class: 0
+ * failed requests and 0 acknowledged writes lost in every deploy.
+ *
+ * The clock of each sample starts 3 s before the deploy is started and stops 3 s after it ends.
+ * The deploy is a child process (the lab engine); nothing in this process blocks while the load
+ * runs, and a sample whose generator fell behind by more than MAX_LAG_MS is marked invalid and
+ * left out of the medians (counted in the results). Writes bench/results/day2.json (this
+ * invocation's own numbers, on this commit; a run of some classes is its own run, not merged
+ * with an older one) and a line to SUMMARY.md. One base deploy on bare hosts first unless
+ * `--reuse` (the stack already deployed with the base config). Needs the lab (npm run lab:up).
+ * Traffic goes only to the lab's VIP.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { baseNodes, deploy, deployInBackground, EVERY_RUN, resetToBase } from "../lab/control";
+import { longestRefusal, storedSeqs, todoWriter } from "../lab/data";
+import { onNode, sleep, VIP } from "../lab/faults";
+import { runOpenLoop } from "./load/open-loop";
+import { median } from "./results";
+import { parseCli, wholeNumber } from "../support/cli";
+
+const USAGE = "npm run bench:day2 [-- --runs 3] [--changes a,b] [--reuse]: changes of each class deployed under load through the VIP";
+const { values: flags } = parseCli(USAGE, { runs: { type: "string" }, changes: { type: "string" }, reuse: { type: "boolean" } });
+const runs = wholeNumber(flags.runs, "--runs", 3);
+const ROOT = path.resolve(__dirname, "..");
+const READ_RATE = 200;
+const WRITE_RATE = 10;
+/** Load before and after each deploy, ms. */
+const MARGIN_MS = 3000;
+/** A sample whose generator started a request later than this behind its schedule is invalid. */
+const MAX_LAG_MS = 250;
+
+interface Change {
+    name: string;
+    what: string;
+    /** The stack config that applies the change (the base config undoes it). */
+    config: Record<string, string>;
+}
+
+/** The change classes config can express on the lab (an image bump needs a registry the lab lacks). */
+const CHANGES: Change[] = [
+    { name: "app-replicas", what: "the app's replicas 2 -> 3 and back (appReplicas)", config: { "swarm-ha:appReplicas": "3" } },
+    { name: "app-resources", what: "the app's memory limit 256 -> 320 MiB and back (appMemoryMb): a rolling update of its tasks", config: { "swarm-ha:appMemoryMb": "320" } },
+    { name: "edge-settings", what: "HAProxy's stats port 8404 -> 8406 and back (statsPort): a new HAProxy config on each edge node", config: { "swarm-ha:statsPort": "8406" } },
+    { name: "redis-settings", what: "Sentinel's down-after 3000 -> 4000 ms and back (redisDownAfterMs)", config: { "swarm-ha:redisDownAfterMs": "4000" } },
+    { name: "postgres-settings", what: "Patroni's maximum_lag_on_failover 1 -> 2 MiB and back (postgresMaxLagOnFailoverMb): a new patroni.yml for every member", config: { "swarm-ha:postgresMaxLagOnFailoverMb": "2" } },
+];
+
+interface Sample {
+    direction: "apply" | "undo";
+    deploySeconds: number;
+    /** The deploy succeeded: every step, the health step last. */
+    deployOk: boolean;
+    error?: string;
+    /** Resources the deploy changed, besides the steps that run on every update. */
+    changed: string[];
+    requests: { total: number; failed: number; errors: Record<string, number>; longestFailureRunMs: number };
+    writes: { total: number; failed: number; acknowledged: number; lost: number; longestRefusalS: number };
+    generatorMaxLagMs: number;
+    valid: boolean;
+}
+
+async function measuredDeploy(config: Record<string, string>, direction: Sample["direction"]): Promise<Sample> {
+    const base = Date.now() * 1000;
+    const stop = new AbortController();
+    const reads = runOpenLoop({ url: `http://${VIP}/`, ratePerSecond: READ_RATE, durationMs: 30 * 60_000, timeoutMs: 3000, signal: stop.signal });
+    const writer = todoWriter(base, WRITE_RATE);
+    await sleep(MARGIN_MS);
+    const t0 = Date.now();
+    const d = await deployInBackground(baseNodes, config).done;
+    const deploySeconds = (Date.now() - t0) / 1000;
+    await sleep(MARGIN_MS);
+    stop.abort();
+    const [seen] = await Promise.all([reads, writer.stop()]);
+    const stored = await storedSeqs(base);
+    const acknowledged = writer.writes.filter((w) => w.ok);
+    const steps = d.summary.steps.filter((s) => s.action !== "same" && !EVERY_RUN.test(s.name) && s.action !== "delete-replaced");
+    return {
+        direction,
+        deploySeconds,
+        deployOk: d.status === 0 && !d.summary.error,
+        ...(d.summary.error ? { error: d.summary.error.split("\n").slice(0, 3).join(" / ") } : {}),
+        changed: steps.map((s) => `${s.action} ${s.name}`),
+        requests: { total: seen.total, failed: seen.failed, errors: seen.errors, longestFailureRunMs: seen.disruption.longestFailureRun.durationMs },
+        writes: {
+            total: writer.writes.length,
+            failed: writer.writes.filter((w) => !w.ok).length,
+            acknowledged: acknowledged.length,
+            lost: acknowledged.filter((w) => !stored.has(w.seq)).length,
+            longestRefusalS: longestRefusal(writer.writes) / 1000,
+        },
+        generatorMaxLagMs: seen.maxLagMs,
+        valid: seen.maxLagMs <= MAX_LAG_MS,
+    };
+}
+
+async function main(): Promise<void> {
+    const wanted = flags.changes?.split(",");
+    const unknown = (wanted ?? []).filter((w) => !CHANGES.some((c) => c.name === w));
+    if (unknown.length) throw new Error(`unknown change class(es): ${unknown.join(", ")} (known: ${CHANGES.map((c) => c.name).join(", ")})`);
+    const changes = CHANGES.filter((c) => !wanted || wanted.includes(c.name));
+    if (!flags.reuse) {
+        console.log("[day2] base deploy of the whole stack on bare hosts (not measured)");
+        resetToBase();
+    }
+    const engine = onNode("lab-m1", "docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'").trim();
+    const out: Record<string, unknown> = {};
+    const summary: string[] = [];
+    for (const c of changes) {
+        const samples: Sample[] = [];
+        for (let i = 0; i < runs; i++) {
+            const direction = i % 2 === 0 ? "apply" : "undo";
+            const s = await measuredDeploy(direction === "apply" ? c.config : {}, direction);
+            samples.push(s);
+            console.log(`[day2] ${c.name} ${i + 1}/${runs} (${direction}): ${JSON.stringify(s)}`);
+            if (!s.deployOk) break; // the stack is not as declared: the class's later samples would measure that
+        }
+        // Back to the base config (not measured) when the last deploy applied the change.
+        if (samples[samples.length - 1].direction === "apply") {
+            const back = deploy(baseNodes);
+            if (back.summary.error) throw new Error(`undoing ${c.name} failed: ${back.summary.error}`);
+        }
+        const valid = samples.filter((s) => s.valid);
+        const med = {
+            failedRequests: median(valid.map((s) => s.requests.failed)),
+            failedWrites: median(valid.map((s) => s.writes.failed)),
+            lostWrites: median(valid.map((s) => s.writes.lost)),
+            longestRefusalS: median(valid.map((s) => s.writes.longestRefusalS)),
+            deploySeconds: median(valid.map((s) => s.deploySeconds)),
+        };
+        const met = samples.length === runs && samples.every((s) => s.deployOk && s.valid && s.requests.failed === 0 && s.writes.lost === 0);
+        out[c.name] = { what: c.what, config: c.config, goal: "0 failed requests and 0 acknowledged writes lost in every deploy", met, validSamples: `${valid.length}/${samples.length}`, median: med, samples };
+        const worst = Math.max(...samples.map((s) => s.requests.failed));
+        summary.push(
+            `${c.name}: ${med.failedRequests} failed requests (worst ${worst}), ${med.failedWrites} failed writes, ${med.lostWrites} acknowledged lost, writes refused at most ${med.longestRefusalS?.toFixed(1)} s, ` +
+                `deploy ${med.deploySeconds?.toFixed(0)} s${samples.every((s) => s.deployOk) ? "" : " (a DEPLOY FAILED)"} (goal 0 failed, 0 lost: ${met ? "met" : "MISSED"}; ${valid.length}/${samples.length} samples valid)`,
+        );
+    }
+    const git = (...a: string[]) => spawnSync("git", a, { cwd: ROOT, encoding: "utf8" }).stdout.trim();
+    const dirty = git("status", "--porcelain").length > 0;
+    const command = `npm run bench:day2 -- --runs ${runs}${wanted ? ` --changes ${wanted.join(",")}` : ""}${flags.reuse ? " --reuse" : ""}`;
+    const result = {
+        date: new Date().toISOString(),
+        command,
+        commit: `${git("rev-parse", "--short", "HEAD")}${dirty ? " (with uncommitted changes)" : ""}`,
+        machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+        lab: `3 managers + 1 worker, the whole stack (data tier, monitoring); hosts' Docker ${engine}`,
+        load: `through http://${VIP}/: ${READ_RATE} GET/s (open loop, 3 s timeout) and ${WRITE_RATE} to-do writes/s (POST /todos, numbered, 3 s timeout, never retried), from ${MARGIN_MS / 1000} s before each deploy to ${MARGIN_MS / 1000} s after it; a sample whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
+        runs,
+        changes: out,
+    };
+    fs.writeFileSync(path.join(ROOT, "bench", "results", "day2.json"), JSON.stringify(result, null, 2) + "\n");
+    const line = `- ${result.date.slice(0, 10)} day2 (changes under ${READ_RATE} GET/s + ${WRITE_RATE} writes/s through the VIP; commit ${result.commit}), median of ${runs} deploys per class: ${summary.join("; ")} — \`${command}\``;
+    fs.appendFileSync(path.join(ROOT, "bench", "results", "SUMMARY.md"), `${line}\n`);
+    console.log(line);
+}
+
+main().then(
+    () => process.exit(0),
+    (e) => {
+        console.error(`[day2] FAILED: ${(e as Error).stack ?? e}`);
+        process.exit(1);
+    },
+);
