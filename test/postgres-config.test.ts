@@ -46,6 +46,7 @@ const PATRONI_ENTRYPOINT = path.join(ROOT, "images/postgres/entrypoint.sh");
 const PATRONI_CHECK = path.join(ROOT, "images/postgres/check.py");
 const PATRONI_RUN = path.join(ROOT, "images/postgres/patroni-run.py");
 const ETCD_CHECK = path.join(ROOT, "images/etcd/check.sh");
+const ETCD_MEMBERSHIP = path.join(ROOT, "components/postgres/etcd-membership.sh");
 const POST_BOOTSTRAP = path.join(ROOT, "images/postgres/post-bootstrap.sh");
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -467,8 +468,8 @@ describe("the real checkers accept what swarm-ha renders and ships", () => {
         expect(haproxyCheck(broken)).toMatch(/^exit 1\n[\s\S]*\[ALERT\].*unable to find required server 'worker-9'/);
     });
 
-    test("shellcheck --shell=sh: the entrypoints, the post-bootstrap script and etcd's check; python3 compiles Patroni's check", () => {
-        const r = spawnSync("shellcheck", ["--shell=sh", ETCD_ENTRYPOINT, ETCD_CHECK, PATRONI_ENTRYPOINT, POST_BOOTSTRAP], { encoding: "utf8" });
+    test("shellcheck --shell=sh: the entrypoints, the post-bootstrap script, etcd's check and its membership program; python3 compiles Patroni's check", () => {
+        const r = spawnSync("shellcheck", ["--shell=sh", ETCD_ENTRYPOINT, ETCD_CHECK, ETCD_MEMBERSHIP, PATRONI_ENTRYPOINT, POST_BOOTSTRAP], { encoding: "utf8" });
         if (r.error) throw new Error(`shellcheck is not installed (bash test/tools.sh installs it): ${r.error.message}`);
         expect(`exit ${r.status}\n${r.stdout}${r.stderr}`).toBe("exit 0\n");
         const py = spawnSync("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())", PATRONI_CHECK], { encoding: "utf8" });
