@@ -6,11 +6,12 @@
  */
 import * as http from "node:http";
 import type * as net from "node:net";
-import { Server, utils } from "ssh2";
+import { Server } from "ssh2";
+import { ed25519KeyPair } from "../../test/support/ssh-keys";
 import { dockerTransport, type SshTarget } from "./ssh";
 
-const HOST = utils.generateKeyPairSync("ed25519");
-const CLIENT = utils.generateKeyPairSync("ed25519");
+const HOST = ed25519KeyPair();
+const CLIENT = ed25519KeyPair();
 let server: Server;
 let port: number;
 let connections = 0;

@@ -7,13 +7,14 @@
  * uncaught exception: each case checks none happened, also a moment after the failure.
  */
 import * as net from "node:net";
-import { Server, utils, type Connection } from "ssh2";
+import { Server, type Connection } from "ssh2";
+import { ed25519KeyPair } from "../../test/support/ssh-keys";
 import { remoteCommand } from "./handlers/command-remote";
 import type { HandlerContext } from "./handlers/types";
 import { connect, exec, HostError, type SshTarget } from "./ssh";
 
-const HOST_KEY = utils.generateKeyPairSync("ed25519").private;
-const CLIENT_KEY = utils.generateKeyPairSync("ed25519").private;
+const HOST_KEY = ed25519KeyPair().private;
+const CLIENT_KEY = ed25519KeyPair().private;
 
 /** What a misbehaving server does with each client connection. */
 type Behaviour = (client: Connection, socket: net.Socket) => void;

@@ -7,12 +7,13 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Server, utils } from "ssh2";
+import { Server } from "ssh2";
+import { ed25519KeyPair } from "../../test/support/ssh-keys";
 import { checkKnownHosts, connect, type SshTarget } from "./ssh";
 
 /** An ed25519 key pair: the private key (OpenSSH text) and the public key as "type base64". */
 function keyPair() {
-    const k = utils.generateKeyPairSync("ed25519");
+    const k = ed25519KeyPair();
     return { privateKey: k.private, publicKey: k.public.split(" ").slice(0, 2).join(" ") };
 }
 
