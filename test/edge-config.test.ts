@@ -8,11 +8,13 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
+import type * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { startTestDns, type TestDns } from "./support/dns";
 import { freePorts } from "./support/ports";
 import { MAX_APP_REPLICAS } from "../components/config";
-import { ADMIN_SOCKET, renderHaproxyConfig, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
+import { ADMIN_SOCKET, renderHaproxyConfig, STOP_DRAIN_SECONDS, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
 import { KEEPALIVED_SCRIPT_USER, renderKeepalivedConfig, type KeepalivedConfigInput } from "../components/edge/keepalived-conf";
 
 let work: string;
@@ -66,8 +68,13 @@ global
     # Docker may give the container a huge open-files limit, and HAProxy sizes its tables from it
     # (docker-library/haproxy#194: gigabytes at start). Cap it; maxconn follows (about half).
     fd-hard-limit 65536
-    # The service stops HAProxy with SIGUSR1 (graceful: unbind, then drain); this bounds the drain
-    # below the service's stop grace period, so a long request cannot turn it into a SIGKILL.
+    # The service stops HAProxy with SIGUSR1. For the first 4s it keeps serving while /healthz
+    # fails, so keepalived moves the VIP away before a listener closes (a stop-first update of
+    # the VIP holder refused every connection until then); then the soft stop: unbind, finish
+    # the requests in flight.
+    grace 4s
+    # Bounds the soft stop below the service's stop grace period, so a long request cannot turn
+    # it into a SIGKILL.
     hard-stop-after 10s
     # Runtime API through 'docker exec' (show servers state, set server app/app1 state drain).
     # /tmp: writable by the HAProxy user of both Debian's package and the official image.
@@ -138,6 +145,10 @@ frontend http
     # 308 keeps the method and body of a POST (a 301 may turn it into a GET).
     http-request redirect scheme https code 308 unless { ssl_fc }
     http-request set-header X-Forwarded-Proto https
+    # While stopping (see grace), each answer closes its connection: a client's next request
+    # opens a new one, which reaches whichever node holds the VIP by then, instead of reusing
+    # one to this node that the VIP's move would reset.
+    http-after-response set-header Connection close if { stopping }
     default_backend app
 
 backend app
@@ -166,13 +177,14 @@ frontend stats
     stats uri /stats
     stats show-node
 
-# keepalived's track script: the VIP stays only where HAProxy can reach an app server.
+# keepalived's track script: the VIP stays only where HAProxy can reach an app server and is
+# not stopping.
 # /alive answers while HAProxy runs at all: the container's health check (a proxy with no
 # app server up is not broken, and restarting it would not help).
 frontend health
     bind :8405
     monitor-uri /healthz
-    monitor fail if { nbsrv(app) lt 1 }
+    monitor fail if { nbsrv(app) lt 1 } || { stopping }
     http-request return status 200 content-type text/plain string "alive" if { path /alive }
 `;
 
@@ -510,30 +522,48 @@ function get(url: string, options: { auth?: string; host?: string; method?: stri
     });
 }
 
+/** Polls `check` every 100 ms until it holds; fails with `why` after `withinMs`. */
+async function until(check: () => Promise<boolean>, withinMs: number, why: string): Promise<void> {
+    const deadline = Date.now() + withinMs;
+    while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(why);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
 describe("a real HAProxy serves the rendered file as it says", () => {
     const password = "live-test-password";
     let haproxy: ChildProcess | undefined;
     let output = "";
     let ports: { http: number; https: number; stats: number; health: number };
+    // Docker's DNS stands in on loopback: it knows no app task until a test says so.
+    let dns: TestDns;
+    // The app's one task, once DNS names it.
+    const app = http.createServer((_req, res) => res.end("app"));
 
     beforeAll(async () => {
         const [h, s, st, he] = await freePorts(4);
         ports = { http: h, https: s, stats: st, health: he };
+        dns = await startTestDns();
+        await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", resolve));
         const text = renderHaproxyConfig(
             haproxyInput({
                 nodeName: "live-edge",
-                // A name that cannot resolve (RFC 6761 .invalid): the app has no servers.
-                appHost: "no-such-app.invalid",
+                appHost: "live-app",
+                appPort: (app.address() as net.AddressInfo).port,
                 httpPort: h,
                 tls: { port: s, certPath: selfSignedPem() },
                 statsPort: st,
                 healthPort: he,
             }),
         );
-        // The one change: the runtime API's socket goes into the test's directory.
+        // The two changes: the runtime API's socket goes into the test's directory, and DNS to the
+        // test's server.
         expect(text).toContain(ADMIN_SOCKET);
-        const file = write("haproxy-live.cfg", text.replace(ADMIN_SOCKET, path.join(work, "admin.sock")));
-        haproxy = spawn("haproxy", ["-db", "-f", file], { env: { ...process.env, STATS_PASSWORD: password }, stdio: ["ignore", "pipe", "pipe"] });
+        expect(text).toContain("nameserver dns 127.0.0.11:53\n");
+        const file = write("haproxy-live.cfg", text.replace(ADMIN_SOCKET, path.join(work, "admin.sock")).replace("127.0.0.11:53", `127.0.0.1:${dns.port}`));
+        // Master-worker mode, as the image's entrypoint runs it.
+        haproxy = spawn("haproxy", ["-W", "-db", "-f", file], { env: { ...process.env, STATS_PASSWORD: password }, stdio: ["ignore", "pipe", "pipe"] });
         haproxy.stdout!.on("data", (d) => (output += d));
         haproxy.stderr!.on("data", (d) => (output += d));
         const deadline = Date.now() + 5000;
@@ -554,6 +584,8 @@ describe("a real HAProxy serves the rendered file as it says", () => {
             haproxy.kill("SIGTERM");
             await exited;
         }
+        app.close();
+        await dns?.close();
     });
 
     test("/healthz answers 503 while no app server is up (keepalived then gives the VIP up); /alive answers 200 all the same", async () => {
@@ -587,11 +619,32 @@ describe("a real HAProxy serves the rendered file as it says", () => {
         expect((await get(`https://127.0.0.1:${ports.https}/orders`)).status).toBe(503);
     });
 
-    test("SIGUSR1 (the service's stop signal) stops it gracefully and promptly", async () => {
+    test("SIGUSR1 (the service's stop signal): /healthz fails at once, requests are served (closing their connections) for the grace, then it stops", async () => {
+        dns.records.set("tasks.live-app", ["127.0.0.1"]);
+        // Up after its first checks (rise 2): /healthz says so, and the app is served.
+        await until(async () => (await get(`http://127.0.0.1:${ports.health}/healthz`)).status === 200, 10_000, `/healthz never answered 200 with an app server up\n${output}`);
+        const before = await get(`https://127.0.0.1:${ports.https}/orders`);
+        // HTTP/1.1 keeps the connection open unless a "Connection: close" says otherwise.
+        expect(`${before.status} ${before.body} ${before.headers.connection ?? "(no Connection header)"}`).toBe("200 app (no Connection header)");
+
         const exited = new Promise<number | null>((r) => haproxy!.once("exit", (code) => r(code)));
+        const stoppedAt = Date.now();
         haproxy!.kill("SIGUSR1");
+        await until(async () => (await get(`http://127.0.0.1:${ports.health}/healthz`)).status === 503, 1000, "/healthz still answered 200 a second after SIGUSR1");
+        // Still serving, well into the grace: each answer closes its connection.
+        await new Promise((r) => setTimeout(r, (STOP_DRAIN_SECONDS - 1) * 1000 - (Date.now() - stoppedAt)));
+        const during = await get(`https://127.0.0.1:${ports.https}/orders`);
+        expect(`${during.status} ${during.body} ${during.headers.connection}`).toBe("200 app close");
+        expect((await get(`http://127.0.0.1:${ports.health}/alive`)).status).toBe(200);
+        // Then the soft stop. An idle keep-alive connection would hold it until HAProxy's
+        // keep-alive timeout (HAProxy 2.6 does not close one when it stops): the clients hang up
+        // theirs, and with nothing in flight it exits at the end of the grace.
+        http.globalAgent.destroy();
+        https.globalAgent.destroy();
         expect(await exited).toBe(0);
-    });
+        expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(STOP_DRAIN_SECONDS * 1000);
+        expect(Date.now() - stoppedAt).toBeLessThan((STOP_DRAIN_SECONDS + 2) * 1000);
+    }, 30_000);
 });
 
 // The health step's VIP check (images/keepalived/vip-check.sh), with the real arping, run in a

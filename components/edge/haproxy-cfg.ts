@@ -134,6 +134,16 @@ export const ADMIN_SOCKET = "/tmp/haproxy-admin.sock";
 export const APP_READY_PATH = "/health/ready";
 
 /**
+ * How long a stopping HAProxy keeps serving with /healthz failed (`grace`), so that the VIP has
+ * moved before its listeners close. keepalived gives the VIP up after its check fails `fall` (2)
+ * times at `interval` (1 s), and the next node takes it within a few adverts (0.5 s each): about
+ * 2.5 s at worst. 4 s leaves room for a slow check on a loaded node.
+ */
+export const STOP_DRAIN_SECONDS = 4;
+/** The longest a soft stop may then take to finish the requests in flight (`hard-stop-after`). */
+export const HARD_STOP_AFTER_SECONDS = 10;
+
+/**
  * Renders haproxy.cfg for one edge node.
  *
  * Throws when an input would make a broken or unsafe file (a port out of range or reused, a
@@ -154,9 +164,14 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    # Docker may give the container a huge open-files limit, and HAProxy sizes its tables from it`,
         `    # (docker-library/haproxy#194: gigabytes at start). Cap it; maxconn follows (about half).`,
         `    fd-hard-limit 65536`,
-        `    # The service stops HAProxy with SIGUSR1 (graceful: unbind, then drain); this bounds the drain`,
-        `    # below the service's stop grace period, so a long request cannot turn it into a SIGKILL.`,
-        `    hard-stop-after 10s`,
+        `    # The service stops HAProxy with SIGUSR1. For the first ${STOP_DRAIN_SECONDS}s it keeps serving while /healthz`,
+        `    # fails, so keepalived moves the VIP away before a listener closes (a stop-first update of`,
+        `    # the VIP holder refused every connection until then); then the soft stop: unbind, finish`,
+        `    # the requests in flight.`,
+        `    grace ${STOP_DRAIN_SECONDS}s`,
+        `    # Bounds the soft stop below the service's stop grace period, so a long request cannot turn`,
+        `    # it into a SIGKILL.`,
+        `    hard-stop-after ${HARD_STOP_AFTER_SECONDS}s`,
         `    # Runtime API through 'docker exec' (show servers state, set server app/app1 state drain).`,
         `    # /tmp: writable by the HAProxy user of both Debian's package and the official image.`,
         `    stats socket ${ADMIN_SOCKET} mode 600 level admin`,
@@ -214,6 +229,10 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
                   `    http-request set-header X-Forwarded-Proto https`,
               ]
             : [`    http-request set-header X-Forwarded-Proto http`]),
+        `    # While stopping (see grace), each answer closes its connection: a client's next request`,
+        `    # opens a new one, which reaches whichever node holds the VIP by then, instead of reusing`,
+        `    # one to this node that the VIP's move would reset.`,
+        `    http-after-response set-header Connection close if { stopping }`,
         `    default_backend app`,
         ``,
         `backend app`,
@@ -242,13 +261,14 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    stats uri /stats`,
         `    stats show-node`,
         ``,
-        `# keepalived's track script: the VIP stays only where HAProxy can reach an app server.`,
+        `# keepalived's track script: the VIP stays only where HAProxy can reach an app server and is`,
+        `# not stopping.`,
         `# /alive answers while HAProxy runs at all: the container's health check (a proxy with no`,
         `# app server up is not broken, and restarting it would not help).`,
         `frontend health`,
         `    bind :${healthPort}`,
         `    monitor-uri /healthz`,
-        `    monitor fail if { nbsrv(app) lt 1 }`,
+        `    monitor fail if { nbsrv(app) lt 1 } || { stopping }`,
         `    http-request return status 200 content-type text/plain string "alive" if { path /alive }`,
         ...adminRoutes.flatMap((r) => [
             ``,

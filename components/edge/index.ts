@@ -25,7 +25,7 @@ import type { TierCheck } from "../health";
 import { configName, HASH_LENGTH, haproxyServiceName, keepalivedServiceName } from "../common/names";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { metricsLabels } from "../monitoring/prometheus-yml";
-import { type AdminRoute, renderHaproxyConfig } from "./haproxy-cfg";
+import { type AdminRoute, HARD_STOP_AFTER_SECONDS, renderHaproxyConfig, STOP_DRAIN_SECONDS } from "./haproxy-cfg";
 import { renderKeepalivedConfig } from "./keepalived-conf";
 import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
@@ -183,9 +183,10 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         configs: [{ configId: config.id, configName: config.name, fileName: CONFIG_PATH, fileMode: 0o444 }],
                         secrets,
                         healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${args.ports.health}/alive`], { intervalSeconds: 2, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 10 }),
-                        // Graceful: unbind, finish the connections in flight (hard-stop-after 10s).
+                        // Graceful: serve on while the VIP moves away (grace), then unbind and
+                        // finish the requests in flight (hard-stop-after), then 5 s to spare.
                         stopSignal: "SIGUSR1",
-                        stopGracePeriod: stopGrace(15),
+                        stopGracePeriod: stopGrace(STOP_DRAIN_SECONDS + HARD_STOP_AFTER_SECONDS + 5),
                     },
                     resources: { limits: { memoryBytes: 256 * 1024 * 1024 } },
                     restartPolicy: restartAlways(1),
