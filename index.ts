@@ -108,6 +108,7 @@ function dataTier() {
             namePrefix: config.namePrefix,
             managers: placed.etcd,
             ssh: config.ssh,
+            swarmHealthy: cluster.health,
             nodes: placed.postgres,
             proxyNodesConstraint: "node.labels.swarm-ha.role.app == true",
             proxyReplicas: Math.min(2, placed.app.length),

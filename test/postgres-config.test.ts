@@ -45,6 +45,7 @@ const ETCD_ENTRYPOINT = path.join(ROOT, "images/etcd/entrypoint.sh");
 const PATRONI_ENTRYPOINT = path.join(ROOT, "images/postgres/entrypoint.sh");
 const PATRONI_CHECK = path.join(ROOT, "images/postgres/check.py");
 const PATRONI_RUN = path.join(ROOT, "images/postgres/patroni-run.py");
+const PATRONI_SETTINGS = path.join(ROOT, "components/postgres/patroni-settings.py");
 const ETCD_CHECK = path.join(ROOT, "images/etcd/check.sh");
 const ETCD_MEMBERSHIP = path.join(ROOT, "components/postgres/etcd-membership.sh");
 const POST_BOOTSTRAP = path.join(ROOT, "images/postgres/post-bootstrap.sh");
@@ -468,12 +469,14 @@ describe("the real checkers accept what swarm-ha renders and ships", () => {
         expect(haproxyCheck(broken)).toMatch(/^exit 1\n[\s\S]*\[ALERT\].*unable to find required server 'worker-9'/);
     });
 
-    test("shellcheck --shell=sh: the entrypoints, the post-bootstrap script, etcd's check and its membership program; python3 compiles Patroni's check", () => {
+    test("shellcheck --shell=sh: the entrypoints, the post-bootstrap script, etcd's check and its membership program; python3 compiles Patroni's check and the settings program", () => {
         const r = spawnSync("shellcheck", ["--shell=sh", ETCD_ENTRYPOINT, ETCD_CHECK, ETCD_MEMBERSHIP, PATRONI_ENTRYPOINT, POST_BOOTSTRAP], { encoding: "utf8" });
         if (r.error) throw new Error(`shellcheck is not installed (bash test/tools.sh installs it): ${r.error.message}`);
         expect(`exit ${r.status}\n${r.stdout}${r.stderr}`).toBe("exit 0\n");
-        const py = spawnSync("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())", PATRONI_CHECK], { encoding: "utf8" });
-        expect(`exit ${py.status}\n${py.stderr}`).toBe("exit 0\n");
+        for (const program of [PATRONI_CHECK, PATRONI_SETTINGS]) {
+            const py = spawnSync("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())", program], { encoding: "utf8" });
+            expect(`exit ${py.status}\n${py.stderr}`).toBe("exit 0\n");
+        }
     });
 
     test("the images: Debian bookworm's packages, each program the entrypoints and health check run", () => {
@@ -1122,6 +1125,35 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         // The health step's check agrees, asked on either member.
         for (const m of members) expect(await patroniCheck(m)).toBe("0 patroni: worker-1 leads; worker-1, worker-2 running\n");
     });
+
+    test("the postgres-settings step's program changes synchronous mode and the lag limit on the running cluster, restarting no member", async () => {
+        const startTimes = async () => Promise.all(members.map(async (m) => (await sql(ports[m].pg, "SELECT pg_postmaster_start_time()")).out));
+        const before = await startTimes();
+        expect(before.every(Boolean)).toBe(true);
+        // Asked on the replica, as on any member: Patroni keeps the settings in etcd for all.
+        const apply = (settings: object, api = ports["worker-2"].api) =>
+            run("python3", [PATRONI_SETTINGS, JSON.stringify(settings), "2"], { PATH: process.env.PATH, SWARM_HA_PATRONI_URL: `http://127.0.0.1:${api}` });
+        const config = async () => JSON.parse((await get(`http://127.0.0.1:${ports["worker-1"].api}/config`)).body) as Record<string, unknown>;
+
+        const off = await apply({ synchronous_mode: false, maximum_lag_on_failover: 2097152 });
+        expect(`${off.code} ${off.stdout}${off.stderr}`).toBe("0 patroni-settings: maximum_lag_on_failover 1048576 -> 2097152\npatroni-settings: synchronous_mode true -> false\n");
+        expect(await config()).toMatchObject({ synchronous_mode: false, maximum_lag_on_failover: 2097152 });
+        await until("worker-2 is an asynchronous replica", 20_000, async () => ((await cluster("worker-1"))["worker-2"]?.role === "replica" ? true : undefined), logs());
+        const again = await apply({ synchronous_mode: false, maximum_lag_on_failover: 2097152 });
+        expect(`${again.code} ${again.stdout}`).toBe('0 patroni-settings: unchanged (maximum_lag_on_failover=2097152, synchronous_mode=false)\n');
+
+        // Back to the rendered values (the tests after this one count on a synchronous standby).
+        const on = await apply({ synchronous_mode: true, maximum_lag_on_failover: 1048576 });
+        expect(on.code).toBe(0);
+        await until("worker-2 streams as the synchronous standby again", 20_000, () => streamingSyncStandby("worker-1", "worker-2"), logs());
+        expect(await startTimes()).toEqual(before);
+
+        // No Patroni to ask: an error that says where it asked, within the wait.
+        const [closed] = await freePorts(1);
+        const none = await apply({ synchronous_mode: true }, closed);
+        expect(none.code).toBe(1);
+        expect(none.stderr).toBe(`patroni-settings: Patroni's configuration could not be read at http://127.0.0.1:${closed}/config within 2 s (is the cluster up?)\n`);
+    }, 60_000);
 
     test("Postgres runs with the rendered settings", async () => {
         const show = async (m: Member, setting: string) => (await sql(ports[m].pg, `SHOW ${setting}`)).out;

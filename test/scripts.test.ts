@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "departure", "host-keys"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "patroni-settings", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -553,6 +553,29 @@ describe("etcd-members.sh: etcd's members follow the managers in config, through
     test("this node's member is not running: gives up after the wait, naming it", () => {
         const r = runWithFakes("etcd-members", params({ WAIT_SECONDS: "1" }), { ...etcd("sh-etcd-m1"), FAKE_TASKS: "" });
         expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node m1: gave up after 1s waiting for a running task of sh-etcd-m1 on this node\n");
+    });
+});
+
+describe("patroni-settings.sh: Patroni's settings from config, applied to the running cluster in this node's member", () => {
+    const SETTINGS = '{"synchronous_mode":false,"maximum_lag_on_failover":2097152}';
+    const params = (over: Record<string, string> = {}) => ({ NODE_NAME: "w1", SERVICE: "sh-pg-w1", SETTINGS, WAIT_SECONDS: "3", PROGRAM: "print('the settings program')", ...over });
+
+    test("runs the settings program in this node's member with python3, on stdin (any Postgres image runs it), with the settings and the wait as arguments", () => {
+        const r = runWithFakes("patroni-settings", params(), { FAKE_TASKS: "sh-pg-w1", FAKE_CHECKS: "0" });
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 check 1: exit 0\n");
+        expect(r.calls.filter((c) => c.startsWith("exec"))).toEqual([`exec -i task-of-sh-pg-w1 python3 - ${SETTINGS} 3`]);
+        expect(fs.readFileSync(path.join(work, "calls.log.stdin"), "utf8")).toBe("print('the settings program')\n");
+    });
+
+    test("Patroni refuses them: the run fails with what the program said", () => {
+        const r = runWithFakes("patroni-settings", params(), { FAKE_TASKS: "sh-pg-w1", FAKE_CHECKS: "1" });
+        expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node w1: Patroni's settings could not be applied (asked in sh-pg-w1):\ncheck 1: exit 1\n");
+    });
+
+    test("this node's member is not running: gives up after the wait, naming it", () => {
+        const r = runWithFakes("patroni-settings", params({ WAIT_SECONDS: "1" }), { FAKE_TASKS: "" });
+        expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node w1: gave up after 1s waiting for a running task of sh-pg-w1 on this node\n");
+        expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
     });
 });
 

@@ -125,7 +125,9 @@ describe("the dev stack's services", () => {
         expect(step.inputs.create).toContain("# swarm-ha etcd-members.sh");
         expect(step.inputs.create).toMatch(/^DECLARED='manager-1=swarm-ha-etcd-manager-1\nmanager-2=swarm-ha-etcd-manager-2\nmanager-3=swarm-ha-etcd-manager-3'$/m);
         expect(step.inputs.create).toMatch(/^SERVICE='swarm-ha-etcd-manager-1'$/m);
-        // It runs on a formed swarm (after the data network) and before the first etcd member.
+        // It runs once every node has its role (after the health step: a promoted worker listed
+        // first is a manager by then), with the data network, and before the first etcd member.
+        expect(step.dependencies).toContain(run.byName("swarm-health").urn);
         expect(step.dependencies).toContain(run.byName("net-data").urn);
         expect(run.byName("postgres-manager-3-etcd").dependencies).toContain(step.urn);
         for (const m of ["manager-1", "manager-2", "manager-3"]) {
@@ -138,6 +140,21 @@ describe("the dev stack's services", () => {
         const after = await runProgram(dev({ "swarm-ha:nodes": JSON.stringify(nodes.filter((n) => n.name !== "manager-3")), "swarm-ha:allowNonHa": "true" }));
         expect(after.byName("postgres-etcd-members").inputs.create).toMatch(/^DECLARED='manager-1=swarm-ha-etcd-manager-1\nmanager-2=swarm-ha-etcd-manager-2'$/m);
         expect(after.resources.some((r) => r.name === "postgres-manager-3-etcd")).toBe(false);
+    });
+
+    test("Patroni's settings in config reach the running cluster through the postgres-settings step; patroni.yml, and with it every Postgres member, stays the same", async () => {
+        const step = run.byName("postgres-settings");
+        expect(step.inputs.connection.host).toBe(run.byName("swarm-worker-1-member").inputs.connection.host);
+        expect(step.inputs.create).toContain("# swarm-ha patroni-settings.sh");
+        expect(step.inputs.create).toMatch(/^SERVICE='swarm-ha-pg-worker-1'$/m);
+        expect(step.inputs.create).toMatch(/^SETTINGS='\{"synchronous_mode":true,"maximum_lag_on_failover":1048576\}'$/m);
+        // Once every member is there.
+        expect(step.dependencies).toContain(run.byName("postgres-worker-2-pg").urn);
+
+        const changed = await runProgram(dev({ "swarm-ha:postgresSynchronousMode": "false", "swarm-ha:postgresMaxLagOnFailoverMb": "2" }));
+        expect(changed.byName("postgres-settings").inputs.create).toMatch(/^SETTINGS='\{"synchronous_mode":false,"maximum_lag_on_failover":2097152\}'$/m);
+        const members = (r: typeof run) => r.resources.filter((x) => x.name.endsWith("-pg") || x.name === "postgres-patroni-config").map((x) => JSON.stringify([x.name, x.inputs]));
+        expect(members(changed)).toEqual(members(run));
     });
 
     test("Patroni reaches etcd through the alias every etcd member shares: no Postgres member's environment names a manager", async () => {

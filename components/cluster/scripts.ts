@@ -22,6 +22,7 @@ export type ScriptName =
     | "tier-health"
     | "spread"
     | "etcd-members"
+    | "patroni-settings"
     | "departure"
     | "host-keys";
 

@@ -40,6 +40,16 @@ import { COMMAND_TIMEOUTS, type SshSettings, sshConnection } from "../common/ssh
 export const ETCD_MEMBERS_WAIT_SECONDS = 120;
 /** What the etcd-members step runs inside that member (on stdin, so that any etcd image runs it). */
 export const ETCD_MEMBERSHIP_PROGRAM = path.join(__dirname, "etcd-membership.sh");
+/** What the postgres-settings step runs inside a Postgres member (on stdin, as above). */
+export const PATRONI_SETTINGS_PROGRAM = path.join(__dirname, "patroni-settings.py");
+/** How long the postgres-settings step waits for its member to run and the cluster to exist. */
+export const PATRONI_SETTINGS_WAIT_SECONDS = 300;
+/**
+ * What a new cluster starts with (patroni.yml's `bootstrap.dcs`, config's defaults): the same for
+ * every stack, so that patroni.yml, and with it every member, does not change with the settings.
+ * The postgres-settings step sets the configured values right after, and whenever they change.
+ */
+export const BOOTSTRAP_SETTINGS = { synchronousMode: true, maximumLagOnFailover: 1024 * 1024 };
 
 export const PG_PORT = POSTGRES_PORT;
 export const PG_READONLY_PORT = 5433;
@@ -62,6 +72,11 @@ export interface PostgresClusterArgs {
     managers: NodeSpec[];
     /** How the etcd-members step reaches the first manager. */
     ssh: SshSettings;
+    /**
+     * The cluster's health step. The etcd-members step runs after it, when every node in config
+     * has its role: a worker promoted and listed first is a manager by then.
+     */
+    swarmHealthy: pulumi.Resource;
     /** The Postgres nodes: the `postgres-primary` node first, then the `postgres-replica` ones. */
     nodes: NodeSpec[];
     /** Where the proxy runs (beside the app), as a placement constraint. */
@@ -82,6 +97,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     /** Before any new etcd member: the members of managers no longer in config removed (etcd-membership.sh). */
     public readonly etcdMembership: command.remote.Command;
     public readonly members: Record<string, docker.Service> = {};
+    /** The settings in config applied to the running cluster, with no restart (patroni-settings.py). */
+    public readonly settings: command.remote.Command;
     public readonly proxy: docker.Service;
     /** Writers: `host:port` of the proxy's read-write port. */
     public readonly readWriteEndpoint: string;
@@ -126,8 +143,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 addPreviousOutputInEnv: false,
                 create: managersStep,
             },
-            // The data network exists only on a formed swarm.
-            { parent: this, dependsOn: [args.network], customTimeouts: COMMAND_TIMEOUTS },
+            // On a formed swarm whose nodes have their roles (health), with the data network.
+            { parent: this, dependsOn: [args.swarmHealthy, args.network], customTimeouts: COMMAND_TIMEOUTS },
         );
         // One after the other: a change every member sees (an image) restarts one etcd at a
         // time, each back before the next goes, so etcd keeps its quorum and Patroni its leader
@@ -142,11 +159,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         }
         const etcd = Object.values(this.etcd);
 
-        const patroni = this.config(name, "patroni", renderPatroniConfig({
-            scope: args.namePrefix,
-            synchronousMode: args.settings.synchronousMode,
-            maximumLagOnFailover: args.settings.maxLagOnFailoverBytes,
-        }), args);
+        const patroni = this.config(name, "patroni", renderPatroniConfig({ scope: args.namePrefix, ...BOOTSTRAP_SETTINGS }), args);
         const subnet = args.network.ipamConfigs.apply((c) => c?.[0]?.subnet ?? "");
         let previous: pulumi.Resource[] = etcd;
         for (const n of args.nodes) {
@@ -154,6 +167,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             this.members[n.name] = this.member(name, n, args, patroni, subnet, renderEtcd3Host(etcdClientHost(args.namePrefix), ETCD_CLIENT_PORT), previous);
             previous = [this.members[n.name]];
         }
+        this.settings = this.patroniSettings(name, args, previous);
 
         const proxyConfig = this.config(name, "pg-proxy", renderPgProxyConfig({
             servers: args.nodes.map((n) => ({ name: n.name, host: pgServiceName(args.namePrefix, n.name) })),
@@ -270,6 +284,30 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 convergeConfig: converge(10, 600),
             },
             { parent: this, dependsOn, ...NAMED_SERVICE },
+        );
+    }
+
+    /**
+     * Patroni's cluster-wide settings from config, on the running cluster: Patroni keeps them in
+     * etcd and every member applies a change in its next loop, with no restart. Asked on the
+     * primary's node in config, once every member is there; again whenever the settings change.
+     */
+    private patroniSettings(name: string, args: PostgresClusterArgs, dependsOn: pulumi.Resource[]): command.remote.Command {
+        const node = args.nodes[0];
+        return new command.remote.Command(
+            `${name}-settings`,
+            {
+                connection: sshConnection(node.address, args.ssh, node.hostKey),
+                addPreviousOutputInEnv: false,
+                create: renderScript("patroni-settings", {
+                    NODE_NAME: node.name,
+                    SERVICE: pgServiceName(args.namePrefix, node.name),
+                    SETTINGS: JSON.stringify({ synchronous_mode: args.settings.synchronousMode, maximum_lag_on_failover: args.settings.maxLagOnFailoverBytes }),
+                    WAIT_SECONDS: String(PATRONI_SETTINGS_WAIT_SECONDS),
+                    PROGRAM: fs.readFileSync(PATRONI_SETTINGS_PROGRAM, "utf8"),
+                }),
+            },
+            { parent: this, dependsOn, customTimeouts: COMMAND_TIMEOUTS },
         );
     }
 
