@@ -230,7 +230,7 @@ const edge = new EdgeProxies(
         keepalivedImage: images.images.keepalived,
         networks: { edge: networks.networks.edge, app: networks.networks.app },
         // Twice the replicas: a rolling update runs old and new tasks side by side.
-        app: { serviceName: app.serviceName, port: app.port, maxServers: 2 * config.app.replicas },
+        app: { serviceName: app.serviceName, port: app.port, replicas: config.app.replicas },
         ports: { http: config.edge.httpPort, https: config.edge.httpsPort, stats: config.edge.statsPort, health: config.edge.healthPort },
         statsPassword: secrets.secrets.haproxyStatsPassword.secret,
         tlsCertificate: secrets.given["tls-certificate"]?.secret,

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { startTestDns, type TestDns } from "./support/dns";
 import { freePorts } from "./support/ports";
 import { MAX_APP_REPLICAS } from "../components/config";
-import { ADMIN_SOCKET, renderHaproxyConfig, STOP_DRAIN_SECONDS, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
+import { ADMIN_SOCKET, appServerSlots, renderHaproxyConfig, STOP_DRAIN_SECONDS, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
 import { KEEPALIVED_SCRIPT_USER, renderKeepalivedConfig, type KeepalivedConfigInput } from "../components/edge/keepalived-conf";
 
 let work: string;
@@ -337,8 +337,12 @@ describe("the real checkers accept what swarm-ha renders", () => {
         }
     });
 
+    test("server slots: two per app task, rounded up to a multiple of 8", () => {
+        expect([1, 2, 3, 4, 5, 8, 9, MAX_APP_REPLICAS].map(appServerSlots)).toEqual([8, 8, 8, 8, 16, 16, 24, 2 * MAX_APP_REPLICAS]);
+    });
+
     test("the most app replicas the config check accepts: their server slots render, and haproxy -c takes them; one more does not render", () => {
-        const text = renderHaproxyConfig(haproxyInput({ maxAppServers: 2 * MAX_APP_REPLICAS, tls: undefined }));
+        const text = renderHaproxyConfig(haproxyInput({ maxAppServers: appServerSlots(MAX_APP_REPLICAS), tls: undefined }));
         expect(text).toContain(`server-template app 1-${2 * MAX_APP_REPLICAS} `);
         const file = write("haproxy-most-replicas.cfg", text);
         expect(haproxyCheck(file)).toBe("exit 0\nConfiguration file is valid\n");

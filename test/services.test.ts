@@ -214,7 +214,8 @@ describe("the dev stack's services", () => {
         expect(m2.dependencies).toContain(m1.urn);
         const config = run.byName("edge-manager-1-haproxy-config");
         expect(config.inputs.name).toMatch(/^swarm-ha-haproxy-[0-9a-f]{12}$/);
-        expect(decoded(config)).toContain("server-template app 1-4 tasks.swarm-ha-app:8080 check");
+        // Two slots per app task, rounded up to a multiple of 8 (appServerSlots).
+        expect(decoded(config)).toContain("server-template app 1-8 tasks.swarm-ha-app:8080 check");
         expect(m1.inputs.taskSpec.containerSpec.configs[0]).toMatchObject({ fileName: "/usr/local/etc/haproxy/haproxy.cfg" });
     });
 
@@ -398,6 +399,18 @@ describe("variations", () => {
         expect(run.byName("secrets-tls-certificate").secretInputs).toContain("data");
         expect(decoded(run.byName("edge-manager-1-haproxy-config"))).toContain("crt /run/secrets/tls-certificate.pem");
         expect(run.outputs.url).toBe("https://192.0.2.100/");
+    });
+
+    test("scaling the app within a block of 4 replicas leaves every edge HAProxy as it was; past it, HAProxy gets more server slots", async () => {
+        const haproxy = (r: Awaited<ReturnType<typeof runProgram>>) => ["manager-1", "manager-2"].map((n) => JSON.stringify([r.byName(`edge-${n}-haproxy`).inputs, r.byName(`edge-${n}-haproxy-config`).inputs]));
+        // Room on the two app nodes for 5 tasks and a rolling update's extra one.
+        const roomy = { "swarm-ha:appMaxReplicasPerNode": "3" };
+        const two = await runProgram(dev(roomy));
+        const four = await runProgram(dev({ ...roomy, "swarm-ha:appReplicas": "4" }));
+        expect(four.byName("app-service").inputs.mode.replicated.replicas).toBe(4);
+        expect(haproxy(four)).toEqual(haproxy(two));
+        const five = await runProgram(dev({ ...roomy, "swarm-ha:appReplicas": "5" }));
+        expect(decoded(five.byName("edge-manager-1-haproxy-config"))).toContain("server-template app 1-16 tasks.swarm-ha-app:8080 check");
     });
 
     test("a change to the proxy (its stats port) leaves the app's service exactly as it was: no restart", async () => {

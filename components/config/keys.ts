@@ -244,13 +244,13 @@ export const CONFIG_KEYS = {
         secret: "never",
         description:
             "Patroni's synchronous_mode: a commit is acknowledged once a replica has it, so no acknowledged write is lost when the primary dies; " +
-            "each write waits for the replica. Off: a failover may lose up to postgresMaxLagOnFailoverMb.",
+            "each write waits for the replica. Off: a failover may lose up to postgresMaxLagOnFailoverMb. A change reaches a running cluster with no restart.",
     },
     postgresMaxLagOnFailoverMb: {
         type: "integer",
         default: 1,
         secret: "never",
-        description: "A Postgres replica further behind the primary than this, in MiB (0 to 10240), is not promoted when the primary fails (Patroni's maximum_lag_on_failover).",
+        description: "A Postgres replica further behind the primary than this, in MiB (0 to 10240), is not promoted when the primary fails (Patroni's maximum_lag_on_failover). A change reaches a running cluster with no restart.",
     },
     backupImage: {
         type: "string",

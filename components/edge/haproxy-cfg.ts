@@ -127,6 +127,16 @@ const ABSOLUTE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 /** The most slots `maxAppServers` may ask for: far above any replica count this stack runs. */
 export const MAX_APP_SERVERS = 1000;
 
+/**
+ * HAProxy's server slots for an app of `replicas` tasks: two per task (a rolling update runs a
+ * new task beside each old one), rounded up to a multiple of 8. Scaling the app within a block
+ * of 4 replicas then leaves haproxy.cfg, and so every edge HAProxy, as it is. A slot no task
+ * fills costs next to nothing: it has no address, so it is in maintenance and never checked.
+ */
+export function appServerSlots(replicas: number): number {
+    return Math.ceil((2 * replicas) / 8) * 8;
+}
+
 /** The runtime API's socket inside the container. */
 export const ADMIN_SOCKET = "/tmp/haproxy-admin.sock";
 

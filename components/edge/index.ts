@@ -25,7 +25,7 @@ import type { TierCheck } from "../health";
 import { configName, HASH_LENGTH, haproxyServiceName, keepalivedServiceName } from "../common/names";
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { metricsLabels } from "../monitoring/prometheus-yml";
-import { type AdminRoute, HARD_STOP_AFTER_SECONDS, renderHaproxyConfig, STOP_DRAIN_SECONDS } from "./haproxy-cfg";
+import { type AdminRoute, appServerSlots, HARD_STOP_AFTER_SECONDS, renderHaproxyConfig, STOP_DRAIN_SECONDS } from "./haproxy-cfg";
 import { renderKeepalivedConfig } from "./keepalived-conf";
 import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
@@ -68,8 +68,8 @@ export interface EdgeProxiesArgs {
     keepalivedImage: pulumi.Input<string>;
     /** HAProxy joins the edge network and the app's network (to reach the app's tasks). */
     networks: { edge: docker.Network; app: docker.Network };
-    /** Where the app listens: its service's DNS name, its port, and how many task slots to resolve (2 × replicas). */
-    app: { serviceName: string; port: number; maxServers: number };
+    /** Where the app listens: its service's DNS name and its port; and its replicas (HAProxy's server slots follow them, see appServerSlots). */
+    app: { serviceName: string; port: number; replicas: number };
     ports: EdgePorts;
     /** The stats password's Docker secret. */
     statsPassword: docker.Secret;
@@ -148,7 +148,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
             nodeName: node.name,
             appHost: args.app.serviceName,
             appPort: args.app.port,
-            maxAppServers: args.app.maxServers,
+            maxAppServers: appServerSlots(args.app.replicas),
             httpPort: args.ports.http,
             tls: args.tlsCertificate ? { port: args.ports.https, certPath: `/run/secrets/${TLS_FILE}` } : undefined,
             statsPort: args.ports.stats,

@@ -46,31 +46,23 @@ test("the whole stack, unchanged: the preview shows only the every-run checks, a
     });
 });
 
-test("a replica change, an env change and a Patroni setting each change their services in place, rolling their tasks and no other service's; the Patroni setting restarts no Postgres member", () => {
+test("a replica change, an env change and a Patroni setting each change their services in place, rolling their tasks and no other service's (the edge's neither); the Patroni setting restarts no Postgres member", () => {
     const changed = { "swarm-ha:appReplicas": "3", "swarm-ha:backupKeep": "9", "swarm-ha:postgresMaxLagOnFailoverMb": "2" };
     const patroniConfig = () => JSON.parse(tryInService(pgService(PG[0]), "curl -fsS --max-time 2 http://127.0.0.1:8008/config") ?? "{}") as { maximum_lag_on_failover?: number };
     for (const [extra, lagBytes] of [[changed, 2 << 20], [{}, 1 << 20]] as const) {
         const before = taskContainers();
         const updated = deploy(baseNodes, extra);
         expect(updated.summary.error).toBeUndefined();
-        // In place (the provider's `mode` block is ForceNew only as a whole), not replaced. HAProxy
-        // keeps two server slots per app task, so its config (a new Docker config) follows the count.
+        // In place (the provider's `mode` block is ForceNew only as a whole), not replaced. HAProxy's
+        // server slots hold up to 4 app replicas (appServerSlots): the edge stays as it is.
         // Patroni's setting goes to the running cluster (the postgres-settings step); the
         // Postgres proxy's replica lag limit follows it.
         expect(changes(updated).sort()).toEqual(
-            [
-                "update app-service",
-                "update backups-service",
-                "update postgres-settings",
-                "replace postgres-pg-proxy-config",
-                "delete-replaced postgres-pg-proxy-config",
-                "update postgres-proxy",
-                ...["lab-m1", "lab-m2"].flatMap((n) => [`replace edge-${n}-haproxy-config`, `delete-replaced edge-${n}-haproxy-config`, `update edge-${n}-haproxy`]),
-            ].sort(),
+            ["update app-service", "update backups-service", "update postgres-settings", "replace postgres-pg-proxy-config", "delete-replaced postgres-pg-proxy-config", "update postgres-proxy"].sort(),
         );
         // The app's tasks roll too when only its count changes: the provider sends env in Go's
         // random map order, and the swarm rolls a service whose task spec differs at all.
-        expect(restartedServices(before, taskContainers())).toEqual([`${PREFIX}-app`, `${PREFIX}-backup`, `${PREFIX}-haproxy-lab-m1`, `${PREFIX}-haproxy-lab-m2`, `${PREFIX}-pg-proxy`]);
+        expect(restartedServices(before, taskContainers())).toEqual([`${PREFIX}-app`, `${PREFIX}-backup`, `${PREFIX}-pg-proxy`]);
         expect(patroniConfig().maximum_lag_on_failover).toBe(lagBytes);
     }
 });
