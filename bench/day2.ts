@@ -1,7 +1,7 @@
 /**
  * npm run bench:day2 [-- --runs 3] [--changes app-replicas,postgres-settings] [--reuse]
  * What a change costs the stack's clients (issue 18, "changes under load"): for each class of
- * change a user makes in config, `runs` deploys of the whole lab stack that apply it, then undo
+ * change a user makes in config (an image bump is a second tag of the built image, see imageBump), `runs` deploys of the whole lab stack that apply it, then undo
  * it, then apply it again (each one a change of that class), under 200 GET/s (open loop, `/`)
  * plus 10 numbered to-do writes/s (POST /todos, never retried), both through the VIP. Per
  * deploy: requests and writes that failed, acknowledged writes missing from Postgres
@@ -27,6 +27,7 @@ import { baseNodes, deploy, deployInBackground, EVERY_RUN, resetToBase } from ".
 import { longestRefusal, storedSeqs, todoWriter } from "../lab/data";
 import { onNode, sleep, VIP } from "../lab/faults";
 import { runOpenLoop } from "./load/open-loop";
+import { builtImageTag, type ImageName } from "../components/images/catalog";
 import { median } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
@@ -46,15 +47,37 @@ interface Change {
     what: string;
     /** The stack config that applies the change (the base config undoes it). */
     config: Record<string, string>;
+    /** Run once before the class's deploys (not measured). */
+    prepare?: () => void;
 }
 
-/** The change classes config can express on the lab (an image bump needs a registry the lab lacks). */
+/**
+ * An image bump without a registry: the image swarm-ha built (loaded on every lab node) under a
+ * second tag, named in config as the user's own image. Every task of the tier runs a new image
+ * reference, which is all a bump is to the swarm; the undo goes back to the built tag.
+ */
+function imageBump(image: ImageName, key: string, what: string): Change {
+    const bumped = `${builtImageTag(image)}-bump`;
+    return {
+        name: `${image}-image`,
+        what: `${what}: the ${image} image under a second tag and back (${key})`,
+        config: { [`swarm-ha:${key}`]: bumped },
+        prepare: () => {
+            for (const n of baseNodes) onNode(n.name, `docker tag ${builtImageTag(image)} ${bumped}`);
+        },
+    };
+}
+
+/** The change classes config can express on the lab. */
 const CHANGES: Change[] = [
     { name: "app-replicas", what: "the app's replicas 2 -> 3 and back (appReplicas)", config: { "swarm-ha:appReplicas": "3" } },
     { name: "app-resources", what: "the app's memory limit 256 -> 320 MiB and back (appMemoryMb): a rolling update of its tasks", config: { "swarm-ha:appMemoryMb": "320" } },
     { name: "edge-settings", what: "HAProxy's stats port 8404 -> 8406 and back (statsPort): a new HAProxy config on each edge node", config: { "swarm-ha:statsPort": "8406" } },
     { name: "redis-settings", what: "Sentinel's down-after 3000 -> 4000 ms and back (redisDownAfterMs)", config: { "swarm-ha:redisDownAfterMs": "4000" } },
-    { name: "postgres-settings", what: "Patroni's maximum_lag_on_failover 1 -> 2 MiB and back (postgresMaxLagOnFailoverMb): a new patroni.yml for every member", config: { "swarm-ha:postgresMaxLagOnFailoverMb": "2" } },
+    { name: "postgres-settings", what: "Patroni's maximum_lag_on_failover 1 -> 2 MiB and back (postgresMaxLagOnFailoverMb): applied to the running cluster", config: { "swarm-ha:postgresMaxLagOnFailoverMb": "2" } },
+    imageBump("app", "appImage", "the app's image"),
+    imageBump("redis", "redisImage", "Redis's and the Sentinels' image"),
+    imageBump("postgres", "postgresImage", "every Postgres member's image, one member at a time"),
 ];
 
 interface Sample {
@@ -118,6 +141,7 @@ async function main(): Promise<void> {
     const out: Record<string, unknown> = {};
     const summary: string[] = [];
     for (const c of changes) {
+        c.prepare?.();
         const samples: Sample[] = [];
         for (let i = 0; i < runs; i++) {
             const direction = i % 2 === 0 ? "apply" : "undo";
