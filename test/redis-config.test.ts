@@ -790,7 +790,7 @@ describe("the entrypoints", () => {
             expect(await cli(sentinelPorts[2], ["PING"], null)).toBe("NOAUTH Authentication required.");
         }, 40_000);
 
-        test(`every Redis SIGKILLed at once, back at new addresses: no replica is left to promote, so INITIAL_MASTER leads, the Sentinels follow it, and writes are back within down-after (${DOWN_AFTER_MS} ms) + 10 s`, async () => {
+        test("every Redis SIGKILLed at once, back at new addresses: no replica is left to promote, so INITIAL_MASTER leads, the Sentinels follow it, and writes are back by themselves within 30 s (issue 18's bound for a whole-tier restart)", async () => {
             expect(promoted).toBeGreaterThan(0);
             expect(await cli(redisPorts[promoted], ["SET", "before-restart", "kept"])).toBe("OK");
             expect(await cli(redisPorts[promoted], ["WAIT", "2", "2000"])).toBe("2");
@@ -812,13 +812,15 @@ describe("the entrypoints", () => {
                 REDIS_PORT: String(restartPorts[i]),
             });
             for (let i = 0; i < 3; i++) redis[i] = start(`redis ${i} (the whole tier restarted)`, "sh", [REDIS_ENTRYPOINT], restarted(i));
-            const back = await waitFor("the master the Sentinels name to take writes", DOWN_AFTER_MS + 20_000, async () => {
+            // The time itself is a benchmark's (bench:chaos-data); this bound is the guarantee. It
+            // was down-after + 10 s (13 s), which a loaded 2-core machine once missed (15.0 s).
+            const back = await waitFor("the master the Sentinels name to take writes", 30_000, async () => {
                 const named = await masterOf(sentinelPorts[0]);
                 const port = Number(named.split(":")[1]);
                 return restartPorts.includes(port) && (await cli(port, ["SET", "after-restart", "written"])) === "OK" ? Date.now() : undefined;
             });
             console.log(`Redis whole-tier restart: every Redis SIGKILLed -> writes back through the Sentinels' master in ${back - killedAt} ms (down-after ${DOWN_AFTER_MS} ms)`);
-            expect(back - killedAt).toBeLessThanOrEqual(DOWN_AFTER_MS + 10_000);
+            expect(back - killedAt).toBeLessThanOrEqual(30_000);
             expect(redis[0].output).toContain("the whole tier restarted");
             expect(redis[0].output).toContain("starting as the master and pointing the Sentinels at it");
             // Every Sentinel names it, with its own settings kept and the password to reach it.

@@ -31,14 +31,8 @@ done <<EOF
 $DECLARED
 EOF
 
-local_member() {
-    docker ps --quiet --filter "label=com.docker.swarm.service.name=$SERVICE" --filter status=running | head -n 1
-}
-member_runs() {
-    [ -n "$(local_member)" ]
-}
-wait_until "$WAIT_SECONDS" "a running task of $SERVICE on this node" member_runs
-task=$(local_member)
+wait_until "$WAIT_SECONDS" "a running task of $SERVICE on this node" has_local_task "$SERVICE"
+task=$(local_task "$SERVICE")
 out=$(printf '%s\n' "$PROGRAM" | docker exec -i "$task" sh -s -- "$@" 2>&1) || die "etcd's members could not follow the managers in config (asked in $SERVICE):
 $out"
 printf '%s\n' "$out"

@@ -38,6 +38,15 @@ wait_until() {
     done
 }
 
+# local_task SERVICE: the ID of a running container of SERVICE's tasks on this node, or nothing.
+local_task() {
+    docker ps --quiet --filter "label=com.docker.swarm.service.name=$1" --filter status=running | head -n 1
+}
+# has_local_task SERVICE: succeeds when this node runs a task of SERVICE (for wait_until).
+has_local_task() {
+    [ -n "$(local_task "$1")" ]
+}
+
 # Values are never globbed: word splitting is used only on validated lists.
 set -f
 

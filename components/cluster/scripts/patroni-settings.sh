@@ -8,14 +8,8 @@
 # This node's member must be running within WAIT_SECONDS.
 : "${NODE_NAME:?}" "${SERVICE:?}" "${SETTINGS:?}" "${WAIT_SECONDS:?}" "${PROGRAM:?}"
 
-local_member() {
-    docker ps --quiet --filter "label=com.docker.swarm.service.name=$SERVICE" --filter status=running | head -n 1
-}
-member_runs() {
-    [ -n "$(local_member)" ]
-}
-wait_until "$WAIT_SECONDS" "a running task of $SERVICE on this node" member_runs
-task=$(local_member)
+wait_until "$WAIT_SECONDS" "a running task of $SERVICE on this node" has_local_task "$SERVICE"
+task=$(local_task "$SERVICE")
 out=$(printf '%s\n' "$PROGRAM" | docker exec -i "$task" python3 - "$SETTINGS" "$WAIT_SECONDS" 2>&1) ||
     die "Patroni's settings could not be applied (asked in $SERVICE):
 $out"
