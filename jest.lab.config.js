@@ -6,5 +6,7 @@ module.exports = {
   roots: ["<rootDir>/lab/test"],
   // One lab, one test at a time.
   maxWorkers: 1,
+  // A fixed order, so that the full-stack files share one deploy.
+  testSequencer: "<rootDir>/lab/test/sequencer.js",
   testTimeout: 15 * 60 * 1000,
 };

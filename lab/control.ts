@@ -230,12 +230,42 @@ export function resetToBareHosts(): void {
  */
 export const SWARM_AND_EDGE_ONLY = { "swarm-ha:dataTier": "false", "swarm-ha:monitoring": "false" };
 
-/** A known starting point for a test file: bare hosts, then a fresh deploy of the base nodes (with `extra` config). */
+/** A known starting point: bare hosts, then a fresh deploy of the base nodes (with `extra` config). */
 export function resetToBase(extra: Record<string, unknown> = {}): Deployed {
     resetToBareHosts();
     const base = deploy(baseNodes, extra);
     if (base.status !== 0) throw new Error(`the base deploy failed: ${base.summary.error}`);
     return base;
+}
+
+/**
+ * The starting point of the full-stack test files, which share one deploy: the base stack as
+ * the file before left it, when it can be reused as a user's next `pulumi up` would find it
+ * (every host up and untouched by a fault, a preview with no change, then a run with no change
+ * whose health steps pass: they check every service, Redis, Postgres, etcd, the Alertmanagers
+ * and the VIP, within their bounds). Anything else, or a check that fails, is resetToBase (about
+ * two minutes for the full stack). `lab/test/sequencer.js` orders the files that share it.
+ */
+export function sharedBase(extra: Record<string, unknown> = {}): Deployed {
+    return reuseBase(extra) ?? resetToBase(extra);
+}
+
+/** The deployed base stack, checked as sharedBase says; undefined (and why, in the log) when it cannot be reused. */
+function reuseBase(extra: Record<string, unknown>): Deployed | undefined {
+    const started = Date.now();
+    const refuse = (why: string) => {
+        console.log(`[lab] starting from bare hosts: ${why}`);
+        return undefined;
+    };
+    if (!fs.existsSync(STATE)) return refuse("no stack is deployed");
+    const faulted = hosts.nodes.filter((n) => labDocker("inspect", "-f", "{{.State.Running}}", n.name).trim() !== "true" || deadHostRules(n.address).some(([chain, ...rule]) => spawnSync("iptables", ["-C", chain, ...rule]).status === 0));
+    if (faulted.length > 0) return refuse(`${faulted.map((n) => n.name).join(", ")} left down by the last test`);
+    const previewed = preview(baseNodes, extra);
+    if (previewed.status !== 0 || changes(previewed).length > 0) return refuse(`the deployed stack is not the base one (preview: ${previewed.summary.error ?? changes(previewed).join(", ")})`);
+    const again = deploy(baseNodes, extra);
+    if (again.status !== 0 || changes(again).length > 0) return refuse(`the deployed base stack is not healthy (${again.summary.error ?? changes(again).join(", ")})`);
+    console.log(`[lab] reusing the deployed base stack: no change to preview, and its health checks passed (${((Date.now() - started) / 1000).toFixed(0)}s)`);
+    return again;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,16 +5,16 @@
  * Postgres a leader with a streaming standby, the app writes and reads again through the VIP,
  * and no acknowledged write is lost. The backups pass their restore check. Not timed here.
  */
-import { baseNode, baseNodes, changes, deploy, deployInBackground, killHost, preview, resetToBase, startHost } from "../control";
+import { baseNode, baseNodes, changes, deploy, deployInBackground, killHost, preview, sharedBase, startHost } from "../control";
 import { onNode, PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
 import { backupMetrics, etcdService, killContainer, longestRefusal, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, tryInService, works } from "../data";
 
 const REDIS = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
 const PG = baseNodes.filter((n) => n.roles.includes("postgres-primary") || n.roles.includes("postgres-replica")).map((n) => n.name);
 
-// LAB_REUSE_DEPLOY=1 runs on the stack as deployed (faster while working on these tests; CI never sets it).
+// The base stack, reused when the file before left it deployed and healthy (lab/test/sequencer.js).
 beforeAll(() => {
-    if (!process.env.LAB_REUSE_DEPLOY) resetToBase();
+    sharedBase();
 }, 15 * 60_000);
 
 test("the app writes to-dos through the VIP into Postgres and serves reads from Redis", async () => {

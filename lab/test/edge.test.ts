@@ -4,7 +4,7 @@
  * the app is back to its replica count, the VIP answers, requests succeed. Not timed here.
  */
 import { appService, haproxyService, keepalivedService, killTask, replicas, runningTasks, setAvailability, VIP, vipAnswers, vipHolders, waitFor } from "../faults";
-import { addressOf, baseNodes, changes, deploy, killHost, resetToBase, startHost } from "../control";
+import { addressOf, baseNodes, changes, deploy, killHost, sharedBase, startHost } from "../control";
 
 const EDGE = baseNodes.filter((n) => n.roles.includes("edge")).map((n) => n.name);
 
@@ -15,8 +15,9 @@ async function recovered(): Promise<void> {
     await waitFor("the VIP to answer 5 times in a row", async () => ((inARow = (await vipAnswers()) ? inARow + 1 : 0) >= 5), 60_000, 200);
 }
 
+// The base stack, reused when the file before left it deployed and healthy (lab/test/sequencer.js).
 beforeAll(() => {
-    resetToBase();
+    sharedBase();
 }, 10 * 60_000);
 
 test("the VIP answers with the app, from both replicas; the stats page asks for a password", async () => {

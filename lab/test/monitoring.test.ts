@@ -10,7 +10,7 @@
 import { alertNames } from "../../components/monitoring/alert-rules";
 import { dashboardQueries } from "../../components/monitoring/grafana";
 import { AlertReceiver } from "../alert-receiver";
-import { baseNodes, killHost, resetToBase, startHost } from "../control";
+import { baseNodes, killHost, sharedBase, startHost } from "../control";
 import { appService, killTask, replicas, sleep, waitFor } from "../faults";
 import { works } from "../data";
 import { ALERTMANAGER_URL, PROMETHEUS_URL, alerts, dockerApiStatus, getAdmin, query, ruleNames, targets } from "../monitoring";
@@ -18,9 +18,9 @@ import { ALERTMANAGER_URL, PROMETHEUS_URL, alerts, dockerApiStatus, getAdmin, qu
 const NODES = baseNodes.map((n) => n.name);
 const receiver = new AlertReceiver();
 
-// LAB_REUSE_DEPLOY=1 runs on the stack as deployed (faster while working on these tests; CI never sets it).
+// The base stack, reused when the file before left it deployed and healthy (lab/test/sequencer.js).
 beforeAll(async () => {
-    if (!process.env.LAB_REUSE_DEPLOY) resetToBase();
+    sharedBase();
     await receiver.start();
 }, 15 * 60_000);
 afterAll(() => receiver.stop());
