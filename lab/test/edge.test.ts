@@ -3,7 +3,8 @@
  * each fault the chaos benchmark measures (bench/chaos-edge.ts) what must always hold does:
  * the app is back to its replica count, the VIP answers, requests succeed. Not timed here.
  */
-import { appService, haproxyService, keepalivedService, killTask, replicas, runningTasks, setAvailability, VIP, vipAnswers, vipHolders, waitFor } from "../faults";
+import { runOpenLoop } from "../../bench/load/open-loop";
+import { appService, haproxyService, keepalivedService, killTask, replicas, runningTasks, setAvailability, sleep, VIP, vipAnswers, vipHolders, waitFor } from "../faults";
 import { addressOf, baseNodes, changes, deploy, killHost, sharedBase, startHost } from "../control";
 
 const EDGE = baseNodes.filter((n) => n.roles.includes("edge")).map((n) => n.name);
@@ -40,9 +41,20 @@ test("a second run with no change changes nothing (keepalived's host network att
     expect(changes(again)).toEqual([]);
 });
 
-test("a killed app task is replaced; the VIP keeps answering", async () => {
+test("a killed app task is replaced; the VIP keeps answering: no request fails meanwhile", async () => {
+    // 20 requests a second through the VIP from before the kill until the app is whole again:
+    // HAProxy retries a request the dead task refused or dropped on the other replica.
+    const stop = new AbortController();
+    const load = runOpenLoop({ url: `http://${VIP}/`, ratePerSecond: 20, durationMs: 5 * 60_000, timeoutMs: 3000, signal: stop.signal });
+    await sleep(2000);
     killTask(appService());
     await recovered();
+    await sleep(2000);
+    stop.abort();
+    const seen = await load;
+    console.log(`[edge] a killed app task: ${seen.failed} of ${seen.total} requests failed`);
+    expect(`${seen.failed} failed of ${seen.total}`).toBe(`0 failed of ${seen.total}`);
+    expect(seen.total).toBeGreaterThan(100);
 });
 
 test("a drained node's app tasks move to the other app node, and come back when it is active again", async () => {
@@ -63,17 +75,23 @@ test("a drained node's app tasks move to the other app node, and come back when 
 });
 
 test("HAProxy killed on the VIP holder: the VIP moves to the other edge node, and HAProxy comes back", async () => {
-    const holder = vipHolders(EDGE)[0];
+    const [holder] = vipHolders(EDGE);
+    const other = EDGE.find((n) => n !== holder)!;
     killTask(haproxyService(holder));
-    await waitFor("the VIP to leave the node whose HAProxy died", () => !vipHolders(EDGE).includes(holder), 30_000, 100).catch(() => undefined);
+    // keepalived's check of the local HAProxy fails, so the other edge node takes the VIP (the
+    // chaos benchmark measures 1.3 s): seen there alone, before the swarm restarts HAProxy.
+    await waitFor(`the VIP to move from ${holder} to ${other}`, () => vipHolders(EDGE).join() === other, 30_000, 100);
     await waitFor(`${haproxyService(holder)} back at 1/1`, () => replicas(haproxyService(holder)) === "1/1", 120_000, 1000);
     await recovered();
     expect(vipHolders(EDGE)).toHaveLength(1);
 });
 
 test("keepalived SIGKILLed on the VIP holder: the other edge node takes the VIP, and the VIP is held once keepalived is back", async () => {
-    const holder = vipHolders(EDGE)[0];
+    const [holder] = vipHolders(EDGE);
+    const other = EDGE.find((n) => n !== holder)!;
     killTask(keepalivedService(holder));
+    // A SIGKILLed keepalived sends no goodbye: the other node takes over once the adverts stop.
+    await waitFor(`${other} to take the VIP`, () => vipHolders([other]).length === 1, 30_000, 100);
     await waitFor(`${keepalivedService(holder)} back at 1/1`, () => replicas(keepalivedService(holder)) === "1/1", 120_000, 1000);
     await recovered();
     await waitFor("exactly one VIP holder", () => vipHolders(EDGE).length === 1, 30_000, 250);
