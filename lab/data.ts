@@ -6,7 +6,8 @@
  * appears on a command line of this machine or of a node.
  */
 import { spawn } from "node:child_process";
-import { LAB_DOCKER, onNode, PREFIX, runningTasks, sleep, someManager, tryOnNode, VIP } from "./faults";
+import { numberedWriter } from "../bench/load/writes";
+import { LAB_DOCKER, onNode, PREFIX, runningTasks, someManager, tryOnNode, VIP } from "./faults";
 
 export const redisService = (node: string) => `${PREFIX}-redis-${node}`;
 export const sentinelService = (node: string) => `${PREFIX}-sentinel-${node}`;
@@ -150,48 +151,11 @@ export async function writeAndRead(title: string): Promise<Todo> {
 /** Does a write and two reads (one cached) succeed now? */
 export const works = (title: string) => writeAndRead(title).then(() => true, () => false);
 
-export interface TodoWrite {
-    seq: number;
-    /** When it was sent and when its answer (or failure) came, ms since the writer started. */
-    sentAt: number;
-    doneAt: number;
-    /** 201: the app acknowledged it (so it must be in Postgres). */
-    ok: boolean;
-}
-
 /**
  * Writes numbered to-dos (seq above `base`) through the VIP at `perSecond`, open loop (each its
  * own request, never retried), until stopped. Every write's outcome is kept.
  */
-export function todoWriter(base: number, perSecond = 10, timeoutMs = 3000) {
-    const writes: TodoWrite[] = [];
-    const t0 = Date.now();
-    let stop = false;
-    const pending = new Set<Promise<void>>();
-    const done = (async () => {
-        for (let seq = base + 1; !stop; seq++) {
-            const sentAt = Date.now() - t0;
-            const p: Promise<void> = postTodo(`chaos write ${seq}`, seq, timeoutMs)
-                .then((r) => r.status === 201, () => false)
-                .then((ok) => {
-                    writes.push({ seq, sentAt, doneAt: Date.now() - t0, ok });
-                    pending.delete(p);
-                });
-            pending.add(p);
-            await sleep(Math.max(0, (seq - base) * (1000 / perSecond) - (Date.now() - t0)));
-        }
-        await Promise.all(pending);
-    })();
-    return {
-        t0,
-        writes,
-        stop: async () => {
-            stop = true;
-            await done;
-            writes.sort((a, b) => a.seq - b.seq);
-        },
-    };
-}
+export const todoWriter = (base: number, perSecond = 10, timeoutMs = 3000) => numberedWriter(`http://${VIP}/todos`, base, perSecond, timeoutMs);
 
 /** The longest time from a refused write to the next accepted one, in ms (to the last write if none followed). */
 export function longestRefusal(writes: { sentAt: number; ok: boolean }[]): number {

@@ -1,0 +1,62 @@
+/**
+ * Numbered writes for the chaos and day-two benchmarks: POST {title, seq} to a URL at a fixed
+ * rate, open loop (each write its own request, never retried, sent on schedule whether or not
+ * the earlier ones answered), keeping every write's outcome so that acknowledged writes can be
+ * looked up afterwards. Node's `fetch`, no dependency.
+ */
+
+export interface NumberedWrite {
+    seq: number;
+    /** When it was sent and when its answer (or failure) came, ms since the writer started. */
+    sentAt: number;
+    doneAt: number;
+    /** A 201: the server acknowledged it (so it must be stored). */
+    ok: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Writes `{title: "<titlePrefix> <seq>", seq}` to `url` for seq = base + 1, base + 2, ... at
+ * `perSecond` until stopped; `stop()` waits for the writes in flight and sorts them by seq.
+ */
+export function numberedWriter(url: string, base: number, perSecond = 10, timeoutMs = 3000, titlePrefix = "chaos write") {
+    const writes: NumberedWrite[] = [];
+    const t0 = Date.now();
+    let stopped = false;
+    const pending = new Set<Promise<void>>();
+    const post = (seq: number) =>
+        fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ title: `${titlePrefix} ${seq}`, seq }),
+            signal: AbortSignal.timeout(timeoutMs),
+        }).then(
+            async (r) => {
+                await r.arrayBuffer().catch(() => undefined);
+                return r.status === 201;
+            },
+            () => false,
+        );
+    const done = (async () => {
+        for (let seq = base + 1; !stopped; seq++) {
+            const sentAt = Date.now() - t0;
+            const p: Promise<void> = post(seq).then((ok) => {
+                writes.push({ seq, sentAt, doneAt: Date.now() - t0, ok });
+                pending.delete(p);
+            });
+            pending.add(p);
+            await sleep(Math.max(0, (seq - base) * (1000 / perSecond) - (Date.now() - t0)));
+        }
+        await Promise.all(pending);
+    })();
+    return {
+        t0,
+        writes,
+        stop: async () => {
+            stopped = true;
+            await done;
+            writes.sort((a, b) => a.seq - b.seq);
+        },
+    };
+}
