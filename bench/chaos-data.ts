@@ -14,8 +14,9 @@
  */
 import { baseNodes, killHost, startHost } from "../lab/control";
 import { appService, replicas, sleep, VIP, waitFor } from "../lab/faults";
-import { BACKUP_SERVICE, directPostgresWrites, inService, directRedisWrites, killContainer, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, todoWriter, works, writeAndRead } from "../lab/data";
-import { runOpenLoop, type RequestResult } from "./load/open-loop";
+import { BACKUP_SERVICE, directPostgresWrites, inService, directRedisWrites, killContainer, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, works, writeAndRead } from "../lab/data";
+import { startLoad } from "./load/load-process";
+import type { RequestResult } from "./load/open-loop";
 import { benchCommand, median, percentile, recordChaosRun } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
@@ -25,6 +26,8 @@ const runs = wholeNumber(flags.runs, "--runs", 3);
 const READ_RATE = 100;
 const WRITE_RATE = 10;
 const FAULT_AT_MS = 5000;
+/** A run whose load generator started a request later than this behind its schedule is invalid. */
+const MAX_LAG_MS = 250;
 const REDIS = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
 const PG = baseNodes.filter((n) => n.roles.includes("postgres-primary") || n.roles.includes("postgres-replica")).map((n) => n.name);
 
@@ -42,8 +45,11 @@ interface Scenario {
 }
 
 interface RunReport {
-    /** Direct writes: from the fault until the first success after the last failure (0 if none failed), seconds. */
-    writesBackS: number;
+    /** Direct writes: from the fault until the first success after the last failure (0 if none failed), seconds; null: never back. */
+    writesBackS: number | null;
+    /** How far the app load's generator fell behind its schedule; over MAX_LAG_MS the run is invalid. */
+    generatorMaxLagMs: number;
+    valid: boolean;
     direct: { total: number; failed: number; acknowledged: number; lost: number };
     /** Through the app. */
     app: {
@@ -88,7 +94,7 @@ const SCENARIOS: Scenario[] = [
             return master;
         },
         restore: recovered,
-        met: (r) => r.writesBackS <= 5 && r.app.reads.failed === 0 && r.app.writes.failed === 0,
+        met: (r) => r.writesBackS !== null && r.writesBackS <= 5 && r.app.reads.failed === 0 && r.app.writes.failed === 0,
     },
     {
         name: "pg-primary-kill",
@@ -102,7 +108,7 @@ const SCENARIOS: Scenario[] = [
             return leader;
         },
         restore: recovered,
-        met: (r) => r.writesBackS <= 15 && r.app.writeOutageS <= 15 && r.direct.lost === 0 && r.app.writes.lost === 0 && r.app.reads.failed === 0,
+        met: (r) => r.writesBackS !== null && r.writesBackS <= 15 && r.app.writeOutageS <= 15 && r.direct.lost === 0 && r.app.writes.lost === 0 && r.app.reads.failed === 0,
     },
     {
         name: "pg-primary-host-stop",
@@ -121,18 +127,18 @@ const SCENARIOS: Scenario[] = [
             stoppedHost = undefined;
             await recovered();
         },
-        met: (r) => r.writesBackS <= 15 && r.app.writeOutageS <= 15 && r.direct.lost === 0 && r.app.writes.lost === 0,
+        met: (r) => r.writesBackS !== null && r.writesBackS <= 15 && r.app.writeOutageS <= 15 && r.direct.lost === 0 && r.app.writes.lost === 0,
     },
 ];
 let stoppedHost: string | undefined;
 
-/** From `faultAt` until the first success after the last failure (0 if nothing failed), seconds. */
-function backAfter(writes: { at: number; ok: boolean }[], faultAt: number): number {
+/** From `faultAt` until the first success after the last failure (0 if nothing failed), seconds; null if no write succeeded after it. */
+function backAfter(writes: { at: number; ok: boolean }[], faultAt: number): number | null {
     const failed = writes.filter((w) => !w.ok && w.at >= faultAt);
     if (failed.length === 0) return 0;
     const lastFailure = Math.max(...failed.map((w) => w.at));
     const back = writes.find((w) => w.ok && w.at > lastFailure);
-    return ((back?.at ?? lastFailure) - faultAt) / 1000;
+    return back ? (back.at - faultAt) / 1000 : null;
 }
 
 async function runOnce(s: Scenario): Promise<RunReport> {
@@ -149,14 +155,22 @@ async function runOnce(s: Scenario): Promise<RunReport> {
     const seconds = Math.round(s.durationMs / 1000);
     const standby = PG.find((n) => n !== leaderBefore)!;
     const direct = s.direct === "redis" ? directRedisWrites(writerNode, run, seconds) : directPostgresWrites(standby, run, seconds);
-    const reads: RequestResult[] = [];
-    const readLoad = runOpenLoop({ url: `http://${VIP}/todos/${cachedId}`, ratePerSecond: READ_RATE, durationMs: s.durationMs, timeoutMs: 3000, onResult: (r) => reads.push(r) });
-    const writer = todoWriter(base, WRITE_RATE);
+    // The app's reads and writes run in a process of its own: this one's synchronous polling
+    // (patroniLeader, redisMaster: `docker exec`) cannot hold them back.
+    const load = startLoad({
+        reads: { url: `http://${VIP}/todos/${cachedId}`, ratePerSecond: READ_RATE, maxDurationMs: s.durationMs, timeoutMs: 3000, keepResults: true },
+        writes: { url: `http://${VIP}/todos`, base, perSecond: WRITE_RATE, timeoutMs: 3000 },
+    });
+    const { startedAtEpochMs } = await load.ready;
     await sleep(FAULT_AT_MS);
+    // Every clock starts when the fault is issued.
     const faultAt = Date.now();
     const hit = await s.inject();
-    await readLoad;
-    await writer.stop();
+    await sleep(Math.max(0, startedAtEpochMs + s.durationMs + 3000 + 500 - Date.now())); // the last reads settle
+    const loaded = await load.stop();
+    const reads: RequestResult[] = loaded.reads!.results!;
+    const writer = { writes: loaded.writes!, t0: loaded.writesStartedAtEpochMs! };
+    const faultAtMs = faultAt - startedAtEpochMs;
     const directDone = await direct;
     const stored = await storedSeqs(base);
     const now = s.direct === "redis" ? redisMaster(REDIS) : patroniLeader(PG);
@@ -165,6 +179,8 @@ async function runOnce(s: Scenario): Promise<RunReport> {
     const failedReads = reads.filter((r) => r.outcome !== "ok");
     const report: RunReport = {
         writesBackS: backAfter(directDone.writes, faultAt),
+        generatorMaxLagMs: loaded.reads!.maxLagMs,
+        valid: loaded.reads!.maxLagMs <= MAX_LAG_MS,
         direct: {
             total: directDone.writes.length,
             failed: directDone.writes.filter((w) => !w.ok).length,
@@ -175,7 +191,7 @@ async function runOnce(s: Scenario): Promise<RunReport> {
             writes: { total: writer.writes.length, failed: failedWrites.length, acknowledged: acked.length, lost: acked.filter((w) => !stored.has(w.seq)).length },
             writeOutageS: failedWrites.length ? Math.max(0, Math.max(...failedWrites.map((w) => w.doneAt)) - (faultAt - writer.t0)) / 1000 : 0,
             reads: { total: reads.length, failed: failedReads.length, p99Ms: percentile(reads.filter((r) => r.outcome === "ok").map((r) => r.latencyMs), 99) },
-            readOutageS: failedReads.length ? Math.max(0, Math.max(...failedReads.map((r) => r.startedAt + r.latencyMs)) - FAULT_AT_MS) / 1000 : 0,
+            readOutageS: failedReads.length ? Math.max(0, Math.max(...failedReads.map((r) => r.startedAt + r.latencyMs)) - faultAtMs) / 1000 : 0,
         },
         movedTo: now !== undefined && now !== hit ? now : null,
     };
@@ -196,23 +212,28 @@ async function main(): Promise<void> {
             samples.push(r);
             console.log(`[chaos-data] ${s.name} run ${i + 1}: ${JSON.stringify(r)}`);
         }
+        // Medians of the valid runs (the load generator kept its schedule); a run whose writes never
+        // came back counts as infinitely long, and a goal is met only in a valid run.
+        const valid = samples.filter((r) => r.valid);
+        const neverBack = valid.filter((r) => r.writesBackS === null).length;
         const med = {
-            writesBackS: median(samples.map((r) => r.writesBackS)),
-            directLost: median(samples.map((r) => r.direct.lost)),
-            appWriteOutageS: median(samples.map((r) => r.app.writeOutageS)),
-            appFailedWrites: median(samples.map((r) => r.app.writes.failed)),
-            appLostWrites: median(samples.map((r) => r.app.writes.lost)),
-            appFailedReads: median(samples.map((r) => r.app.reads.failed)),
-            appReadP99Ms: median(samples.map((r) => r.app.reads.p99Ms)),
+            writesBackS: median(valid.map((r) => r.writesBackS ?? Infinity)),
+            directLost: median(valid.map((r) => r.direct.lost)),
+            appWriteOutageS: median(valid.map((r) => r.app.writeOutageS)),
+            appFailedWrites: median(valid.map((r) => r.app.writes.failed)),
+            appLostWrites: median(valid.map((r) => r.app.writes.lost)),
+            appFailedReads: median(valid.map((r) => r.app.reads.failed)),
+            appReadP99Ms: median(valid.map((r) => r.app.reads.p99Ms)),
         };
-        const moved = samples.filter((r) => r.movedTo !== null).length;
-        const metRuns = samples.filter((r) => s.met(r)).length;
-        out[s.name] = { what: s.what, goal: s.goal, goalMetInRuns: `${metRuns}/${runs}`, median: med, samples };
+        const moved = valid.filter((r) => r.movedTo !== null).length;
+        const metRuns = valid.filter((r) => s.met(r)).length;
+        out[s.name] = { what: s.what, goal: s.goal, goalMetInRuns: `${metRuns}/${runs}`, validRuns: `${valid.length}/${runs}`, writesNeverBackInRuns: neverBack, median: { ...med, writesBackS: med.writesBackS === Infinity ? "never" : med.writesBackS }, samples };
         summary.push(
-            `${s.name}: writes to ${s.direct === "redis" ? "Redis" : "Postgres"} back in ${med.writesBackS?.toFixed(2)} s (${med.directLost} acknowledged lost; ` +
-                `a new ${s.direct === "redis" ? "master" : "leader"} in ${moved} of ${runs}); through the app: writes refused for ${med.appWriteOutageS?.toFixed(2)} s ` +
+            `${s.name}: writes to ${s.direct === "redis" ? "Redis" : "Postgres"} back in ${med.writesBackS === Infinity ? "NEVER" : med.writesBackS?.toFixed(2)} s` +
+                `${neverBack ? ` (never back in ${neverBack} of ${valid.length})` : ""} (${med.directLost} acknowledged lost; ` +
+                `a new ${s.direct === "redis" ? "master" : "leader"} in ${moved} of ${valid.length}); through the app: writes refused for ${med.appWriteOutageS?.toFixed(2)} s ` +
                 `(${med.appFailedWrites} failed, ${med.appLostWrites} acknowledged lost), ${med.appFailedReads} failed cached reads, read p99 ${med.appReadP99Ms?.toFixed(0)} ms ` +
-                `(goal ${s.goal}: ${metRuns === runs ? "met" : `MISSED in ${runs - metRuns} of ${runs}`})`,
+                `(goal ${s.goal}: ${metRuns === runs ? "met" : `MISSED in ${runs - metRuns} of ${runs}`}; ${valid.length}/${runs} runs valid)`,
         );
     }
     // 3. A backup taken now (of the rows the scenarios above wrote), then the newest good backup
@@ -259,7 +280,7 @@ async function main(): Promise<void> {
             lab: `3 managers + 1 worker; Redis + Sentinel on ${REDIS.join(", ")}; Postgres (Patroni) on ${PG.join(", ")}, etcd on the managers`,
             load:
                 `through http://${VIP}/: ${WRITE_RATE} writes/s (POST /todos, numbered, 3 s timeout, never retried) and ${READ_RATE} cached reads/s (GET /todos/:id, open loop); ` +
-                `directly: about 10 writes/s from a container in the swarm (redis-cli to the master its Sentinel names, or psql through the Postgres proxy; 1 s timeout each); fault at ${FAULT_AT_MS / 1000} s`,
+                `directly: about 10 writes/s from a container in the swarm (redis-cli to the master its Sentinel names, or psql through the Postgres proxy; 1 s timeout each); the app's load from a process of its own (nice -10 as root); fault at ${FAULT_AT_MS / 1000} s, every clock from when it was issued; a run whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
             runs,
             partial: wanted !== undefined,
             scenarios: out,

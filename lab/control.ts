@@ -260,10 +260,11 @@ function reuseBase(extra: Record<string, unknown>): Deployed | undefined {
     if (!fs.existsSync(STATE)) return refuse("no stack is deployed");
     const faulted = hosts.nodes.filter((n) => labDocker("inspect", "-f", "{{.State.Running}}", n.name).trim() !== "true" || deadHostRules(n.address).some(([chain, ...rule]) => spawnSync("iptables", ["-C", chain, ...rule]).status === 0));
     if (faulted.length > 0) return refuse(`${faulted.map((n) => n.name).join(", ")} left down by the last test`);
+    const some = (list: string[]) => list.slice(0, 3).join(", ") + (list.length > 3 ? ` and ${list.length - 3} more` : "");
     const previewed = preview(baseNodes, extra);
-    if (previewed.status !== 0 || changes(previewed).length > 0) return refuse(`the deployed stack is not the base one (preview: ${previewed.summary.error ?? changes(previewed).join(", ")})`);
+    if (previewed.status !== 0 || changes(previewed).length > 0) return refuse(`the deployed stack is not the base one (preview: ${previewed.summary.error ?? some(changes(previewed))})`);
     const again = deploy(baseNodes, extra);
-    if (again.status !== 0 || changes(again).length > 0) return refuse(`the deployed base stack is not healthy (${again.summary.error ?? changes(again).join(", ")})`);
+    if (again.status !== 0 || changes(again).length > 0) return refuse(`the deployed base stack is not healthy (${again.summary.error ?? some(changes(again))})`);
     console.log(`[lab] reusing the deployed base stack: no change to preview, and its health checks passed (${((Date.now() - started) / 1000).toFixed(0)}s)`);
     return again;
 }

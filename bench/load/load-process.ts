@@ -8,7 +8,7 @@
  * left is in the report (`maxLagMs`), for the benchmark to judge the run by.
  *
  *   const load = startLoad({ reads: { url, ratePerSecond: 200 }, writes: { url, base, perSecond: 10 } });
- *   await load.ready; ...fault or deploy...; const { reads, writes } = await load.stop();
+ *   const { startedAtEpochMs } = await load.ready; ...fault or deploy...; const { reads, writes } = await load.stop();
  */
 import { fork } from "node:child_process";
 import * as os from "node:os";
@@ -27,12 +27,20 @@ export interface LoadResults {
     /** The reads' report, with every request's result when `keepResults` was asked for. */
     reads?: OpenLoopReport & { results?: RequestResult[] };
     writes?: NumberedWrite[];
+    /** When the writer started (ms since the epoch): the zero of each write's `sentAt` and `doneAt`. */
+    writesStartedAtEpochMs?: number;
     /** The child's CPU priority (nice): below 0 when it could be raised. */
     nice: number;
 }
 
 type ToChild = { type: "start"; plan: LoadPlan } | { type: "stop" };
-type FromChild = { type: "started"; nice: number } | { type: "done"; results: LoadResults } | { type: "error"; message: string };
+/** When the load started (ms since the epoch: the zero of the reads' `startedAt`), and the child's nice. */
+export interface LoadStarted {
+    startedAtEpochMs: number;
+    nice: number;
+}
+
+type FromChild = ({ type: "started" } & LoadStarted) | { type: "done"; results: LoadResults } | { type: "error"; message: string };
 
 const ROOT = path.resolve(__dirname, "..", "..");
 /** A higher priority for the load than the deploy and the lab nodes (root only; else unchanged). */
@@ -56,7 +64,10 @@ export function startLoad(plan: LoadPlan) {
             child.on("message", onMessage);
             void exited.then(() => reject(failed ?? new Error(`the load process exited before it was ${type}`)));
         });
-    const ready = next("started").then(() => undefined);
+    const ready = next("started").then((m) => {
+        const { startedAtEpochMs, nice } = m as Extract<FromChild, { type: "started" }>;
+        return { startedAtEpochMs, nice } satisfies LoadStarted;
+    });
     child.send({ type: "start", plan } satisfies ToChild);
     return {
         ready,
@@ -84,6 +95,8 @@ function runChild(): void {
         }
         const stop = new AbortController();
         const kept: RequestResult[] = [];
+        // The reads' t0 is taken in the same tick, as runOpenLoop starts its schedule.
+        const startedAtEpochMs = Date.now();
         const reads = plan.reads
             ? runOpenLoop({
                   url: plan.reads.url,
@@ -96,14 +109,17 @@ function runChild(): void {
             : undefined;
         const writer = plan.writes ? numberedWriter(plan.writes.url, plan.writes.base, plan.writes.perSecond, plan.writes.timeoutMs) : undefined;
         const send = (m: FromChild) => process.send!(m);
-        send({ type: "started", nice: os.getPriority() });
+        send({ type: "started", startedAtEpochMs, nice: os.getPriority() });
         process.once("message", async () => {
             stop.abort();
             try {
                 const [report] = await Promise.all([reads, writer?.stop()]);
                 const results: LoadResults = { nice: os.getPriority() };
                 if (report) results.reads = plan.reads?.keepResults ? { ...report, results: kept.sort((a, b) => a.index - b.index) } : report;
-                if (writer) results.writes = writer.writes;
+                if (writer) {
+                    results.writes = writer.writes;
+                    results.writesStartedAtEpochMs = writer.t0;
+                }
                 send({ type: "done", results });
             } catch (e) {
                 send({ type: "error", message: (e as Error).message });
