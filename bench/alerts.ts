@@ -16,7 +16,7 @@
 import { AlertReceiver } from "../lab/alert-receiver";
 import { killHost, startHost } from "../lab/control";
 import { killContainer, redisMaster, redisService } from "../lab/data";
-import { appService, killTask, replicas, sleep, waitFor } from "../lab/faults";
+import { appService, hostsEngine, killTask, replicas, sleep, waitFor } from "../lab/faults";
 import { alerts as prometheusAlerts } from "../lab/monitoring";
 import { baseNodes } from "../lab/control";
 import { benchCommand, median, recordChaosRun } from "./results";
@@ -151,6 +151,7 @@ async function main(): Promise<void> {
         "alerts",
         {
             command,
+            engine: hostsEngine(),
             lab: "3 managers + 1 worker, the whole stack; Prometheus scrapes every 10 s (the swarm exporter every 5 s), evaluates every 5 s; Alertmanager group_wait 5 s",
             load: "none",
             runs,

@@ -13,7 +13,7 @@
  * it. Traffic goes only to the lab's VIP.
  */
 import { baseNodes, killHost, startHost } from "../lab/control";
-import { appService, replicas, sleep, VIP, waitFor } from "../lab/faults";
+import { appService, hostsEngine, replicas, sleep, VIP, waitFor } from "../lab/faults";
 import { BACKUP_SERVICE, directPostgresWrites, inService, directRedisWrites, killContainer, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, works, writeAndRead } from "../lab/data";
 import { startLoad } from "./load/load-process";
 import type { RequestResult } from "./load/open-loop";
@@ -277,6 +277,7 @@ async function main(): Promise<void> {
         "chaos-data",
         {
             command,
+            engine: hostsEngine(),
             lab: `3 managers + 1 worker; Redis + Sentinel on ${REDIS.join(", ")}; Postgres (Patroni) on ${PG.join(", ")}, etcd on the managers`,
             load:
                 `through http://${VIP}/: ${WRITE_RATE} writes/s (POST /todos, numbered, 3 s timeout, never retried) and ${READ_RATE} cached reads/s (GET /todos/:id, open loop); ` +

@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { baseNodes, deployInBackground, killHost, startHost } from "../lab/control";
-import { appService, haproxyService, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, someManager, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
+import { appService, haproxyService, hostsEngine, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, someManager, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
 import { startLoad } from "./load/load-process";
 import type { RequestResult } from "./load/open-loop";
 import { benchCommand, median, percentile, recordChaosRun } from "./results";
@@ -287,6 +287,7 @@ async function main(): Promise<void> {
         "chaos-edge",
         {
             command,
+            engine: hostsEngine(),
             lab: "3 managers + 1 worker; edge on lab-m1, lab-m2; app 2 replicas on lab-w1, lab-m3",
             load: `open loop, ${RATE} requests/s to http://${VIP}/, 2 s timeout, keep-alive, from a process of its own (nice -10 as root); fault at ${FAULT_AT_MS / 1000} s, every clock from when it was issued; a run whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
             runs,

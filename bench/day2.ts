@@ -20,16 +20,15 @@
  * config). Needs the lab (npm run lab:up).
  * Traffic goes only to the lab's VIP.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { baseNodes, deploy, deployInBackground, EVERY_RUN, resetToBase } from "../lab/control";
 import { longestRefusal, storedSeqs } from "../lab/data";
-import { onNode, sleep, VIP } from "../lab/faults";
+import { hostsEngine, onNode, sleep, VIP } from "../lab/faults";
 import { startLoad } from "./load/load-process";
 import { builtImageTag, type ImageName } from "../components/images/catalog";
-import { median } from "./results";
+import { median, RUN_COMMIT } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const USAGE = "npm run bench:day2 [-- --runs 3] [--changes a,b] [--reuse]: changes of each class deployed under load through the VIP";
@@ -140,7 +139,7 @@ async function main(): Promise<void> {
         console.log("[day2] base deploy of the whole stack on bare hosts (not measured)");
         resetToBase();
     }
-    const engine = onNode("lab-m1", "docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'").trim();
+    const engine = hostsEngine();
     const out: Record<string, unknown> = {};
     const summary: string[] = [];
     for (const c of changes) {
@@ -174,13 +173,11 @@ async function main(): Promise<void> {
                 `deploy ${med.deploySeconds?.toFixed(0)} s${samples.every((s) => s.deployOk) ? "" : " (a DEPLOY FAILED)"} (goal 0 failed reads or writes, 0 lost: ${met ? "met" : "MISSED"}; ${valid.length}/${samples.length} samples valid)`,
         );
     }
-    const git = (...a: string[]) => spawnSync("git", a, { cwd: ROOT, encoding: "utf8" }).stdout.trim();
-    const dirty = git("status", "--porcelain").length > 0;
     const command = `npm run bench:day2 -- --runs ${runs}${wanted ? ` --changes ${wanted.join(",")}` : ""}${flags.reuse ? " --reuse" : ""}`;
     const result = {
         date: new Date().toISOString(),
         command,
-        commit: `${git("rev-parse", "--short", "HEAD")}${dirty ? " (with uncommitted changes)" : ""}`,
+        commit: RUN_COMMIT,
         machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
         lab: `3 managers + 1 worker, the whole stack (data tier, monitoring); hosts' Docker ${engine}`,
         load: `through http://${VIP}/: ${READ_RATE} GET/s (open loop, 3 s timeout) and ${WRITE_RATE} to-do writes/s (POST /todos, numbered, 3 s timeout, never retried), from ${MARGIN_MS / 1000} s before each deploy to ${MARGIN_MS / 1000} s after it, from a process of its own (nice -10 when run as root); a sample whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,

@@ -9,13 +9,12 @@
  * invocation's own numbers, on this commit) and a line to SUMMARY.md. Needs the lab's hosts
  * and images (`npm run lab:up` makes them). Not a test: nothing passes or fails on a number.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { baseNodes, deploy, EVERY_RUN, resetToBase } from "../lab/control";
-import { onNode, restartedServices, taskContainers } from "../lab/faults";
-import { median } from "./results";
+import { hostsEngine, restartedServices, taskContainers } from "../lab/faults";
+import { median, RUN_COMMIT } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -23,11 +22,9 @@ const { values: flags } = parseCli("npm run bench:idempotence [-- --runs 3]: N n
 const runs = wholeNumber(flags.runs, "--runs", 3);
 const GOALS = { changedResources: 0, restartedTasks: 0, seconds: 15 };
 
-const git = (...a: string[]) => spawnSync("git", a, { cwd: ROOT, encoding: "utf8" }).stdout.trim();
-
 console.log("[bench] base deploy of the whole stack on bare hosts (not measured)");
 resetToBase();
-const engine = onNode("lab-m1", "docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'").trim();
+const engine = hostsEngine();
 
 const samples: { seconds: number; changed: string[]; everyRun: string[]; restartedTasks: number; restartedServices: string[] }[] = [];
 for (let i = 1; i <= runs; i++) {
@@ -60,11 +57,10 @@ const met = {
     restartedTasks: samples.every((s) => s.restartedTasks <= GOALS.restartedTasks),
     seconds: med.seconds !== null && med.seconds < GOALS.seconds,
 };
-const dirty = git("status", "--porcelain").length > 0;
 const result = {
     date: new Date().toISOString(),
     command: `npm run bench:idempotence -- --runs ${runs}`,
-    commit: `${git("rev-parse", "--short", "HEAD")}${dirty ? " (with uncommitted changes)" : ""}`,
+    commit: RUN_COMMIT,
     machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     lab: `3 managers + 1 worker, the whole stack (data tier, monitoring); hosts' Docker ${engine}`,
     runs,

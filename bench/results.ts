@@ -1,8 +1,9 @@
 /**
  * What the chaos benchmarks share: their statistics, and how they record a run: the numbers in
- * bench/results/<name>.json (a run of some scenarios keeps the others' last numbers) and one
- * line in bench/results/SUMMARY.md.
+ * bench/results/<name>.json (one invocation's, on one commit) and one line in
+ * bench/results/SUMMARY.md.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -28,26 +29,39 @@ export function benchCommand(name: string, runs: number, wanted: string[] | unde
 }
 
 /**
- * Writes bench/results/<name>.json: this run's scenarios, and when only some were run
- * (`partial`), the last numbers of the others. Then appends `summaryLine` to SUMMARY.md.
+ * The commit a benchmark measures, read when it starts (so a checkout during a long run cannot
+ * relabel it), marked when the tree had uncommitted changes.
+ */
+export const RUN_COMMIT = (() => {
+    const git = (...a: string[]) => spawnSync("git", a, { cwd: path.resolve(__dirname, ".."), encoding: "utf8" }).stdout.trim();
+    return `${git("rev-parse", "--short", "HEAD")}${git("status", "--porcelain").length > 0 ? " (with uncommitted changes)" : ""}`;
+})();
+
+/**
+ * Writes bench/results/<name>.json: this invocation's numbers alone, on this commit (a run of
+ * some scenarios is its own run, `partial`, and keeps nothing of an older one). Then appends
+ * `summaryLine` to SUMMARY.md, with the commit and the hosts' engine.
  */
 export function recordChaosRun(
     name: string,
-    run: { command: string; lab: string; load: string; runs: number; partial: boolean; scenarios: Record<string, unknown> },
+    run: { command: string; lab: string; engine: string; load: string; runs: number; partial: boolean; scenarios: Record<string, unknown> },
     summaryLine: string,
 ): void {
     const file = path.join(RESULTS, `${name}.json`);
-    const previous = run.partial && fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")).scenarios ?? {}) : {};
     const record = {
         date: new Date().toISOString(),
         command: run.command,
+        commit: RUN_COMMIT,
         machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
         lab: run.lab,
+        engine: run.engine,
         load: run.load,
         runs: run.runs,
-        scenarios: { ...previous, ...run.scenarios },
+        partial: run.partial,
+        scenarios: run.scenarios,
     };
     fs.writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
-    fs.appendFileSync(path.join(RESULTS, "SUMMARY.md"), `${summaryLine}\n`);
-    console.log(summaryLine);
+    const line = `${summaryLine} [commit ${RUN_COMMIT}; hosts' Docker ${run.engine}]`;
+    fs.appendFileSync(path.join(RESULTS, "SUMMARY.md"), `${line}\n`);
+    console.log(line);
 }

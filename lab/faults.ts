@@ -56,6 +56,11 @@ export function vipHolders(edgeNodes: string[]): string[] {
     return edgeNodes.filter((n) => (tryOnNode(n, `ip -4 -o addr show | grep -F ' ${VIP}/' || true`) ?? "").trim() !== "");
 }
 
+/** The hosts' Docker engine, as the benchmarks record it: "20.10.24+dfsg1 (API 1.41)". */
+export function hostsEngine(node = "lab-m1"): string {
+    return onNode(node, "docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'").trim();
+}
+
 /** A running manager, to run swarm commands on. */
 export function someManager(): string {
     for (const n of hosts.nodes.filter((x) => x.role === "manager")) {
