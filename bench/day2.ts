@@ -1,8 +1,11 @@
 /**
  * npm run bench:day2 [-- --runs 3] [--changes app-replicas,postgres-settings] [--reuse]
  * What a change costs the stack's clients (issue 18, "changes under load"): for each class of
- * change a user makes in config (an image bump is a second tag of the built image, see imageBump), `runs` deploys of the whole lab stack that apply it, then undo
- * it, then apply it again (each one a change of that class), under 200 GET/s (open loop, `/`)
+ * change a user makes in config (an image bump is a second tag of the built image, see
+ * imageBump; a node removed and added back needs a lab with 2 workers, and is recorded as not
+ * run on a smaller one; a rotated secret is set as secret config), `runs` deploys of the whole
+ * lab stack that apply it, then undo it, then apply it again (each one a change of that
+ * class), under 200 GET/s (open loop, `/`)
  * plus 10 numbered to-do writes/s (POST /todos, never retried), both through the VIP. Per
  * deploy: requests and writes that failed, acknowledged writes missing from Postgres
  * afterwards, the longest time writes were refused, the deploy's own time and whether it
@@ -23,7 +26,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { baseNodes, deploy, deployInBackground, EVERY_RUN, resetToBase } from "../lab/control";
+import * as crypto from "node:crypto";
+import { baseNodes, deploy, deployInBackground, EVERY_RUN, resetToBase, secretConfig } from "../lab/control";
+import type { LabNode } from "../lab/stack";
 import { longestRefusal, storedSeqs } from "../lab/data";
 import { hostsEngine, onNode, sleep, VIP } from "../lab/faults";
 import { startLoad } from "./load/load-process";
@@ -47,9 +52,22 @@ interface Change {
     what: string;
     /** The stack config that applies the change (the base config undoes it). */
     config: Record<string, string>;
+    /** The nodes that apply it (default the base nodes, which undo it). */
+    nodes?: () => LabNode[];
+    /** Secret config that applies it, as `pulumi config set --secret` gives it (none undoes it). */
+    secrets?: () => Record<string, string>;
     /** Run once before the class's deploys (not measured). */
     prepare?: () => void;
 }
+
+/** The lab's extra app worker, which the node classes remove and add back: only a lab with 2 workers has it. */
+const SPARE_WORKER = "lab-w2";
+const withoutSpareWorker = (): LabNode[] => {
+    if (!baseNodes.some((n) => n.name === SPARE_WORKER)) {
+        throw new Error(`the worker-node class needs ${SPARE_WORKER}, an app worker with no other role: a lab with 2 workers (bash lab/hosts.sh up --managers 3 --workers 2)`);
+    }
+    return baseNodes.filter((n) => n.name !== SPARE_WORKER);
+};
 
 /**
  * An image bump without a registry: the image swarm-ha built (loaded on every lab node) under a
@@ -78,6 +96,18 @@ const CHANGES: Change[] = [
     imageBump("app", "appImage", "the app's image"),
     imageBump("redis", "redisImage", "Redis's and the Sentinels' image"),
     imageBump("postgres", "postgresImage", "every Postgres member's image, one member at a time"),
+    {
+        name: "worker-node",
+        what: `an app worker (${SPARE_WORKER}) removed from config (drained, then it leaves) and added back (a fresh join): apply removes it, undo adds it`,
+        config: {},
+        nodes: withoutSpareWorker,
+    },
+    {
+        name: "stats-password",
+        what: "HAProxy's stats password rotated (haproxyStatsPassword set as a secret, then back to a generated one): a new Docker secret, both HAProxys updated",
+        config: {},
+        secrets: () => ({ "swarm-ha:haproxyStatsPassword": `rotated-${crypto.randomBytes(12).toString("hex")}` }),
+    },
 ];
 
 interface Sample {
@@ -94,7 +124,7 @@ interface Sample {
     valid: boolean;
 }
 
-async function measuredDeploy(config: Record<string, string>, direction: Sample["direction"]): Promise<Sample> {
+async function measuredDeploy(nodes: LabNode[], config: Record<string, string>, args: string[], direction: Sample["direction"]): Promise<Sample> {
     const base = Date.now() * 1000;
     // The reads and writes run in a process of their own (at a higher CPU priority), so that
     // neither this process nor the deploy holds them back.
@@ -102,7 +132,7 @@ async function measuredDeploy(config: Record<string, string>, direction: Sample[
     await load.ready;
     await sleep(MARGIN_MS);
     const t0 = Date.now();
-    const d = await deployInBackground(baseNodes, config).done;
+    const d = await deployInBackground(nodes, config, args).done;
     const deploySeconds = (Date.now() - t0) / 1000;
     await sleep(MARGIN_MS);
     const { reads, writes } = await load.stop();
@@ -143,11 +173,21 @@ async function main(): Promise<void> {
     const out: Record<string, unknown> = {};
     const summary: string[] = [];
     for (const c of changes) {
+        const missing = c.nodes && !baseNodes.some((n) => n.name === SPARE_WORKER);
+        if (missing && wanted) withoutSpareWorker(); // asked for by name: the error says what the lab needs
+        if (missing) {
+            out[c.name] = { what: c.what, notRun: `needs ${SPARE_WORKER}: a lab with 2 workers` };
+            summary.push(`${c.name}: not run (needs a lab with 2 workers)`);
+            continue;
+        }
         c.prepare?.();
         const samples: Sample[] = [];
         for (let i = 0; i < runs; i++) {
             const direction = i % 2 === 0 ? "apply" : "undo";
-            const s = await measuredDeploy(direction === "apply" ? c.config : {}, direction);
+            const s =
+                direction === "apply"
+                    ? await measuredDeploy(c.nodes?.() ?? baseNodes, c.config, c.secrets ? secretConfig(c.secrets()) : [], direction)
+                    : await measuredDeploy(baseNodes, {}, [], direction);
             samples.push(s);
             console.log(`[day2] ${c.name} ${i + 1}/${runs} (${direction}): ${JSON.stringify(s)}`);
             if (!s.deployOk) break; // the stack is not as declared: the class's later samples would measure that

@@ -75,8 +75,8 @@ export function secretConfig(values: Record<string, string>): string[] {
 }
 
 /** The same, started in the background: resolves when the deploy ends; `output()` shows its progress so far. */
-export function deployInBackground(nodes: LabNode[], extra: Record<string, unknown> = {}) {
-    const { n, summaryFile, argv } = deployArgs(nodes, extra, []);
+export function deployInBackground(nodes: LabNode[], extra: Record<string, unknown> = {}, args: string[] = []) {
+    const { n, summaryFile, argv } = deployArgs(nodes, extra, args);
     const child = spawn("npx", argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d.toString()));
