@@ -119,10 +119,12 @@ interface Sample {
     /** Resources the deploy changed, besides the steps that run on every update. */
     changed: string[];
     requests: { total: number; failed: number; errors: Record<string, number>; longestFailureRunMs: number };
-    writes: { total: number; failed: number; acknowledged: number; lost: number; longestRefusalS: number };
+    writes: { total: number; failed: number; acknowledged: number; lost: number; longestRefusalS: number; errors: Record<string, number> };
     generatorMaxLagMs: number;
     valid: boolean;
 }
+
+const countBy = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
 
 async function measuredDeploy(nodes: LabNode[], config: Record<string, string>, args: string[], direction: Sample["direction"]): Promise<Sample> {
     const base = Date.now() * 1000;
@@ -154,6 +156,7 @@ async function measuredDeploy(nodes: LabNode[], config: Record<string, string>, 
             acknowledged: acknowledged.length,
             lost: acknowledged.filter((w) => !stored.has(w.seq)).length,
             longestRefusalS: longestRefusal(writer.writes) / 1000,
+            errors: countBy(writer.writes.filter((w) => !w.ok).map((w) => w.error ?? "unknown")),
         },
         generatorMaxLagMs: seen.maxLagMs,
         valid: seen.maxLagMs <= MAX_LAG_MS,

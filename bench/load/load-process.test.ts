@@ -16,7 +16,10 @@ beforeAll(async () => {
         req.on("data", (d) => (body += d));
         req.on("end", () => {
             if (req.method === "POST") {
-                stored.push((JSON.parse(body) as { seq: number }).seq);
+                const { seq } = JSON.parse(body) as { seq: number };
+                // Every seventh write is refused, as a server without its database would.
+                if (seq % 7 === 0) return void res.writeHead(503, { "content-type": "application/json" }).end("{}");
+                stored.push(seq);
                 res.writeHead(201, { "content-type": "application/json" }).end("{}");
             } else res.writeHead(200, { "content-type": "application/json" }).end('{"instance":"a"}');
         });
@@ -26,7 +29,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((resolve) => server.close(resolve)));
 
-test("reads and writes go on, on schedule, while this process is blocked; stop() returns every result", async () => {
+test("reads and writes go on, on schedule, while this process is blocked; stop() returns every result, each refused write with its reason", async () => {
     const load = startLoad({ reads: { url: `${url}/`, ratePerSecond: 50, keepResults: true }, writes: { url: `${url}/todos`, base: 1000, perSecond: 10 } });
     await load.ready;
     await new Promise((r) => setTimeout(r, 500));
@@ -47,7 +50,9 @@ test("reads and writes go on, on schedule, while this process is blocked; stop()
 
     expect(writes!.length).toBeGreaterThan(20);
     expect(writes!.map((w) => w.seq)).toEqual(writes!.map((_, i) => 1001 + i));
-    expect(writes!.every((w) => w.ok)).toBe(true);
-    expect(stored.sort((a, b) => a - b)).toEqual(writes!.map((w) => w.seq));
+    const refused = writes!.filter((w) => !w.ok);
+    expect(refused.map((w) => w.seq)).toEqual(writes!.map((w) => w.seq).filter((seq) => seq % 7 === 0));
+    expect(refused.every((w) => w.error === "HTTP 503")).toBe(true);
+    expect(stored.sort((a, b) => a - b)).toEqual(writes!.filter((w) => w.ok).map((w) => w.seq));
     if (process.getuid?.() === 0) expect(nice).toBeLessThan(0);
 });

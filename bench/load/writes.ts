@@ -12,6 +12,15 @@ export interface NumberedWrite {
     doneAt: number;
     /** A 201: the server acknowledged it (so it must be stored). */
     ok: boolean;
+    /** Why it failed: "HTTP 503", "timeout", or the socket error's code (ECONNRESET...). */
+    error?: string;
+}
+
+/** A failed fetch, in a word: "timeout", or the code of the socket error under it. */
+function failure(e: unknown): string {
+    const err = e as Error & { cause?: { code?: string } };
+    if (err.name === "TimeoutError" || err.name === "AbortError") return "timeout";
+    return err.cause?.code ?? err.message;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,15 +43,15 @@ export function numberedWriter(url: string, base: number, perSecond = 10, timeou
         }).then(
             async (r) => {
                 await r.arrayBuffer().catch(() => undefined);
-                return r.status === 201;
+                return r.status === 201 ? {} : { error: `HTTP ${r.status}` };
             },
-            () => false,
+            (e: unknown) => ({ error: failure(e) }),
         );
     const done = (async () => {
         for (let seq = base + 1; !stopped; seq++) {
             const sentAt = Date.now() - t0;
-            const p: Promise<void> = post(seq).then((ok) => {
-                writes.push({ seq, sentAt, doneAt: Date.now() - t0, ok });
+            const p: Promise<void> = post(seq).then(({ error }) => {
+                writes.push({ seq, sentAt, doneAt: Date.now() - t0, ok: error === undefined, ...(error === undefined ? {} : { error }) });
                 pending.delete(p);
             });
             pending.add(p);
