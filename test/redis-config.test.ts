@@ -845,7 +845,7 @@ describe("the entrypoints", () => {
             restartedEnv = restarted;
         }, 60_000);
 
-        test("the health check: the master and a linked replica are healthy; a replica stuck on a master that is gone, unknown to the Sentinels, is not, saying why", async () => {
+        test("the health check: the master and a linked replica are healthy; a replica that never synced, or one stuck on a master that is gone, unknown to the Sentinels, is not, saying why", async () => {
             const health = (env: NodeJS.ProcessEnv) => {
                 const r = spawnSync("sh", [HEALTH], { env: { ...env, STALE_REPLICA_SECONDS: "1" }, encoding: "utf8", timeout: 10_000 });
                 return `${r.status} ${r.stdout}${r.stderr}`;
@@ -858,6 +858,11 @@ describe("the entrypoints", () => {
             const stuck = start("a stuck replica", "redis-server", [conf], { PATH: process.env.PATH });
             await waitFor("the stuck replica to answer", 10_000, async () => (await cli(port, ["PING"])) === "PONG");
             await new Promise((r) => setTimeout(r, 2_000));
+            // Before STALE_REPLICA_SECONDS: not healthy yet, as it never synced (a rolling update waits).
+            expect(spawnSync("sh", [HEALTH], { env: { ...restartedEnv(1), REDIS_PORT: String(port), STALE_REPLICA_SECONDS: "60" }, encoding: "utf8", timeout: 10_000 })).toMatchObject({
+                status: 1,
+                stdout: expect.stringMatching(new RegExp(`^this replica has not synced with its master \\(127\\.0\\.0\\.1:${dead}\\) since it started, \\d+s ago\\n$`)),
+            });
             expect(health({ ...restartedEnv(1), REDIS_PORT: String(port) })).toMatch(
                 new RegExp(`^1 this replica follows 127\\.0\\.0\\.1:${dead}, unreachable for \\d+s, but the Sentinels' master is 127\\.0\\.0\\.1:${restartPorts[0]}: restart to follow it\\n$`),
             );

@@ -1,6 +1,7 @@
 #!/bin/sh
 # swarm-ha-redis-health: the Redis service's Docker health check (run in the container, as
-# root: the password is a root-only secret). Unhealthy when this Redis does not answer, or when
+# root: the password is a root-only secret). Unhealthy when this Redis does not answer, when it
+# is a replica that has not synced with a master once since it started (see the end), or when
 # it is a replica stuck on a master that is gone while the Sentinels name another that answers:
 # a replica that restarted (a new address) moments before its master died is not yet known to
 # the Sentinels (they learn replicas from the master's INFO, every 10 s), so their failover
@@ -36,18 +37,32 @@ info=$(ask 127.0.0.1 "$REDIS_PORT" INFO) || info=
 [ "$(field role)" = slave ] && [ "$(field master_link_status)" = down ] || exit 0
 down=$(field master_link_down_since_seconds)
 # -1: never linked since it started, so down for as long as it has run.
-[ "$down" != -1 ] || down=$(field uptime_in_seconds)
-[ "${down:-0}" -ge "$stale_after" ] || exit 0
+never_linked=false
+if [ "$down" = -1 ]; then
+    never_linked=true
+    down=$(field uptime_in_seconds)
+fi
 
 following="$(field master_host):$(field master_port)"
-for sentinel in $SENTINELS; do
-    reply=$(ask "${sentinel%:*}" "${sentinel##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME") || continue
-    named="$(printf '%s\n' "$reply" | sed -n 1p):$(printf '%s\n' "$reply" | sed -n 2p)"
-    [ "$named" != ":" ] || continue
-    if [ "$named" != "$following" ] && [ "$(role_of "${named%:*}" "${named##*:}")" = master ]; then
-        echo "this replica follows $following, unreachable for ${down}s, but the Sentinels' master is $named: restart to follow it"
-        exit 1
-    fi
-    exit 0
-done
+if [ "${down:-0}" -ge "$stale_after" ]; then
+    for sentinel in $SENTINELS; do
+        reply=$(ask "${sentinel%:*}" "${sentinel##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME") || continue
+        named="$(printf '%s\n' "$reply" | sed -n 1p):$(printf '%s\n' "$reply" | sed -n 2p)"
+        [ "$named" != ":" ] || continue
+        if [ "$named" != "$following" ] && [ "$(role_of "${named%:*}" "${named##*:}")" = master ]; then
+            echo "this replica follows $following, unreachable for ${down}s, but the Sentinels' master is $named: restart to follow it"
+            exit 1
+        fi
+        break
+    done
+fi
+# A replica that has not synced once since it started is not healthy yet: a rolling update
+# (one Redis service after another) waits for it before it restarts the next one, which may be
+# the master the Sentinels are just promoting. Without this wait, an image change restarted
+# every Redis within seconds and left each a replica of a dead address, with no master at all.
+# A replica that was linked and lost its master stays healthy: the Sentinels re-point it.
+if [ "$never_linked" = true ]; then
+    echo "this replica has not synced with its master ($following) since it started, ${down}s ago"
+    exit 1
+fi
 exit 0
