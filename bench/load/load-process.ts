@@ -50,7 +50,6 @@ const LOAD_NICE = -10;
 export function startLoad(plan: LoadPlan) {
     // tsx's loader, resolved from the repository (a benchmark runs under tsx, a test under Jest).
     const child = fork(__filename, [], { cwd: ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    let failed: Error | undefined;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     const next = (type: FromChild["type"]) =>
         new Promise<FromChild>((resolve, reject) => {
@@ -62,7 +61,7 @@ export function startLoad(plan: LoadPlan) {
                 }
             };
             child.on("message", onMessage);
-            void exited.then(() => reject(failed ?? new Error(`the load process exited before it was ${type}`)));
+            void exited.then(() => reject(new Error(`the load process exited before it was ${type}`)));
         });
     const ready = next("started").then((m) => {
         const { startedAtEpochMs, nice } = m as Extract<FromChild, { type: "started" }>;
