@@ -158,6 +158,9 @@ function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv
             started.delete(child);
             resolve({ code, stdout, stderr });
         });
+        // A command that exits without reading its input (a quick failure) closes the pipe first:
+        // the EPIPE is not the test's to report; the exit status and output are.
+        child.stdin!.on("error", () => {});
         child.stdin!.end(options.input ?? "");
     });
 }
