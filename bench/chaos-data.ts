@@ -17,7 +17,7 @@ import { appService, hostsEngine, replicas, sleep, VIP, waitFor } from "../lab/f
 import { BACKUP_SERVICE, directPostgresWrites, inService, directRedisWrites, killContainer, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, works, writeAndRead } from "../lab/data";
 import { startLoad } from "./load/load-process";
 import type { RequestResult } from "./load/open-loop";
-import { benchCommand, median, percentile, recordChaosRun } from "./results";
+import { benchCommand, MAX_LAG_MS, median, percentile, recordChaosRun } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const { values: flags } = parseCli("npm run bench:chaos-data [-- --runs 3] [--scenarios a,b]", { runs: { type: "string" }, scenarios: { type: "string" } });
@@ -26,8 +26,6 @@ const runs = wholeNumber(flags.runs, "--runs", 3);
 const READ_RATE = 100;
 const WRITE_RATE = 10;
 const FAULT_AT_MS = 5000;
-/** A run whose load generator started a request later than this behind its schedule is invalid. */
-const MAX_LAG_MS = 250;
 const REDIS = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
 const PG = baseNodes.filter((n) => n.roles.includes("postgres-primary") || n.roles.includes("postgres-replica")).map((n) => n.name);
 

@@ -14,7 +14,7 @@ import { baseNodes, deployInBackground, killHost, startHost } from "../lab/contr
 import { appService, haproxyService, hostsEngine, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, someManager, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
 import { startLoad } from "./load/load-process";
 import type { RequestResult } from "./load/open-loop";
-import { benchCommand, median, percentile, recordChaosRun } from "./results";
+import { benchCommand, MAX_LAG_MS, median, percentile, recordChaosRun } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -23,8 +23,6 @@ const arg = (name: "--runs" | "--scenarios") => flags[name.slice(2) as "runs" | 
 const runs = wholeNumber(flags.runs, "--runs", 3);
 const RATE = 200;
 const FAULT_AT_MS = 5000;
-/** A run whose generator started a request later than this behind its schedule is invalid. */
-const MAX_LAG_MS = 250;
 const EDGE = baseNodes.filter((n) => n.roles.includes("edge")).map((n) => n.name);
 const APP_NODES = baseNodes.filter((n) => n.roles.includes("app")).map((n) => n.name);
 

@@ -33,7 +33,7 @@ import { longestRefusal, storedSeqs } from "../lab/data";
 import { hostsEngine, onNode, sleep, VIP } from "../lab/faults";
 import { startLoad } from "./load/load-process";
 import { builtImageTag, type ImageName } from "../components/images/catalog";
-import { median, RUN_COMMIT } from "./results";
+import { MAX_LAG_MS, median, RUN_COMMIT } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const USAGE = "npm run bench:day2 [-- --runs 3] [--changes a,b] [--reuse]: changes of each class deployed under load through the VIP";
@@ -44,8 +44,6 @@ const READ_RATE = 200;
 const WRITE_RATE = 10;
 /** Load before and after each deploy, ms. */
 const MARGIN_MS = 3000;
-/** A sample whose generator started a request later than this behind its schedule is invalid. */
-const MAX_LAG_MS = 250;
 
 interface Change {
     name: string;

@@ -10,6 +10,9 @@ import * as path from "node:path";
 
 const RESULTS = path.resolve(__dirname, "results");
 
+/** A run or sample whose load generator started a request later than this behind its schedule is invalid. */
+export const MAX_LAG_MS = 250;
+
 /** The median of the numbers that are there (null ones are left out); null when none is. */
 export function median(xs: (number | null | undefined)[]): number | null {
     const s = xs.filter((x): x is number => typeof x === "number" && !Number.isNaN(x)).sort((a, b) => a - b);
