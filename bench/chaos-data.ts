@@ -17,6 +17,7 @@ import { appService, hostsEngine, replicas, sleep, VIP, waitFor } from "../lab/f
 import { BACKUP_SERVICE, directPostgresWrites, inService, directRedisWrites, killContainer, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, works, writeAndRead } from "../lab/data";
 import { startLoad } from "./load/load-process";
 import type { RequestResult } from "./load/open-loop";
+import { slowestAcknowledgedS, WRITE_TIMEOUT_MS } from "./load/writes";
 import { benchCommand, MAX_LAG_MS, median, percentile, recordChaosRun } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
@@ -52,8 +53,13 @@ interface RunReport {
     /** Through the app. */
     app: {
         writes: { total: number; failed: number; acknowledged: number; lost: number };
-        /** From the fault to the answer of the last failed write (0 without failures). */
+        /**
+         * From the fault to the sending of the last write that failed (0 without failures): every
+         * write sent later succeeded. (Its answer comes up to 5 s later: the app waits for a leader.)
+         */
         writeOutageS: number;
+        /** The slowest write the app acknowledged: what its wait for a leader cost a client. */
+        slowestAcknowledgedS: number;
         reads: { total: number; failed: number; p99Ms: number | null };
         readOutageS: number;
     };
@@ -157,7 +163,7 @@ async function runOnce(s: Scenario): Promise<RunReport> {
     // (patroniLeader, redisMaster: `docker exec`) cannot hold them back.
     const load = startLoad({
         reads: { url: `http://${VIP}/todos/${cachedId}`, ratePerSecond: READ_RATE, maxDurationMs: s.durationMs, timeoutMs: 3000, keepResults: true },
-        writes: { url: `http://${VIP}/todos`, base, perSecond: WRITE_RATE, timeoutMs: 3000 },
+        writes: { url: `http://${VIP}/todos`, base, perSecond: WRITE_RATE, timeoutMs: WRITE_TIMEOUT_MS },
     });
     const { startedAtEpochMs } = await load.ready;
     await sleep(FAULT_AT_MS);
@@ -187,7 +193,8 @@ async function runOnce(s: Scenario): Promise<RunReport> {
         },
         app: {
             writes: { total: writer.writes.length, failed: failedWrites.length, acknowledged: acked.length, lost: acked.filter((w) => !stored.has(w.seq)).length },
-            writeOutageS: failedWrites.length ? Math.max(0, Math.max(...failedWrites.map((w) => w.doneAt)) - (faultAt - writer.t0)) / 1000 : 0,
+            writeOutageS: failedWrites.length ? Math.max(0, Math.max(...failedWrites.map((w) => w.sentAt)) - (faultAt - writer.t0)) / 1000 : 0,
+            slowestAcknowledgedS: slowestAcknowledgedS(writer.writes),
             reads: { total: reads.length, failed: failedReads.length, p99Ms: percentile(reads.filter((r) => r.outcome === "ok").map((r) => r.latencyMs), 99) },
             readOutageS: failedReads.length ? Math.max(0, Math.max(...failedReads.map((r) => r.startedAt + r.latencyMs)) - faultAtMs) / 1000 : 0,
         },
@@ -219,6 +226,7 @@ async function main(): Promise<void> {
             directLost: median(valid.map((r) => r.direct.lost)),
             appWriteOutageS: median(valid.map((r) => r.app.writeOutageS)),
             appFailedWrites: median(valid.map((r) => r.app.writes.failed)),
+            appSlowestAcknowledgedS: median(valid.map((r) => r.app.slowestAcknowledgedS)),
             appLostWrites: median(valid.map((r) => r.app.writes.lost)),
             appFailedReads: median(valid.map((r) => r.app.reads.failed)),
             appReadP99Ms: median(valid.map((r) => r.app.reads.p99Ms)),
@@ -230,7 +238,7 @@ async function main(): Promise<void> {
             `${s.name}: writes to ${s.direct === "redis" ? "Redis" : "Postgres"} back in ${med.writesBackS === Infinity ? "NEVER" : med.writesBackS?.toFixed(2)} s` +
                 `${neverBack ? ` (never back in ${neverBack} of ${valid.length})` : ""} (${med.directLost} acknowledged lost; ` +
                 `a new ${s.direct === "redis" ? "master" : "leader"} in ${moved} of ${valid.length}); through the app: writes refused for ${med.appWriteOutageS?.toFixed(2)} s ` +
-                `(${med.appFailedWrites} failed, ${med.appLostWrites} acknowledged lost), ${med.appFailedReads} failed cached reads, read p99 ${med.appReadP99Ms?.toFixed(0)} ms ` +
+                `(${med.appFailedWrites} failed, ${med.appLostWrites} acknowledged lost, slowest acknowledged ${med.appSlowestAcknowledgedS?.toFixed(1)} s), ${med.appFailedReads} failed cached reads, read p99 ${med.appReadP99Ms?.toFixed(0)} ms ` +
                 `(goal ${s.goal}: ${metRuns === runs ? "met" : `MISSED in ${runs - metRuns} of ${runs}`}; ${valid.length}/${runs} runs valid)`,
         );
     }
@@ -278,7 +286,7 @@ async function main(): Promise<void> {
             engine: hostsEngine(),
             lab: `3 managers + 1 worker; Redis + Sentinel on ${REDIS.join(", ")}; Postgres (Patroni) on ${PG.join(", ")}, etcd on the managers`,
             load:
-                `through http://${VIP}/: ${WRITE_RATE} writes/s (POST /todos, numbered, 3 s timeout, never retried) and ${READ_RATE} cached reads/s (GET /todos/:id, open loop); ` +
+                `through http://${VIP}/: ${WRITE_RATE} writes/s (POST /todos, numbered, ${WRITE_TIMEOUT_MS / 1000} s timeout, never retried by the client; the app waits up to 5 s for a Postgres leader) and ${READ_RATE} cached reads/s (GET /todos/:id, open loop); ` +
                 `directly: about 10 writes/s from a container in the swarm (redis-cli to the master its Sentinel names, or psql through the Postgres proxy; 1 s timeout each); the app's load from a process of its own (nice -10 as root); fault at ${FAULT_AT_MS / 1000} s, every clock from when it was issued; a run whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
             runs,
             partial: wanted !== undefined,

@@ -32,6 +32,7 @@ import type { LabNode } from "../lab/stack";
 import { longestRefusal, storedSeqs } from "../lab/data";
 import { hostsEngine, onNode, sleep, VIP } from "../lab/faults";
 import { startLoad } from "./load/load-process";
+import { slowestAcknowledgedS, WRITE_TIMEOUT_MS } from "./load/writes";
 import { builtImageTag, type ImageName } from "../components/images/catalog";
 import { MAX_LAG_MS, median, RUN_COMMIT } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
@@ -117,7 +118,7 @@ interface Sample {
     /** Resources the deploy changed, besides the steps that run on every update. */
     changed: string[];
     requests: { total: number; failed: number; errors: Record<string, number>; longestFailureRunMs: number };
-    writes: { total: number; failed: number; acknowledged: number; lost: number; longestRefusalS: number; errors: Record<string, number> };
+    writes: { total: number; failed: number; acknowledged: number; lost: number; longestRefusalS: number; slowestAcknowledgedS: number; errors: Record<string, number> };
     generatorMaxLagMs: number;
     valid: boolean;
 }
@@ -128,7 +129,7 @@ async function measuredDeploy(nodes: LabNode[], config: Record<string, string>, 
     const base = Date.now() * 1000;
     // The reads and writes run in a process of their own (at a higher CPU priority), so that
     // neither this process nor the deploy holds them back.
-    const load = startLoad({ reads: { url: `http://${VIP}/`, ratePerSecond: READ_RATE, timeoutMs: 3000 }, writes: { url: `http://${VIP}/todos`, base, perSecond: WRITE_RATE, timeoutMs: 3000 } });
+    const load = startLoad({ reads: { url: `http://${VIP}/`, ratePerSecond: READ_RATE, timeoutMs: 3000 }, writes: { url: `http://${VIP}/todos`, base, perSecond: WRITE_RATE, timeoutMs: WRITE_TIMEOUT_MS } });
     await load.ready;
     await sleep(MARGIN_MS);
     const t0 = Date.now();
@@ -154,6 +155,7 @@ async function measuredDeploy(nodes: LabNode[], config: Record<string, string>, 
             acknowledged: acknowledged.length,
             lost: acknowledged.filter((w) => !stored.has(w.seq)).length,
             longestRefusalS: longestRefusal(writer.writes) / 1000,
+            slowestAcknowledgedS: slowestAcknowledgedS(writer.writes),
             errors: countBy(writer.writes.filter((w) => !w.ok).map((w) => w.error ?? "unknown")),
         },
         generatorMaxLagMs: seen.maxLagMs,
@@ -204,13 +206,14 @@ async function main(): Promise<void> {
             failedWrites: median(valid.map((s) => s.writes.failed)),
             lostWrites: median(valid.map((s) => s.writes.lost)),
             longestRefusalS: median(valid.map((s) => s.writes.longestRefusalS)),
+            slowestAcknowledgedWriteS: median(valid.map((s) => s.writes.slowestAcknowledgedS)),
             deploySeconds: median(valid.map((s) => s.deploySeconds)),
         };
         const met = samples.length === runs && samples.every((s) => s.deployOk && s.valid && s.requests.failed === 0 && s.writes.failed === 0 && s.writes.lost === 0);
         out[c.name] = { what: c.what, config: c.config, goal: "0 failed requests (reads or writes) and 0 acknowledged writes lost in every deploy", met, validSamples: `${valid.length}/${samples.length}`, median: med, samples };
         const worst = Math.max(...samples.map((s) => s.requests.failed));
         summary.push(
-            `${c.name}: ${med.failedRequests} failed requests (worst ${worst}), ${med.failedWrites} failed writes, ${med.lostWrites} acknowledged lost, writes refused at most ${med.longestRefusalS?.toFixed(1)} s, ` +
+            `${c.name}: ${med.failedRequests} failed requests (worst ${worst}), ${med.failedWrites} failed writes, ${med.lostWrites} acknowledged lost, writes refused at most ${med.longestRefusalS?.toFixed(1)} s, slowest acknowledged write ${med.slowestAcknowledgedWriteS?.toFixed(1)} s, ` +
                 `deploy ${med.deploySeconds?.toFixed(0)} s${samples.every((s) => s.deployOk) ? "" : " (a DEPLOY FAILED)"} (goal 0 failed reads or writes, 0 lost: ${met ? "met" : "MISSED"}; ${valid.length}/${samples.length} samples valid)`,
         );
     }
@@ -221,7 +224,7 @@ async function main(): Promise<void> {
         commit: RUN_COMMIT,
         machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
         lab: `3 managers + 1 worker, the whole stack (data tier, monitoring); hosts' Docker ${engine}`,
-        load: `through http://${VIP}/: ${READ_RATE} GET/s (open loop, 3 s timeout) and ${WRITE_RATE} to-do writes/s (POST /todos, numbered, 3 s timeout, never retried), from ${MARGIN_MS / 1000} s before each deploy to ${MARGIN_MS / 1000} s after it, from a process of its own (nice -10 when run as root); a sample whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
+        load: `through http://${VIP}/: ${READ_RATE} GET/s (open loop, 3 s timeout) and ${WRITE_RATE} to-do writes/s (POST /todos, numbered, ${WRITE_TIMEOUT_MS / 1000} s timeout, never retried by the client; the app waits up to 5 s for a Postgres leader), from ${MARGIN_MS / 1000} s before each deploy to ${MARGIN_MS / 1000} s after it, from a process of its own (nice -10 when run as root); a sample whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
         runs,
         changes: out,
     };

@@ -155,7 +155,7 @@ export const works = (title: string) => writeAndRead(title).then(() => true, () 
  * Writes numbered to-dos (seq above `base`) through the VIP at `perSecond`, open loop (each its
  * own request, never retried), until stopped. Every write's outcome is kept.
  */
-export const todoWriter = (base: number, perSecond = 10, timeoutMs = 3000) => numberedWriter(`http://${VIP}/todos`, base, perSecond, timeoutMs);
+export const todoWriter = (base: number, perSecond = 10) => numberedWriter(`http://${VIP}/todos`, base, perSecond);
 
 /** The longest time from a refused write to the next accepted one, in ms (to the last write if none followed). */
 export function longestRefusal(writes: { sentAt: number; ok: boolean }[]): number {

@@ -8,7 +8,13 @@
  * no longer answers at all), so a request never hangs on a dead database. One retry: in a
  * failover the proxy cuts the connections to the demoted primary, and a statement that was on
  * one of them is run again once on a fresh connection, which the proxy sends to the new leader.
- * A connection that cannot be opened at all is not retried: the answer is a fast 503.
+ *
+ * Writes wait for a leader: a planned leader change (Patroni's switchover, or a member restarted
+ * by a rolling update) leaves the proxy with no leader for about 2.5 s on the lab, and a write
+ * that failed at once for that would be a failed request the user sees on every image bump. So a
+ * write whose connection cannot be opened, or is cut, or lands on a demoted primary, is tried
+ * again with a short backoff for up to LEADER_WAIT_MS; after that it is a 503. Reads do not
+ * wait: they have the replicas, and a dead database still answers them with a fast 503.
  */
 import { DatabaseError, Pool, type PoolClient } from "pg";
 import { readSecretFile, type PostgresConfig } from "./config";
@@ -24,6 +30,14 @@ export interface Todo {
 export const CONNECT_TIMEOUT_MS = 1000;
 export const STATEMENT_TIMEOUT_MS = 2000;
 export const QUERY_TIMEOUT_MS = 3000;
+/**
+ * How long a write waits for a leader before it is a 503. Above a planned leader change (about
+ * 2.5 s on the lab, bench/results/day2.json) with room for a slower one; well below a client's
+ * usual timeout and the edge's 30 s `timeout server`.
+ */
+export const LEADER_WAIT_MS = 5000;
+/** Waits between a write's tries while there is no leader: short first, then every 500 ms. */
+const LEADER_RETRY_DELAYS_MS = [100, 200, 400, 500];
 /** Connections per pool and replica: the proxy and Postgres see replicas × 2 × this at most. */
 export const POOL_SIZE = 10;
 
@@ -58,6 +72,26 @@ export function isConnectionCut(err: unknown): boolean {
     if (code !== undefined && CUT_SOCKET_CODES.has(code)) return true;
     // pg's own words for a socket closed under a query, or a client whose socket already failed.
     return /Connection terminated unexpectedly|not queryable/.test(err.message);
+}
+
+/**
+ * Errors of opening a connection that mean "no leader behind the proxy right now" rather than a
+ * wrong setting: refused or unreachable (the proxy restarting), no answer within the connect
+ * timeout, the proxy closing at once (no server up), Postgres starting up or shutting down
+ * (57P03), a name that does not resolve yet (a Swarm service with no task running answers
+ * NXDOMAIN). A wrong password or database is none of these: it is a 503 at once.
+ */
+const NO_LEADER_SOCKET_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+
+/** True when the error means there is no leader to write to at this moment (worth waiting for). */
+export function isLeaderAbsent(err: unknown): boolean {
+    if (isConnectionCut(err)) return true;
+    if (!(err instanceof Error)) return false;
+    if (err instanceof DatabaseError) return err.code === "57P03";
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== undefined && NO_LEADER_SOCKET_CODES.has(code)) return true;
+    // pg-pool's words for a connect that did not finish within connectionTimeoutMillis.
+    return /timeout exceeded when trying to connect|Connection terminated/.test(err.message);
 }
 
 /**
@@ -110,6 +144,7 @@ export class TodoStore {
     /**
      * Creates the table and its index if missing. Called at start; until it has worked once,
      * every write calls it again first, so an app started while Postgres was down catches up.
+     * Waits for a leader as a write does.
      */
     ensureSchema(): Promise<void> {
         this.schema ??= this.withClient(this.readWrite, async (c) => {
@@ -122,7 +157,7 @@ export class TodoStore {
                 await c.query("rollback").catch(() => {});
                 throw err;
             }
-        }).catch((err: unknown) => {
+        }, LEADER_WAIT_MS).catch((err: unknown) => {
             this.schema = undefined;
             throw err;
         });
@@ -133,7 +168,7 @@ export class TodoStore {
      * Inserts a to-do on the leader. If the connection is cut after the statement was sent, the
      * insert may have committed without the answer reaching us; so the retry first looks for the
      * same title and seq and returns that row instead of writing it twice (without a seq a
-     * duplicate stays possible in that narrow case).
+     * duplicate stays possible in that narrow case). Waits up to LEADER_WAIT_MS for a leader.
      */
     async create(title: string, seq: number | null): Promise<Todo> {
         await this.ensureSchema();
@@ -144,7 +179,7 @@ export class TodoStore {
                 if (found.rows[0]) return toTodo(found.rows[0]);
             }
             return toTodo((await c.query(insert)).rows[0]);
-        });
+        }, LEADER_WAIT_MS);
     }
 
     /**
@@ -211,11 +246,33 @@ export class TodoStore {
 
     /**
      * Runs `work` on a pooled connection; once more on a fresh one if the connection was cut
-     * under it. A connection that breaks is destroyed, not returned to the pool.
+     * under it. With `leaderWaitMs`, it goes on trying (connects included) while there is no
+     * leader, until that long after the first try. A connection that breaks is destroyed, not
+     * returned to the pool.
      */
-    private async withClient<T>(pool: Pool, work: (c: PoolClient, attempt: number) => Promise<T>): Promise<T> {
+    private async withClient<T>(pool: Pool, work: (c: PoolClient, attempt: number) => Promise<T>, leaderWaitMs = 0): Promise<T> {
+        const giveUpAt = Date.now() + leaderWaitMs;
+        /** Whether to try again after `err` on try `attempt`, having waited for the next try. */
+        const tryAgain = async (err: unknown, attempt: number): Promise<boolean> => {
+            const delay = LEADER_RETRY_DELAYS_MS[Math.min(attempt, LEADER_RETRY_DELAYS_MS.length) - 1];
+            if (isLeaderAbsent(err) && Date.now() + delay < giveUpAt) {
+                await sleep(delay);
+                return true;
+            }
+            // Without a wait: one immediate retry of a cut statement, as before.
+            return attempt === 1 && isConnectionCut(err);
+        };
         for (let attempt = 1; ; attempt++) {
-            const client = await pool.connect(); // no retry: a refused or slow connect is a fast 503
+            let client: PoolClient;
+            try {
+                client = await pool.connect(); // a refused or slow connect is a fast 503 unless waiting for a leader
+            } catch (err) {
+                if (leaderWaitMs > 0 && (await tryAgain(err, attempt))) {
+                    this.hooks.retry?.(err);
+                    continue;
+                }
+                throw err;
+            }
             // pg emits 'error' on a checked-out client whose socket dies, besides failing its
             // query; the pool listens only while the client is idle, and an unheard 'error'
             // would crash the process. The failed query carries the error to the catch below.
@@ -230,7 +287,7 @@ export class TodoStore {
                 // client-side timeout with the statement still running) does not.
                 const usable = err instanceof DatabaseError && !isConnectionCut(err);
                 client.release(usable ? undefined : err instanceof Error ? err : new Error(String(err)));
-                if (attempt === 1 && isConnectionCut(err)) {
+                if (await tryAgain(err, attempt)) {
                     this.hooks.retry?.(err);
                     continue;
                 }
@@ -239,6 +296,8 @@ export class TodoStore {
         }
     }
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function ignore(): void {}
 

@@ -6,8 +6,8 @@
  *   GET  /todos?afterSeq&limit  a page by seq, from the leader, never cached
  *
  * Degrading, not failing: Redis down → reads come from Postgres (slower, still correct) and
- * writes are unaffected; Postgres down → writes and uncached reads answer 503 at once, naming
- * Postgres, while cached reads still answer 200. To-dos never change once written, so a cached
+ * writes are unaffected; Postgres down → uncached reads answer 503 at once, writes after
+ * waiting LEADER_WAIT_MS for a leader, naming Postgres, while cached reads still answer 200. To-dos never change once written, so a cached
  * copy can never be stale; the TTL only bounds Redis's memory.
  */
 import type http from "node:http";

@@ -255,6 +255,11 @@ export interface CuttingProxy {
     cutOnce(marker: string, when: "before" | "after"): void;
     /** How many connections it has cut. */
     cuts(): number;
+    /**
+     * For `ms`: cuts every open connection and closes each new one as soon as it is accepted,
+     * as the stack's proxy does while no member is the leader (a switchover).
+     */
+    noLeaderFor(ms: number): void;
     /** Stops listening and drops every connection (the port then refuses). */
     close(): Promise<void>;
 }
@@ -263,8 +268,10 @@ export interface CuttingProxy {
 export async function startCuttingProxy(targetPort: number): Promise<CuttingProxy> {
     let pending: { marker: Buffer; when: "before" | "after" } | undefined;
     let cuts = 0;
+    let noLeaderUntil = 0;
     const sockets = new Set<net.Socket>();
     const server = net.createServer((client) => {
+        if (Date.now() < noLeaderUntil) return void client.destroy();
         const upstream = net.connect(targetPort, "127.0.0.1");
         sockets.add(client).add(upstream);
         let dropAnswer = false;
@@ -297,6 +304,10 @@ export async function startCuttingProxy(targetPort: number): Promise<CuttingProx
         port: (server.address() as net.AddressInfo).port,
         cutOnce: (marker, when) => (pending = { marker: Buffer.from(marker, "utf8"), when }),
         cuts: () => cuts,
+        noLeaderFor: (ms) => {
+            noLeaderUntil = Date.now() + ms;
+            for (const socket of sockets) socket.destroy();
+        },
         close: () =>
             new Promise((resolve) => {
                 for (const s of sockets) s.destroy();

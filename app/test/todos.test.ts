@@ -24,6 +24,7 @@ import {
     type Sentinel,
 } from "./services";
 import { request, start, transcript, type Started } from "./support";
+import { LEADER_WAIT_MS } from "../src/postgres";
 
 jest.setTimeout(30_000);
 
@@ -177,6 +178,17 @@ test("a write that committed but whose answer was lost is not written twice on t
     expect(await rowsWithSeq(202)).toBe(1);
 });
 
+test("a write during a leader change (the proxy has no leader for 2 s) waits for the new leader: 201, one row", async () => {
+    rw.noLeaderFor(2000);
+    const t0 = Date.now();
+    const r = await request(s.port, "/todos", { json: { title: "through a switchover", seq: 203 } });
+    const tookMs = Date.now() - t0;
+    expect(r.status).toBe(201);
+    expect(tookMs).toBeGreaterThanOrEqual(1900);
+    expect(tookMs).toBeLessThan(LEADER_WAIT_MS);
+    expect(await rowsWithSeq(203)).toBe(1);
+});
+
 test("reads use the read-only port, retry a cut once, and fall back to the read-write port when it is down", async () => {
     const id = (await request(s.port, "/todos", { json: { title: "read me", seq: 301 } })).json.id;
     ro.cutOnce("where id = $1", "before");
@@ -290,7 +302,7 @@ test("Redis down: reads come from Postgres (200), writes still 201, ready stays 
     expect((await request(s.port, `/todos/${written.json.id}`)).headers["x-cache"]).toBe("hit");
 });
 
-test("Postgres down: writes 503 within 1.5 s naming Postgres, cached reads still 200, ready stays 200 reporting postgres down", async () => {
+test("Postgres down: a write waits LEADER_WAIT_MS for a leader, then 503 naming Postgres; cached reads still 200, uncached ones 503 within 1.5 s; ready stays 200 reporting postgres down", async () => {
     const cached = (await request(s.port, "/todos", { json: { title: "cached for the outage", seq: 701 } })).json.id;
     const uncached = (await request(s.port, "/todos", { json: { title: "never read", seq: 702 } })).json.id;
     await request(s.port, `/todos/${cached}`);
@@ -300,7 +312,8 @@ test("Postgres down: writes 503 within 1.5 s naming Postgres, cached reads still
 
     const t0 = Date.now();
     const write = await request(s.port, "/todos", { json: { title: "lost cause", seq: 703 } });
-    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(LEADER_WAIT_MS - 600);
+    expect(Date.now() - t0).toBeLessThan(LEADER_WAIT_MS + 1500);
     expect(write.status).toBe(503);
     expect(write.json).toEqual({ error: expect.stringMatching(/^Postgres is unavailable: /), dependency: "postgres" });
 

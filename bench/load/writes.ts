@@ -26,10 +26,22 @@ function failure(e: unknown): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * How long a numbered write may take: a client's timeout, above the app's wait for a Postgres
+ * leader (LEADER_WAIT_MS, 5 s), so that a write the app holds through a leader change counts as
+ * the slow success it is; a write the app gives up on still comes back as its 503.
+ */
+export const WRITE_TIMEOUT_MS = 10_000;
+
+/** The slowest acknowledged write, in seconds (0 when none was acknowledged). */
+export function slowestAcknowledgedS(writes: NumberedWrite[]): number {
+    return Math.max(0, ...writes.filter((w) => w.ok).map((w) => w.doneAt - w.sentAt)) / 1000;
+}
+
+/**
  * Writes `{title: "<titlePrefix> <seq>", seq}` to `url` for seq = base + 1, base + 2, ... at
  * `perSecond` until stopped; `stop()` waits for the writes in flight and sorts them by seq.
  */
-export function numberedWriter(url: string, base: number, perSecond = 10, timeoutMs = 3000, titlePrefix = "chaos write") {
+export function numberedWriter(url: string, base: number, perSecond = 10, timeoutMs = WRITE_TIMEOUT_MS, titlePrefix = "chaos write") {
     const writes: NumberedWrite[] = [];
     const t0 = Date.now();
     let stopped = false;
