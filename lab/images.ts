@@ -18,7 +18,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { builtImageTag, contextFiles, IMAGE_NAMES, type ImageName } from "../components/images/catalog";
+import { builtImageTag, contextFiles, IMAGE_NAMES, type ImageName, REPO_ROOT } from "../components/images/catalog";
 import { placeStack } from "../components/config/placement";
 import type { StackRole } from "../components/config/types";
 import { labNodes, readHosts } from "./stack";
@@ -180,6 +180,8 @@ function savedTar(tags: string[]): string {
 export async function ensureLabImages(opts: { everyImageEverywhere?: boolean } = {}): Promise<void> {
     const t0 = Date.now();
     ensureBase();
+    // The app's bundle from its current sources: an edited app/src must reach the lab.
+    execFileSync("npm", ["run", "--silent", "build", "--prefix", path.join(REPO_ROOT, "app")], { stdio: "inherit" });
     for (const name of IMAGE_NAMES) ensureBuilt(name);
     const nodes = runningNodes();
     const bySet = new Map<string, string[]>();

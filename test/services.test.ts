@@ -6,7 +6,9 @@
 import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { SUPPLIABLE_SECRETS } from "../components/config";
-import { BUILD_CONTEXTS, builtImageTag, contextFiles, IMAGE_NAMES } from "../components/images/catalog";
+import * as os from "node:os";
+import * as path from "node:path";
+import { BUILD_CONTEXTS, builtImageTag, contextFiles, IMAGE_NAMES, sourceNewerThan } from "../components/images/catalog";
 import { FAKE_SSH_KEY, devConfig, runProgram, type RunResult } from "./support/program";
 import { makeCertificate } from "./support/tls";
 
@@ -176,6 +178,27 @@ describe("the dev stack's services", () => {
         const copied = [...dockerfile.matchAll(/^COPY (.+) \S+$/gm)].flatMap((m) => m[1].trim().split(/\s+/));
         expect(copied.length).toBeGreaterThan(0);
         for (const file of copied) expect(`${name}: ${file} ${file in BUILD_CONTEXTS[name]}`).toBe(`${name}: ${file} true`);
+    });
+
+    test("an app bundle built before its sources changed is found (the app image would ship old code), and the repository's is current", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-ha-bundle-"));
+        try {
+            fs.mkdirSync(path.join(dir, "src", "deep"), { recursive: true });
+            const bundle = path.join(dir, "app.js");
+            const source = path.join(dir, "src", "deep", "postgres.ts");
+            fs.writeFileSync(source, "old");
+            fs.writeFileSync(bundle, "built");
+            const [earlier, later] = [new Date(Date.now() - 60_000), new Date()];
+            fs.utimesSync(source, earlier, earlier);
+            fs.utimesSync(bundle, later, later);
+            expect(sourceNewerThan(bundle, path.join(dir, "src"))).toBeUndefined();
+            fs.utimesSync(source, later, new Date(later.getTime() + 1000)); // edited after the build
+            expect(sourceNewerThan(bundle, path.join(dir, "src"))).toBe(source);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+        // npm ci built the repository's bundle after checking out its sources.
+        expect(() => contextFiles("app")).not.toThrow();
     });
 
     test("Redis: every Redis knows its peers (to lead or follow after a whole-tier restart), and its memory ceiling is half its container's limit", () => {

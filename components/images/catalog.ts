@@ -33,7 +33,15 @@ function filesOf(name: string, files: string[]): Record<string, string> {
     return Object.fromEntries(files.map((f) => [f, `images/${name}/${f}`]));
 }
 
-/** The absolute paths of an image's context files, checked to exist (the app's bundle is built by `npm ci`). */
+/** The demo app's sources, which `npm ci` (the app's `prepare`) bundles into its image's app.js. */
+export const APP_SOURCES = "app/src";
+const APP_BUNDLE = BUILD_CONTEXTS.app["app.js"];
+
+/**
+ * The absolute paths of an image's context files, checked to exist and, for the app, to be
+ * built from its current sources: an app.js older than a file of app/src would ship old code
+ * under a tag that looks current.
+ */
 export function contextFiles(name: ImageName): Record<string, string> {
     const files: Record<string, string> = {};
     for (const [inContext, inRepo] of Object.entries(BUILD_CONTEXTS[name])) {
@@ -43,7 +51,29 @@ export function contextFiles(name: ImageName): Record<string, string> {
         }
         files[inContext] = file;
     }
+    if (name === "app") {
+        const newer = sourceNewerThan(files["app.js"], path.join(REPO_ROOT, APP_SOURCES));
+        if (newer) {
+            throw new Error(
+                `swarm-ha: ${APP_BUNDLE} is older than ${path.relative(REPO_ROOT, newer)}, so the app image would ship old code: run \`npm run build --prefix app\` (npm ci does it too), or set an image of your own in config`,
+            );
+        }
+    }
     return files;
+}
+
+/** A file under `sources` changed after `built` was, if any: `built` was made from older sources. */
+export function sourceNewerThan(built: string, sources: string): string | undefined {
+    const builtAt = fs.statSync(built).mtimeMs;
+    const search = (dir: string): string | undefined => {
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+            const file = path.join(dir, entry.name);
+            const found = entry.isDirectory() ? search(file) : fs.statSync(file).mtimeMs > builtAt ? file : undefined;
+            if (found) return found;
+        }
+        return undefined;
+    };
+    return search(sources);
 }
 
 /** 12 hex characters of a hash over the context's file names, modes and contents. */
