@@ -118,7 +118,11 @@ function dataTier() {
             secrets: {
                 superuser: secrets.secrets.postgresPassword.secret,
                 replication: secrets.secrets.postgresReplicationPassword.secret,
-                app: secrets.secrets.postgresAppPassword.secret,
+            },
+            passwords: {
+                superuser: secrets.secrets.postgresPassword.value,
+                replication: secrets.secrets.postgresReplicationPassword.value,
+                app: secrets.secrets.postgresAppPassword.value,
             },
             settings: config.postgres,
             labels: stackLabels,

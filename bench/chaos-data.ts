@@ -55,7 +55,7 @@ interface RunReport {
         writes: { total: number; failed: number; acknowledged: number; lost: number };
         /**
          * From the fault to the sending of the last write that failed (0 without failures): every
-         * write sent later succeeded. (Its answer comes up to 5 s later: the app waits for a leader.)
+         * write sent later succeeded. (Its answer comes up to 8 s later: the app waits for a leader.)
          */
         writeOutageS: number;
         /** The slowest write the app acknowledged: what its wait for a leader cost a client. */
@@ -286,7 +286,7 @@ async function main(): Promise<void> {
             engine: hostsEngine(),
             lab: `3 managers + 1 worker; Redis + Sentinel on ${REDIS.join(", ")}; Postgres (Patroni) on ${PG.join(", ")}, etcd on the managers`,
             load:
-                `through http://${VIP}/: ${WRITE_RATE} writes/s (POST /todos, numbered, ${WRITE_TIMEOUT_MS / 1000} s timeout, never retried by the client; the app waits up to 5 s for a Postgres leader) and ${READ_RATE} cached reads/s (GET /todos/:id, open loop); ` +
+                `through http://${VIP}/: ${WRITE_RATE} writes/s (POST /todos, numbered, ${WRITE_TIMEOUT_MS / 1000} s timeout, never retried by the client; the app waits up to 8 s for a Postgres leader) and ${READ_RATE} cached reads/s (GET /todos/:id, open loop); ` +
                 `directly: about 10 writes/s from a container in the swarm (redis-cli to the master its Sentinel names, or psql through the Postgres proxy; 1 s timeout each); the app's load from a process of its own (nice -10 as root); fault at ${FAULT_AT_MS / 1000} s, every clock from when it was issued; a run whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
             runs,
             partial: wanted !== undefined,

@@ -107,6 +107,17 @@ const CHANGES: Change[] = [
         config: {},
         secrets: () => ({ "swarm-ha:haproxyStatsPassword": `rotated-${crypto.randomBytes(12).toString("hex")}` }),
     },
+    {
+        name: "postgres-passwords",
+        what:
+            "Postgres' three passwords rotated (postgresPassword, postgresReplicationPassword and postgresAppPassword set as secrets, then back to generated ones): " +
+            "the roles changed on the running cluster first (postgres-roles.py), then the members, the app, the backups and the exporter moved to the new Docker secrets",
+        config: {},
+        secrets: () =>
+            Object.fromEntries(
+                ["postgresPassword", "postgresReplicationPassword", "postgresAppPassword"].map((k) => [`swarm-ha:${k}`, `rotated-${crypto.randomBytes(12).toString("hex")}`]),
+            ),
+    },
 ];
 
 interface Sample {
@@ -254,7 +265,7 @@ async function main(): Promise<void> {
         commit: RUN_COMMIT,
         machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
         lab: `3 managers + 1 worker, the whole stack (data tier, monitoring); hosts' Docker ${engine}`,
-        load: `through http://${VIP}/: ${READ_RATE} GET/s (open loop, 3 s timeout) and ${WRITE_RATE} to-do writes/s (POST /todos, numbered, ${WRITE_TIMEOUT_MS / 1000} s timeout, never retried by the client; the app waits up to 5 s for a Postgres leader), from ${MARGIN_MS / 1000} s before each deploy to ${MARGIN_MS / 1000} s after it, from a process of its own (nice -10 when run as root); a sample whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
+        load: `through http://${VIP}/: ${READ_RATE} GET/s (open loop, 3 s timeout) and ${WRITE_RATE} to-do writes/s (POST /todos, numbered, ${WRITE_TIMEOUT_MS / 1000} s timeout, never retried by the client; the app waits up to 8 s for a Postgres leader), from ${MARGIN_MS / 1000} s before each deploy to ${MARGIN_MS / 1000} s after it, from a process of its own (nice -10 when run as root); a sample whose generator lagged more than ${MAX_LAG_MS} ms is invalid`,
         runs,
         changes: out,
     };

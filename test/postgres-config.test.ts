@@ -46,6 +46,7 @@ const PATRONI_ENTRYPOINT = path.join(ROOT, "images/postgres/entrypoint.sh");
 const PATRONI_CHECK = path.join(ROOT, "images/postgres/check.py");
 const PATRONI_RUN = path.join(ROOT, "images/postgres/patroni-run.py");
 const PATRONI_SETTINGS = path.join(ROOT, "components/postgres/patroni-settings.py");
+const POSTGRES_ROLES = path.join(ROOT, "components/postgres/postgres-roles.py");
 const ETCD_CHECK = path.join(ROOT, "images/etcd/check.sh");
 const ETCD_MEMBERSHIP = path.join(ROOT, "components/postgres/etcd-membership.sh");
 const POST_BOOTSTRAP = path.join(ROOT, "images/postgres/post-bootstrap.sh");
@@ -191,7 +192,8 @@ bootstrap:
   # Patroni uses postgresql.pg_hba above; this copy is there because Patroni 3.0.2's
   # --validate-config requires bootstrap.pg_hba.
   pg_hba: *pg_hba
-  # Creates the app's role and database, its password read from the file APP_PASSWORD_FILE names.
+  # Creates the app's role and database when APP_PASSWORD_FILE names its password's file; swarm-ha's
+  # services leave that to its postgres-app-role step, so that no member reads the app's password.
   post_bootstrap: "/usr/local/bin/swarm-ha-post-bootstrap"
 `;
 
@@ -473,7 +475,7 @@ describe("the real checkers accept what swarm-ha renders and ships", () => {
         const r = spawnSync("shellcheck", ["--shell=sh", ETCD_ENTRYPOINT, ETCD_CHECK, ETCD_MEMBERSHIP, PATRONI_ENTRYPOINT, POST_BOOTSTRAP], { encoding: "utf8" });
         if (r.error) throw new Error(`shellcheck is not installed (bash test/tools.sh installs it): ${r.error.message}`);
         expect(`exit ${r.status}\n${r.stdout}${r.stderr}`).toBe("exit 0\n");
-        for (const program of [PATRONI_CHECK, PATRONI_SETTINGS]) {
+        for (const program of [PATRONI_CHECK, PATRONI_SETTINGS, POSTGRES_ROLES]) {
             const py = spawnSync("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())", program], { encoding: "utf8" });
             expect(`exit ${py.status}\n${py.stderr}`).toBe("exit 0\n");
         }
@@ -659,9 +661,10 @@ interface Result {
 }
 
 /** Runs a command to its end without blocking the event loop (killed after `timeoutMs`). */
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 20_000): Promise<Result> {
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 20_000, stdin?: string): Promise<Result> {
     return new Promise((resolve, reject) => {
-        const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+        const child = spawn(command, args, { env, stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"], detached: true });
+        if (stdin !== undefined) child.stdin!.end(stdin);
         const s: Started = { child, log: "" };
         started.push(s);
         let stdout = "";
@@ -843,7 +846,7 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
                 `echo "user=$(id -un)"`,
                 `echo "args=$*"`,
                 `env | grep -E '^(PATRONI_|APP_PASSWORD_FILE=|HOME=|SUPERUSER_|REPLICATION_|ETCD3_|CONNECT_)' | sort`,
-                `echo "app-password=$(stat -c '%U %a' "$APP_PASSWORD_FILE") $(cat "$APP_PASSWORD_FILE")"`,
+                `[ -z "\${APP_PASSWORD_FILE:-}" ] || echo "app-password=$(stat -c '%U %a' "$APP_PASSWORD_FILE") $(cat "$APP_PASSWORD_FILE")"`,
             ].join("\n"),
         });
         // The secret files as Docker mounts them: root's, 0400, a trailing newline.
@@ -908,6 +911,15 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
         }
     });
 
+    test("without APP_PASSWORD_FILE (swarm-ha's members: the postgres-app-role step makes the app's role), Patroni starts with no app password anywhere", async () => {
+        const e = env({ APP_PASSWORD_FILE: "" });
+        const r = await run(PATRONI_ENTRYPOINT, [], e);
+        expect(r.code).toBe(0);
+        expect(r.stdout).not.toContain("APP_PASSWORD_FILE");
+        expect(r.stdout).not.toContain("app-password");
+        expect(fs.readdirSync(e.SWARM_HA_RUN_DIR!)).toEqual([]);
+    });
+
     test("the ports announced follow Patroni's listen overrides; another subnet picks another address", async () => {
         const r = await run(PATRONI_ENTRYPOINT, [], env({ CONNECT_SUBNET: "172.18.0.0/16", PATRONI_POSTGRESQL_LISTEN: "127.0.0.1:15432", PATRONI_RESTAPI_LISTEN: "127.0.0.1:18008" }));
         expect(r.stdout).toContain("PATRONI_POSTGRESQL_CONNECT_ADDRESS=172.18.0.5:15432\n");
@@ -923,7 +935,7 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
         ["a leading zero", { CONNECT_SUBNET: "10.0.03.0/24" }, "CONNECT_SUBNET must be an IPv4 CIDR such as 10.0.3.0/24 (got '10.0.03.0/24')"],
         ["IPv6", { CONNECT_SUBNET: "fd00::/64" }, "CONNECT_SUBNET must be an IPv4 CIDR such as 10.0.3.0/24 (got 'fd00::/64')"],
         ["a missing secret file", { REPLICATION_PASSWORD_FILE: "/run/secrets/nothing-here" }, "REPLICATION_PASSWORD_FILE: cannot read /run/secrets/nothing-here"],
-        ["no secret file named", { APP_PASSWORD_FILE: "" }, "APP_PASSWORD_FILE (the Docker secret file of a password) is not set"],
+        ["no secret file named", { SUPERUSER_PASSWORD_FILE: "" }, "SUPERUSER_PASSWORD_FILE (the Docker secret file of a password) is not set"],
         ["an empty password", { SUPERUSER_PASSWORD_FILE: "/dev/null" }, "SUPERUSER_PASSWORD_FILE: /dev/null is empty"],
         ["no etcd", { ETCD3_HOST: "" }, "ETCD3_HOST (etcd's endpoint, host:port) is not set"],
         ["two etcd endpoints", { ETCD3_HOST: "a:2379,b:2379" }, "ETCD3_HOST must be host:port (got 'a:2379,b:2379')"],
@@ -979,7 +991,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         CONNECT_SUBNET: "127.0.0.0/8",
         SUPERUSER_PASSWORD_FILE: secrets.superuser,
         REPLICATION_PASSWORD_FILE: secrets.replication,
-        APP_PASSWORD_FILE: secrets.app,
+        // As swarm-ha's members: no app password (the postgres-app-role step makes the role).
         SWARM_HA_PATRONI_CONFIG: configFile,
         SWARM_HA_RUN_DIR: path.join(work, m, "run"),
         PATRONI_POSTGRESQL_DATA_DIR: dataDir(m),
@@ -1068,6 +1080,9 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         await until("worker-1 leads", 30_000, async () => ((await get(`http://127.0.0.1:${ports["worker-1"].api}/primary`)).status === 200 ? true : undefined), logs());
         startMember("worker-2");
         await until("worker-2 streams as the synchronous standby", 30_000, () => streamingSyncStandby("worker-1", "worker-2"), logs());
+        // The postgres-app-role step, as it runs once the members are up: the app's role and database made.
+        const appRole = await run("/usr/bin/python3", [POSTGRES_ROLES, "app-role", "10"], { PATH: process.env.PATH, SWARM_HA_PATRONI_URL: `http://127.0.0.1:${ports["worker-1"].api}`, SWARM_HA_SUPERUSER_PASSWORD_FILE: secrets.superuser }, 20_000, JSON.stringify({ app: passwords.app }));
+        expect(`${appRole.code} ${appRole.stdout}${appRole.stderr}`).toBe("0 postgres-roles: app created\npostgres-roles: database app created, owned by app\n");
 
         const proxyText = renderPgProxyConfig({
             servers: members.map((m) => ({ name: m, host: "127.0.0.1", port: ports[m].pg, patroniPort: ports[m].api })),
@@ -1177,7 +1192,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         expect((await sql(ports["worker-1"].pg, "SELECT count(*) FROM pg_authid WHERE rolpassword LIKE 'SCRAM-SHA-256$%' AND rolname IN ('postgres', 'replicator', 'app')")).out).toBe("3");
     });
 
-    test("the app's role owns database app, logs in with the password from its file (through the proxy), and nothing else does", async () => {
+    test("the app's role (made by the postgres-app-role step) owns database app, logs in with its password (through the proxy), and nothing else does", async () => {
         const app = { user: "app", password: passwords.app, db: "app" };
         expect((await sql(proxyPorts.rw, "SELECT current_user || ' ' || current_database() || ' ' || (SELECT datdba::regrole FROM pg_database WHERE datname = 'app')", app)).out).toBe("app app app");
         expect((await sql(proxyPorts.rw, "CREATE TABLE app_owned (id int)", app)).code).toBe(0);
@@ -1186,6 +1201,57 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         const superWrong = await sql(ports["worker-1"].pg, "SELECT 1", { password: passwords.app });
         expect(superWrong.stderr).toContain('password authentication failed for user "postgres"');
     });
+
+    test("the postgres-passwords and postgres-app-role steps' program, asked on the replica: new passwords for every role on the running cluster; the old ones stop working, the new ones log in, the standby keeps streaming; again: unchanged", async () => {
+        // As in a member's container: Debian's python3 (Patroni's psycopg2), the superuser password
+        // the container was started with in a file.
+        const roles = (mode: string, wanted: object, superuserFile: string, api = ports["worker-2"].api) =>
+            run("/usr/bin/python3", [POSTGRES_ROLES, mode, "3"], { PATH: process.env.PATH, SWARM_HA_PATRONI_URL: `http://127.0.0.1:${api}`, SWARM_HA_SUPERUSER_PASSWORD_FILE: superuserFile }, 20_000, JSON.stringify(wanted));
+        const said = (r: Result) => `${r.code} ${r.stdout}${r.stderr}`;
+        const replicationLogin = (password: string) =>
+            run("psql", ["-X", "-At", `host=127.0.0.1 port=${ports["worker-1"].pg} user=replicator dbname=replication replication=true connect_timeout=2`, "-c", "IDENTIFY_SYSTEM"], { PATH: process.env.PATH, PGPASSWORD: password });
+        const logins = async (p: typeof passwords) => [
+            (await sql(ports["worker-1"].pg, "SELECT 'superuser'", { password: p.superuser })).out ?? "superuser refused",
+            (await sql(proxyPorts.rw, "SELECT 'app'", { user: "app", password: p.app, db: "app" })).out ?? "app refused",
+            (await replicationLogin(p.replication)).code === 0 ? "replicator" : "replicator refused",
+        ];
+        const rotated = { superuser: `${passwords.superuser}-2`, replication: `${passwords.replication}-2`, app: `${passwords.app}-2` };
+        const rotatedSuperuserFile = write("live-secrets/superuser-2", `${rotated.superuser}\n`, 0o400);
+
+        // The members' roles first (the containers still hold the old superuser password), then
+        // the app's (its member restarted with the new file by then).
+        expect(said(await roles("cluster-roles", { postgres: rotated.superuser, replicator: rotated.replication }, secrets.superuser))).toBe(
+            "0 postgres-roles: postgres password changed\npostgres-roles: replicator password changed\n",
+        );
+        expect(said(await roles("app-role", { app: rotated.app }, rotatedSuperuserFile))).toBe("0 postgres-roles: app password changed\n");
+        expect(await logins(rotated)).toEqual(["superuser", "app", "replicator"]);
+        expect(await logins(passwords)).toEqual(["superuser refused", "app refused", "replicator refused"]);
+        // The sessions open before (the standby's stream) go on.
+        expect(await streamingSyncStandby("worker-1", "worker-2")).toBeDefined();
+        // Again, as a re-run of the step: nothing to do, even with the old superuser file.
+        expect(said(await roles("cluster-roles", { postgres: rotated.superuser, replicator: rotated.replication }, secrets.superuser))).toBe(
+            "0 postgres-roles: postgres unchanged\npostgres-roles: replicator unchanged\n",
+        );
+        // Postgres stored verifiers, never a password.
+        expect((await sql(ports["worker-1"].pg, "SELECT count(*) FROM pg_authid WHERE rolpassword LIKE 'SCRAM-SHA-256$4096:%' AND rolname IN ('postgres', 'replicator', 'app')", { password: rotated.superuser })).out).toBe("3");
+
+        // Refused, naming what to fix and no password: roles of the other mode, a password
+        // Postgres would read differently, no Patroni to ask.
+        const wrongRoles = await roles("cluster-roles", { app: rotated.app }, rotatedSuperuserFile);
+        expect(said(wrongRoles)).toBe("1 postgres-roles: cluster-roles sets exactly the roles postgres, replicator; stdin names app\n");
+        const accented = await roles("app-role", { app: "pässwörd" }, rotatedSuperuserFile);
+        expect(said(accented)).toBe("1 postgres-roles: the password of role app must be printable ASCII (letters, digits, punctuation, spaces): Postgres would read other characters differently\n");
+        const [closed] = await freePorts(1);
+        expect(said(await roles("app-role", { app: rotated.app }, rotatedSuperuserFile, closed))).toBe(`1 postgres-roles: Patroni did not answer at http://127.0.0.1:${closed}/cluster within 3 s (is the cluster up?)\n`);
+        expect(said(await roles("cluster-roles", { postgres: "x", replicator: "y" }, rotatedSuperuserFile, closed))).toBe(
+            `0 postgres-roles: no cluster yet (no Patroni at http://127.0.0.1:${closed}): its members create postgres, replicator with these passwords\n`,
+        );
+
+        // Back to the passwords the members were started with (the tests after this one use them).
+        expect((await roles("cluster-roles", { postgres: passwords.superuser, replicator: passwords.replication }, rotatedSuperuserFile)).code).toBe(0);
+        expect((await roles("app-role", { app: passwords.app }, secrets.superuser)).code).toBe(0);
+        expect(await logins(passwords)).toEqual(["superuser", "app", "replicator"]);
+    }, 90_000);
 
     test("the passwords are on no command line, not in Postgres' environment nor the config; their files are postgres's alone, in memory", async () => {
         const all = Object.values(passwords);
@@ -1217,7 +1283,7 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
                     const st = fs.statSync(path.join(runDir, f));
                     return `${f} ${(st.mode & 0o777).toString(8)} ${st.uid === pgUid ? "postgres" : st.uid}`;
                 }),
-        ).toEqual(["app-password 400 postgres", "pgpass 600 postgres"]);
+        ).toEqual(["pgpass 600 postgres"]);
     });
 
     test("the proxy: writers reach the leader, readers the replica; /healthz says a leader is up", async () => {

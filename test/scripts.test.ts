@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "patroni-settings", "departure", "host-keys"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "patroni-settings", "postgres-roles", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -576,6 +576,43 @@ describe("patroni-settings.sh: Patroni's settings from config, applied to the ru
         const r = runWithFakes("patroni-settings", params({ WAIT_SECONDS: "1" }), { FAKE_TASKS: "" });
         expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node w1: gave up after 1s waiting for a running task of sh-pg-w1 on this node\n");
         expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+});
+
+describe("postgres-roles.sh: the passwords of Postgres' roles, set on the running cluster from this node's member", () => {
+    const PROGRAM = Buffer.from("print('the roles program')\n").toString("base64");
+    const params = (mode: string, over: Record<string, string> = {}) => ({ NODE_NAME: "w1", SERVICE: "sh-pg-w1", MODE: mode, WAIT_SECONDS: "3", PROGRAM_BASE64: PROGRAM, ...over });
+    // The step's stdin: a password with every character a shell or JSON could trip on.
+    const PASSWORDS = JSON.stringify({ postgres: `p'w"$(touch PWNED)\\ x`, replicator: "r" });
+
+    test("runs the program in this node's member with python3: its base64 first on stdin, then the step's stdin (the passwords); mode and wait as arguments", () => {
+        const r = runWithFakes("postgres-roles", params("cluster-roles"), { FAKE_TASKS: "sh-pg-w1", FAKE_CHECKS: "0" }, PASSWORDS);
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 check 1: exit 0\n");
+        const exec = r.calls.filter((c) => c.startsWith("exec"));
+        expect(exec).toEqual([`exec -i task-of-sh-pg-w1 python3 -c import base64, sys; exec(compile(base64.b64decode(sys.stdin.readline()), "postgres-roles", "exec")) cluster-roles 3`]);
+        expect(fs.readFileSync(path.join(work, "calls.log.stdin"), "utf8")).toBe(`${PROGRAM}\n${PASSWORDS}`);
+        // The passwords are in no call's arguments.
+        expect(r.calls.filter((c) => c.includes("touch PWNED"))).toEqual([]);
+        expect(fs.readdirSync(work).filter((f) => f.startsWith("PWNED"))).toEqual([]);
+    });
+
+    test("cluster-roles where no member ever ran (no container of it, running or not): a new cluster, nothing to do", () => {
+        const r = runWithFakes("postgres-roles", params("cluster-roles"), { FAKE_TASKS: "" }, PASSWORDS);
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 postgres-roles: no member of sh-pg-w1 on this node yet: a new cluster, whose members create the roles with these passwords\n");
+        expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+
+    test("a member that exists but is not running: waited for, then the run fails naming it (a stopped member is not a new cluster)", () => {
+        for (const [mode, env] of [["cluster-roles", { FAKE_CONTAINERS: "sh-pg-w1" }], ["app-role", {}]] as const) {
+            const r = runWithFakes("postgres-roles", params(mode, { WAIT_SECONDS: "1" }), { FAKE_TASKS: "", ...env }, PASSWORDS);
+            expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node w1: gave up after 1s waiting for a running task of sh-pg-w1 on this node\n");
+            expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+        }
+    });
+
+    test("the program fails: the run fails with what it said", () => {
+        const r = runWithFakes("postgres-roles", params("app-role"), { FAKE_TASKS: "sh-pg-w1", FAKE_CHECKS: "1" }, PASSWORDS);
+        expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node w1: the passwords of Postgres' roles could not be set (asked in sh-pg-w1):\ncheck 1: exit 1\n");
     });
 });
 

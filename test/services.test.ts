@@ -144,6 +144,31 @@ describe("the dev stack's services", () => {
         expect(after.resources.some((r) => r.name === "postgres-manager-3-etcd")).toBe(false);
     });
 
+    test("Postgres passwords rotate on the running cluster: the roles steps get them on stdin (secret), the members' roles before any member, the app's after them; a new app password restarts no member", async () => {
+        const cluster = run.byName("postgres-passwords");
+        const app = run.byName("postgres-app-role");
+        for (const [step, mode] of [[cluster, "cluster-roles"], [app, "app-role"]] as const) {
+            expect(step.inputs.connection.host).toBe(run.byName("swarm-worker-1-member").inputs.connection.host);
+            expect(step.inputs.create).toContain("# swarm-ha postgres-roles.sh");
+            expect(step.inputs.create).toMatch(new RegExp(`^MODE='${mode}'$`, "m"));
+            expect(step.secretInputs).toContain("stdin");
+            expect(step.secretInputs).not.toContain("create");
+        }
+        const password = (id: string) => decoded(run.byName(`secrets-${id}`));
+        expect(JSON.parse(cluster.inputs.stdin)).toEqual({ postgres: password("postgres-password"), replicator: password("postgres-replication-password") });
+        expect(JSON.parse(app.inputs.stdin)).toEqual({ app: password("postgres-app-password") });
+        // The roles change before the first member restarts with its new files; the app's role once every member runs.
+        expect(run.byName("postgres-worker-1-pg").dependencies).toContain(cluster.urn);
+        expect(app.dependencies).toContain(run.byName("postgres-worker-2-pg").urn);
+        // No member reads the app's password: rotating it changes the app and its role step, not Postgres.
+        const members = (r: typeof run) => r.resources.filter((x) => x.name.endsWith("-pg")).map((x) => JSON.stringify([x.name, x.inputs]));
+        expect(members(run).join()).not.toContain("postgres-app-password");
+        const rotated = await runProgram(dev({ "swarm-ha:postgresAppPassword": "rotated-app-password-1234" }));
+        expect(members(rotated)).toEqual(members(run));
+        expect(JSON.parse(rotated.byName("postgres-app-role").inputs.stdin)).toEqual({ app: "rotated-app-password-1234" });
+        expect(rotated.byName("app-service").inputs.taskSpec.containerSpec.secrets).not.toEqual(run.byName("app-service").inputs.taskSpec.containerSpec.secrets);
+    });
+
     test("Patroni's settings in config reach the running cluster through the postgres-settings step; patroni.yml, and with it every Postgres member, stays the same", async () => {
         const step = run.byName("postgres-settings");
         expect(step.inputs.connection.host).toBe(run.byName("swarm-worker-1-member").inputs.connection.host);

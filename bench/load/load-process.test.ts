@@ -17,8 +17,10 @@ beforeAll(async () => {
         req.on("end", () => {
             if (req.method === "POST") {
                 const { seq } = JSON.parse(body) as { seq: number };
-                // Every seventh write is refused, as a server without its database would.
-                if (seq % 7 === 0) return void res.writeHead(503, { "content-type": "application/json" }).end("{}");
+                // Every seventh write is refused: as the app without its database would (naming
+                // it), or, every fourteenth, as an edge with no server would (an HTML page).
+                if (seq % 14 === 0) return void res.writeHead(503, { "content-type": "text/html" }).end("<html><body><h1>503 Service Unavailable</h1></body></html>");
+                if (seq % 7 === 0) return void res.writeHead(503, { "content-type": "application/json" }).end('{"error":"Postgres is unavailable: x","dependency":"postgres"}');
                 stored.push(seq);
                 res.writeHead(201, { "content-type": "application/json" }).end("{}");
             } else res.writeHead(200, { "content-type": "application/json" }).end('{"instance":"a"}');
@@ -52,7 +54,7 @@ test("reads and writes go on, on schedule, while this process is blocked; stop()
     expect(writes!.map((w) => w.seq)).toEqual(writes!.map((_, i) => 1001 + i));
     const refused = writes!.filter((w) => !w.ok);
     expect(refused.map((w) => w.seq)).toEqual(writes!.map((w) => w.seq).filter((seq) => seq % 7 === 0));
-    expect(refused.every((w) => w.error === "HTTP 503")).toBe(true);
+    expect(refused.map((w) => w.error)).toEqual(refused.map((w) => (w.seq % 14 === 0 ? "HTTP 503" : "HTTP 503 postgres")));
     expect(stored.sort((a, b) => a - b)).toEqual(writes!.filter((w) => w.ok).map((w) => w.seq));
     if (process.getuid?.() === 0) expect(nice).toBeLessThan(0);
 });

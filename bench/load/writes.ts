@@ -12,7 +12,11 @@ export interface NumberedWrite {
     doneAt: number;
     /** A 201: the server acknowledged it (so it must be stored). */
     ok: boolean;
-    /** Why it failed: "HTTP 503", "timeout", or the socket error's code (ECONNRESET...). */
+    /**
+     * Why it failed: "HTTP 503 postgres" (the app's answer names the dependency it lacked),
+     * "HTTP 503" (an answer that names none, e.g. the edge's own), "timeout", or the socket
+     * error's code (ECONNRESET...).
+     */
     error?: string;
 }
 
@@ -25,12 +29,22 @@ function failure(e: unknown): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** " postgres" when the body is the app's JSON error naming that dependency; "" otherwise. */
+function dependencyNamed(body: string): string {
+    try {
+        const { dependency } = JSON.parse(body) as { dependency?: unknown };
+        return typeof dependency === "string" ? ` ${dependency}` : "";
+    } catch {
+        return "";
+    }
+}
+
 /**
  * How long a numbered write may take: a client's timeout, above the app's wait for a Postgres
- * leader (LEADER_WAIT_MS, 5 s), so that a write the app holds through a leader change counts as
+ * leader (LEADER_WAIT_MS, 8 s), so that a write the app holds through a leader change counts as
  * the slow success it is; a write the app gives up on still comes back as its 503.
  */
-export const WRITE_TIMEOUT_MS = 10_000;
+export const WRITE_TIMEOUT_MS = 15_000;
 
 /** The slowest acknowledged write, in seconds (0 when none was acknowledged). */
 export function slowestAcknowledgedS(writes: NumberedWrite[]): number {
@@ -54,8 +68,8 @@ export function numberedWriter(url: string, base: number, perSecond = 10, timeou
             signal: AbortSignal.timeout(timeoutMs),
         }).then(
             async (r) => {
-                await r.arrayBuffer().catch(() => undefined);
-                return r.status === 201 ? {} : { error: `HTTP ${r.status}` };
+                const body = await r.text().catch(() => "");
+                return r.status === 201 ? {} : { error: `HTTP ${r.status}${dependencyNamed(body)}` };
             },
             (e: unknown) => ({ error: failure(e) }),
         );

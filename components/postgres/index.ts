@@ -40,6 +40,10 @@ import { COMMAND_TIMEOUTS, type SshSettings, sshConnection } from "../common/ssh
 export const ETCD_MEMBERS_WAIT_SECONDS = 120;
 /** What the etcd-members step runs inside that member (on stdin, so that any etcd image runs it). */
 export const ETCD_MEMBERSHIP_PROGRAM = path.join(__dirname, "etcd-membership.sh");
+/** What the postgres-passwords and postgres-app-role steps run inside a Postgres member (on stdin, with the passwords after it). */
+export const POSTGRES_ROLES_PROGRAM = path.join(__dirname, "postgres-roles.py");
+/** How long those steps wait for their member to run and a leader to exist. */
+export const POSTGRES_ROLES_WAIT_SECONDS = 300;
 /** What the postgres-settings step runs inside a Postgres member (on stdin, as above). */
 export const PATRONI_SETTINGS_PROGRAM = path.join(__dirname, "patroni-settings.py");
 /** How long the postgres-settings step waits for its member to run and the cluster to exist. */
@@ -87,7 +91,10 @@ export interface PostgresClusterArgs {
     network: docker.Network;
     /** The network of the proxy's clients (the app): the proxy joins it, nothing else here does. */
     clientNetwork: docker.Network;
-    secrets: { superuser: docker.Secret; replication: docker.Secret; app: docker.Secret };
+    /** The members' passwords as Docker secrets (the app's is the app's alone: no member reads it). */
+    secrets: { superuser: docker.Secret; replication: docker.Secret };
+    /** The passwords themselves (secret), which the roles steps set on the running cluster. */
+    passwords: { superuser: pulumi.Input<string>; replication: pulumi.Input<string>; app: pulumi.Input<string> };
     settings: PostgresSettings;
     labels?: Record<string, string>;
 }
@@ -99,6 +106,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
     public readonly members: Record<string, docker.Service> = {};
     /** The settings in config applied to the running cluster, with no restart (patroni-settings.py). */
     public readonly settings: command.remote.Command;
+    /**
+     * Before the members restart with new passwords' files: the roles they log in as (postgres,
+     * replicator) given those passwords on the running cluster (postgres-roles.py).
+     */
+    public readonly clusterRoles: command.remote.Command;
+    /** Once the members run: the app's role and database made, its password set (postgres-roles.py). */
+    public readonly appRole: command.remote.Command;
     public readonly proxy: docker.Service;
     /** Writers: `host:port` of the proxy's read-write port. */
     public readonly readWriteEndpoint: string;
@@ -161,13 +175,19 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         const patroni = this.config(name, "patroni", renderPatroniConfig({ scope: args.namePrefix, ...BOOTSTRAP_SETTINGS }), args);
         const subnet = args.network.ipamConfigs.apply((c) => c?.[0]?.subnet ?? "");
-        let previous: pulumi.Resource[] = etcd;
+        // A password rotation: the roles first (a member restarted with the new file logs in with
+        // it; the others' sessions go on), then the members one at a time.
+        this.clusterRoles = this.rolesStep(`${name}-passwords`, "cluster-roles", { postgres: args.passwords.superuser, replicator: args.passwords.replication }, args, etcd);
+        let previous: pulumi.Resource[] = [...etcd, this.clusterRoles];
         for (const n of args.nodes) {
             // The primary's node first: it bootstraps the cluster; the replicas clone it.
             this.members[n.name] = this.member(name, n, args, patroni, subnet, renderEtcd3Host(etcdClientHost(args.namePrefix), ETCD_CLIENT_PORT), previous);
             previous = [this.members[n.name]];
         }
         this.settings = this.patroniSettings(name, args, previous);
+        // The app's role: no member reads its password, so rotating it restarts no member; the
+        // app (which depends on this component) rolls to the new password once the role has it.
+        this.appRole = this.rolesStep(`${name}-app-role`, "app-role", { app: args.passwords.app }, args, previous);
 
         const proxyConfig = this.config(name, "pg-proxy", renderPgProxyConfig({
             servers: args.nodes.map((n) => ({ name: n.name, host: pgServiceName(args.namePrefix, n.name) })),
@@ -259,13 +279,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
                             CONNECT_SUBNET: subnet,
                             SUPERUSER_PASSWORD_FILE: "/run/secrets/postgres-password",
                             REPLICATION_PASSWORD_FILE: "/run/secrets/postgres-replication-password",
-                            APP_PASSWORD_FILE: "/run/secrets/postgres-app-password",
                         },
                         configs: [{ configId: patroni.id, configName: patroni.name, fileName: PATRONI_CONFIG_PATH, fileMode: 0o444 }],
                         secrets: [
                             secret(args.secrets.superuser, "postgres-password"),
                             secret(args.secrets.replication, "postgres-replication-password"),
-                            secret(args.secrets.app, "postgres-app-password"),
                         ],
                         mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
                         // Patroni alive (a replica is healthy too: the proxy tells them apart).
@@ -306,6 +324,37 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     WAIT_SECONDS: String(PATRONI_SETTINGS_WAIT_SECONDS),
                     PROGRAM: fs.readFileSync(PATRONI_SETTINGS_PROGRAM, "utf8"),
                 }),
+            },
+            { parent: this, dependsOn, customTimeouts: COMMAND_TIMEOUTS },
+        );
+    }
+
+    /**
+     * A postgres-roles.py step on the primary's node in config: `passwords` (role: password) set
+     * on the running cluster, sent on the step's stdin (secret in the state, on no command line).
+     * It runs again whenever one of them changes.
+     */
+    private rolesStep(
+        name: string,
+        mode: "cluster-roles" | "app-role",
+        passwords: Record<string, pulumi.Input<string>>,
+        args: PostgresClusterArgs,
+        dependsOn: pulumi.Resource[],
+    ): command.remote.Command {
+        const node = args.nodes[0];
+        return new command.remote.Command(
+            name,
+            {
+                connection: sshConnection(node.address, args.ssh, node.hostKey),
+                addPreviousOutputInEnv: false,
+                create: renderScript("postgres-roles", {
+                    NODE_NAME: node.name,
+                    SERVICE: pgServiceName(args.namePrefix, node.name),
+                    MODE: mode,
+                    WAIT_SECONDS: String(POSTGRES_ROLES_WAIT_SECONDS),
+                    PROGRAM_BASE64: fs.readFileSync(POSTGRES_ROLES_PROGRAM).toString("base64"),
+                }),
+                stdin: pulumi.secret(pulumi.output(passwords).apply((p) => JSON.stringify(p))),
             },
             { parent: this, dependsOn, customTimeouts: COMMAND_TIMEOUTS },
         );

@@ -269,7 +269,8 @@ export function renderPatroniConfig(input: PatroniConfigInput): string {
         `  # Patroni uses postgresql.pg_hba above; this copy is there because Patroni 3.0.2's`,
         `  # --validate-config requires bootstrap.pg_hba.`,
         `  pg_hba: *pg_hba`,
-        `  # Creates the app's role and database, its password read from the file APP_PASSWORD_FILE names.`,
+        `  # Creates the app's role and database when APP_PASSWORD_FILE names its password's file; swarm-ha's`,
+        `  # services leave that to its postgres-app-role step, so that no member reads the app's password.`,
         `  post_bootstrap: ${q(postBootstrap)}`,
     ];
     return lines.join("\n") + "\n";

@@ -14,8 +14,10 @@
 #   PATRONI_REWIND_PASSWORD,             REPLICATION_PASSWORD_FILE name (pg_rewind connects as
 #   PATRONI_REPLICATION_PASSWORD         the superuser)
 # Patroni removes PATRONI_* from the environment it gives Postgres and the scripts it runs.
-# The app's password (APP_PASSWORD_FILE) is copied to a file only postgres can read, in memory,
-# where the post-bootstrap script (swarm-ha-post-bootstrap) finds it.
+# The app's password (APP_PASSWORD_FILE, optional) is copied to a file only postgres can read, in
+# memory, where the post-bootstrap script (swarm-ha-post-bootstrap) finds it. swarm-ha's services
+# no longer set it: the postgres-app-role step makes the app's role on the running cluster, so
+# that rotating the app's password restarts no member.
 #
 # Test overrides (the defaults are production's):
 #   SWARM_HA_PATRONI_CONFIG      (/etc/swarm-ha/patroni.yml)
@@ -72,7 +74,8 @@ read_password() { # $1: the variable naming the file
 }
 superuser_password=$(read_password SUPERUSER_PASSWORD_FILE)
 replication_password=$(read_password REPLICATION_PASSWORD_FILE)
-app_password=$(read_password APP_PASSWORD_FILE)
+app_password=
+if [ -n "${APP_PASSWORD_FILE:-}" ]; then app_password=$(read_password APP_PASSWORD_FILE); fi
 
 # The address to announce: this task's IPv4 address on the data network. A task has one per
 # network it is on (and loopback), and a new one at every start: Patroni publishes it in etcd
@@ -151,12 +154,17 @@ chmod 0700 "$data_dir" "$(dirname "$data_dir")"
 mkdir -p "$run_dir"
 chown postgres:postgres "$run_dir"
 chmod 0700 "$run_dir"
-(
-    umask 077
-    printf '%s' "$app_password" >"$run_dir/app-password"
-)
-chown postgres:postgres "$run_dir/app-password"
-chmod 0400 "$run_dir/app-password"
+if [ -n "$app_password" ]; then
+    (
+        umask 077
+        printf '%s' "$app_password" >"$run_dir/app-password"
+    )
+    chown postgres:postgres "$run_dir/app-password"
+    chmod 0400 "$run_dir/app-password"
+    export APP_PASSWORD_FILE="$run_dir/app-password"
+else
+    unset APP_PASSWORD_FILE
+fi
 # Debian's packages make the socket directory; an image or host without it gets one.
 [ -d /var/run/postgresql ] || install -d -m 2775 -o postgres -g postgres /var/run/postgresql
 
@@ -171,7 +179,6 @@ export PATRONI_POSTGRESQL_PGPASS="$run_dir/pgpass"
 export PATRONI_SUPERUSER_PASSWORD="$superuser_password"
 export PATRONI_REWIND_PASSWORD="$superuser_password"
 export PATRONI_REPLICATION_PASSWORD="$replication_password"
-export APP_PASSWORD_FILE="$run_dir/app-password"
 unset SUPERUSER_PASSWORD_FILE REPLICATION_PASSWORD_FILE ETCD3_HOST CONNECT_SUBNET
 HOME=$(getent passwd postgres | cut -d: -f6)
 export HOME

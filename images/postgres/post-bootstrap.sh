@@ -2,7 +2,8 @@
 # swarm-ha-post-bootstrap: Patroni's post_bootstrap script. Patroni runs it once per cluster, on
 # the member that creates it (initdb), as postgres, before any replica exists, with a connection
 # string to the new primary as its last argument and PGPASSFILE set to the superuser's password.
-# It creates the app's role `app`, which owns the database `app`.
+# It creates the app's role `app`, which owns the database `app`, when APP_PASSWORD_FILE is set
+# (swarm-ha's services do not set it: its postgres-app-role step does this on the running cluster).
 #
 # The app's password is read from the file APP_PASSWORD_FILE names (the entrypoint put it where
 # only postgres can read it), by psql itself: it is on no command line and in no environment.
@@ -18,7 +19,11 @@ die() {
 
 [ "$#" -ge 1 ] || die "expects a connection string (Patroni passes one)"
 for conninfo; do :; done # the last argument
-[ -n "${APP_PASSWORD_FILE:-}" ] || die "APP_PASSWORD_FILE (the file with the app's password) is not set"
+if [ -z "${APP_PASSWORD_FILE:-}" ]; then
+    # swarm-ha's own services: the postgres-app-role step makes them once the members are up.
+    printf 'swarm-ha-post-bootstrap: no APP_PASSWORD_FILE: role app and database app are left to the postgres-app-role step\n' >&2
+    exit 0
+fi
 [ -r "$APP_PASSWORD_FILE" ] || die "cannot read APP_PASSWORD_FILE $APP_PASSWORD_FILE"
 [ -s "$APP_PASSWORD_FILE" ] || die "APP_PASSWORD_FILE $APP_PASSWORD_FILE is empty"
 

@@ -18,6 +18,8 @@
 #                      for a service with at most N tasks per node)
 #   FAKE_FLAPPING      a service whose running count drops to 0 on every other `service ls`
 #   FAKE_TASKS         the services with a running task on this node, space-separated
+#   FAKE_CONTAINERS    the services with a container on this node that is not running (one
+#                      of FAKE_TASKS has a container too), space-separated
 #   FAKE_CHECKS        the exit code of each `docker exec` in turn, space-separated (the last
 #                      one repeats); each prints "check N: exit CODE" (`exec -i` keeps its
 #                      stdin in $FAKE_LOG.stdin)
@@ -139,6 +141,12 @@ case "$*" in
     service=${service%% *}
     for t in ${FAKE_TASKS:-}; do
         if [ "$t" = "$service" ]; then echo "task-of-$t"; fi
+    done
+    ;;
+"ps --all --quiet --filter label=com.docker.swarm.service.name="*)
+    service=${all#ps --all --quiet --filter label=com.docker.swarm.service.name=}
+    for t in ${FAKE_TASKS:-} ${FAKE_CONTAINERS:-}; do
+        if [ "$t" = "$service" ]; then echo "container-of-$t"; fi
     done
     ;;
 "exec -i task-of-"* | "exec task-of-"*)

@@ -1,0 +1,178 @@
+"""postgres-roles MODE WAIT_SECONDS: the passwords of Postgres' roles, set on the running cluster.
+
+Run by the postgres-passwords and postgres-app-role steps (components/cluster/scripts/
+postgres-roles.sh) inside a Postgres member's container, as root: this text comes first on
+stdin (one base64 line, which a fixed `python3 -c` loader runs, so that a member of an older image
+runs it too), then a JSON object {role: password} (the step's own stdin: never on a command
+line, in an environment or in a file).
+
+MODE:
+  cluster-roles  the roles the members log in as (postgres, replicator). Run before the members
+                 restart with the new passwords' files: a restarted member then logs in with what
+                 the roles already hold, while the others' open sessions go on (a password is
+                 checked at login only). On a new cluster (no Patroni answers) it does nothing:
+                 the members create the roles with these passwords.
+  app-role       the app's role: created (LOGIN, owning database `app`) when missing, its
+                 password set. Run once the members are up, before the app rolls to the new
+                 password; the members never read it, so changing it restarts no member.
+
+Each password becomes a SCRAM-SHA-256 verifier here, the way psql's \\password does it, so the
+password itself never reaches the server, its log or pg_stat_activity; a role whose verifier
+already matches is left alone (prints "unchanged"). It talks to the leader that Patroni names,
+as postgres, with the superuser password this container was started with
+(SWARM_HA_SUPERUSER_PASSWORD_FILE) or, when a run before this one already changed it, the new
+one. Waits, within WAIT_SECONDS, for a leader. Prints one line per role; exits 1 with the
+reason, naming no password, when it cannot.
+
+Test overrides: SWARM_HA_PATRONI_URL (http://127.0.0.1:8008),
+SWARM_HA_SUPERUSER_PASSWORD_FILE (/run/secrets/postgres-password).
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import psycopg2
+from psycopg2 import sql
+
+API = os.environ.get("SWARM_HA_PATRONI_URL", "http://127.0.0.1:8008")
+SUPERUSER_PASSWORD_FILE = os.environ.get("SWARM_HA_SUPERUSER_PASSWORD_FILE", "/run/secrets/postgres-password")
+MODES = {"cluster-roles": ("postgres", "replicator"), "app-role": ("app",)}
+APP_DATABASE = "app"
+# Postgres' own default for the verifiers it makes (scram_iterations).
+SCRAM_ITERATIONS = 4096
+# Printable ASCII: Postgres runs a password through SASLprep before hashing it, which leaves such
+# text as it is; anything else it might change, and a verifier made here would not match.
+PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+VERIFIER = re.compile(r"SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)")
+
+
+def fail(message):
+    print(f"postgres-roles: {message}", file=sys.stderr)
+    return 1
+
+
+def scram_verifier(password, salt, iterations=SCRAM_ITERATIONS):
+    """The SCRAM-SHA-256 verifier Postgres stores for `password` (RFC 5802, RFC 7677)."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def verifies(verifier, password):
+    """True when `verifier` (pg_authid.rolpassword) accepts `password`."""
+    m = VERIFIER.fullmatch(verifier or "")
+    return bool(m) and hmac.compare_digest(scram_verifier(password, base64.b64decode(m.group(2)), int(m.group(1))), verifier)
+
+
+def leader(deadline):
+    """(host, port) of the leader Patroni names; None when no Patroni answers at all (no cluster)."""
+    answered = False
+    while True:
+        try:
+            with urllib.request.urlopen(API + "/cluster", timeout=5) as response:
+                cluster = json.load(response)
+            answered = True
+            for m in cluster.get("members", []):
+                if m.get("role") == "leader" and m.get("state") in ("running", "streaming"):
+                    return m["host"], int(m["port"])
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            pass
+        if time.monotonic() > deadline:
+            if not answered:
+                return None
+            raise TimeoutError(f"no running leader in Patroni's view at {API}/cluster")
+        time.sleep(1)
+
+
+def connect(host, port, candidates):
+    """A session as postgres on the leader, with the first candidate password that logs in."""
+    last = None
+    for password in candidates:
+        try:
+            conn = psycopg2.connect(host=host, port=port, user="postgres", password=password, dbname="postgres", connect_timeout=5, application_name="swarm-ha postgres-roles")
+            conn.autocommit = True
+            return conn
+        except psycopg2.OperationalError as e:
+            last = e
+    raise ConnectionError(f"cannot log in to the leader {host}:{port} as postgres: {str(last).strip().splitlines()[0] if last else 'no password'}")
+
+
+def main(argv, stdin):
+    if len(argv) != 3 or argv[1] not in MODES:
+        print(f"usage: postgres-roles {'|'.join(MODES)} WAIT_SECONDS  (passwords as JSON on stdin)", file=sys.stderr)
+        return 2
+    mode, wait_seconds = argv[1], float(argv[2])
+    try:
+        wanted = json.loads(stdin.read())
+    except ValueError:
+        return fail("stdin is not a JSON object of role: password")
+    expected = MODES[mode]
+    if not isinstance(wanted, dict) or sorted(wanted) != sorted(expected):
+        return fail(f"{mode} sets exactly the roles {', '.join(expected)}; stdin names {', '.join(sorted(wanted)) if isinstance(wanted, dict) else 'none'}")
+    for role, password in wanted.items():
+        if not isinstance(password, str) or not PRINTABLE_ASCII.fullmatch(password):
+            return fail(f"the password of role {role} must be printable ASCII (letters, digits, punctuation, spaces): Postgres would read other characters differently")
+
+    try:
+        found = leader(time.monotonic() + wait_seconds)
+    except TimeoutError as e:
+        return fail(f"{e} within {wait_seconds:.0f} s")
+    if found is None:
+        if mode == "cluster-roles":
+            print(f"postgres-roles: no cluster yet (no Patroni at {API}): its members create {', '.join(expected)} with these passwords")
+            return 0
+        return fail(f"Patroni did not answer at {API}/cluster within {wait_seconds:.0f} s (is the cluster up?)")
+
+    candidates = []
+    try:
+        with open(SUPERUSER_PASSWORD_FILE) as f:
+            candidates.append(f.read().rstrip("\n"))
+    except OSError as e:
+        return fail(f"cannot read the superuser's password file {SUPERUSER_PASSWORD_FILE}: {e.strerror}")
+    if "postgres" in wanted and wanted["postgres"] not in candidates:
+        candidates.append(wanted["postgres"])
+    try:
+        conn = connect(*found, candidates)
+    except ConnectionError as e:
+        return fail(str(e))
+    try:
+        cur = conn.cursor()
+        # The verifiers are not the passwords, but no statement of this session is logged either.
+        cur.execute("SET log_statement = 'none'; SET log_min_error_statement = 'panic'; SET log_min_duration_statement = -1")
+        for role in expected:
+            cur.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,))
+            row = cur.fetchone()
+            if row is not None and verifies(row[0], wanted[role]):
+                print(f"postgres-roles: {role} unchanged")
+                continue
+            verifier = scram_verifier(wanted[role], os.urandom(16))
+            if row is None and mode == "app-role":
+                cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)), (verifier,))
+                print(f"postgres-roles: {role} created")
+            elif row is None:
+                return fail(f"role {role} does not exist on the leader {found[0]}:{found[1]}: the cluster was not made by swarm-ha's members")
+            else:
+                cur.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(sql.Identifier(role)), (verifier,))
+                print(f"postgres-roles: {role} password changed")
+        if mode == "app-role":
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (APP_DATABASE,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(APP_DATABASE), sql.Identifier("app")))
+                print(f"postgres-roles: database {APP_DATABASE} created, owned by app")
+    finally:
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv, sys.stdin))
