@@ -5,7 +5,8 @@
  * Postgres a leader with a streaming standby, the app writes and reads again through the VIP,
  * and no acknowledged write is lost. The backups pass their restore check. Not timed here.
  */
-import { baseNode, baseNodes, changes, deploy, deployInBackground, killHost, preview, sharedBase, startHost } from "../control";
+import * as crypto from "node:crypto";
+import { baseNode, baseNodes, changes, deploy, deployInBackground, killHost, preview, secretConfig, sharedBase, startHost } from "../control";
 import { onNode, PREFIX, replicas, restartedServices, sleep, taskContainers, waitFor } from "../faults";
 import { BACKUP_SERVICE, backupMetrics, etcdService, inService, killContainer, longestRefusal, scale, patroniCluster, patroniLeader, pgService, redisMaster, redisRole, redisService, storedSeqs, todoWriter, tryInService, works, writeAndRead } from "../data";
 
@@ -66,6 +67,34 @@ test("a replica change, an env change and a Patroni setting each change their se
         expect(patroniConfig().maximum_lag_on_failover).toBe(lagBytes);
     }
 });
+
+test("Postgres' passwords rotated under writes, and back: the roles change on the running cluster before the members restart, the app follows, and no acknowledged write is lost", async () => {
+    const rotated = Object.fromEntries(
+        ["postgresPassword", "postgresReplicationPassword", "postgresAppPassword"].map((k) => [`swarm-ha:${k}`, `rotated-${crypto.randomBytes(12).toString("hex")}`]),
+    );
+    // Set in config, then back to generated ones (new values again): two rotations.
+    for (const args of [secretConfig(rotated), []]) {
+        const base = Date.now() * 1000;
+        const load = todoWriter(base);
+        const run = await deployInBackground(baseNodes, {}, args).done;
+        await load.stop();
+        expect(run.summary.error).toBeUndefined();
+        for (const role of ["postgres", "replicator", "app"]) expect(run.output).toContain(`postgres-roles: ${role} password changed`);
+        // The members' roles before the first member's restart (the primary's node first), the
+        // app's after the last one's.
+        const chain = ["postgres-primary", "postgres-replica"].flatMap((role) => baseNodes.filter((n) => n.roles.includes(role)).map((n) => n.name));
+        const at = (what: string) => run.output.indexOf(what);
+        expect(at(`~ docker:index/service:Service postgres-${chain[0]}-pg `)).toBeGreaterThan(at("done postgres-passwords"));
+        expect(at("done postgres-app-role")).toBeGreaterThan(at(`done postgres-${chain[chain.length - 1]}-pg `));
+        const stored = await storedSeqs(base);
+        const acked = load.writes.filter((w) => w.ok).map((w) => w.seq);
+        expect({ acked: acked.length > 0, lost: acked.filter((s) => !stored.has(s)) }).toEqual({ acked: true, lost: [] });
+        const failed = load.writes.filter((w) => !w.ok);
+        console.log(`[data] Postgres passwords rotated: ${failed.length} of ${load.writes.length} writes failed (${[...new Set(failed.map((w) => w.error))].join(", ") || "none"}), deploy ${run.summary.seconds.toFixed(0)} s`);
+        // The app logs in with the new password: a write and its read through the VIP.
+        await waitFor("writes through the VIP with the new password", () => works("after the rotation"), 30_000, 1000);
+    }
+}, 10 * 60_000);
 
 test("the Redis master killed: the Sentinels promote a replica and the app caches again", async () => {
     const before = redisMaster(REDIS)!;
