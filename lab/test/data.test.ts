@@ -68,38 +68,6 @@ test("a replica change, an env change and a Patroni setting each change their se
     }
 });
 
-/**
- * The secret config of the deploys after the rotation test: the passwords it set (a deploy
- * without them would rotate them again, to new generated ones).
- */
-let rotatedSecrets: string[] = [];
-
-test("Postgres' passwords rotated under writes: the roles change on the running cluster before the members restart, the app follows, and no acknowledged write is lost", async () => {
-    const rotated = Object.fromEntries(
-        ["postgresPassword", "postgresReplicationPassword", "postgresAppPassword"].map((k) => [`swarm-ha:${k}`, `rotated-${crypto.randomBytes(12).toString("hex")}`]),
-    );
-    rotatedSecrets = secretConfig(rotated);
-    const base = Date.now() * 1000;
-    const load = todoWriter(base);
-    const run = await deployInBackground(baseNodes, {}, rotatedSecrets).done;
-    await load.stop();
-    expect(run.summary.error).toBeUndefined();
-    for (const role of ["postgres", "replicator", "app"]) expect(run.output).toContain(`postgres-roles: ${role} password changed`);
-    // The members' roles before the first member's restart (the primary's node first), the
-    // app's after the last one's.
-    const chain = ["postgres-primary", "postgres-replica"].flatMap((role) => baseNodes.filter((n) => n.roles.includes(role)).map((n) => n.name));
-    const at = (what: string) => run.output.indexOf(what);
-    expect(at(`~ docker:index/service:Service postgres-${chain[0]}-pg `)).toBeGreaterThan(at("done postgres-passwords"));
-    expect(at("done postgres-app-role")).toBeGreaterThan(at(`done postgres-${chain[chain.length - 1]}-pg `));
-    const stored = await storedSeqs(base);
-    const acked = load.writes.filter((w) => w.ok).map((w) => w.seq);
-    expect({ acked: acked.length > 0, lost: acked.filter((s) => !stored.has(s)) }).toEqual({ acked: true, lost: [] });
-    const failed = load.writes.filter((w) => !w.ok);
-    console.log(`[data] Postgres passwords rotated: ${failed.length} of ${load.writes.length} writes failed (${[...new Set(failed.map((w) => w.error))].join(", ") || "none"}), deploy ${run.summary.seconds.toFixed(0)} s`);
-    // The app logs in with the new password: a write and its read through the VIP.
-    await waitFor("writes through the VIP with the new password", () => works("after the rotation"), 30_000, 1000);
-}, 10 * 60_000);
-
 test("the Redis master killed: the Sentinels promote a replica and the app caches again", async () => {
     const before = redisMaster(REDIS)!;
     killContainer(redisService(before));
@@ -220,6 +188,40 @@ test("a to-do written, a backup taken, then restored by the runbook's command: t
     expect(m["swarm_ha_backup_restore_check_ok"]).toBe(1);
     expect(m["swarm_ha_backup_good_backups"]).toBeGreaterThanOrEqual(1);
 });
+
+/**
+ * The secret config of the deploys after the rotation test: the passwords it set (a deploy
+ * without them would rotate them again, to new generated ones).
+ */
+let rotatedSecrets: string[] = [];
+
+// After the backup test, before the last one: the file's earlier tests run on the stack as the
+// other files leave it, and its two extra leader moves touch none of them.
+test("Postgres' passwords rotated under writes: the roles change on the running cluster before the members restart, the app follows, and no acknowledged write is lost", async () => {
+    const rotated = Object.fromEntries(
+        ["postgresPassword", "postgresReplicationPassword", "postgresAppPassword"].map((k) => [`swarm-ha:${k}`, `rotated-${crypto.randomBytes(12).toString("hex")}`]),
+    );
+    rotatedSecrets = secretConfig(rotated);
+    const base = Date.now() * 1000;
+    const load = todoWriter(base);
+    const run = await deployInBackground(baseNodes, {}, rotatedSecrets).done;
+    await load.stop();
+    expect(run.summary.error).toBeUndefined();
+    for (const role of ["postgres", "replicator", "app"]) expect(run.output).toContain(`postgres-roles: ${role} password changed`);
+    // The members' roles before the first member's restart (the primary's node first), the
+    // app's after the last one's.
+    const chain = ["postgres-primary", "postgres-replica"].flatMap((role) => baseNodes.filter((n) => n.roles.includes(role)).map((n) => n.name));
+    const at = (what: string) => run.output.indexOf(what);
+    expect(at(`~ docker:index/service:Service postgres-${chain[0]}-pg `)).toBeGreaterThan(at("done postgres-passwords"));
+    expect(at("done postgres-app-role")).toBeGreaterThan(at(`done postgres-${chain[chain.length - 1]}-pg `));
+    const stored = await storedSeqs(base);
+    const acked = load.writes.filter((w) => w.ok).map((w) => w.seq);
+    expect({ acked: acked.length > 0, lost: acked.filter((s) => !stored.has(s)) }).toEqual({ acked: true, lost: [] });
+    const failed = load.writes.filter((w) => !w.ok);
+    console.log(`[data] Postgres passwords rotated: ${failed.length} of ${load.writes.length} writes failed (${[...new Set(failed.map((w) => w.error))].join(", ") || "none"}), deploy ${run.summary.seconds.toFixed(0)} s`);
+    // The app logs in with the new password: a write and its read through the VIP.
+    await waitFor("writes through the VIP with the new password", () => works("after the rotation"), 30_000, 1000);
+}, 10 * 60_000);
 
 test("a dead manager replaced with the data tier on: etcd swaps its member, no etcd or Postgres member restarts, and one more manager lost costs no acknowledged write", async () => {
     // Last in this file: it leaves lab-m2 out of the swarm (the next file starts from bare hosts).
