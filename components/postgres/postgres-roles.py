@@ -99,7 +99,12 @@ def connect(host, port, candidates):
     last = None
     for password in candidates:
         try:
-            conn = psycopg2.connect(host=host, port=port, user="postgres", password=password, dbname="postgres", connect_timeout=5, application_name="swarm-ha postgres-roles")
+            # Bounded against a leader that freezes mid-way: each statement gives up after 10 s,
+            # and TCP keep-alives notice a vanished peer within about 11 s.
+            conn = psycopg2.connect(
+                host=host, port=port, user="postgres", password=password, dbname="postgres", connect_timeout=5, application_name="swarm-ha postgres-roles",
+                options="-c statement_timeout=10000", keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+            )
             conn.autocommit = True
             return conn
         except psycopg2.OperationalError as e:
