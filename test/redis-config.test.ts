@@ -20,6 +20,7 @@ const REDIS_ENTRYPOINT = path.join(IMAGE_DIR, "redis-entrypoint.sh");
 const SENTINEL_ENTRYPOINT = path.join(IMAGE_DIR, "sentinel-entrypoint.sh");
 const CHECK = path.join(IMAGE_DIR, "check.sh");
 const HEALTH = path.join(IMAGE_DIR, "health.sh");
+const SENTINEL_HEALTH = path.join(IMAGE_DIR, "sentinel-health.sh");
 /** Quotes, a backslash, spaces and a '$': the entrypoints must carry it into the configs intact. */
 const PASSWORD = 'pa ss"wo\\rd $HOME x';
 const IS_ROOT = process.getuid?.() === 0;
@@ -433,10 +434,14 @@ function shellcheck(file: string): string {
 describe("the entrypoints", () => {
     test("every script passes shellcheck, the Sentinel's looks for the renderer's marker, and the image installs the health step's check", () => {
         const files = fs.readdirSync(IMAGE_DIR).filter((f) => f.endsWith(".sh")).sort();
-        expect(files).toEqual(["check.sh", "health.sh", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh"]);
+        expect(files).toEqual(["check.sh", "health.sh", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh", "sentinel-health.sh"]);
         for (const f of files) expect(`${f}: ${shellcheck(path.join(IMAGE_DIR, f))}`).toBe(`${f}: `);
         expect(fs.readFileSync(SENTINEL_ENTRYPOINT, "utf8")).toContain(`MARKER="${SENTINEL_MONITOR_MARKER}"\n`);
-        expect(fs.readFileSync(path.join(IMAGE_DIR, "Dockerfile"), "utf8")).toContain("ln -s /usr/local/lib/swarm-ha-redis/check.sh /usr/local/bin/swarm-ha-redis-check");
+        const dockerfile = fs.readFileSync(path.join(IMAGE_DIR, "Dockerfile"), "utf8");
+        expect(dockerfile).toContain("ln -s /usr/local/lib/swarm-ha-redis/check.sh /usr/local/bin/swarm-ha-redis-check");
+        // The services' health checks run these links (components/redis/index.ts).
+        expect(dockerfile).toContain("ln -s /usr/local/lib/swarm-ha-redis/health.sh /usr/local/bin/swarm-ha-redis-health");
+        expect(dockerfile).toContain("ln -s /usr/local/lib/swarm-ha-redis/sentinel-health.sh /usr/local/bin/swarm-ha-sentinel-health");
     });
 
     /** Runs an entrypoint that must fail before it starts anything. */
@@ -871,6 +876,36 @@ describe("the entrypoints", () => {
             await kill(stuck);
             expect(health({ ...restartedEnv(1), REDIS_PORT: String(port) })).toBe(`1 this Redis does not answer on port ${port}\n`);
         });
+
+        test("the Sentinel's health check: the Sentinels are healthy; one stuck on a dead master while the others name a live one is not, saying why", async () => {
+            const health = (env: NodeJS.ProcessEnv, staleSeconds: string) => {
+                const r = spawnSync("sh", [SENTINEL_HEALTH], { env: { ...env, STALE_SENTINEL_SECONDS: staleSeconds }, encoding: "utf8", timeout: 10_000 });
+                return `${r.status} ${r.stdout}${r.stderr}`;
+            };
+            for (const i of [0, 1, 2]) expect(health(sentinelEnv(i), "1")).toBe("0 ");
+            // A Sentinel that restarted onto the old master's address, now gone: no hello from
+            // its peers ever reaches it again (they travel through the master and its replicas).
+            const [port, dead] = await freePorts(2);
+            const dir = path.join(work, "stuck-sentinel");
+            const conf = write(
+                path.join(dir, "sentinel.conf"),
+                [`port ${port}`, `dir ${dir}`, `requirepass ${confQuote(PASSWORD)}`, `sentinel monitor mymaster 127.0.0.1 ${dead} 2`, `sentinel auth-pass mymaster ${confQuote(PASSWORD)}`, "sentinel down-after-milliseconds mymaster 1000", ""].join("\n"),
+                0o600,
+            );
+            const stuck = start("a stuck Sentinel", "redis-sentinel", [conf], { PATH: process.env.PATH });
+            await waitFor("the stuck Sentinel to answer", 10_000, async () => (await cli(port, ["PING"])) === "PONG");
+            const stuckEnv = { ...sentinelEnv(0), SENTINEL_PORT: String(port), SENTINELS: [port, ...sentinelPorts].map((p) => `127.0.0.1:${p}`).join(" ") };
+            await new Promise((r) => setTimeout(r, 2_500));
+            // Within STALE_SENTINEL_SECONDS: a failover may still be re-pointing it.
+            expect(health(stuckEnv, "60")).toBe("0 ");
+            expect(health(stuckEnv, "1")).toMatch(
+                new RegExp(`^1 this Sentinel monitors 127\\.0\\.0\\.1:${dead}, which has not answered for \\d+s, but Sentinel 127\\.0\\.0\\.1:${sentinelPorts[0]} names 127\\.0\\.0\\.1:${restartPorts[0]}, which answers as a master: restart to follow it\\n$`),
+            );
+            // Its own master gone and no peer naming a live one (the whole tier down): nothing to follow, so no restart.
+            expect(health({ ...stuckEnv, SENTINELS: `127.0.0.1:${port}` }, "1")).toBe("0 ");
+            await kill(stuck);
+            expect(health(stuckEnv, "1")).toBe(`1 this Sentinel does not answer on port ${port}, or does not monitor mymaster ()\n`);
+        }, 30_000);
 
         test("a Sentinel removed with its node is forgotten by the others as they restart: it no longer counts toward the majority a failover needs", async () => {
             const known = async (port: number) => (await sentinelMaster(port))["num-other-sentinels"];

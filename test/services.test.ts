@@ -107,6 +107,9 @@ describe("the dev stack's services", () => {
             expect(check).toMatchObject({ interval: "2s", timeout: "5s", retries: 5 });
             // The image's check: it answers, and a replica is not stuck on a master that is gone.
             expect(check.tests).toEqual(["CMD", "/usr/local/bin/swarm-ha-redis-health"]);
+            // A Sentinel's: it answers, and is not stuck on a dead master while its peers name a live one.
+            const sentinel = run.byName(`redis-${node}-sentinel`).inputs.taskSpec.containerSpec.healthcheck;
+            expect(sentinel).toMatchObject({ interval: "2s", timeout: "5s", retries: 5, tests: ["CMD", "/usr/local/bin/swarm-ha-sentinel-health"] });
         }
     });
 

@@ -21,7 +21,7 @@ export const BUILD_CONTEXTS: Record<ImageName, Record<string, string>> = {
     app: { Dockerfile: "images/app/Dockerfile", "app.js": "app/dist/bundle/app.js" },
     haproxy: { Dockerfile: "images/haproxy/Dockerfile", "entrypoint.sh": "images/haproxy/entrypoint.sh" },
     keepalived: { Dockerfile: "images/keepalived/Dockerfile", "vrrp-state.sh": "images/keepalived/vrrp-state.sh", "vip-check.sh": "images/keepalived/vip-check.sh" },
-    redis: filesOf("redis", ["Dockerfile", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh", "check.sh", "health.sh"]),
+    redis: filesOf("redis", ["Dockerfile", "lib.sh", "redis-entrypoint.sh", "sentinel-entrypoint.sh", "check.sh", "health.sh", "sentinel-health.sh"]),
     postgres: filesOf("postgres", ["Dockerfile", "entrypoint.sh", "post-bootstrap.sh", "check.py", "patroni-run.py"]),
     etcd: filesOf("etcd", ["Dockerfile", "entrypoint.sh", "check.sh"]),
     backup: filesOf("backup", ["Dockerfile", "lib.sh", "swarm-ha-backup.sh", "swarm-ha-restore.sh", "backup-cycle.sh", "metrics-server.py"]),

@@ -123,14 +123,16 @@ export class RedisCluster extends pulumi.ComponentResource {
         }
         const servers = Object.values(this.servers);
         for (const n of args.nodes) {
-            // No health check: clients and peers find a Sentinel by its name, which Swarm
-            // publishes only once a task with a health check is healthy.
             this.sentinels[n.name] = this.service(name, n, "sentinel", args, {
                 serviceName: sentinelServiceName(args.namePrefix, n.name),
                 command: "/usr/local/bin/swarm-ha-sentinel",
                 env: env(n),
                 config: { config: sentinelConf, path: "/etc/swarm-ha/sentinel.conf" },
                 stopGracePeriod: stopGrace(10),
+                // It answers, and is not stuck on a dead master while its peers name a live one
+                // (images/redis/sentinel-health.sh). Swarm publishes its name once the first check
+                // passes, about 2 s after it starts; clients and peers already retry until then.
+                healthcheck: ["CMD", "/usr/local/bin/swarm-ha-sentinel-health"],
                 dependsOn: servers,
             });
         }
