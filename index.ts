@@ -166,13 +166,15 @@ const app = new AppService(
         // Without the data tier: no database or cache (the demo app's to-do endpoints answer 404), only the app network.
         data: data && {
             network: networks.networks["data-access"],
-            postgres: { host: data.postgres.proxyHost, port: PG_PORT, readOnlyPort: PG_READONLY_PORT, database: "app", user: "app", password: secrets.secrets.postgresAppPassword.secret },
+            postgres: { host: data.postgres.proxyHost, port: PG_PORT, readOnlyPort: PG_READONLY_PORT, database: "app", user: data.postgres.appLogin, password: secrets.secrets.postgresAppPassword.secret },
             redis: { sentinels: data.redis.sentinelEndpoints, masterName: data.redis.masterName, password: secrets.secrets.redisPassword.secret },
         },
     },
     // On a new stack the app starts once Postgres and Redis answer (later it rides out their failovers).
     { ...onSwarm, dependsOn: data ? [data.postgres, data.redis] : [] },
 );
+// Once every app task logs in as the new login: the old one may no longer (a rotated password stops working).
+data?.postgres.retireOtherAppLogins("postgres-app-logins", [app.service]);
 
 /** Monitoring: Prometheus, Alertmanager, Grafana and the exporters (placeStack's monitoring node is there whenever monitoring is). */
 function monitoringTier(m: NonNullable<typeof config.monitoring>) {
@@ -318,8 +320,10 @@ export const redisSentinels = data?.redis.sentinelEndpoints ?? null;
 export const redisMasterName = data?.redis.masterName ?? null;
 /** The backups' metrics (last good backup's age) for monitoring. */
 export const backupMetrics = data?.backups.metricsEndpoint ?? null;
-/** Secret: the app's Postgres password (user app, database app), generated unless set in config: `pulumi stack output postgresAppPassword --show-secrets`. */
+/** Secret: the app's Postgres password (user postgresAppUser, database app), generated unless set in config: `pulumi stack output postgresAppPassword --show-secrets`. */
 export const postgresAppPassword = data ? secrets.secrets.postgresAppPassword.value : null;
+/** The role the app logs in as: app_a or app_b, alternating at each rotation of postgresAppPassword (`app` on a stack from before them, until its first rotation). */
+export const postgresAppUser = data ? data.postgres.appLogin : null;
 /** Secret: Redis's password (its servers and Sentinels), generated unless set in config: `pulumi stack output redisPassword --show-secrets`. */
 export const redisPassword = data ? secrets.secrets.redisPassword.value : null;
 

@@ -1082,7 +1082,10 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         await until("worker-2 streams as the synchronous standby", 30_000, () => streamingSyncStandby("worker-1", "worker-2"), logs());
         // The postgres-app-role step, as it runs once the members are up: the app's role and database made.
         const appRole = await run("/usr/bin/python3", [POSTGRES_ROLES, "app-role", "10"], { PATH: process.env.PATH, SWARM_HA_PATRONI_URL: `http://127.0.0.1:${ports["worker-1"].api}`, SWARM_HA_SUPERUSER_PASSWORD_FILE: secrets.superuser }, 20_000, JSON.stringify({ app: passwords.app }));
-        expect(`${appRole.code} ${appRole.stdout}${appRole.stderr}`).toBe("0 postgres-roles: app created\npostgres-roles: database app created, owned by app\n");
+        expect(`${appRole.code} ${appRole.stdout}${appRole.stderr}`).toBe(
+            "0 postgres-roles: app created (it owns the app's database; the app logs in as app_a or app_b, acting as it)\n" +
+                "postgres-roles: app_a created\npostgres-roles: database app created, owned by app\napp_login=app_a\n",
+        );
 
         const proxyText = renderPgProxyConfig({
             servers: members.map((m) => ({ name: m, host: "127.0.0.1", port: ports[m].pg, patroniPort: ports[m].api })),
@@ -1189,15 +1192,18 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         }
         expect(await show("worker-1", "synchronous_standby_names")).toBe('"worker-2"');
         expect((await sql(ports["worker-1"].pg, "SELECT slot_name, active FROM pg_replication_slots")).out).toBe("worker_2|t");
-        expect((await sql(ports["worker-1"].pg, "SELECT count(*) FROM pg_authid WHERE rolpassword LIKE 'SCRAM-SHA-256$%' AND rolname IN ('postgres', 'replicator', 'app')")).out).toBe("3");
+        expect((await sql(ports["worker-1"].pg, "SELECT count(*) FROM pg_authid WHERE rolpassword LIKE 'SCRAM-SHA-256$%' AND rolname IN ('postgres', 'replicator', 'app_a')")).out).toBe("3");
     });
 
-    test("the app's role (made by the postgres-app-role step) owns database app, logs in with its password (through the proxy), and nothing else does", async () => {
-        const app = { user: "app", password: passwords.app, db: "app" };
-        expect((await sql(proxyPorts.rw, "SELECT current_user || ' ' || current_database() || ' ' || (SELECT datdba::regrole FROM pg_database WHERE datname = 'app')", app)).out).toBe("app app app");
-        expect((await sql(proxyPorts.rw, "CREATE TABLE app_owned (id int)", app)).code).toBe(0);
+    test("the app's login (made by the postgres-app-role step) logs in with its password (through the proxy) and acts as app, which owns database app and what the app makes; nothing else logs in", async () => {
+        const app = { user: "app_a", password: passwords.app, db: "app" };
+        const who = "SELECT session_user || ' ' || current_user || ' ' || current_database() || ' ' || (SELECT datdba::regrole FROM pg_database WHERE datname = 'app')";
+        expect((await sql(proxyPorts.rw, who, app)).out).toBe("app_a app app app");
+        expect((await sql(proxyPorts.rw, "CREATE TABLE app_owned (id int); SELECT tableowner FROM pg_tables WHERE tablename = 'app_owned'", app)).out).toBe("app");
         const wrong = await sql(proxyPorts.rw, "SELECT 1", { ...app, password: "wrong" });
-        expect(wrong.stderr).toContain('password authentication failed for user "app"');
+        expect(wrong.stderr).toContain('password authentication failed for user "app_a"');
+        // The owner itself does not log in, whatever the password.
+        expect((await sql(proxyPorts.rw, "SELECT 1", { ...app, user: "app" })).stderr).toMatch(/password authentication failed for user "app"|role "app" is not permitted to log in/);
         const superWrong = await sql(ports["worker-1"].pg, "SELECT 1", { password: passwords.app });
         expect(superWrong.stderr).toContain('password authentication failed for user "postgres"');
     });
@@ -1210,9 +1216,9 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         const said = (r: Result) => `${r.code} ${r.stdout}${r.stderr}`;
         const replicationLogin = (password: string) =>
             run("psql", ["-X", "-At", `host=127.0.0.1 port=${ports["worker-1"].pg} user=replicator dbname=replication replication=true connect_timeout=2`, "-c", "IDENTIFY_SYSTEM"], { PATH: process.env.PATH, PGPASSWORD: password });
-        const logins = async (p: typeof passwords) => [
+        const logins = async (p: typeof passwords, appUser: string) => [
             (await sql(ports["worker-1"].pg, "SELECT 'superuser'", { password: p.superuser })).out ?? "superuser refused",
-            (await sql(proxyPorts.rw, "SELECT 'app'", { user: "app", password: p.app, db: "app" })).out ?? "app refused",
+            (await sql(proxyPorts.rw, "SELECT 'app'", { user: appUser, password: p.app, db: "app" })).out ?? "app refused",
             (await replicationLogin(p.replication)).code === 0 ? "replicator" : "replicator refused",
         ];
         const rotated = { superuser: `${passwords.superuser}-2`, replication: `${passwords.replication}-2`, app: `${passwords.app}-2` };
@@ -1223,22 +1229,35 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         expect(said(await roles("cluster-roles", { postgres: rotated.superuser, replicator: rotated.replication }, secrets.superuser))).toBe(
             "0 postgres-roles: postgres password changed\npostgres-roles: replicator password changed\n",
         );
-        expect(said(await roles("app-role", { app: rotated.app }, rotatedSuperuserFile))).toBe("0 postgres-roles: app password changed\n");
-        expect(await logins(rotated)).toEqual(["superuser", "app", "replicator"]);
-        expect(await logins(passwords)).toEqual(["superuser refused", "app refused", "replicator refused"]);
+        // The app's new password goes to its other login: the running app's (app_a) still works.
+        expect(said(await roles("app-role", { app: rotated.app }, rotatedSuperuserFile))).toBe("0 postgres-roles: app_b created\napp_login=app_b\n");
+        expect(await logins(rotated, "app_b")).toEqual(["superuser", "app", "replicator"]);
+        expect(await logins(passwords, "app_a")).toEqual(["superuser refused", "app", "replicator refused"]);
+        // Once the app has rolled to app_b: app_a may no longer log in, and its sessions end.
+        const held = run("psql", ["-X", "-At", `host=127.0.0.1 port=${proxyPorts.rw} user=app_a dbname=app connect_timeout=2`, "-c", "SELECT pg_sleep(30)"], { PATH: process.env.PATH, PGPASSWORD: passwords.app }, 40_000);
+        await until("app_a's session to be open", 10_000, async () => ((await sql(ports["worker-1"].pg, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app_a'", { password: rotated.superuser })).out === "1" ? true : undefined));
+        expect(said(await roles("app-logins", { keep: "app_b" }, rotatedSuperuserFile))).toBe("0 postgres-roles: app_a may no longer log in (1 session(s) closed)\n");
+        expect((await held).code).not.toBe(0);
+        expect(await logins(passwords, "app_a")).toEqual(["superuser refused", "app refused", "replicator refused"]);
+        expect(await logins(rotated, "app_b")).toEqual(["superuser", "app", "replicator"]);
+        expect(said(await roles("app-logins", { keep: "app_b" }, rotatedSuperuserFile))).toBe("0 postgres-roles: app_b is the only app login\n");
         // The sessions open before (the standby's stream) go on.
         expect(await streamingSyncStandby("worker-1", "worker-2")).toBeDefined();
         // Again, as a re-run of the step: nothing to do, even with the old superuser file.
         expect(said(await roles("cluster-roles", { postgres: rotated.superuser, replicator: rotated.replication }, secrets.superuser))).toBe(
             "0 postgres-roles: postgres unchanged\npostgres-roles: replicator unchanged\n",
         );
+        expect(said(await roles("app-role", { app: rotated.app }, rotatedSuperuserFile))).toBe("0 postgres-roles: app_b unchanged\napp_login=app_b\n");
         // Postgres stored verifiers, never a password.
-        expect((await sql(ports["worker-1"].pg, "SELECT count(*) FROM pg_authid WHERE rolpassword LIKE 'SCRAM-SHA-256$4096:%' AND rolname IN ('postgres', 'replicator', 'app')", { password: rotated.superuser })).out).toBe("3");
+        expect((await sql(ports["worker-1"].pg, "SELECT count(*) FROM pg_authid WHERE rolpassword LIKE 'SCRAM-SHA-256$4096:%' AND rolname IN ('postgres', 'replicator', 'app_a', 'app_b')", { password: rotated.superuser })).out).toBe("4");
 
         // Refused, naming what to fix and no password: roles of the other mode, a password
         // Postgres would read differently, no Patroni to ask.
         const wrongRoles = await roles("cluster-roles", { app: rotated.app }, rotatedSuperuserFile);
         expect(said(wrongRoles)).toBe("1 postgres-roles: cluster-roles sets exactly the roles postgres, replicator; stdin names app\n");
+        expect(said(await roles("app-logins", { keep: "postgres" }, rotatedSuperuserFile))).toBe("1 postgres-roles: app-logins keeps one of app, app_a, app_b; stdin names 'postgres'\n");
+        // Keeping a login that may not log in would lock the app out.
+        expect(said(await roles("app-logins", { keep: "app_a" }, rotatedSuperuserFile))).toBe("1 postgres-roles: app_a may not log in: the app would be refused; run the postgres-app-role step first\n");
         const accented = await roles("app-role", { app: "pässwörd" }, rotatedSuperuserFile);
         expect(said(accented)).toBe("1 postgres-roles: the password of role app must be printable ASCII (letters, digits, punctuation, spaces): Postgres would read other characters differently\n");
         const [closed] = await freePorts(1);
@@ -1247,10 +1266,26 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
             `0 postgres-roles: no cluster yet (no Patroni at http://127.0.0.1:${closed}): its members create postgres, replicator with these passwords\n`,
         );
 
-        // Back to the passwords the members were started with (the tests after this one use them).
+        // Back to the passwords the members were started with (the tests after this one use them):
+        // the app's goes to app_a again, which may log in again.
         expect((await roles("cluster-roles", { postgres: passwords.superuser, replicator: passwords.replication }, rotatedSuperuserFile)).code).toBe(0);
-        expect((await roles("app-role", { app: passwords.app }, secrets.superuser)).code).toBe(0);
-        expect(await logins(passwords)).toEqual(["superuser", "app", "replicator"]);
+        expect(said(await roles("app-role", { app: passwords.app }, secrets.superuser))).toBe("0 postgres-roles: app_a password changed\napp_login=app_a\n");
+        expect(said(await roles("app-logins", { keep: "app_a" }, secrets.superuser))).toBe("0 postgres-roles: app_b may no longer log in (0 session(s) closed)\n");
+        expect(await logins(passwords, "app_a")).toEqual(["superuser", "app", "replicator"]);
+
+        // A stack from before the two logins: `app` logs in itself. Its password unchanged, it
+        // stays the app's login; at its first rotation the app moves to app_b, then `app` is retired.
+        const superuserSql = (q: string) => sql(ports["worker-1"].pg, q, { password: passwords.superuser });
+        expect((await superuserSql(`ALTER ROLE app LOGIN PASSWORD $q$${passwords.app}$q$; ALTER ROLE app_a NOLOGIN`)).code).toBe(0);
+        expect(said(await roles("app-role", { app: passwords.app }, secrets.superuser))).toBe("0 postgres-roles: app unchanged\napp_login=app\n");
+        expect(said(await roles("app-logins", { keep: "app" }, secrets.superuser))).toBe("0 postgres-roles: app is the only app login\n");
+        expect(said(await roles("app-role", { app: rotated.app }, secrets.superuser))).toBe("0 postgres-roles: app_a password changed\napp_login=app_a\n");
+        expect(await logins(passwords, "app")).toEqual(["superuser", "app", "replicator"]);
+        expect(said(await roles("app-logins", { keep: "app_a" }, secrets.superuser))).toBe("0 postgres-roles: app may no longer log in (0 session(s) closed)\n");
+        expect(await logins(passwords, "app")).toEqual(["superuser", "app refused", "replicator"]);
+        // Back to the app's first password (on app_b now), for the tests after this one.
+        expect(said(await roles("app-role", { app: passwords.app }, secrets.superuser))).toBe("0 postgres-roles: app_b password changed\napp_login=app_b\n");
+        expect(said(await roles("app-logins", { keep: "app_b" }, secrets.superuser))).toBe("0 postgres-roles: app_a may no longer log in (0 session(s) closed)\n");
     }, 90_000);
 
     test("the passwords are on no command line, not in Postgres' environment nor the config; their files are postgres's alone, in memory", async () => {

@@ -53,12 +53,13 @@ export interface AppDataArgs {
      * network, which the app does not join).
      */
     network: docker.Network;
-    postgres: { host: string; port: number; readOnlyPort: number; database: string; user: string; password: docker.Secret };
+    /** `user`: the login the postgres-app-role step set the password on (it alternates at each rotation). */
+    postgres: { host: string; port: number; readOnlyPort: number; database: string; user: pulumi.Input<string>; password: docker.Secret };
     redis: { sentinels: string[]; masterName: string; password: docker.Secret };
 }
 
 /** The app's environment for the data tier (no secret in it: the passwords are files). */
-function dataEnv(data: AppDataArgs | undefined): Record<string, string> {
+function dataEnv(data: AppDataArgs | undefined): Record<string, pulumi.Input<string>> {
     if (!data) return {};
     return {
         PGHOST: data.postgres.host,

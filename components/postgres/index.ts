@@ -111,8 +111,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * replicator) given those passwords on the running cluster (postgres-roles.py).
      */
     public readonly clusterRoles: command.remote.Command;
-    /** Once the members run: the app's role and database made, its password set (postgres-roles.py). */
+    /**
+     * Once the members run: the app's database and its owner made, and the app's password set on
+     * the login the running app does not use (postgres-roles.py), so no login is refused while
+     * the app rolls to it.
+     */
     public readonly appRole: command.remote.Command;
+    /** The role the app logs in as (app_a or app_b; `app` on a stack from before them): PGUSER. */
+    public readonly appLogin: pulumi.Output<string>;
+    private readonly args: PostgresClusterArgs;
     public readonly proxy: docker.Service;
     /** Writers: `host:port` of the proxy's read-write port. */
     public readonly readWriteEndpoint: string;
@@ -128,6 +135,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         requireDockerProvider("PostgresCluster", opts);
         super("swarm-ha:postgres:PostgresCluster", name, {}, opts);
+        this.args = args;
         this.proxyHost = pgProxyServiceName(args.namePrefix);
         this.tierChecks = [
             { tier: "etcd", node: args.managers[0], service: etcdServiceName(args.namePrefix, args.managers[0].name), command: ["swarm-ha-etcd-check", ...args.managers.map((m) => m.name)] },
@@ -177,7 +185,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const subnet = args.network.ipamConfigs.apply((c) => c?.[0]?.subnet ?? "");
         // A password rotation: the roles first (a member restarted with the new file logs in with
         // it; the others' sessions go on), then the members one at a time.
-        this.clusterRoles = this.rolesStep(`${name}-passwords`, "cluster-roles", { postgres: args.passwords.superuser, replicator: args.passwords.replication }, args, etcd);
+        this.clusterRoles = this.rolesStep(
+            `${name}-passwords`,
+            "cluster-roles",
+            pulumi.secret(pulumi.all([args.passwords.superuser, args.passwords.replication]).apply(([postgres, replicator]) => JSON.stringify({ postgres, replicator }))),
+            args,
+            etcd,
+        );
         let previous: pulumi.Resource[] = [...etcd, this.clusterRoles];
         for (const n of args.nodes) {
             // The primary's node first: it bootstraps the cluster; the replicas clone it.
@@ -187,7 +201,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.settings = this.patroniSettings(name, args, previous);
         // The app's role: no member reads its password, so rotating it restarts no member; the
         // app (which depends on this component) rolls to the new password once the role has it.
-        this.appRole = this.rolesStep(`${name}-app-role`, "app-role", { app: args.passwords.app }, args, previous);
+        this.appRole = this.rolesStep(`${name}-app-role`, "app-role", pulumi.secret(pulumi.output(args.passwords.app).apply((app) => JSON.stringify({ app }))), args, previous);
+        // Not a secret, though the step's input is: a role's name.
+        this.appLogin = pulumi.unsecret(this.appRole.stdout.apply(parseAppLogin));
 
         const proxyConfig = this.config(name, "pg-proxy", renderPgProxyConfig({
             servers: args.nodes.map((n) => ({ name: n.name, host: pgServiceName(args.namePrefix, n.name) })),
@@ -334,12 +350,26 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * on the running cluster, sent on the step's stdin (secret in the state, on no command line).
      * It runs again whenever one of them changes.
      */
+    /**
+     * Once the app has rolled to `appLogin`: the app's other logins may no longer log in, and
+     * their sessions are closed (postgres-roles.py app-logins). A rotated password thus stops
+     * working once nothing uses it. Runs again only when the app's login changes. Not a child
+     * of this component: the app depends on the component (all its children), and this step on
+     * the app.
+     */
+    public retireOtherAppLogins(name: string, appRolledOut: pulumi.Resource[]): command.remote.Command {
+        return this.rolesStep(name, "app-logins", this.appLogin.apply((keep) => JSON.stringify({ keep })), this.args, appRolledOut, null);
+    }
+
     private rolesStep(
         name: string,
-        mode: "cluster-roles" | "app-role",
-        passwords: Record<string, pulumi.Input<string>>,
+        mode: "cluster-roles" | "app-role" | "app-logins",
+        /** The program's JSON input: the passwords (secret), or the app login to keep. */
+        stdin: pulumi.Input<string>,
         args: PostgresClusterArgs,
         dependsOn: pulumi.Resource[],
+        /** null: a resource of the stack itself. */
+        parent: pulumi.Resource | null = this,
     ): command.remote.Command {
         const node = args.nodes[0];
         return new command.remote.Command(
@@ -354,9 +384,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     WAIT_SECONDS: String(POSTGRES_ROLES_WAIT_SECONDS),
                     PROGRAM_BASE64: fs.readFileSync(POSTGRES_ROLES_PROGRAM).toString("base64"),
                 }),
-                stdin: pulumi.secret(pulumi.output(passwords).apply((p) => JSON.stringify(p))),
+                stdin,
             },
-            { parent: this, dependsOn, customTimeouts: COMMAND_TIMEOUTS },
+            { ...(parent ? { parent } : {}), dependsOn, customTimeouts: COMMAND_TIMEOUTS },
         );
     }
 
@@ -396,4 +426,11 @@ const STOP_FIRST = rollingPolicies({ order: "stop-first", monitorSeconds: 10 });
 
 function tierLabels(args: PostgresClusterArgs, extra: Record<string, string>) {
     return labelList({ "swarm-ha.tier": "postgres", ...args.labels, ...extra });
+}
+
+/** The app's login from the postgres-app-role step's output (its `app_login=` line). */
+export function parseAppLogin(stdout: string): string {
+    const login = /^app_login=(app|app_a|app_b)$/m.exec(stdout)?.[1];
+    if (!login) throw new Error(`the postgres-app-role step printed no app_login=app_a|app_b line; its output was:\n${stdout}`);
+    return login;
 }

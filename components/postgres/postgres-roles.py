@@ -12,9 +12,17 @@ MODE:
                  the roles already hold, while the others' open sessions go on (a password is
                  checked at login only). On a new cluster (no Patroni answers) it does nothing:
                  the members create the roles with these passwords.
-  app-role       the app's role: created (LOGIN, owning database `app`) when missing, its
-                 password set. Run once the members are up, before the app rolls to the new
-                 password; the members never read it, so changing it restarts no member.
+  app-role       the app's login: `app` (NOLOGIN) owns database `app` and what the app makes in
+                 it; the app logs in as app_a or app_b, members of `app` that act as it (SET
+                 role). A new password goes to the login the app does not use now (the one that
+                 may not log in, else the one with fewer sessions), which may log in from then
+                 on; the running app keeps its own until it rolls to the new one, so no login is
+                 refused meanwhile. Prints `app_login=<role>` last: the role the app must use.
+                 Run once the members are up, before the app rolls; the members never read this
+                 password, so changing it restarts no member. A stack from before the two
+                 logins has `app` itself as its login; it stays so until the next rotation.
+  app-logins     stdin {"keep": ROLE}: every other app login may no longer log in, and its
+                 sessions are closed. Run once the app has rolled to ROLE.
 
 Each password becomes a SCRAM-SHA-256 verifier here, the way psql's \\password does it, so the
 password itself never reaches the server, its log or pg_stat_activity; a role whose verifier
@@ -43,8 +51,12 @@ from psycopg2 import sql
 
 API = os.environ.get("SWARM_HA_PATRONI_URL", "http://127.0.0.1:8008")
 SUPERUSER_PASSWORD_FILE = os.environ.get("SWARM_HA_SUPERUSER_PASSWORD_FILE", "/run/secrets/postgres-password")
-MODES = {"cluster-roles": ("postgres", "replicator"), "app-role": ("app",)}
+MODES = {"cluster-roles": ("postgres", "replicator"), "app-role": ("app",), "app-logins": ("keep",)}
 APP_DATABASE = "app"
+# Owns the app's database and tables; logs in only on a stack from before APP_LOGINS.
+APP_OWNER = "app"
+# The app's two logins: a rotation sets the one not in use, so the running app is never refused.
+APP_LOGINS = ("app_a", "app_b")
 # Postgres' own default for the verifiers it makes (scram_iterations).
 SCRAM_ITERATIONS = 4096
 # Printable ASCII: Postgres runs a password through SASLprep before hashing it, which leaves such
@@ -124,7 +136,10 @@ def main(argv, stdin):
     expected = MODES[mode]
     if not isinstance(wanted, dict) or sorted(wanted) != sorted(expected):
         return fail(f"{mode} sets exactly the roles {', '.join(expected)}; stdin names {', '.join(sorted(wanted)) if isinstance(wanted, dict) else 'none'}")
-    for role, password in wanted.items():
+    if mode == "app-logins":
+        if wanted["keep"] not in (APP_OWNER, *APP_LOGINS):
+            return fail(f"app-logins keeps one of {', '.join((APP_OWNER, *APP_LOGINS))}; stdin names {wanted['keep']!r}")
+    for role, password in wanted.items() if mode != "app-logins" else ():
         if not isinstance(password, str) or not PRINTABLE_ASCII.fullmatch(password):
             return fail(f"the password of role {role} must be printable ASCII (letters, digits, punctuation, spaces): Postgres would read other characters differently")
 
@@ -154,28 +169,83 @@ def main(argv, stdin):
         cur = conn.cursor()
         # The verifiers are not the passwords, but no statement of this session is logged either.
         cur.execute("SET log_statement = 'none'; SET log_min_error_statement = 'panic'; SET log_min_duration_statement = -1")
+        if mode == "app-role":
+            return app_role(cur, wanted["app"])
+        if mode == "app-logins":
+            return app_logins(cur, wanted["keep"])
         for role in expected:
             cur.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,))
             row = cur.fetchone()
             if row is not None and verifies(row[0], wanted[role]):
                 print(f"postgres-roles: {role} unchanged")
                 continue
-            verifier = scram_verifier(wanted[role], os.urandom(16))
-            if row is None and mode == "app-role":
-                cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)), (verifier,))
-                print(f"postgres-roles: {role} created")
-            elif row is None:
+            if row is None:
                 return fail(f"role {role} does not exist on the leader {found[0]}:{found[1]}: the cluster was not made by swarm-ha's members")
-            else:
-                cur.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(sql.Identifier(role)), (verifier,))
-                print(f"postgres-roles: {role} password changed")
-        if mode == "app-role":
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (APP_DATABASE,))
-            if cur.fetchone() is None:
-                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(APP_DATABASE), sql.Identifier("app")))
-                print(f"postgres-roles: database {APP_DATABASE} created, owned by app")
+            cur.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(sql.Identifier(role)), (scram_verifier(wanted[role], os.urandom(16)),))
+            print(f"postgres-roles: {role} password changed")
     finally:
         conn.close()
+    return 0
+
+
+def app_roles(cur):
+    """{role: (may log in, verifier)} of the app's owner and logins that exist."""
+    cur.execute("SELECT rolname, rolcanlogin, rolpassword FROM pg_authid WHERE rolname = ANY(%s)", ([APP_OWNER, *APP_LOGINS],))
+    return {name: (can_login, verifier) for name, can_login, verifier in cur.fetchall()}
+
+
+def app_role(cur, password):
+    """The app-role mode: see the top of this file."""
+    roles = app_roles(cur)
+    if APP_OWNER not in roles:
+        cur.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(APP_OWNER)))
+        print(f"postgres-roles: {APP_OWNER} created (it owns the app's database; the app logs in as {' or '.join(APP_LOGINS)}, acting as it)")
+    login = next((r for r in (APP_OWNER, *APP_LOGINS) if r in roles and roles[r][0] and verifies(roles[r][1], password)), None)
+    if login is not None:
+        print(f"postgres-roles: {login} unchanged")
+    else:
+        # The login the running app does not use: one that may not log in; else (a rotation
+        # whose app-logins step never ran) the one with fewer sessions now.
+        idle = [r for r in APP_LOGINS if r not in roles or not roles[r][0]]
+        if not idle:
+            cur.execute("SELECT usename, count(*) FROM pg_stat_activity WHERE usename = ANY(%s) GROUP BY usename", (list(APP_LOGINS),))
+            sessions = dict(cur.fetchall())
+            idle = sorted(APP_LOGINS, key=lambda r: sessions.get(r, 0))
+        login = idle[0]
+        verifier = scram_verifier(password, os.urandom(16))
+        if login in roles:
+            cur.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(login)), (verifier,))
+            print(f"postgres-roles: {login} password changed")
+        else:
+            cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s IN ROLE {}").format(sql.Identifier(login), sql.Identifier(APP_OWNER)), (verifier,))
+            print(f"postgres-roles: {login} created")
+    if login != APP_OWNER:
+        # It acts as the owner from its login on: what the app makes is the owner's, whichever login made it.
+        cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(APP_OWNER), sql.Identifier(login)))
+        cur.execute(sql.SQL("ALTER ROLE {} SET role = {}").format(sql.Identifier(login), sql.Literal(APP_OWNER)))
+    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (APP_DATABASE,))
+    if cur.fetchone() is None:
+        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(APP_DATABASE), sql.Identifier(APP_OWNER)))
+        print(f"postgres-roles: database {APP_DATABASE} created, owned by {APP_OWNER}")
+    print(f"app_login={login}")
+    return 0
+
+
+def app_logins(cur, keep):
+    """The app-logins mode: see the top of this file."""
+    roles = app_roles(cur)
+    if keep not in roles or not roles[keep][0]:
+        return fail(f"{keep} may not log in: the app would be refused; run the postgres-app-role step first")
+    retired = 0
+    for role in (APP_OWNER, *APP_LOGINS):
+        if role == keep or role not in roles or not roles[role][0]:
+            continue
+        cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = %s", (role,))
+        print(f"postgres-roles: {role} may no longer log in ({cur.fetchone()[0]} session(s) closed)")
+        retired += 1
+    if retired == 0:
+        print(f"postgres-roles: {keep} is the only app login")
     return 0
 
 

@@ -197,7 +197,7 @@ let rotatedSecrets: string[] = [];
 
 // After the backup test, before the last one: the file's earlier tests run on the stack as the
 // other files leave it, and its two extra leader moves touch none of them.
-test("Postgres' passwords rotated under writes: the roles change on the running cluster before the members restart, the app follows, and no acknowledged write is lost", async () => {
+test("Postgres' passwords rotated under writes: the roles change on the running cluster before the members restart, the app moves to its other login, and no write fails", async () => {
     const rotated = Object.fromEntries(
         ["postgresPassword", "postgresReplicationPassword", "postgresAppPassword"].map((k) => [`swarm-ha:${k}`, `rotated-${crypto.randomBytes(12).toString("hex")}`]),
     );
@@ -207,18 +207,28 @@ test("Postgres' passwords rotated under writes: the roles change on the running 
     const run = await deployInBackground(baseNodes, {}, rotatedSecrets).done;
     await load.stop();
     expect(run.summary.error).toBeUndefined();
-    for (const role of ["postgres", "replicator", "app"]) expect(run.output).toContain(`postgres-roles: ${role} password changed`);
+    for (const role of ["postgres", "replicator"]) expect(run.output).toContain(`postgres-roles: ${role} password changed`);
+    // The app's new password went to the login the running app did not use; once the app rolled
+    // to it, the old login was stopped.
+    const login = /postgres-app-role: app_login=(app_[ab])$/m.exec(run.output)?.[1];
+    expect(login).toBeDefined();
+    expect(run.output).toMatch(new RegExp(`postgres-app-role: postgres-roles: ${login} (created|password changed)$`, "m"));
+    expect(run.output).toMatch(/postgres-app-logins: postgres-roles: app(_a|_b)? may no longer log in/);
+    expect(run.summary.outputs.postgresAppUser).toBe(login);
     // The members' roles before the first member's restart (the primary's node first), the
     // app's after the last one's.
     const chain = ["postgres-primary", "postgres-replica"].flatMap((role) => baseNodes.filter((n) => n.roles.includes(role)).map((n) => n.name));
     const at = (what: string) => run.output.indexOf(what);
     expect(at(`~ docker:index/service:Service postgres-${chain[0]}-pg `)).toBeGreaterThan(at("done postgres-passwords"));
     expect(at("done postgres-app-role")).toBeGreaterThan(at(`done postgres-${chain[chain.length - 1]}-pg `));
+    expect(at("done postgres-app-logins")).toBeGreaterThan(at("done app-service"));
     const stored = await storedSeqs(base);
     const acked = load.writes.filter((w) => w.ok).map((w) => w.seq);
     expect({ acked: acked.length > 0, lost: acked.filter((s) => !stored.has(s)) }).toEqual({ acked: true, lost: [] });
     const failed = load.writes.filter((w) => !w.ok);
     console.log(`[data] Postgres passwords rotated: ${failed.length} of ${load.writes.length} writes failed (${[...new Set(failed.map((w) => w.error))].join(", ") || "none"}), deploy ${run.summary.seconds.toFixed(0)} s`);
+    // No login of the app's was refused meanwhile: no write failed.
+    expect(failed.map((w) => `${w.seq}: ${w.error}`)).toEqual([]);
     // The app logs in with the new password: a write and its read through the VIP.
     await waitFor("writes through the VIP with the new password", () => works("after the rotation"), 30_000, 1000);
 }, 10 * 60_000);

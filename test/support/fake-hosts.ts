@@ -15,5 +15,6 @@ export function fakeStdout(name: string, create: string): string {
     }
     if (create.includes("# swarm-ha join.sh")) return `action=joined\nnode_id=id-${node}\nreplaced_node_id=\n`;
     if (name.endsWith("-preflight")) return "docker_version=24.0.7\nswarm_state=inactive\n";
+    if (name.endsWith("-app-role")) return "postgres-roles: app_a created\napp_login=app_a\n";
     return "";
 }
