@@ -173,8 +173,6 @@ const app = new AppService(
     // On a new stack the app starts once Postgres and Redis answer (later it rides out their failovers).
     { ...onSwarm, dependsOn: data ? [data.postgres, data.redis] : [] },
 );
-// Once every app task logs in as the new login: the old one may no longer (a rotated password stops working).
-data?.postgres.retireOtherAppLogins("postgres-app-logins", [app.service]);
 
 /** Monitoring: Prometheus, Alertmanager, Grafana and the exporters (placeStack's monitoring node is there whenever monitoring is). */
 function monitoringTier(m: NonNullable<typeof config.monitoring>) {
@@ -266,7 +264,7 @@ const declaredServices = [
         : []),
     ...(monitoring?.services ?? []),
 ];
-new StackHealth("stack", {
+const stackHealth = new StackHealth("stack", {
     manager: cluster.firstManager,
     ssh: config.ssh,
     stack: pulumi.getStack(),
@@ -279,6 +277,11 @@ new StackHealth("stack", {
     ],
     tiers: [...(edge.tierCheck ? [edge.tierCheck] : []), ...(data ? [data.redis.tierCheck, ...data.postgres.tierChecks] : []), ...(monitoring ? [monitoring.tierCheck] : [])],
 });
+// Once the stack runs as declared (the app's rolling update finished, its old tasks gone), the
+// app's old login may no longer log in: a rotated password stops working. Not on the app's
+// service alone: the provider reports an update done while old tasks still run (a start-first
+// update counts old and new tasks together).
+data?.postgres.retireOtherAppLogins("postgres-app-logins", [stackHealth.check]);
 
 const scheme = config.tlsCertificate ? "https" : "http";
 const port = config.tlsCertificate ? config.edge.httpsPort : config.edge.httpPort;

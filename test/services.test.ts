@@ -172,6 +172,21 @@ describe("the dev stack's services", () => {
         expect(rotated.byName("app-service").inputs.taskSpec.containerSpec.secrets).not.toEqual(run.byName("app-service").inputs.taskSpec.containerSpec.secrets);
     });
 
+    test("the app logs in as the login the postgres-app-role step names, and its other login is stopped only once the stack's health step passed (the app's rolling update over)", () => {
+        // The mocks' app-role step names app_a (test/support/fake-hosts.ts), as on a new cluster.
+        expect(run.byName("app-service").inputs.taskSpec.containerSpec.env.PGUSER).toBe("app_a");
+        expect(run.outputs.postgresAppUser).toBe("app_a");
+        const retire = run.byName("postgres-app-logins");
+        expect(retire.inputs.create).toMatch(/^MODE='app-logins'$/m);
+        expect(JSON.parse(retire.inputs.stdin)).toEqual({ keep: "app_a" });
+        expect(retire.inputs.connection.host).toBe(run.byName("postgres-app-role").inputs.connection.host);
+        // Not on the app's service: the provider reports its update done while old tasks still run.
+        expect(retire.dependencies).toContain(run.byName("stack-health").urn);
+        expect(retire.dependencies).not.toContain(run.byName("app-service").urn);
+        // Not a child of the Postgres component, which the app depends on as a whole.
+        expect(retire.parent ?? "").toBe("");
+    });
+
     test("Patroni's settings in config reach the running cluster through the postgres-settings step; patroni.yml, and with it every Postgres member, stays the same", async () => {
         const step = run.byName("postgres-settings");
         expect(step.inputs.connection.host).toBe(run.byName("swarm-worker-1-member").inputs.connection.host);
