@@ -1,5 +1,5 @@
 /**
- * npm run bench:chaos-data [-- --runs 3] [--scenarios redis-master-kill,pg-primary-kill,pg-primary-host-stop,restore-newest-backup]
+ * npm run bench:chaos-data [-- --runs 3] [--scenarios redis-master-kill,pg-primary-kill,pg-primary-host-stop,redis-tier-kill,pg-tier-kill,restore-newest-backup]
  * The data tier's high-availability promise, measured two ways at once: through the app, as
  * its clients see it (to-do writes, POST /todos, 10/s, each numbered, never retried; cached
  * reads, GET /todos/:id, 100/s, open loop; both through the VIP), and directly, to tell the
@@ -132,6 +132,32 @@ const SCENARIOS: Scenario[] = [
             await recovered();
         },
         met: (r) => r.writesBackS !== null && r.writesBackS <= 15 && r.app.writeOutageS <= 15 && r.direct.lost === 0 && r.app.writes.lost === 0,
+    },
+    {
+        name: "redis-tier-kill",
+        what: "SIGKILL every Redis container at once (issue 18's whole-tier restart: Swarm restarts each at a new address; no replica is left to promote)",
+        goal: "writes to Redis back in <= 30 s with no hand on it, 0 failed requests through the app (it reads from Postgres meanwhile)",
+        durationMs: 60_000,
+        direct: "redis",
+        async inject() {
+            for (const n of REDIS) killContainer(redisService(n));
+            return "every redis";
+        },
+        restore: recovered,
+        met: (r) => r.writesBackS !== null && r.writesBackS <= 30 && r.app.reads.failed === 0 && r.app.writes.failed === 0,
+    },
+    {
+        name: "pg-tier-kill",
+        what: "SIGKILL every Postgres member's container at once (issue 18's whole-tier restart: Swarm restarts each; Patroni elects a leader from what is on disk)",
+        goal: "writes back in <= 30 s with no hand on it, 0 acknowledged writes lost",
+        durationMs: 60_000,
+        direct: "postgres",
+        async inject() {
+            for (const n of PG) killContainer(pgService(n));
+            return "every postgres";
+        },
+        restore: recovered,
+        met: (r) => r.writesBackS !== null && r.writesBackS <= 30 && r.app.writeOutageS <= 30 && r.direct.lost === 0 && r.app.writes.lost === 0,
     },
 ];
 let stoppedHost: string | undefined;
