@@ -37,6 +37,8 @@ interface Scenario {
     durationMs: number;
     /** Which store the direct writes go to. */
     direct: "redis" | "postgres";
+    /** Direct Postgres writes from the backups' container, not a standby's (every Postgres container is the fault). */
+    directFromBackups?: boolean;
     /** Injects the fault; the node it hit. */
     inject(): Promise<string>;
     restore(): Promise<void>;
@@ -152,6 +154,7 @@ const SCENARIOS: Scenario[] = [
         goal: "writes back in <= 30 s with no hand on it, 0 acknowledged writes lost",
         durationMs: 60_000,
         direct: "postgres",
+        directFromBackups: true,
         async inject() {
             for (const n of PG) killContainer(pgService(n));
             return "every postgres";
@@ -184,7 +187,7 @@ async function runOnce(s: Scenario): Promise<RunReport> {
     const run = `chaos-${Date.now()}`;
     const seconds = Math.round(s.durationMs / 1000);
     const standby = PG.find((n) => n !== leaderBefore)!;
-    const direct = s.direct === "redis" ? directRedisWrites(writerNode, run, seconds) : directPostgresWrites(standby, run, seconds);
+    const direct = s.direct === "redis" ? directRedisWrites(writerNode, run, seconds) : directPostgresWrites(standby, run, seconds, s.directFromBackups ? { service: BACKUP_SERVICE, passwordFile: "$PGPASSWORD_FILE" } : undefined);
     // The app's reads and writes run in a process of its own: this one's synchronous polling
     // (patroniLeader, redisMaster: `docker exec`) cannot hold them back.
     const load = startLoad({

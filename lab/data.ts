@@ -262,15 +262,21 @@ export async function directRedisWrites(node: string, run: string, seconds: numb
  * psql and the superuser's password file, and keeps running); the password goes through a
  * pgpass file in the container, never a command line or an environment.
  */
-export async function directPostgresWrites(node: string, run: string, seconds: number): Promise<{ writes: DirectWrite[]; missing: number[] }> {
+export async function directPostgresWrites(
+    node: string,
+    run: string,
+    seconds: number,
+    /** Another container to write from, when every Postgres container is the fault: the backups' (its password file is $PGPASSWORD_FILE). */
+    from: { service: string; passwordFile: string } = { service: pgService(node), passwordFile: "/run/secrets/postgres-password" },
+): Promise<{ writes: DirectWrite[]; missing: number[] }> {
     const connect = [
         `export PGHOST=${PG_PROXY_SERVICE} PGPORT=5432 PGUSER=postgres PGDATABASE=postgres PGCONNECT_TIMEOUT=1`,
         'PGPASSFILE=$(mktemp); export PGPASSFILE; trap \'rm -f "$PGPASSFILE"\' EXIT',
-        `printf '*:*:*:*:%s\\n' "$(cat /run/secrets/postgres-password)" > "$PGPASSFILE"`,
+        `printf '*:*:*:*:%s\\n' "$(cat "${from.passwordFile}")" > "$PGPASSFILE"`,
     ].join("\n");
     const setup = `${connect}\npsql -qtAX -v ON_ERROR_STOP=1 -c 'create table if not exists bench_writes (run text not null, i int not null)' >/dev/null`;
     const script = loopScript(seconds, setup, `timeout 1 psql -qtAX -v ON_ERROR_STOP=1 -c "insert into bench_writes values ('${run}', $i)"`);
-    const writes = parseWrites(await runInService(pgService(node), script));
-    const stored = new Set(inService(pgService(node), `${connect}\npsql -qtAX -c "select i from bench_writes where run = '${run}'"`).split("\n").filter(Boolean).map(Number));
+    const writes = parseWrites(await runInService(from.service, script));
+    const stored = new Set(inService(from.service, `${connect}\npsql -qtAX -c "select i from bench_writes where run = '${run}'"`).split("\n").filter(Boolean).map(Number));
     return { writes, missing: writes.filter((w) => w.ok && !stored.has(w.i)).map((w) => w.i) };
 }
