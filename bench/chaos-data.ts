@@ -142,8 +142,10 @@ const SCENARIOS: Scenario[] = [
         durationMs: 60_000,
         direct: "redis",
         async inject() {
+            // The master before: "a new master" then means another took over.
+            const master = redisMaster(REDIS)!;
             for (const n of REDIS) killContainer(redisService(n));
-            return "every redis";
+            return master;
         },
         restore: recovered,
         met: (r) => r.writesBackS !== null && r.writesBackS <= 30 && r.app.reads.failed === 0 && r.app.writes.failed === 0,
@@ -156,8 +158,9 @@ const SCENARIOS: Scenario[] = [
         direct: "postgres",
         directFromBackups: true,
         async inject() {
+            const leader = patroniLeader(PG)!;
             for (const n of PG) killContainer(pgService(n));
-            return "every postgres";
+            return leader;
         },
         restore: recovered,
         met: (r) => r.writesBackS !== null && r.writesBackS <= 30 && r.app.writeOutageS <= 30 && r.direct.lost === 0 && r.app.writes.lost === 0,
