@@ -242,16 +242,19 @@ defaults
 # 30s; a task that stops leaves DNS (Swarm removes it 2s before it stops it) and a restarted
 # task gets a new IP, so re-resolve every second and retry within 2s (not less: a name with
 # no tasks is forwarded upstream, and a tighter loop floods it, haproxy/haproxy#2503).
+# A name with no task keeps its last address for an hour rather than taking its server into
+# maintenance: HAProxy takes a server leaving maintenance as UP before its first check, so a
+# returning replica would get writers for a moment. The checks mark the old address DOWN.
 resolvers docker
     nameserver dns 127.0.0.11:53
     # The default 512 bytes holds about 30 answers; Docker's DNS honours the size announced.
     accepted_payload_size 8192
     hold valid 1s
     hold obsolete 0s
-    hold nx 2s
-    hold other 2s
-    hold refused 2s
-    hold timeout 2s
+    hold nx 3600s
+    hold other 3600s
+    hold refused 3600s
+    hold timeout 3600s
     timeout resolve 1s
     timeout retry 1s
 

@@ -144,7 +144,7 @@ export function renderPgProxyConfig(input: PgProxyConfigInput): string {
         `    # default prefers IPv6; the overlay networks are IPv4).`,
         `    default-server inter 1s fastinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions resolvers docker resolve-prefer ipv4 init-addr none`,
         ``,
-        ...dockerDnsResolvers(),
+        ...dockerDnsResolvers({ keepLastAddress: true }),
         `# Writers: the member whose Patroni answers 200 on /primary, that is the leader, and only it.`,
         `listen pg_rw`,
         `    bind :${readWritePort}`,
