@@ -155,11 +155,14 @@ describe("stateless-replicas-and-healthcheck", () => {
         const found = await violations(statelessReplicasAndHealthcheck, r.resources);
         const flagged = new Set(found.map((v) => v.resource));
         for (const name of ["app-service", "postgres-proxy", "monitoring-swarm-exporter", "monitoring-docker-api"]) expect(flagged.has(name)).toBe(false);
-        // Pinned (per-node) services with one task and no health check: Sentinel, keepalived, etcd.
-        for (const name of ["redis-manager-2-sentinel", "edge-manager-1-keepalived", "postgres-manager-1-etcd"]) {
+        // Pinned (per-node) services with one task and no health check: keepalived, etcd.
+        for (const name of ["edge-manager-1-keepalived", "postgres-manager-1-etcd"]) {
             expect(r.byName(name).inputs.taskSpec.containerSpec.healthcheck).toBeUndefined();
             expect(flagged.has(name)).toBe(false);
         }
+        // A pinned service with a health check (a Sentinel) passes too.
+        expect(r.byName("redis-manager-2-sentinel").inputs.taskSpec.containerSpec.healthcheck).toBeDefined();
+        expect(flagged.has("redis-manager-2-sentinel")).toBe(false);
         // The per-node pin exempts even without a volume (the Postgres exporters); a volume exempts without a pin.
         const unpinned = variant(r.byName("monitoring-pg-exporter-worker-1"), "unpinned-pg-exporter", (i) => delete i.taskSpec.placement);
         expect((await violations(statelessReplicasAndHealthcheck, [unpinned])).map((v) => v.resource)).toEqual(["unpinned-pg-exporter"]);
