@@ -108,6 +108,12 @@ describe("guard.sh keeps Raft's quorum", () => {
         }
     });
 
+    test("waits for a leader to be elected (the node list cannot be read meanwhile) rather than counting no managers", () => {
+        const r = runWithFakes("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1 10.0.0.2 10.0.0.3" }, { ...swarm(M1, M2, M3), FAKE_NO_LEADER_CALLS: "2" });
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("status=ok\nmanagers=3\nkept=3\n");
+    });
+
     test("refuses removing two of three managers, and says why", () => {
         const r = runWithFakes("guard", { NODE_NAME: "m1", DESIRED_MANAGERS: "10.0.0.1" }, swarm(M1, M2, M3));
         expect(r.status).toBe(1);

@@ -29,6 +29,7 @@
 #                      starting "x" are never chosen, as a node the service's placement
 #                      excludes) and removes them from the nodes with the most copies.
 #   FAKE_STUCK         a service whose new tasks never run (no node can take them)
+#   FAKE_NO_LEADER_CALLS  the first N `node ls` calls fail as in a swarm electing its leader
 printf '%s\n' "$*" >>"${FAKE_LOG:?}"
 all="$*"
 last=${all##* } # the last argument: a node ID, for `node inspect`
@@ -174,6 +175,10 @@ case "$*" in
 "info --format {{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}") echo "${FAKE_REMOTES:-}" ;;
 "node ls --quiet") all_ids ;;
 "node ls --quiet --filter role=manager")
+    if [ "$(grep -c '^node ls' "$FAKE_LOG")" -le "${FAKE_NO_LEADER_CALLS:-0}" ]; then
+        echo "Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online." >&2
+        exit 1
+    fi
     for id in $(all_ids); do
         if [ "$(field "$id" 2)" = manager ]; then echo "$id"; fi
     done

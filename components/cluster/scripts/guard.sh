@@ -24,11 +24,22 @@ locked)
     ;;
 esac
 
+# Right after a manager dies, the others elect a leader within seconds, and until then the node
+# list cannot be read (CI saw the guard count 0 managers then). Wait for it, bounded: a swarm
+# that stays without a leader has lost its quorum.
+waited=0
+until ids=$(docker node ls --quiet --filter role=manager 2>&1); do
+    [ "$waited" -lt 30 ] ||
+        die "cannot list the swarm's managers after 30s ($ids). If the swarm has no leader, more than half of its managers are down: see the runbook 'the swarm lost its quorum'"
+    sleep 1
+    waited=$((waited + 1))
+done
+
 total=0
 kept=0
 unreachable=0
 removed=""
-for id in $(docker node ls --quiet --filter role=manager); do
+for id in $ids; do
     reach=$(node_field "$id" '{{.ManagerStatus.Reachability}}')
     ip=$(node_addr "$id")
     total=$((total + 1))
