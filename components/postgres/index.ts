@@ -346,21 +346,21 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /**
-     * A postgres-roles.py step on the primary's node in config: `passwords` (role: password) set
-     * on the running cluster, sent on the step's stdin (secret in the state, on no command line).
-     * It runs again whenever one of them changes.
-     */
-    /**
-     * Once the app has rolled to `appLogin`: the app's other logins may no longer log in, and
-     * their sessions are closed (postgres-roles.py app-logins). A rotated password thus stops
-     * working once nothing uses it. Runs again only when the app's login changes. Not a child
-     * of this component: the app depends on the component (all its children), and this step on
-     * the app.
+     * Once the app has rolled to `appLogin` (`appRolledOut`: the stack's health step, which waits
+     * for every update to finish): the app's other logins may no longer log in, and their
+     * sessions are closed (postgres-roles.py app-logins). A rotated password thus stops working
+     * once nothing uses it. Runs again only when the app's login changes. Not a child of this
+     * component: the app depends on the component (all its children), and this step on the app.
      */
     public retireOtherAppLogins(name: string, appRolledOut: pulumi.Resource[]): command.remote.Command {
         return this.rolesStep(name, "app-logins", this.appLogin.apply((keep) => JSON.stringify({ keep })), this.args, appRolledOut, null);
     }
 
+    /**
+     * A postgres-roles.py step on the primary's node in config: its JSON input (passwords, set
+     * on the running cluster; or the app login to keep) on the step's stdin (secret in the state
+     * when it holds passwords, on no command line). It runs again whenever that input changes.
+     */
     private rolesStep(
         name: string,
         mode: "cluster-roles" | "app-role" | "app-logins",
