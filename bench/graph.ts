@@ -20,6 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { watchRegistrations } from "../support/registrations";
 import { isSecret } from "../support/secret-markers";
+import { FAKE_SSH_KEY, fakeStdout } from "../test/support/fake-hosts";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -43,8 +44,6 @@ interface Sample {
     resourcesByType: Record<string, number>;
 }
 
-const FAKE_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-fake-bench-key\n-----END OPENSSH PRIVATE KEY-----";
-
 /** How many managers a stack of `n` nodes gets: 3 up to 10s of nodes, 5 for 100s, 7 (the most allowed) beyond. */
 function managerCount(n: number): number {
     return n < 50 ? 3 : n < 500 ? 5 : 7;
@@ -52,8 +51,9 @@ function managerCount(n: number): number {
 
 /**
  * A valid stack config of `n` nodes, as the Pulumi CLI hands it over (every value a string,
- * `nodes` as JSON): managers first, two of them `edge`; one worker `postgres-primary`, another
- * `postgres-replica`; the rest `app`. Addresses 10.1.x.y, outside the overlay pool 10.200.0.0/16.
+ * `nodes` as JSON): managers first, the first two `edge` and `monitoring`, the first three
+ * `redis` (as the lab: a Redis and a Sentinel on three nodes); one worker `postgres-primary`,
+ * another `postgres-replica`; the rest `app`. The whole stack, as the config requires it. Addresses 10.1.x.y, outside the overlay pool 10.200.0.0/16.
  */
 export function benchConfig(n: number): Record<string, string> {
     const managers = managerCount(n);
@@ -61,7 +61,11 @@ export function benchConfig(n: number): Record<string, string> {
     if (n > 254 * 256) throw new Error(`bench: ${n} nodes do not fit 10.1.0.0/16`);
     const nodes = Array.from({ length: n }, (_, i) => {
         const swarmRole = i < managers ? "manager" : "worker";
-        const roles = i < 2 ? ["edge"] : i === managers ? ["postgres-primary"] : i === managers + 1 ? ["postgres-replica"] : ["app"];
+        const roles = [
+            ...(i < 2 ? ["edge", "monitoring"] : []),
+            ...(i < 3 ? ["redis"] : []),
+            ...(i === managers ? ["postgres-primary"] : i === managers + 1 ? ["postgres-replica"] : i >= 3 ? ["app"] : []),
+        ];
         return {
             name: `n${String(i + 1).padStart(4, "0")}`,
             address: `10.1.${Math.floor(i / 254)}.${(i % 254) + 1}`,
@@ -75,16 +79,6 @@ export function benchConfig(n: number): Record<string, string> {
         "swarm-ha:encryptOverlay": "false",
         "swarm-ha:sshPrivateKey": FAKE_SSH_KEY,
     };
-}
-
-/** What the hosts' scripts print, told apart by the script a command runs. */
-function fakeStdout(name: string, create: unknown): string {
-    const value = isSecret(create) ? create.value : create;
-    const text = typeof value === "string" ? value : "";
-    const node = name.replace(/^swarm-/, "").replace(/-(member|preflight|settings|registration)$/, "");
-    if (text.includes("# swarm-ha init.sh")) return `cluster_id=c1\nnode_id=id-${node}\nmanager_token=SWMTKN-1-x-m\nworker_token=SWMTKN-1-x-w`;
-    if (text.includes("# swarm-ha join.sh")) return `node_id=id-${node}`;
-    return "";
 }
 
 /** Child: builds the graph of `n` nodes once and prints one JSON line. */
@@ -101,7 +95,7 @@ async function measureOne(n: number): Promise<void> {
             newResource: async (a: pulumi.runtime.MockResourceArgs) => {
                 let state: Record<string, unknown> = { ...a.inputs };
                 if (a.type === "command:remote:Command") {
-                    state = { ...a.inputs, stdout: fakeStdout(a.name, a.inputs.create), stderr: "" };
+                    state = { ...a.inputs, stdout: fakeStdout(a.name, String(isSecret(a.inputs.create) ? a.inputs.create.value : (a.inputs.create ?? ""))), stderr: "" };
                 } else if (a.type === "random:index/randomPassword:RandomPassword") {
                     state = { ...a.inputs, result: `pw${a.name.replace(/[^a-z0-9]/gi, "")}`.padEnd(32, "x").slice(0, 32) };
                 }
