@@ -638,8 +638,19 @@ describe("spread.sh: services spread over their nodes again, without stopping a 
     test("every task on one node while another is up: one more task (Swarm puts it on the empty node), then back to the count, which Swarm takes from the full node", () => {
         const r = runWithFakes("spread", params(), { ...swarm(M3, W1, X1), FAKE_SPREAD: "sh-app 2 w1,w1" });
         expect(`${r.status} ${r.stdout}`).toBe("0 spread=sh-app m3:1 w1:1 (was m3:0 w1:2)\n");
-        expect(r.stderr).toBe("spreading sh-app: 2 tasks as m3:0 w1:2; scaling to 3, then back\n");
+        expect(r.stderr).toBe("spreading sh-app: 2 tasks as m3:0 w1:2; scaling to 3, then back (try 1 of 3)\n");
         expect(scales(r.calls)).toEqual(["service scale --detach sh-app=3", "service scale --detach sh-app=2"]);
+    });
+
+    test("Swarm takes the scaled-down task from the wrong node: spread is tried again, up to three times, then the run fails naming where the tasks are", () => {
+        const env = { ...swarm(M3, W1, X1, node("w2", "worker", "-", "10.0.0.12", "ready", "active", "w2")), FAKE_SPREAD: "sh-app 3 m3,m3,w2" };
+        const r = runWithFakes("spread", params("sh-app m3 w1 w2"), { ...env, FAKE_WRONG_SCALE_DOWNS: "1" });
+        expect(`${r.status} ${r.stdout}`).toBe("0 spread=sh-app m3:1 w1:1 w2:1 (was m3:2 w1:0 w2:1)\n");
+        expect(r.stderr).toBe("spreading sh-app: 3 tasks as m3:2 w1:0 w2:1; scaling to 4, then back (try 1 of 3)\nspreading sh-app: 3 tasks as m3:2 w1:0 w2:1; scaling to 4, then back (try 2 of 3)\n");
+        const never = runWithFakes("spread", params("sh-app m3 w1 w2"), { ...env, FAKE_WRONG_SCALE_DOWNS: "3" });
+        expect(never.status).toBe(1);
+        expect(never.stderr).toMatch(/swarm-ha: node m1: sh-app is still not spread after scaling it up and back 3 times: m3:2 w1:\d w2:\d \(see docker service ps sh-app\)\n$/);
+        expect(scales(never.calls)).toHaveLength(6);
     });
 
     test("uneven past one task: as many extra tasks as must move (4 over 3 nodes from 2/2/0: one)", () => {
@@ -665,7 +676,7 @@ describe("spread.sh: services spread over their nodes again, without stopping a 
     test("extra tasks that never run: the service goes back to its count and the run fails, saying so", () => {
         const r = runWithFakes("spread", params(), { ...swarm(M3, W1, X1), FAKE_SPREAD: "sh-app 2 w1,w1", FAKE_STUCK: "sh-app" });
         expect(`${r.status} ${r.stderr}`).toBe(
-            "1 spreading sh-app: 2 tasks as m3:0 w1:2; scaling to 3, then back\nswarm-ha: node m1: sh-app did not spread: its 1 extra task(s) did not run within 4s (see docker service ps --no-trunc sh-app); it is back to 2\n",
+            "1 spreading sh-app: 2 tasks as m3:0 w1:2; scaling to 3, then back (try 1 of 3)\nswarm-ha: node m1: sh-app did not spread: its 1 extra task(s) did not run within 4s (see docker service ps --no-trunc sh-app); it is back to 2\n",
         );
         expect(scales(r.calls)).toEqual(["service scale --detach sh-app=3", "service scale --detach sh-app=2"]);
     });

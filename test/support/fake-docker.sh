@@ -29,6 +29,7 @@
 #                      starting "x" are never chosen, as a node the service's placement
 #                      excludes) and removes them from the nodes with the most copies.
 #   FAKE_STUCK         a service whose new tasks never run (no node can take them)
+#   FAKE_WRONG_SCALE_DOWNS  the first N scale-downs take a task from the node with the fewest
 #   FAKE_NO_LEADER_CALLS  the first N `node ls` calls fail as in a swarm electing its leader
 printf '%s\n' "$*" >>"${FAKE_LOG:?}"
 all="$*"
@@ -102,8 +103,15 @@ case "$*" in
     tasks=$(spread_file "$service" tasks)
     echo "$want" >"$(spread_file "$service" replicas)"
     while [ "$(grep -c . "$tasks")" -gt "$want" ]; do
-        # The node with the most copies loses one.
-        most=$(sort "$tasks" | uniq -c | sort -k1,1nr -k2 | awk 'NR == 1 { print $2 }')
+        # The node with the most copies loses one; the first FAKE_WRONG_SCALE_DOWNS times, the
+        # node with the fewest (as Swarm once did on the lab).
+        order=-k1,1nr
+        wrong=$(cat "$FAKE_LOG.wrong-scale-downs" 2>/dev/null || echo 0)
+        if [ "$wrong" -lt "${FAKE_WRONG_SCALE_DOWNS:-0}" ]; then
+            order=-k1,1n
+            echo $((wrong + 1)) >"$FAKE_LOG.wrong-scale-downs"
+        fi
+        most=$(sort "$tasks" | uniq -c | sort "$order" -k2 | awk 'NR == 1 { print $2 }')
         awk -v n="$most" '$1 == n && !done { done = 1; next } { print }' "$tasks" >"$tasks.new" && mv "$tasks.new" "$tasks"
     done
     if [ "$service" != "${FAKE_STUCK:-}" ]; then
