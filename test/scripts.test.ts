@@ -80,6 +80,8 @@ function runWithFakes(name: ScriptName, params: Record<string, string>, env: Rec
     }
     const log = path.join(work, "calls.log");
     fs.writeFileSync(log, "");
+    // The fakes' state of an earlier run in the same test (calls.log.*: a service's tasks, counters).
+    for (const f of fs.readdirSync(work).filter((f) => f.startsWith("calls.log."))) fs.rmSync(path.join(work, f), { force: true });
     const r = spawnSync("sh", ["-c", renderScript(name, params)], {
         cwd: work,
         input: stdin,
