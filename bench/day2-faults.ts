@@ -33,7 +33,7 @@ import { AlertReceiver } from "../lab/alert-receiver";
 import { addressOf, baseNode, baseNodes, deploy, deployInBackground, hosts, killHost, nodeSummary, resetToBase, startHost, waitUntilDown, type Deployed } from "../lab/control";
 import type { LabNode } from "../lab/stack";
 import { longestRefusal, pgService, redisService, storedSeqs } from "../lab/data";
-import { appService, hostsEngine, onNode, runningTasks, sleep, VIP, vipHolders, waitFor } from "../lab/faults";
+import { appService, hostsEngine, onNode, runningTasks, sleep, someManager, VIP, vipHolders, waitFor } from "../lab/faults";
 import { startLoad } from "./load/load-process";
 import { slowestAcknowledgedS, WRITE_TIMEOUT_MS } from "./load/writes";
 import { benchCommand, MAX_LAG_MS, median, recordChaosRun } from "./results";
@@ -67,13 +67,15 @@ interface Window {
     vip: string;
 }
 
-/** Runs `during` under the load and measures what clients saw, from MARGIN_MS before it to MARGIN_MS after it. */
-async function measured<T>(during: () => Promise<T>): Promise<{ window: Window; result: T }> {
+/**
+ * Runs `during` under the load and measures what clients saw, from MARGIN_MS before it to
+ * MARGIN_MS after it; `edge` is where the VIP may be (the declared edge nodes).
+ */
+async function measured<T>(during: () => Promise<T>, edge = names("edge")): Promise<{ window: Window; result: T }> {
     const base = Date.now() * 1000;
     const load = startLoad({ reads: { url: `http://${VIP}/`, ratePerSecond: READ_RATE, timeoutMs: 3000 }, writes: { url: `http://${VIP}/todos`, base, perSecond: WRITE_RATE, timeoutMs: WRITE_TIMEOUT_MS } });
     await load.ready;
     await sleep(MARGIN_MS);
-    const edge = names("edge");
     const vipBefore = vipHolders(edge).join("+") || "none";
     const t0 = Date.now();
     let result: T | undefined;
@@ -185,14 +187,16 @@ async function managerReplaced(): Promise<Sample> {
         killHost("lab-m2");
         waitUntilDown("lab-m2");
         log("  lab-m2 down; deploying the config that replaces it");
-        const replacement = await measured(() => up(replaced));
+        // The VIP may end on lab-w1, an edge node only in the new config.
+        const edge = [...new Set([...names("edge"), ...replaced.filter((n) => n.roles.includes("edge")).map((n) => n.name)])];
+        const replacement = await measured(() => up(replaced), edge);
         const deployError = replacement.result.d.summary.error;
         if (replacement.result.d.status !== 0 || deployError) throw new Error(`the replacement deploy failed: ${deployError}`);
         log("  replaced; now lab-m1 dies too");
         const lost = await measured(async () => {
             killHost("lab-m1");
             await sleep(LOST_MS);
-        });
+        }, edge);
         startHost("lab-m1");
         const back = Date.now();
         await waitFor("lab-m1 ready", () => nodeSummary(addressOf("lab-m3")).some((n) => n.startsWith("lab-m1 Ready")), 180_000, 2000);
@@ -211,10 +215,13 @@ async function managerReplaced(): Promise<Sample> {
     }
 }
 
-/** The node of each running app task, sorted. */
+/** The node of each running app task, sorted (one entry per task, as `docker service ps` lists them). */
 function appNodes(): string[] {
-    return runningTasks(appService())
-        .map((t) => t.node)
+    return onNode(someManager(), `docker service ps --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' ${appService()}`)
+        .trim()
+        .split("\n")
+        .filter((l) => / Running /.test(` ${l} `))
+        .map((l) => l.split(" ")[0])
         .sort();
 }
 

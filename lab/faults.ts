@@ -74,7 +74,8 @@ export function runningTasks(service: string): { node: string; container: string
     const manager = someManager();
     const out = onNode(manager, `docker service ps --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' ${service}`);
     const nodes = out.trim().split("\n").filter((l) => / Running /.test(` ${l} `)).map((l) => l.split(" ")[0]);
-    return nodes.flatMap((node) =>
+    // A node that runs two of its tasks is listed twice, and `docker ps` there finds both.
+    return [...new Set(nodes)].flatMap((node) =>
         (tryOnNode(node, `docker ps -q --filter label=com.docker.swarm.service.name=${service}`) ?? "")
             .trim()
             .split("\n")
