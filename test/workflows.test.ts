@@ -38,6 +38,22 @@ test("they run Pulumi's official action, with the policy pack on preview and up"
     expect(steps("destroy-test-stack.yml").filter((s) => s.with?.command).map((s) => s.with)).toMatchObject([{ command: "preview" }, { command: "destroy", remove: true }]);
 });
 
+test("npm test runs only in a Debian 12 container as root, with what the keepalived check needs, and pulumi up waits for it", () => {
+    // test/tools.sh installs the checkers with apt-get as root, and the real Postgres tests
+    // expect PostgreSQL 15's paths: Debian 12 (bookworm), which a hosted Ubuntu runner is not.
+    const jobs = workflows.flatMap((f) => Object.entries(parse(text(f)).jobs as Record<string, any>).map(([name, job]) => ({ f, name, job })));
+    const testing = jobs.filter(({ job }) => job.steps.some((s: { run?: string }) => /\bnpm test\b/.test(String(s.run ?? ""))));
+    expect(testing.map(({ f, name }) => `${f}:${name}`)).toEqual(["up.yml:test"]);
+    for (const { job } of testing) {
+        expect(job.container.image).toMatch(/^node:20-bookworm$/);
+        expect(job.container.options).toMatch(/--cap-add SYS_ADMIN/);
+        expect(job.container.options).toMatch(/--cap-add NET_ADMIN/);
+        expect(job.container.options ?? "").not.toMatch(/--user/);
+    }
+    expect(fs.readFileSync(path.join(ROOT, "test", "tools.sh"), "utf8")).toContain("/usr/lib/postgresql/15/bin/postgres:postgresql-15");
+    expect(parse(text("up.yml")).jobs.up.needs).toBe("test");
+});
+
 test("every step that changes hosts runs at most 8 resource operations at once (sshd's MaxStartups on the hosts is 10)", () => {
     const steps = (f: string) => Object.values(parse(text(f)).jobs as Record<string, { steps: any[] }>).flatMap((j) => j.steps);
     const changing = ["up.yml", "destroy-test-stack.yml"].flatMap((f) => steps(f).filter((s) => ["up", "destroy"].includes(s.with?.command)));
