@@ -55,7 +55,8 @@ function managerCount(n: number): number {
  * A valid stack config of `n` nodes, as the Pulumi CLI hands it over (every value a string,
  * `nodes` as JSON): managers first, the first two `edge` and `monitoring`, the first three
  * `redis` (as the lab: a Redis and a Sentinel on three nodes); one worker `postgres-primary`,
- * another `postgres-replica`; the rest `app`. The whole stack, as the config requires it. Addresses 10.1.x.y, outside the overlay pool 10.200.0.0/16.
+ * another `postgres-replica`; the rest `app`: the whole stack, as the config requires it.
+ * Addresses 10.1.x.y, outside the overlay pool 10.200.0.0/16.
  */
 export function benchConfig(n: number): Record<string, string> {
     const managers = managerCount(n);
