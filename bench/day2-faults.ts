@@ -36,7 +36,7 @@ import { longestRefusal, pgService, redisService, storedSeqs } from "../lab/data
 import { appService, hostsEngine, onNode, runningTasks, sleep, someManager, VIP, vipHolders, waitFor } from "../lab/faults";
 import { startLoad } from "./load/load-process";
 import { slowestAcknowledgedS, WRITE_TIMEOUT_MS } from "./load/writes";
-import { benchCommand, MAX_LAG_MS, median, recordChaosRun } from "./results";
+import { benchCommand, countBy, MAX_LAG_MS, median, recordChaosRun } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const USAGE = "npm run bench:day2-faults [-- --runs 3] [--scenarios a,b]: day-two faults under load through the VIP";
@@ -55,7 +55,6 @@ const ALERT_GOAL_S = 60;
 const TIER_HEAL_GOAL_S = 30;
 const log = (s: string) => console.log(`[day2-faults] ${s}`);
 const names = (role: string) => baseNodes.filter((n) => n.roles.includes(role)).map((n) => n.name);
-const countBy = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
 
 interface Window {
     seconds: number;

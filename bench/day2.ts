@@ -34,7 +34,7 @@ import { hostsEngine, onNode, sleep, VIP, vipHolders } from "../lab/faults";
 import { startLoad } from "./load/load-process";
 import { slowestAcknowledgedS, WRITE_TIMEOUT_MS } from "./load/writes";
 import { builtImageTag, type ImageName } from "../components/images/catalog";
-import { MAX_LAG_MS, median, RUN_COMMIT } from "./results";
+import { countBy, MAX_LAG_MS, median, RUN_COMMIT } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const USAGE = "npm run bench:day2 [-- --runs 3] [--changes a,b] [--reuse]: changes of each class deployed under load through the VIP";
@@ -159,7 +159,6 @@ function watchVip(): { stop(): string[] } {
     };
 }
 
-const countBy = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
 
 async function measuredDeploy(nodes: LabNode[], config: Record<string, string>, args: string[], direction: Sample["direction"]): Promise<Sample> {
     const base = Date.now() * 1000;

@@ -19,6 +19,9 @@ export function median(xs: (number | null | undefined)[]): number | null {
     return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
 }
 
+/** How many times each string occurs (e.g. the errors of failed requests). */
+export const countBy = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
+
 /** Nearest-rank percentile; null for no numbers. */
 export function percentile(xs: number[], p: number): number | null {
     if (xs.length === 0) return null;
