@@ -56,9 +56,10 @@ export function vipHolders(edgeNodes: string[]): string[] {
     return edgeNodes.filter((n) => (tryOnNode(n, `ip -4 -o addr show | grep -F ' ${VIP}/' || true`) ?? "").trim() !== "");
 }
 
-/** The hosts' Docker engine, as the benchmarks record it: "20.10.24+dfsg1 (API 1.41)". */
+/** The hosts' Docker engine and Debian release, as the benchmarks record them: "26.1.5+dfsg1 (API 1.45), Debian trixie". */
 export function hostsEngine(node = "lab-m1"): string {
-    return onNode(node, "docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'").trim();
+    const suite = hosts.debian ?? "bookworm";
+    return `${onNode(node, "docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'").trim()}, Debian ${suite}`;
 }
 
 /** A running manager, to run swarm commands on. */

@@ -2,7 +2,7 @@
 # lab/hosts.sh — the swarm-ha lab's hosts: Linux "machines" (containers that run sshd
 # and their own dockerd) on a private bridge, reachable over SSH like real hosts.
 #
-#   lab/hosts.sh up [--managers N] [--workers M]   (defaults 3 and 1)
+#   lab/hosts.sh up [--managers N] [--workers M] [--debian SUITE]   (defaults 3, 1, trixie)
 #   lab/hosts.sh down [--purge]
 #   lab/hosts.sh status
 #   lab/hosts.sh logs [DIR]
@@ -65,7 +65,12 @@ BASE_REPO=swarm-ha-lab-base
 BASE_RECIPE=1
 # Bump when the way the node files are layered onto the base changes.
 IMAGE_RECIPE=2
-DEBIAN_SUITE=bookworm
+# The Debian release the nodes are built from, and so the Docker Engine they run: trixie
+# (Debian 13, docker.io 26.1) by default, bookworm (Debian 12, docker.io 20.10, the oldest
+# engine swarm-ha supports: MIN_DOCKER_VERSION in components/cluster/index.ts) with
+# `--debian bookworm` or LAB_DEBIAN_SUITE=bookworm.
+DEBIAN_SUITES=(trixie bookworm)
+DEBIAN_SUITE=${LAB_DEBIAN_SUITE:-trixie}
 DEBIAN_MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SECURITY_MIRROR=${LAB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 SSH_WAIT_SECONDS=${LAB_SSH_WAIT_SECONDS:-180}
@@ -313,7 +318,12 @@ ensure_dockerd() {
 
 # ---------------------------------------------------------------- step 3: node image
 
-pkg_list() { grep -v '^[[:space:]]*#' "$NODE_DIR/packages.txt" | awk 'NF { print $1 }'; }
+# The packages for $DEBIAN_SUITE: every line's first word, unless a second column names
+# the suites the package is for and this is not one of them.
+pkg_list() {
+  grep -v '^[[:space:]]*#' "$NODE_DIR/packages.txt" |
+    awk -v suite="$DEBIAN_SUITE" 'NF == 1 || index("," $2 ",", "," suite ",") { print $1 }'
+}
 
 base_key() {
   {
@@ -446,7 +456,7 @@ ensure_image() {
     return
   fi
 
-  local how cache="$CACHE_DIR/node-base-$bkey.tar"
+  local how cache="$CACHE_DIR/node-base-$DEBIAN_SUITE-$bkey.tar"
   if dk image inspect "$base" >/dev/null 2>&1; then
     how="base image present"
   elif [ -s "$cache" ]; then
@@ -468,7 +478,8 @@ ensure_image() {
     dk save -o "$cache.tmp" "$base"
     mv -f "$cache.tmp" "$cache"
     local old
-    for old in "$CACHE_DIR"/node-base-*.tar; do
+    # Older bases of this suite go; the other suite's base stays cached.
+    for old in "$CACHE_DIR"/node-base-"$DEBIAN_SUITE"-*.tar; do
       if [ "$old" != "$cache" ] && [ -e "$old" ]; then rm -f "$old"; fi
     done
     how="base built from Debian packages"
@@ -494,7 +505,7 @@ ensure_image() {
   local -a change_args=()
   for entry in "${NODE_CHANGES[@]}"; do change_args+=(--change "$entry"); done
   dk commit "${change_args[@]}" \
-    --change "LABEL swarm-ha-lab.image-key=$ikey swarm-ha-lab.base=$base" \
+    --change "LABEL swarm-ha-lab.image-key=$ikey swarm-ha-lab.base=$base swarm-ha-lab.debian=$DEBIAN_SUITE" \
     "$ctr" "$IMAGE" >/dev/null
   dk rm -f "$ctr" >/dev/null
   rm -rf "$stage"
@@ -612,6 +623,7 @@ start_node() {
     "$name-docker" >/dev/null
   dk run -d --name "$name" --hostname "$name" \
     --label swarm-ha-lab=1 --label "swarm-ha-lab.node=$name" --label "swarm-ha-lab.role=$role" \
+    --label "swarm-ha-lab.debian=$DEBIAN_SUITE" \
     --network "$NETWORK" --ip "$addr" \
     --cap-add ALL --cap-drop SYS_RESOURCE \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
@@ -625,7 +637,7 @@ start_node() {
 
 ensure_nodes() {
   step nodes
-  local pubkey image_id i name addr role state have_addr created=0 reused=0 started=0 removed=0
+  local pubkey image_id i name addr role state have_addr node_suite created=0 reused=0 started=0 removed=0
   pubkey=$(cat "$SSH_KEY.pub")
   image_id=$(dk image inspect -f '{{.Id}}' "$IMAGE")
 
@@ -647,6 +659,10 @@ ensure_nodes() {
       have_addr=$(dk inspect -f "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" "$name" 2>/dev/null || true)
       if [ "$have_addr" != "$addr" ]; then
         die "container $name exists with address '${have_addr}' (want $addr); run: lab/hosts.sh down"
+      fi
+      node_suite=$(dk inspect -f '{{index .Config.Labels "swarm-ha-lab.debian"}}' "$name")
+      if [ "${node_suite:-bookworm}" != "$DEBIAN_SUITE" ]; then
+        die "$name runs Debian ${node_suite:-bookworm}, not $DEBIAN_SUITE: run lab/hosts.sh down, then up again"
       fi
       if [ "$(dk inspect -f '{{.Image}}' "$name")" != "$image_id" ]; then
         warn "$name runs an older $IMAGE; run 'lab/hosts.sh down' then 'up' to refresh it"
@@ -726,7 +742,7 @@ wait_nodes() {
     done
     case " $versions " in *" $version "*) ;; *) versions="${versions:+$versions }$version" ;; esac
   done
-  done_step "all ${#WANT_NAMES[@]} nodes answer over SSH (docker engine $versions)"
+  done_step "all ${#WANT_NAMES[@]} nodes answer over SSH (Debian $DEBIAN_SUITE, docker engine $versions)"
 }
 
 # ---------------------------------------------------------------- step 8: hosts.json
@@ -739,6 +755,8 @@ write_hosts_json() {
   {
     printf '{"subnet":"%s","gateway":"%s","vip":"%s","sshUser":"root","sshPort":22,' \
       "$SUBNET" "$GATEWAY" "$VIP"
+    # Which Debian the nodes run (benchmarks ask a node for its engine's version).
+    printf '"debian":"%s",' "$DEBIAN_SUITE"
     printf '"sshKeyPath":"%s","nodes":[' "$(json_escape "$key_abs")"
     for i in "${!WANT_NAMES[@]}"; do
       # The host's SSH key, read through the lab engine (not over SSH): the lab knows its
@@ -765,6 +783,8 @@ cmd_up() {
       --managers=*) managers=${1#*=}; shift ;;
       --workers) workers=${2:-}; shift 2 || die "--workers needs a number" ;;
       --workers=*) workers=${1#*=}; shift ;;
+      --debian) DEBIAN_SUITE=${2:-}; shift 2 || die "--debian needs a suite (${DEBIAN_SUITES[*]})" ;;
+      --debian=*) DEBIAN_SUITE=${1#*=}; shift ;;
       *) usage; exit 2 ;;
     esac
   done
@@ -775,9 +795,14 @@ cmd_up() {
     die "--workers must be 0..70 (got '$workers')"
   fi
 
+  case " ${DEBIAN_SUITES[*]} " in
+    *" $DEBIAN_SUITE "*) ;;
+    *) die "--debian (or LAB_DEBIAN_SUITE) must be one of: ${DEBIAN_SUITES[*]} (got '$DEBIAN_SUITE')" ;;
+  esac
+
   require_root
   take_lock
-  say "up: $managers manager(s), $workers worker(s)"
+  say "up: $managers manager(s), $workers worker(s), Debian $DEBIAN_SUITE"
   ensure_packages
   ensure_dockerd
   ensure_image
@@ -1083,7 +1108,8 @@ cmd_logs() {
 
 usage() {
   cat >&2 <<'EOF'
-usage: lab/hosts.sh up [--managers N] [--workers M]   start the lab's hosts (default 3 + 1)
+usage: lab/hosts.sh up [--managers N] [--workers M] [--debian trixie|bookworm]
+                                                      start the lab's hosts (default 3 + 1, trixie)
        lab/hosts.sh down [--purge]                    remove them (--purge: also the image cache)
        lab/hosts.sh status                            list the nodes and whether SSH answers
        lab/hosts.sh logs [DIR]                        export every node's logs and swarm state

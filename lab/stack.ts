@@ -18,6 +18,8 @@ export interface LabHosts {
     sshUser: string;
     sshPort: number;
     sshKeyPath: string;
+    /** The Debian release the hosts were built from (`lab/hosts.sh up --debian`); absent in a hosts.json from before it was recorded. */
+    debian?: string;
     /** hostKey: the host's SSH public key ("type base64"), read through the lab engine. */
     nodes: { name: string; address: string; role: "manager" | "worker"; hostKey: string }[];
 }

@@ -1,5 +1,5 @@
 /**
- * npm run lab:up [-- --managers N --workers M]
+ * npm run lab:up [-- --managers N --workers M --debian trixie|bookworm]
  * Starts the lab's hosts, builds the images and loads them on the hosts, writes Pulumi.lab.yaml
  * for them, deploys swarm-ha onto them with the lab engine, and prints what it made.
  */
@@ -20,8 +20,17 @@ function step(name: string, cmd: string, args: string[]): void {
     }
 }
 
-const { values: flags } = parseCli("npm run lab:up [-- --managers 3 --workers 1]", { managers: { type: "string" }, workers: { type: "string" } });
-const size = [...(flags.managers ? ["--managers", String(wholeNumber(flags.managers, "--managers", 3))] : []), ...(flags.workers ? ["--workers", String(wholeNumber(flags.workers, "--workers", 1, 0))] : [])];
+const { values: flags } = parseCli("npm run lab:up [-- --managers 3 --workers 1 --debian trixie|bookworm]", {
+    managers: { type: "string" },
+    workers: { type: "string" },
+    // The hosts' Debian release, and so their Docker Engine: trixie (26.x, the default) or bookworm (20.10, the oldest supported).
+    debian: { type: "string" },
+});
+const size = [
+    ...(flags.managers ? ["--managers", String(wholeNumber(flags.managers, "--managers", 3))] : []),
+    ...(flags.workers ? ["--workers", String(wholeNumber(flags.workers, "--workers", 1, 0))] : []),
+    ...(flags.debian ? ["--debian", flags.debian] : []),
+];
 const t0 = Date.now();
 step("starting the hosts", "bash", [path.join(ROOT, "lab", "hosts.sh"), "up", ...size]);
 step("building and loading the images (no registry in the lab)", "npx", ["tsx", path.join(ROOT, "lab", "images.ts")]);
