@@ -16,7 +16,8 @@
 import { AlertReceiver } from "../lab/alert-receiver";
 import { killHost, startHost } from "../lab/control";
 import { killContainer, redisMaster, redisService } from "../lab/data";
-import { appService, hostsEngine, killTask, replicas, sleep, waitFor } from "../lab/faults";
+import { appService, killTask, replicas, sleep, waitFor } from "../lab/faults";
+import { hostsEngine } from "../lab/nodes";
 import { alerts as prometheusAlerts } from "../lab/monitoring";
 import { baseNodes } from "../lab/control";
 import { benchCommand, median, recordChaosRun } from "./results";

@@ -13,7 +13,8 @@
  * it. Traffic goes only to the lab's VIP.
  */
 import { baseNodes, killHost, startHost } from "../lab/control";
-import { appService, hostsEngine, replicas, sleep, VIP, waitFor } from "../lab/faults";
+import { appService, replicas, sleep, VIP, waitFor } from "../lab/faults";
+import { hostsEngine } from "../lab/nodes";
 import { BACKUP_SERVICE, directPostgresWrites, inService, directRedisWrites, killContainer, patroniCluster, patroniLeader, pgService, redisMaster, redisService, storedSeqs, works, writeAndRead } from "../lab/data";
 import { startLoad } from "./load/load-process";
 import type { RequestResult } from "./load/open-loop";

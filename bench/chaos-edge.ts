@@ -11,7 +11,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { baseNodes, deployInBackground, killHost, startHost } from "../lab/control";
-import { appService, haproxyService, hostsEngine, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, someManager, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
+import { appService, haproxyService, keepalivedService, killTask, onNode, replicas, runningTasks, setAvailability, sleep, someManager, VIP, vipAnswers, vipHolders, waitFor } from "../lab/faults";
+import { hostsEngine } from "../lab/nodes";
 import { startLoad } from "./load/load-process";
 import type { RequestResult } from "./load/open-loop";
 import { benchCommand, MAX_LAG_MS, median, percentile, recordChaosRun } from "./results";

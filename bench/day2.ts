@@ -30,7 +30,8 @@ import * as crypto from "node:crypto";
 import { baseNodes, deploy, deployInBackground, EVERY_RUN, resetToBase, secretConfig } from "../lab/control";
 import type { LabNode } from "../lab/stack";
 import { longestRefusal, storedSeqs } from "../lab/data";
-import { hostsEngine, onNode, sleep, VIP, vipHolders } from "../lab/faults";
+import { onNode, sleep, VIP, vipHolders } from "../lab/faults";
+import { hostsEngine } from "../lab/nodes";
 import { startLoad } from "./load/load-process";
 import { slowestAcknowledgedS, WRITE_TIMEOUT_MS } from "./load/writes";
 import { builtImageTag, type ImageName } from "../components/images/catalog";
@@ -269,7 +270,7 @@ async function main(): Promise<void> {
         changes: out,
     };
     fs.writeFileSync(path.join(ROOT, "bench", "results", "day2.json"), JSON.stringify(result, null, 2) + "\n");
-    const line = `- ${result.date.slice(0, 10)} day2 (changes under ${READ_RATE} GET/s + ${WRITE_RATE} writes/s through the VIP; commit ${result.commit}), median of ${runs} deploys per class: ${summary.join("; ")} — \`${command}\``;
+    const line = `- ${result.date.slice(0, 10)} day2 (changes under ${READ_RATE} GET/s + ${WRITE_RATE} writes/s through the VIP; commit ${result.commit}; hosts' Docker ${engine}), median of ${runs} deploys per class: ${summary.join("; ")} — \`${command}\``;
     fs.appendFileSync(path.join(ROOT, "bench", "results", "SUMMARY.md"), `${line}\n`);
     console.log(line);
 }

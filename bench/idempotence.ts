@@ -13,7 +13,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { baseNodes, deploy, EVERY_RUN, resetToBase } from "../lab/control";
-import { hostsEngine, restartedServices, taskContainers } from "../lab/faults";
+import { restartedServices, taskContainers } from "../lab/faults";
+import { hostsEngine } from "../lab/nodes";
 import { median, RUN_COMMIT } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 

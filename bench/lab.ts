@@ -10,6 +10,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseCli, wholeNumber } from "../support/cli";
+import { hostsEngine } from "../lab/nodes";
+import { median, RUN_COMMIT } from "./results";
 
 const ROOT = path.resolve(__dirname, "..");
 const { values: flags } = parseCli("npm run bench:lab [-- --runs 3] [--skip-cold]", { runs: { type: "string" }, "skip-cold": { type: "boolean" } });
@@ -36,11 +38,6 @@ const swarmFormedSeconds = () => lastEnded((s) => /-(member|settings)$/.test(s.n
 const stackServedSeconds = () => lastEnded((s) => s.type === "docker:index/service:Service");
 const GOALS = { coldUp: 480, warmUp: 90 };
 
-const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
-};
-
 const samples = { coldUp: [] as number[], warmUp: [] as number[], swarmFormed: [] as number[], stackServed: [] as number[], down: [] as number[] };
 for (let i = 0; i < runs; i++) {
     if (!skipCold) {
@@ -54,13 +51,17 @@ for (let i = 0; i < runs; i++) {
     samples.swarmFormed.push(swarmFormedSeconds());
     samples.stackServed.push(stackServedSeconds());
 }
+// The hosts' engine, asked while the last lab is still up.
+const engine = hostsEngine();
 timed("lab:down (not measured)", "bash", ["lab/down.sh"]);
 
 const result = {
     date: new Date().toISOString(),
     command: `npm run bench:lab -- --runs ${runs}${skipCold ? " --skip-cold" : ""}`,
+    commit: RUN_COMMIT,
     machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     lab: "3 managers + 1 worker",
+    engine,
     runs,
     medianSeconds: {
         coldUp: median(samples.coldUp),
@@ -79,7 +80,7 @@ const m = result.medianSeconds;
 const fmt = (x: number | null) => (x === null ? "n/a" : `${x.toFixed(0)} s`);
 const verdict = (x: number | null, goal: number) => (x === null ? "" : x < goal ? ` (goal < ${goal} s: met)` : ` (goal < ${goal} s: MISSED)`);
 const line =
-    `- ${result.date.slice(0, 10)} lab, whole stack (3 managers + 1 worker; swarm, data tier, app, edge), median of ${runs}: cold lab:up ${fmt(m.coldUp)}${verdict(m.coldUp, GOALS.coldUp)}, ` +
+    `- ${result.date.slice(0, 10)} lab (whole stack, 3 managers + 1 worker: swarm, data tier, app, edge; commit ${RUN_COMMIT}; hosts' Docker ${engine}), median of ${runs}: cold lab:up ${fmt(m.coldUp)}${verdict(m.coldUp, GOALS.coldUp)}, ` +
     `warm lab:up ${fmt(m.warmUp)}${verdict(m.warmUp, GOALS.warmUp)}, swarm formed ${fmt(m.swarmFormed)} and every service converged ${fmt(m.stackServed)} after the deploy starts, lab:down ${fmt(m.down)} — \`${result.command}\``;
 const summaryFile = path.join(ROOT, "bench", "results", "SUMMARY.md");
 const prior = fs.existsSync(summaryFile) ? fs.readFileSync(summaryFile, "utf8") : "# Benchmark results\n\nOne line per run of a benchmark, newest last. Raw numbers in the JSON files beside this one.\n\n";

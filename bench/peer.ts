@@ -16,9 +16,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { baseNodes, deploy, hosts, resetToBareHosts, STATE } from "../lab/control";
 import { nodeLabels } from "../components/cluster";
-import { onLabNode } from "../lab/nodes";
+import { hostsEngine, onLabNode } from "../lab/nodes";
 import { ROOT } from "../lab/stack";
-import { median } from "./results";
+import { median, RUN_COMMIT } from "./results";
 import { parseCli, wholeNumber } from "../support/cli";
 
 const { values: flags } = parseCli("npm run bench:peer [-- --runs 3]", { runs: { type: "string" } });
@@ -124,7 +124,9 @@ const m = {
 const result = {
     date: new Date().toISOString(),
     command: `npm run bench:peer -- --runs ${runs}`,
+    commit: RUN_COMMIT,
     machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    engine: hostsEngine(),
     lab: "3 managers + 1 worker (the lab's hosts), the same roles, addresses, address pool and labels for both",
     versions,
     runs,
@@ -154,7 +156,7 @@ const out = path.join(ROOT, "bench", "results", "peer.json");
 fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
 const fmt = (x: number | null) => (x === null ? "n/a" : `${x.toFixed(1)} s`);
 const line =
-    `- ${result.date.slice(0, 10)} peer (swarm-ha's SwarmCluster vs an Ansible playbook, ${versions.ansible}, community.docker ${versions.communityDocker}; 3 managers + 1 worker, labels), median of ${runs}: ` +
+    `- ${result.date.slice(0, 10)} peer (swarm-ha's SwarmCluster vs an Ansible playbook, ${versions.ansible}, community.docker ${versions.communityDocker}; 3 managers + 1 worker, labels; commit ${RUN_COMMIT}; hosts' Docker ${result.engine}), median of ${runs}: ` +
     `bare hosts to a formed swarm: swarm-ha ${fmt(m.swarmHa.fromBare)}, Ansible ${fmt(m.ansible.fromBare)} (goal swarm-ha faster: ${result.met.fromBare ? "met" : "MISSED"}); ` +
     `no-change re-run: swarm-ha ${fmt(m.swarmHa.noChange)}, Ansible ${fmt(m.ansible.noChange)} (goal: ${result.met.noChange ? "met" : "MISSED"}) — \`${result.command}\``;
 fs.appendFileSync(path.join(ROOT, "bench", "results", "SUMMARY.md"), line + "\n");

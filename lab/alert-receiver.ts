@@ -10,6 +10,7 @@
  */
 import * as http from "node:http";
 import { ALERT_RECEIVER_PORT, readHosts } from "./stack";
+import { parseCli } from "../support/cli";
 
 export interface ReceivedAlert {
     status: "firing" | "resolved";
@@ -97,6 +98,8 @@ function describe(n: Notification): string {
 }
 
 if (require.main === module) {
+    // No flags: --help prints this, anything else is an error (not ignored).
+    parseCli("npm run lab:alerts   (prints every notification the lab's Alertmanagers post, until Ctrl-C)", {});
     const receiver = new AlertReceiver();
     const original = receiver.notifications.push.bind(receiver.notifications);
     receiver.notifications.push = (...items: Notification[]) => {

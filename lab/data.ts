@@ -148,8 +148,11 @@ export async function writeAndRead(title: string): Promise<Todo> {
     return todo;
 }
 
-/** Does a write and two reads (one cached) succeed now? */
-export const works = (title: string) => writeAndRead(title).then(() => true, () => false);
+/**
+ * Does a write and two reads (one cached) succeed now? True, or the error of the step that
+ * failed (which waitFor keeps, so a timeout says what the last try answered).
+ */
+export const works = (title: string) => writeAndRead(title).then(() => true);
 
 /**
  * Writes numbered to-dos (seq above `base`) through the VIP at `perSecond`, open loop (each its

@@ -56,12 +56,6 @@ export function vipHolders(edgeNodes: string[]): string[] {
     return edgeNodes.filter((n) => (tryOnNode(n, `ip -4 -o addr show | grep -F ' ${VIP}/' || true`) ?? "").trim() !== "");
 }
 
-/** The hosts' Docker engine and Debian release, as the benchmarks record them: "26.1.5+dfsg1 (API 1.45), Debian trixie". */
-export function hostsEngine(node = "lab-m1"): string {
-    const suite = hosts.debian ?? "bookworm";
-    return `${onNode(node, "docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'").trim()}, Debian ${suite}`;
-}
-
 /** A running manager, to run swarm commands on. */
 export function someManager(): string {
     for (const n of hosts.nodes.filter((x) => x.role === "manager")) {

@@ -20,3 +20,19 @@ test("the image loader refuses an unknown flag as well", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("Unknown option '--extra'");
 });
+
+test("the alert receiver takes no flags: --help prints its usage, anything else is refused", () => {
+    const bad = tsx("lab/alert-receiver.ts", "--port", "1");
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("Unknown option '--port'");
+    expect(tsx("lab/alert-receiver.ts", "--help").stdout).toContain("npm run lab:alerts");
+});
+
+test("lab/hosts.sh up builds hosts from trixie or bookworm only, and says so before it touches anything", () => {
+    const r = spawnSync("bash", ["lab/hosts.sh", "up", "--debian", "sid"], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("--debian (or LAB_DEBIAN_SUITE) must be one of: trixie bookworm (got 'sid')");
+    const fromEnv = spawnSync("bash", ["lab/hosts.sh", "up"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, LAB_DEBIAN_SUITE: "buster" } });
+    expect(fromEnv.status).toBe(1);
+    expect(fromEnv.stderr).toContain("(got 'buster')");
+});
