@@ -6,7 +6,8 @@
  *
  * The cache is an optimisation, so it never makes a request wait long or fail: no offline queue
  * (a command while disconnected fails at once), short connect and command timeouts, and every
- * error is the caller's cue to go to Postgres. Reconnection goes on in the background.
+ * error is the caller's cue to go to Postgres. Reconnection goes on in the background, and
+ * never stops until close(): see restartAfterEnd.
  */
 import Redis from "ioredis";
 import { readSecretFile, type RedisConfig } from "./config";
@@ -16,10 +17,13 @@ export const CONNECT_TIMEOUT_MS = 1000;
 /** A Redis that accepted the connection but no longer answers (a partition) costs a read this much, once. */
 export const COMMAND_TIMEOUT_MS = 300;
 const KEY_PREFIX = "swarm-ha-app:todo:";
+/** How long after ioredis gave up ("end") the cache starts connecting again. */
+export const RESTART_AFTER_END_MS = 1000;
 
 export class TodoCache {
     readonly client: Redis;
     private lastError: string | undefined;
+    private closing = false;
 
     constructor(
         config: RedisConfig,
@@ -50,6 +54,24 @@ export class TodoCache {
         this.client.on("ready", () => (this.lastError = undefined));
         // A listener is required: ioredis would print every reconnect error to stderr otherwise.
         this.client.on("error", (err: Error) => (this.lastError = err.message));
+        this.client.on("end", () => this.restartAfterEnd());
+    }
+
+    /**
+     * ioredis stops for good ("end") when a connect through the Sentinels is cut short: its
+     * Sentinel connector throws "Connection is closed." when a disconnect (a failover's
+     * +switch-master, a READONLY reconnect) lands while it is still asking the Sentinels, and
+     * Redis.connect() then ends the client instead of retrying (ioredis 5.x,
+     * built/Redis.js connect(): setStatus("end") on a connector error). Seen on the lab: after
+     * the host of a Redis and a Sentinel died and came back, one app replica never cached
+     * again while the other did. Only close() may end the cache, so start over.
+     */
+    private restartAfterEnd(): void {
+        if (this.closing) return;
+        setTimeout(() => {
+            if (this.closing || this.client.status !== "end") return;
+            this.client.connect().catch(() => {}); // a failure ends it again, and so comes back here
+        }, RESTART_AFTER_END_MS).unref();
     }
 
     /** The cached to-do, or null when it is not cached. Throws when Redis cannot answer. */
@@ -77,6 +99,7 @@ export class TodoCache {
     }
 
     async close(): Promise<void> {
+        this.closing = true;
         this.client.disconnect();
     }
 

@@ -25,6 +25,7 @@ import {
 } from "./services";
 import { request, start, transcript, type Started } from "./support";
 import { LEADER_WAIT_MS } from "../src/postgres";
+import { RESTART_AFTER_END_MS, TodoCache } from "../src/cache";
 
 jest.setTimeout(30_000);
 
@@ -270,6 +271,25 @@ test("a Sentinel failover: the app follows +switch-master to the new master; cac
         admin.disconnect();
         onB.disconnect();
     }
+});
+
+test("a cache client that ioredis ended on its own (a connect through the Sentinels cut short) starts over and caches again; only close() ends it", async () => {
+    const cache = new TodoCache({ sentinels: [{ host: "127.0.0.1", port: sentinel.port }], masterName: "mymaster", passwordFile: secrets.redis }, 60, "end-test");
+    const pings = () => cache.ping().then(() => true, () => false);
+    try {
+        await until(pings);
+        // ioredis ends the client, with no retry, when its Sentinel connector's connect is cut
+        // short; an unasked disconnect ends it the same way (the "end" event, status "end").
+        const ended = new Promise((resolve) => cache.client.once("end", resolve));
+        cache.client.disconnect();
+        await ended;
+        expect(await pings()).toBe(false);
+        await until(pings);
+    } finally {
+        await cache.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, RESTART_AFTER_END_MS * 2));
+    expect(cache.client.status).toBe("end");
 });
 
 test("Redis down: reads come from Postgres (200), writes still 201, ready stays 200 reporting redis down", async () => {
