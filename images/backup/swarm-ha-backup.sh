@@ -65,17 +65,30 @@ unset SWARM_HA_BACKUP_RUN_DIR PGPASSWORD_FILE
 cycle_pid=
 server_pid=
 sleep_pid=
+in_cycle=
 
 # Run by the traps.
 # shellcheck disable=SC2317
 stop() {
     trap '' TERM INT HUP
+    # A signal between the cycle's fork and `cycle_pid=$!` finds cycle_pid empty, but $! is
+    # already the cycle's (the shell runs traps between commands): without this, the cycle
+    # would run on after the service exited.
+    if [ -z "$cycle_pid" ] && [ "$in_cycle" = 1 ]; then cycle_pid=$!; fi
     if [ -n "$cycle_pid" ]; then
         log "stopping: interrupting the running backup (nothing is recorded for it)"
         # The cycle leads a session of its own: the signal reaches pg_dump, pg_restore and the
         # throwaway Postgres too; the cycle then removes its temporary files and exits.
         kill -s TERM -- "-$cycle_pid" 2>/dev/null || kill -s TERM "$cycle_pid" 2>/dev/null # not yet its own session
         wait "$cycle_pid"
+        # The cycle's own subshells (command substitutions) got the signal too, but may still be
+        # exiting when the cycle is gone: wait for its whole session, 5 s at most, then kill it.
+        tries=0
+        while kill -0 -- "-$cycle_pid" 2>/dev/null && [ "$tries" -lt 50 ]; do
+            sleep 0.1
+            tries=$((tries + 1))
+        done
+        kill -s KILL -- "-$cycle_pid" 2>/dev/null
     fi
     [ -z "$sleep_pid" ] || kill "$sleep_pid" 2>/dev/null
     if [ -n "$server_pid" ]; then
@@ -88,11 +101,13 @@ trap 'rm -rf -- "$run"' EXIT
 trap stop TERM INT HUP
 
 run_cycle() {
+    in_cycle=1
     setsid sh "$LIB/backup-cycle.sh" &
     cycle_pid=$!
     wait "$cycle_pid"
     rc=$?
     cycle_pid=
+    in_cycle=
     return "$rc"
 }
 
