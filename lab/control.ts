@@ -180,14 +180,28 @@ export function onHostConsole(name: string, command: string): string {
  * sandbox namespace with the same VNI or subnet fails its tasks with "error creating vxlan
  * interface: file exists" or "Pool overlaps with other one on this address space".
  */
+/**
+ * A host's swarm state wiped by hand, for a host whose `docker swarm leave --force` fails: its
+ * dockerd is stopped (the node's entrypoint starts it again a second later) and the swarm
+ * directory removed before that.
+ */
+const WIPE_SWARM_STATE = 'pid=$(cat /var/run/docker.pid); kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; rm -rf /var/lib/docker/swarm';
+
 export function resetToBareHosts(): void {
     for (const n of hosts.nodes) startHost(n.name);
     const clean = [
-        "docker swarm leave --force >/dev/null 2>&1 || true",
+        "set -e",
+        // Leave whatever swarm the host is in, and fail (so the attempt is retried) if that does
+        // not work: a leave whose error was ignored once left a host in its old swarm, with no
+        // leader, and the next deploy failed on it (a CI run on Docker 26, after data.test's
+        // replaced manager). A leave that fails wipes the host's swarm state, and the retry
+        // finds it out of any swarm.
+        `state=$(docker info --format '{{.Swarm.LocalNodeState}}')`,
+        `if [ "$state" != inactive ]; then docker swarm leave --force >/dev/null || { ${WIPE_SWARM_STATE}; exit 1; }; fi`,
         "docker ps -aq | xargs -r docker rm -f >/dev/null",
         "docker volume ls -q | xargs -r docker volume rm -f >/dev/null",
         "docker network prune -f >/dev/null",
-    ].join("; ");
+    ].join("\n");
     for (const n of hosts.nodes) {
         // A host's dockerd can go away for a moment after it first answered (a CI run saw
         // "Cannot connect to the Docker daemon" here on a host a test had just restarted):
@@ -219,6 +233,8 @@ export function resetToBareHosts(): void {
             left = leftover();
         }
         if (left) throw new Error(`${n.name} still holds overlay state 30 s after a reboot:\n${left}`);
+        const swarm = onLabNode(n.address, "docker info --format '{{.Swarm.LocalNodeState}}'").trim();
+        if (swarm !== "inactive") throw new Error(`${n.name} is still in a swarm (${swarm}) after leaving it and a reboot`);
     }
     fs.rmSync(STATE, { force: true });
 }

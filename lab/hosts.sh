@@ -2,7 +2,7 @@
 # lab/hosts.sh — the swarm-ha lab's hosts: Linux "machines" (containers that run sshd
 # and their own dockerd) on a private bridge, reachable over SSH like real hosts.
 #
-#   lab/hosts.sh up [--managers N] [--workers M] [--debian SUITE]   (defaults 3, 1, trixie)
+#   lab/hosts.sh up [--managers N] [--workers M] [--debian SUITE]   (defaults 3, 1, bookworm)
 #   lab/hosts.sh down [--purge]
 #   lab/hosts.sh status
 #   lab/hosts.sh logs [DIR]
@@ -65,12 +65,13 @@ BASE_REPO=swarm-ha-lab-base
 BASE_RECIPE=1
 # Bump when the way the node files are layered onto the base changes.
 IMAGE_RECIPE=2
-# The Debian release the nodes are built from, and so the Docker Engine they run: trixie
-# (Debian 13, docker.io 26.1) by default, bookworm (Debian 12, docker.io 20.10, the oldest
-# engine swarm-ha supports: MIN_DOCKER_VERSION in components/cluster/index.ts) with
-# `--debian bookworm` or LAB_DEBIAN_SUITE=bookworm.
+# The Debian release the nodes are built from, and so the Docker Engine they run: bookworm
+# (Debian 12, docker.io 20.10, the oldest engine swarm-ha supports: MIN_DOCKER_VERSION in
+# components/cluster/index.ts) by default; trixie (Debian 13, docker.io 26.1) with
+# `--debian trixie` or LAB_DEBIAN_SUITE=trixie. trixie becomes the default once a whole
+# `npm run test:lab` passes on it (README, "Set up and test").
 DEBIAN_SUITES=(trixie bookworm)
-DEBIAN_SUITE=${LAB_DEBIAN_SUITE:-trixie}
+DEBIAN_SUITE=${LAB_DEBIAN_SUITE:-bookworm}
 DEBIAN_MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SECURITY_MIRROR=${LAB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 SSH_WAIT_SECONDS=${LAB_SSH_WAIT_SECONDS:-180}
@@ -1109,7 +1110,7 @@ cmd_logs() {
 usage() {
   cat >&2 <<'EOF'
 usage: lab/hosts.sh up [--managers N] [--workers M] [--debian trixie|bookworm]
-                                                      start the lab's hosts (default 3 + 1, trixie)
+                                                      start the lab's hosts (default 3 + 1, bookworm)
        lab/hosts.sh down [--purge]                    remove them (--purge: also the image cache)
        lab/hosts.sh status                            list the nodes and whether SSH answers
        lab/hosts.sh logs [DIR]                        export every node's logs and swarm state
