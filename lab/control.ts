@@ -172,6 +172,13 @@ export function onHostConsole(name: string, command: string): string {
 }
 
 /**
+ * A host's swarm state wiped by hand, for a host whose `docker swarm leave --force` fails: its
+ * dockerd is stopped (the node's entrypoint starts it again a second later) and the swarm
+ * directory removed before that.
+ */
+const WIPE_SWARM_STATE = 'pid=$(cat /var/run/docker.pid); kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; rm -rf /var/lib/docker/swarm';
+
+/**
  * Every host up, in no swarm (each leaves whatever swarm it holds), and no engine state: no
  * containers, no volumes (a database volume left from an earlier swarm holds that swarm's
  * passwords), no networks; only the images are kept. Then each host reboots (its container
@@ -180,13 +187,6 @@ export function onHostConsole(name: string, command: string): string {
  * sandbox namespace with the same VNI or subnet fails its tasks with "error creating vxlan
  * interface: file exists" or "Pool overlaps with other one on this address space".
  */
-/**
- * A host's swarm state wiped by hand, for a host whose `docker swarm leave --force` fails: its
- * dockerd is stopped (the node's entrypoint starts it again a second later) and the swarm
- * directory removed before that.
- */
-const WIPE_SWARM_STATE = 'pid=$(cat /var/run/docker.pid); kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; rm -rf /var/lib/docker/swarm';
-
 export function resetToBareHosts(): void {
     for (const n of hosts.nodes) startHost(n.name);
     const clean = [
