@@ -28,6 +28,15 @@ test("the alert receiver takes no flags: --help prints its usage, anything else 
     expect(tsx("lab/alert-receiver.ts", "--help").stdout).toContain("npm run lab:alerts");
 });
 
+test("the keep-alive race check refuses a width of 0 and a flag it does not know, before it sends anything", () => {
+    const zero = tsx("lab/keep-alive-race.ts", "--width", "0");
+    expect(zero.status).toBe(2);
+    expect(zero.stderr).toContain("--width must be a whole number of at least 1 (got 0)");
+    const bad = tsx("lab/keep-alive-race.ts", "--rate", "5");
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("Unknown option '--rate'");
+});
+
 test("lab/hosts.sh up builds hosts from trixie or bookworm only, and says so before it touches anything", () => {
     const r = spawnSync("bash", ["lab/hosts.sh", "up", "--debian", "sid"], { cwd: ROOT, encoding: "utf8" });
     expect(r.status).toBe(1);

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { startTestDns, type TestDns } from "./support/dns";
 import { freePorts } from "./support/ports";
 import { MAX_APP_REPLICAS } from "../components/config";
-import { ADMIN_SOCKET, appServerSlots, HARD_STOP_AFTER_SECONDS, renderHaproxyConfig, STOP_DRAIN_SECONDS, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
+import { ADMIN_SOCKET, appServerSlots, CLIENT_KEEP_ALIVE_SECONDS, HARD_STOP_AFTER_SECONDS, renderHaproxyConfig, STOP_DRAIN_SECONDS, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
 import { KEEPALIVED_SCRIPT_USER, renderKeepalivedConfig, type KeepalivedConfigInput } from "../components/edge/keepalived-conf";
 
 let work: string;
@@ -149,6 +149,10 @@ frontend http
     # opens a new one, which reaches whichever node holds the VIP by then, instead of reusing
     # one to this node that the VIP's move would reset.
     http-after-response set-header Connection close if { stopping }
+    # Keep-Alive is the app's, passed on: how long the app keeps HAProxy's idle connections
+    # (10 minutes). Clients read it as this edge's and reused connections it had closed after
+    # 5s, failing their next request. Say the edge's own. (HTTP/2 drops the header.)
+    http-after-response set-header Keep-Alive timeout=5
     default_backend app
 
 backend app
@@ -542,8 +546,10 @@ describe("a real HAProxy serves the rendered file as it says", () => {
     let ports: { http: number; https: number; stats: number; health: number };
     // Docker's DNS stands in on loopback: it knows no app task until a test says so.
     let dns: TestDns;
-    // The app's one task, once DNS names it.
+    // The app's one task, once DNS names it. It keeps idle connections 10 minutes, as the
+    // demo app does (its Keep-Alive header says so).
     const app = http.createServer((_req, res) => res.end("app"));
+    app.keepAliveTimeout = 600_000;
 
     beforeAll(async () => {
         const [h, s, st, he] = await freePorts(4);
@@ -621,6 +627,15 @@ describe("a real HAProxy serves the rendered file as it says", () => {
         }
         // HTTPS itself is served (503: no app server here).
         expect((await get(`https://127.0.0.1:${ports.https}/orders`)).status).toBe(503);
+    });
+
+    test("every answer tells the client how long the edge keeps its idle connection (timeout=5), not how long the app keeps the edge's", async () => {
+        dns.records.set("tasks.live-app", ["127.0.0.1"]);
+        await until(async () => (await get(`http://127.0.0.1:${ports.health}/healthz`)).status === 200, 10_000, `/healthz never answered 200 with an app server up\n${output}`);
+        const served = await get(`https://127.0.0.1:${ports.https}/orders`);
+        const redirect = await get(`http://127.0.0.1:${ports.http}/orders`);
+        expect([served, redirect].map((r) => `${r.status} ${r.headers["keep-alive"]}`)).toEqual([`200 timeout=${CLIENT_KEEP_ALIVE_SECONDS}`, `308 timeout=${CLIENT_KEEP_ALIVE_SECONDS}`]);
+        expect(renderHaproxyConfig(haproxyInput())).toContain(`timeout http-keep-alive ${CLIENT_KEEP_ALIVE_SECONDS}s\n`);
     });
 
     test("SIGUSR1 (the service's stop signal): /healthz fails at once, requests are served (closing their connections) for the grace, then it stops", async () => {

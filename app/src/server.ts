@@ -67,6 +67,19 @@ const CLOSE_CLIENTS_MS = 1000;
 
 export const MAX_WORK_MS = 10_000;
 
+/**
+ * How long an idle keep-alive connection stays open (Node's default is 5 s). HAProxy keeps idle
+ * connections to the app in a pool with no timeout of its own, closing the ones it no longer
+ * needs every 5 s (pool-purge-delay), and sends a later request on any of them. When the app
+ * closed one just as HAProxy sent a request on it, that request failed: a 502, or the client's
+ * connection closed with no answer, which HAProxy does so that a browser retries (its
+ * "http-reuse safe"); a client's POST is not retried. A burst of POSTs every 5 s through the lab's
+ * edge lost 8 of 900 that way. HAProxy drops an idle connection it no longer needs within a
+ * minute or so, so at 10 minutes the edge, not the app, closes them; the app closes idle
+ * connections itself only on shutdown, once HAProxy has taken it out.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 10 * 60_000;
+
 type Phase = "serving" | "draining" | "closing" | "stopped";
 
 export function createApp(options: AppOptions): App {
@@ -165,6 +178,8 @@ export function createApp(options: AppOptions): App {
                 else res.destroy();
             });
     });
+
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
 
     let shutdown: Promise<number> | undefined;
     function beginShutdown(reason = "requested"): Promise<number> {

@@ -21,6 +21,12 @@ test("GET / names the instance, pid, uptime and version", async () => {
     expect(r.json.uptimeSeconds).toBeGreaterThan(0);
 });
 
+test("keeps an idle connection open for 10 minutes (so the edge, not the app, closes it), and says so", async () => {
+    const r = await request(s.port, "/health/live");
+    expect(r.headers.connection).toBe("keep-alive");
+    expect(r.headers["keep-alive"]).toBe("timeout=600");
+});
+
 test("GET /work?ms=N spins the CPU for N ms", async () => {
     const t0 = Date.now();
     const r = await request(s.port, "/work?ms=60");

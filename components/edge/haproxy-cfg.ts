@@ -150,6 +150,14 @@ export const APP_READY_PATH = "/health/ready";
  * 2.5 s at worst. 4 s leaves room for a slow check on a loaded node.
  */
 export const STOP_DRAIN_SECONDS = 4;
+/**
+ * How long a client's idle keep-alive connection stays open (`timeout http-keep-alive`), said to
+ * clients in each answer's Keep-Alive header: the clients that read it (Node's fetch and http
+ * agent among them) close an idle connection a second before, so none sends a request on a
+ * connection this edge is closing.
+ */
+export const CLIENT_KEEP_ALIVE_SECONDS = 5;
+
 /** The longest a soft stop may then take to finish the requests in flight (`hard-stop-after`). */
 export const HARD_STOP_AFTER_SECONDS = 10;
 
@@ -211,7 +219,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    timeout server 30s`,
         `    # A client gets 10s to send its request headers (slowloris).`,
         `    timeout http-request 10s`,
-        `    timeout http-keep-alive 5s`,
+        `    timeout http-keep-alive ${CLIENT_KEEP_ALIVE_SECONDS}s`,
         `    # Fail fast rather than queue when every server is at its limit.`,
         `    timeout queue 5s`,
         `    # Three more attempts (the default, written out: the retry rules below count on it), each`,
@@ -243,6 +251,10 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    # opens a new one, which reaches whichever node holds the VIP by then, instead of reusing`,
         `    # one to this node that the VIP's move would reset.`,
         `    http-after-response set-header Connection close if { stopping }`,
+        `    # Keep-Alive is the app's, passed on: how long the app keeps HAProxy's idle connections`,
+        `    # (10 minutes). Clients read it as this edge's and reused connections it had closed after`,
+        `    # ${CLIENT_KEEP_ALIVE_SECONDS}s, failing their next request. Say the edge's own. (HTTP/2 drops the header.)`,
+        `    http-after-response set-header Keep-Alive timeout=${CLIENT_KEEP_ALIVE_SECONDS}`,
         `    default_backend app`,
         ``,
         `backend app`,
