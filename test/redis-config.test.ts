@@ -852,7 +852,7 @@ describe("the entrypoints", () => {
             restartedEnv = restarted;
         }, 60_000);
 
-        test("the health check: the master and a linked replica are healthy; a replica that never synced, or one stuck on a master that is gone, unknown to the Sentinels, is not, saying why", async () => {
+        test("the health check: the master and a linked replica are healthy; a replica that never synced, one stuck on a master that is gone, unknown to the Sentinels, or a second master they do not name, is not, saying why", async () => {
             const health = (env: NodeJS.ProcessEnv) => {
                 const r = spawnSync("sh", [HEALTH], { env: { ...env, STALE_REPLICA_SECONDS: "1" }, encoding: "utf8", timeout: 10_000 });
                 return `${r.status} ${r.stdout}${r.stderr}`;
@@ -875,6 +875,19 @@ describe("the entrypoints", () => {
             );
             await kill(stuck);
             expect(health({ ...restartedEnv(1), REDIS_PORT: String(port) })).toBe(`1 this Redis does not answer on port ${port}\n`);
+
+            // A second master, that no Sentinel of the tier names (one that led a tier of its own
+            // after a reboot, when it could reach nobody): the Sentinels will never demote it.
+            const [roguePort] = await freePorts(1);
+            const rogueConf = write(path.join(work, "rogue", "redis.conf"), [`port ${roguePort}`, `requirepass ${JSON.stringify(PASSWORD)}`, `save ""`, `dir ${path.join(work, "rogue")}`, ""].join("\n"), 0o600);
+            const rogue = start("a second master", "redis-server", [rogueConf], { PATH: process.env.PATH });
+            await waitFor("the second master to answer", 10_000, async () => (await cli(roguePort, ["PING"])) === "PONG");
+            await new Promise((r) => setTimeout(r, 1_500));
+            const rogueEnv = { ...restartedEnv(1), REDIS_PORT: String(roguePort) };
+            // Before STALE_REPLICA_SECONDS of uptime: a master the entrypoint just made is left alone.
+            expect(spawnSync("sh", [HEALTH], { env: { ...rogueEnv, STALE_REPLICA_SECONDS: "60" }, encoding: "utf8", timeout: 10_000 }).status).toBe(0);
+            expect(health(rogueEnv)).toBe(`1 this Redis (127.0.0.1:${roguePort}) is a master, but 3 Sentinel(s) name 127.0.0.1:${restartPorts[0]}, which answers as a master too: restart to follow it\n`);
+            await kill(rogue);
         });
 
         test("the Sentinel's health check: the Sentinels are healthy; one stuck on a dead master while the others name a live one is not, saying why", async () => {
