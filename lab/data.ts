@@ -6,7 +6,8 @@
  * appears on a command line of this machine or of a node.
  */
 import { spawn } from "node:child_process";
-import { numberedWriter } from "../bench/load/writes";
+import { startLoad } from "../bench/load/load-process";
+import type { NumberedWrite } from "../bench/load/writes";
 import { LAB_DOCKER, onNode, PREFIX, runningTasks, someManager, tryOnNode, VIP } from "./faults";
 
 export const redisService = (node: string) => `${PREFIX}-redis-${node}`;
@@ -156,9 +157,27 @@ export const works = (title: string) => writeAndRead(title).then(() => true);
 
 /**
  * Writes numbered to-dos (seq above `base`) through the VIP at `perSecond`, open loop (each its
- * own request, never retried), until stopped. Every write's outcome is kept.
+ * own request, never retried), until stopped; resolves once the writes have started. Every
+ * write's outcome is in `writes` once `stop()` resolves.
+ *
+ * In a process of its own (bench/load/load-process.ts), as the benchmarks' load is: the tests
+ * run synchronous commands (docker exec, ssh), and a writer sharing their event loop sent its
+ * first write, after a command that held the loop longer than the edge keeps an idle
+ * connection, on a pooled connection the edge had closed meanwhile: a failure of the test's
+ * client, not of the stack (CI failed so twice, "UND_ERR_SOCKET" for one write of the password
+ * rotation; the second time, it was the first write, right after the backup test's commands).
  */
-export const todoWriter = (base: number, perSecond = 10) => numberedWriter(`http://${VIP}/todos`, base, perSecond);
+export async function todoWriter(base: number, perSecond = 10) {
+    const load = startLoad({ writes: { url: `http://${VIP}/todos`, base, perSecond } });
+    await load.ready;
+    const writes: NumberedWrite[] = [];
+    return {
+        writes,
+        stop: async () => {
+            writes.push(...((await load.stop()).writes ?? []));
+        },
+    };
+}
 
 /** The longest time from a refused write to the next accepted one, in ms (to the last write if none followed). */
 export function longestRefusal(writes: { sentAt: number; ok: boolean }[]): number {

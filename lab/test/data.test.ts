@@ -124,7 +124,7 @@ test("an etcd member whose data is lost rejoins under a new ID, with no hand on 
 /** Writes through the VIP while `fault` runs; every write the app acknowledged must be in Postgres afterwards. */
 async function noAcknowledgedWriteLost(fault: () => Promise<void>, after = "after the Postgres fault"): Promise<{ sentAt: number; ok: boolean }[]> {
     const base = Date.now() * 1000; // seqs of this run: above every earlier run's
-    const load = todoWriter(base);
+    const load = await todoWriter(base);
     await sleep(3000);
     await fault();
     await waitFor("writes through the VIP again", () => works(after), 60_000, 500);
@@ -203,7 +203,7 @@ test("Postgres' passwords rotated under writes: the roles change on the running 
     );
     rotatedSecrets = secretConfig(rotated);
     const base = Date.now() * 1000;
-    const load = todoWriter(base);
+    const load = await todoWriter(base);
     const run = await deployInBackground(baseNodes, {}, rotatedSecrets).done;
     await load.stop();
     expect(run.summary.error).toBeUndefined();
@@ -248,7 +248,7 @@ test("a dead manager replaced with the data tier on: etcd swaps its member, no e
         expect(baseNode("lab-m2").roles.sort()).toEqual(["edge", "monitoring", "redis"]);
         // Under writes: the replacement itself (the dead member removed, the new one added) must
         // not cost Postgres its leader.
-        const during = todoWriter(Date.now() * 1000);
+        const during = await todoWriter(Date.now() * 1000);
         const run = await deployInBackground(replaced, {}, rotatedSecrets).done;
         await during.stop();
         // The health step's etcd check passed: the members are exactly the three managers.
