@@ -2,7 +2,7 @@
 # lab/hosts.sh — the swarm-ha lab's hosts: Linux "machines" (containers that run sshd
 # and their own dockerd) on a private bridge, reachable over SSH like real hosts.
 #
-#   lab/hosts.sh up [--managers N] [--workers M] [--debian SUITE]   (defaults 3, 1, bookworm)
+#   lab/hosts.sh up [--managers N] [--workers M] [--debian SUITE]   (defaults 3, 1, trixie)
 #   lab/hosts.sh down [--purge]
 #   lab/hosts.sh status
 #   lab/hosts.sh logs [DIR]
@@ -65,13 +65,12 @@ BASE_REPO=swarm-ha-lab-base
 BASE_RECIPE=1
 # Bump when the way the node files are layered onto the base changes.
 IMAGE_RECIPE=2
-# The Debian release the nodes are built from, and so the Docker Engine they run: bookworm
-# (Debian 12, docker.io 20.10, the oldest engine swarm-ha supports: MIN_DOCKER_VERSION in
-# components/cluster/index.ts) by default; trixie (Debian 13, docker.io 26.1) with
-# `--debian trixie` or LAB_DEBIAN_SUITE=trixie. trixie becomes the default once a whole
-# `npm run test:lab` passes on it (README, "Set up and test").
+# The Debian release the nodes are built from, and so the Docker Engine they run: trixie
+# (Debian 13, docker.io 26.1) by default; bookworm (Debian 12, docker.io 20.10, the oldest
+# engine swarm-ha supports: MIN_DOCKER_VERSION in components/cluster/index.ts) with
+# `--debian bookworm` or LAB_DEBIAN_SUITE=bookworm.
 DEBIAN_SUITES=(trixie bookworm)
-DEBIAN_SUITE=${LAB_DEBIAN_SUITE:-bookworm}
+DEBIAN_SUITE=${LAB_DEBIAN_SUITE:-trixie}
 DEBIAN_MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SECURITY_MIRROR=${LAB_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 SSH_WAIT_SECONDS=${LAB_SSH_WAIT_SECONDS:-180}
@@ -542,6 +541,14 @@ ensure_iptables() {
   printf '%s\n' "${LAB_RULES[@]}" >"$IPTABLES_STATE"
   local line
   local -a rule
+  # dockerd makes DOCKER-USER (and FORWARD's jump to it, first) when it creates a network. With
+  # the network left from an earlier run, a dockerd just started had not made it ("No
+  # chain/target/match" here): make it the way dockerd does, which keeps it as it is.
+  if ! iptables -n -L DOCKER-USER >/dev/null 2>&1; then
+    iptables -N DOCKER-USER
+    iptables -A DOCKER-USER -j RETURN
+    iptables -I FORWARD -j DOCKER-USER
+  fi
   for line in "${LAB_RULES[@]}"; do
     read -r -a rule <<<"$line"
     if ! iptables -C "${rule[@]}" 2>/dev/null; then
@@ -1110,7 +1117,7 @@ cmd_logs() {
 usage() {
   cat >&2 <<'EOF'
 usage: lab/hosts.sh up [--managers N] [--workers M] [--debian trixie|bookworm]
-                                                      start the lab's hosts (default 3 + 1, bookworm)
+                                                      start the lab's hosts (default 3 + 1, trixie)
        lab/hosts.sh down [--purge]                    remove them (--purge: also the image cache)
        lab/hosts.sh status                            list the nodes and whether SSH answers
        lab/hosts.sh logs [DIR]                        export every node's logs and swarm state

@@ -23,7 +23,7 @@ function step(name: string, cmd: string, args: string[]): void {
 const { values: flags } = parseCli("npm run lab:up [-- --managers 3 --workers 1 --debian trixie|bookworm]", {
     managers: { type: "string" },
     workers: { type: "string" },
-    // The hosts' Debian release, and so their Docker Engine: bookworm (20.10, the oldest supported, the default) or trixie (26.1).
+    // The hosts' Debian release, and so their Docker Engine: trixie (26.1, the default) or bookworm (20.10, the oldest supported).
     debian: { type: "string" },
 });
 const size = [
