@@ -11,7 +11,7 @@ const RESULTS = path.resolve(__dirname, "..", "bench", "results");
 const summary = fs.readFileSync(path.join(RESULTS, "SUMMARY.md"), "utf8").split("\n");
 
 /** Results files that predate the commit field (not rerun since): their numbers are older code's. */
-const WITHOUT_COMMIT = ["alerts", "lab", "peer"];
+const WITHOUT_COMMIT = ["alerts", "peer"];
 
 const files = fs
     .readdirSync(RESULTS)
