@@ -46,6 +46,7 @@ const PATRONI_ENTRYPOINT = path.join(ROOT, "images/postgres/entrypoint.sh");
 const PATRONI_CHECK = path.join(ROOT, "images/postgres/check.py");
 const PATRONI_RUN = path.join(ROOT, "images/postgres/patroni-run.py");
 const PATRONI_SETTINGS = path.join(ROOT, "components/postgres/patroni-settings.py");
+const PATRONI_HANDOVER = path.join(ROOT, "components/postgres/patroni-handover.py");
 const POSTGRES_ROLES = path.join(ROOT, "components/postgres/postgres-roles.py");
 const ETCD_CHECK = path.join(ROOT, "images/etcd/check.sh");
 const ETCD_MEMBERSHIP = path.join(ROOT, "components/postgres/etcd-membership.sh");
@@ -474,11 +475,11 @@ describe("the real checkers accept what swarm-ha renders and ships", () => {
         expect(haproxyCheck(broken)).toMatch(/^exit 1\n[\s\S]*\[ALERT\].*unable to find required server 'worker-9'/);
     });
 
-    test("shellcheck --shell=sh: the entrypoints, the post-bootstrap script, etcd's check and its membership program; python3 compiles Patroni's check and the settings program", () => {
+    test("shellcheck --shell=sh: the entrypoints, the post-bootstrap script, etcd's check and its membership program; python3 compiles Patroni's check, the settings and handover programs", () => {
         const r = spawnSync("shellcheck", ["--shell=sh", ETCD_ENTRYPOINT, ETCD_CHECK, ETCD_MEMBERSHIP, PATRONI_ENTRYPOINT, POST_BOOTSTRAP], { encoding: "utf8" });
         if (r.error) throw new Error(`shellcheck is not installed (bash test/tools.sh installs it): ${r.error.message}`);
         expect(`exit ${r.status}\n${r.stdout}${r.stderr}`).toBe("exit 0\n");
-        for (const program of [PATRONI_CHECK, PATRONI_SETTINGS, POSTGRES_ROLES]) {
+        for (const program of [PATRONI_CHECK, PATRONI_SETTINGS, PATRONI_HANDOVER, POSTGRES_ROLES]) {
             const py = spawnSync("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())", program], { encoding: "utf8" });
             expect(`exit ${py.status}\n${py.stderr}`).toBe("exit 0\n");
         }
@@ -964,6 +965,36 @@ describe("swarm-ha-patroni (images/postgres/entrypoint.sh)", () => {
 // ---------------------------------------------------------------------------------------------
 // The real thing, on loopback: etcd x3 and Patroni x2 through the entrypoints, the proxy in front.
 
+describe("patroni-handover.py against a stand-in Patroni: the cases a real cluster does not reach on cue", () => {
+    test("the leader's only peer never streams: no switchover is asked, and after the wait it fails, saying the primary was not restarted and what to look at", async () => {
+        const asked: string[] = [];
+        const server = http.createServer((req, res) => {
+            asked.push(`${req.method} ${req.url}`);
+            res.writeHead(200, { "Content-Type": "application/json" });
+            res.end(JSON.stringify({ members: [{ name: "worker-1", role: "leader", state: "running" }, { name: "worker-2", role: "replica", state: "starting" }] }));
+        });
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        try {
+            const port = (server.address() as { port: number }).port;
+            const r = await run("python3", [PATRONI_HANDOVER, "worker-1", "2", "worker-1", "worker-2"], { PATH: process.env.PATH, SWARM_HA_PATRONI_URL: `http://127.0.0.1:${port}` });
+            expect(`${r.code} ${r.stdout}${r.stderr}`).toBe(
+                "1 patroni-handover: worker-1 leads and could not hand over to another member within 2 s (no other member streams yet: worker-1 leader running, worker-2 replica starting; " +
+                    "cluster: worker-1 leader running, worker-2 replica starting). Its restart would stop writes, so the update stops here and worker-1 keeps running as it was: " +
+                    "see that a replica streams (patronictl list in a member), then run the update again.\n",
+            );
+            expect(asked.filter((a) => !a.startsWith("GET /cluster"))).toEqual([]);
+        } finally {
+            server.close();
+        }
+    });
+
+    test("the member's Patroni does not answer: the proxy sends it no writer, so the restart goes ahead", async () => {
+        const [closed] = await freePorts(1);
+        const r = await run("python3", [PATRONI_HANDOVER, "worker-1", "1", "worker-1", "worker-2"], { PATH: process.env.PATH, SWARM_HA_PATRONI_URL: `http://127.0.0.1:${closed}` });
+        expect(`${r.code} ${r.stdout}${r.stderr}`).toBe(`0 patroni-handover: worker-1's Patroni does not answer at http://127.0.0.1:${closed}: the proxy sends it no writer; its restart moves no leader\n`);
+    });
+});
+
 describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HAProxy in front", () => {
     // Three loopback addresses of their own for etcd (one port pair on each, as on three managers).
     const net3 = `127.${1 + crypto.randomInt(250)}.${1 + crypto.randomInt(250)}`;
@@ -1331,6 +1362,36 @@ describe("a real cluster: etcd, Patroni and Postgres through the entrypoints, HA
         expect((await get(`http://127.0.0.1:${proxyPorts.health}/healthz`)).status).toBe(200);
         expect((await get(`http://127.0.0.1:${proxyPorts.health}/alive`)).body).toBe("alive");
     });
+
+    test("a member's handover step before its restart: asked for the replica, nothing moves; asked for the leader, Patroni switches over to the synchronous standby with every row; and back", async () => {
+        const handover = (m: Member, declared: string[] = [...members], api = ports[m].api) =>
+            run("python3", [PATRONI_HANDOVER, m, "60", ...declared], { PATH: process.env.PATH, SWARM_HA_PATRONI_URL: `http://127.0.0.1:${api}` }, 70_000);
+        await until("worker-2 is the synchronous standby", 10_000, () => streamingSyncStandby("worker-1", "worker-2"), logs());
+        expect((await sql(proxyPorts.rw, "CREATE TABLE handed_over (id int PRIMARY KEY)")).code).toBe(0);
+        expect((await sql(proxyPorts.rw, "INSERT INTO handed_over VALUES (1) RETURNING id")).out).toBe("1");
+
+        const replica = await handover("worker-2");
+        expect(`${replica.code} ${replica.stdout}${replica.stderr}`).toBe("0 patroni-handover: worker-2 does not lead (worker-1 leads): its restart moves no leader\n");
+        // No other member in config is in the cluster (say, a replica whose node died): nobody to hand over to.
+        const alone = await handover("worker-1", ["worker-1", "worker-9"]);
+        expect(`${alone.code} ${alone.stdout}`).toMatch(/^0 patroni-handover: worker-1 leads and no other member in config is in the cluster \(worker-1 leader running, worker-2 sync_standby (running|streaming)\): nobody to hand over to; writes stop while it restarts\n$/);
+        expect((await cluster("worker-1"))["worker-1"].role).toBe("leader");
+
+        const t0 = Date.now();
+        const leader = await handover("worker-1");
+        expect(`${leader.code} ${leader.stdout}${leader.stderr}`).toMatch(/^0 patroni-handover: worker-1 led; worker-2 leads now \(Patroni: HTTP 200 Successfully switched over to "worker-2"\), after \d+\.\d s\n$/);
+        expect((await cluster("worker-2"))["worker-2"].role).toBe("leader");
+        const proxied = await until("a write through the proxy on worker-2", 30_000, async () => ((await sql(proxyPorts.rw, "INSERT INTO handed_over VALUES (2) ON CONFLICT DO NOTHING")).code === 0 ? Date.now() : undefined), logs());
+        console.log(`handover (a switchover before the leader's restart): writes back through the proxy ${((proxied - t0) / 1000).toFixed(1)} s after the step started`);
+        expect((await sql(ports["worker-2"].pg, "SELECT string_agg(id::text, ',' ORDER BY id) FROM handed_over")).out).toBe("1,2");
+
+        // Back, as the second member's handover does once the first has restarted.
+        await until("worker-1 streams as worker-2's synchronous standby", 30_000, () => streamingSyncStandby("worker-2", "worker-1"), logs());
+        const back = await handover("worker-2");
+        expect(`${back.code} ${back.stdout}${back.stderr}`).toMatch(/^0 patroni-handover: worker-2 led; worker-1 leads now/);
+        await until("worker-2 streams as worker-1's synchronous standby again", 30_000, () => streamingSyncStandby("worker-1", "worker-2"), logs());
+        expect((await sql(ports["worker-1"].pg, "SELECT string_agg(id::text, ',' ORDER BY id) FROM handed_over")).out).toBe("1,2");
+    }, 150_000);
 
     test("failover: the leader's Patroni and Postgres are SIGKILLed; the synchronous standby takes over with the acknowledged row", async () => {
         await until("worker-2 is the synchronous standby", 10_000, () => streamingSyncStandby("worker-1", "worker-2"), logs());

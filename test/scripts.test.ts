@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "patroni-settings", "postgres-roles", "departure", "host-keys"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "patroni-settings", "patroni-handover", "postgres-roles", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -584,6 +584,37 @@ describe("patroni-settings.sh: Patroni's settings from config, applied to the ru
         const r = runWithFakes("patroni-settings", params({ WAIT_SECONDS: "1" }), { FAKE_TASKS: "" });
         expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node w1: gave up after 1s waiting for a running task of sh-pg-w1 on this node\n");
         expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+});
+
+describe("patroni-handover.sh: before this node's member restarts, the leader moved off it", () => {
+    const params = (over: Record<string, string> = {}) => ({
+        NODE_NAME: "w1",
+        SERVICE: "sh-pg-w1",
+        MEMBER: "w1",
+        DECLARED: "w1\nw2",
+        WAIT_SECONDS: "3",
+        TASK_DIGEST: "0".repeat(64),
+        PROGRAM: "print('the handover program')",
+        ...over,
+    });
+
+    test("runs the handover program in this node's member with python3, on stdin (any Postgres image runs it), with the member, the wait and every declared member as arguments", () => {
+        const r = runWithFakes("patroni-handover", params(), { FAKE_TASKS: "sh-pg-w1", FAKE_CHECKS: "0" });
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 check 1: exit 0\n");
+        expect(r.calls.filter((c) => c.startsWith("exec"))).toEqual(["exec -i task-of-sh-pg-w1 python3 - w1 3 w1 w2"]);
+        expect(fs.readFileSync(path.join(work, "calls.log.stdin"), "utf8")).toBe("print('the handover program')\n");
+    });
+
+    test("no member running on this node: it leads nothing, so the restart goes ahead at once", () => {
+        const r = runWithFakes("patroni-handover", params(), { FAKE_TASKS: "" });
+        expect(`${r.status} ${r.stdout}`).toBe("0 patroni-handover: no running task of sh-pg-w1 on this node: its restart moves no leader\n");
+        expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+
+    test("the leader cannot be handed over: the run fails (the primary is not restarted) with what the program said", () => {
+        const r = runWithFakes("patroni-handover", params(), { FAKE_TASKS: "sh-pg-w1", FAKE_CHECKS: "1" });
+        expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node w1: the Postgres leader could not be moved off w1 before its restart (asked in sh-pg-w1):\ncheck 1: exit 1\n");
     });
 });
 

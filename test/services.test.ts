@@ -121,7 +121,10 @@ describe("the dev stack's services", () => {
         expect(etcd[2].dependencies).toContain(etcd[1].urn);
         const pg = run.resources.filter((r) => /^postgres-.*-pg$/.test(r.name));
         expect(pg.length).toBeGreaterThanOrEqual(2);
-        for (let i = 1; i < pg.length; i++) expect(pg[i].dependencies).toContain(pg[i - 1].urn);
+        // Through each member's handover step (the leader moved off it before it restarts).
+        const handover = (r: (typeof pg)[number]) => run.byName(r.name.replace(/-pg$/, "-handover"));
+        for (let i = 1; i < pg.length; i++) expect(handover(pg[i]).dependencies).toContain(pg[i - 1].urn);
+        for (const p of pg) expect(p.dependencies).toContain(handover(p).urn);
     });
 
     test("a change of managers restarts no etcd member: the etcd-members step on the first manager removes the undeclared ones before any member is created, and a member's environment is read only at its creation", async () => {
@@ -161,7 +164,9 @@ describe("the dev stack's services", () => {
         expect(JSON.parse(cluster.inputs.stdin)).toEqual({ postgres: password("postgres-password"), replicator: password("postgres-replication-password") });
         expect(JSON.parse(app.inputs.stdin)).toEqual({ app: password("postgres-app-password") });
         // The roles change before the first member restarts with its new files; the app's role once every member runs.
-        expect(run.byName("postgres-worker-1-pg").dependencies).toContain(cluster.urn);
+        // (the first member's handover step comes just before it, and after the roles).
+        expect(run.byName("postgres-worker-1-handover").dependencies).toContain(cluster.urn);
+        expect(run.byName("postgres-worker-1-pg").dependencies).toContain(run.byName("postgres-worker-1-handover").urn);
         expect(app.dependencies).toContain(run.byName("postgres-worker-2-pg").urn);
         // No member reads the app's password: rotating it changes the app and its role step, not Postgres.
         const members = (r: typeof run) => r.resources.filter((x) => x.name.endsWith("-pg")).map((x) => JSON.stringify([x.name, x.inputs]));
@@ -200,6 +205,35 @@ describe("the dev stack's services", () => {
         expect(changed.byName("postgres-settings").inputs.create).toMatch(/^SETTINGS='\{"synchronous_mode":false,"maximum_lag_on_failover":2097152\}'$/m);
         const members = (r: typeof run) => r.resources.filter((x) => x.name.endsWith("-pg") || x.name === "postgres-patroni-config").map((x) => JSON.stringify([x.name, x.inputs]));
         expect(members(changed)).toEqual(members(run));
+    });
+
+    test("each Postgres member's restart waits for its handover step, which runs (its update) exactly when that member's task changes: the leader is moved off it first", async () => {
+        const members = ["worker-1", "worker-2"];
+        const step = (r: typeof run, m: string) => r.byName(`postgres-${m}-handover`);
+        const digest = (r: typeof run, m: string) => /^TASK_DIGEST='([0-9a-f]{64})'$/m.exec(step(r, m).inputs.update)?.[1];
+        for (const m of members) {
+            const handover = step(run, m);
+            // On the member's own node, in its container; on a new stack (create) it does nothing.
+            expect(handover.inputs.connection.host).toBe(run.byName(`swarm-${m}-member`).inputs.connection.host);
+            expect(handover.inputs.update).toContain("# swarm-ha patroni-handover.sh");
+            expect(handover.inputs.update).toMatch(new RegExp(`^MEMBER='${m}'$`, "m"));
+            expect(handover.inputs.update).toMatch(/^DECLARED='worker-1\nworker-2'$/m);
+            expect(handover.inputs.create).not.toContain("docker");
+            expect(run.byName(`postgres-${m}-pg`).dependencies).toContain(handover.urn);
+        }
+        // One member at a time: the second member's handover once the first is back.
+        expect(step(run, "worker-1").dependencies).toContain(run.byName("postgres-passwords").urn);
+        expect(step(run, "worker-2").dependencies).toContain(run.byName("postgres-worker-1-pg").urn);
+        expect(digest(run, "worker-1")).not.toBe(digest(run, "worker-2"));
+
+        // A new image changes every member's task, and with it every handover; Patroni's settings
+        // and the app's password change no member's task, and no handover runs.
+        const image = await runProgram(dev({ "swarm-ha:postgresImage": "registry.example.com/swarm-ha/postgres:15-2" }));
+        const settings = await runProgram(dev({ "swarm-ha:postgresSynchronousMode": "false", "swarm-ha:postgresAppPassword": "rotated-app-password-1234" }));
+        for (const m of members) {
+            expect(digest(image, m)).not.toBe(digest(run, m));
+            expect(step(settings, m).inputs.update).toBe(step(run, m).inputs.update);
+        }
     });
 
     test("Patroni reaches etcd through the alias every etcd member shares: no Postgres member's environment names a manager", async () => {

@@ -23,6 +23,7 @@ export type ScriptName =
     | "spread"
     | "etcd-members"
     | "patroni-settings"
+    | "patroni-handover"
     | "postgres-roles"
     | "departure"
     | "host-keys";

@@ -48,6 +48,14 @@ export const POSTGRES_ROLES_WAIT_SECONDS = 300;
 export const PATRONI_SETTINGS_PROGRAM = path.join(__dirname, "patroni-settings.py");
 /** How long the postgres-settings step waits for its member to run and the cluster to exist. */
 export const PATRONI_SETTINGS_WAIT_SECONDS = 300;
+/** What a member's handover step runs inside it before its restart (on stdin, as above). */
+export const PATRONI_HANDOVER_PROGRAM = path.join(__dirname, "patroni-handover.py");
+/**
+ * How long a handover step waits for another member to be able to take over (the member
+ * restarted in the step before catches up and becomes the synchronous standby) and for the
+ * switchover, before it stops the update rather than restart the primary.
+ */
+export const PATRONI_HANDOVER_WAIT_SECONDS = 180;
 /**
  * What a new cluster starts with (patroni.yml's `bootstrap.dcs`, config's defaults): the same for
  * every stack, so that patroni.yml, and with it every member, does not change with the settings.
@@ -104,6 +112,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
     /** Before any new etcd member: the members of managers no longer in config removed (etcd-membership.sh). */
     public readonly etcdMembership: command.remote.Command;
     public readonly members: Record<string, docker.Service> = {};
+    /**
+     * Per member, run just before the provider restarts it (its task changed): the leader moved
+     * off it by a Patroni switchover (patroni-handover.py), so no update restarts the primary.
+     */
+    public readonly handovers: Record<string, command.remote.Command> = {};
     /** The settings in config applied to the running cluster, with no restart (patroni-settings.py). */
     public readonly settings: command.remote.Command;
     /**
@@ -194,8 +207,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
         );
         let previous: pulumi.Resource[] = [...etcd, this.clusterRoles];
         for (const n of args.nodes) {
-            // The primary's node first: it bootstraps the cluster; the replicas clone it.
-            this.members[n.name] = this.member(name, n, args, patroni, subnet, renderEtcd3Host(etcdClientHost(args.namePrefix), ETCD_CLIENT_PORT), previous);
+            // The primary's node first: it bootstraps the cluster; the replicas clone it. Each
+            // member's restart waits for the one before to be back, and for its own handover: a
+            // leader restarts only once another member leads. With the leader on the first node,
+            // an update thus moves it twice (off the first, then off the second, back to the
+            // first), each a switchover that loses nothing; a static chain cannot put the
+            // leader, wherever it is when the update runs, last.
+            const taskSpec = this.memberTaskSpec(n, args, patroni, subnet, renderEtcd3Host(etcdClientHost(args.namePrefix), ETCD_CLIENT_PORT));
+            this.handovers[n.name] = this.handover(name, n, args, taskSpec, previous);
+            this.members[n.name] = this.member(name, n, args, taskSpec, [this.handovers[n.name]]);
             previous = [this.members[n.name]];
         }
         this.settings = this.patroniSettings(name, args, previous);
@@ -266,58 +286,87 @@ export class PostgresCluster extends pulumi.ComponentResource {
         );
     }
 
-    private member(
-        name: string,
-        n: NodeSpec,
-        args: PostgresClusterArgs,
-        patroni: docker.ServiceConfig,
-        subnet: pulumi.Output<string>,
-        etcd3Host: string,
-        dependsOn: pulumi.Resource[],
-    ): docker.Service {
+    /** A member's task: what the provider restarts it for when any of it changes. */
+    private memberTaskSpec(n: NodeSpec, args: PostgresClusterArgs, patroni: docker.ServiceConfig, subnet: pulumi.Output<string>, etcd3Host: string): docker.types.input.ServiceTaskSpec {
         const serviceName = pgServiceName(args.namePrefix, n.name);
         const secret = (s: docker.Secret, file: string) => ({ secretId: s.id, secretName: s.name, fileName: file, fileMode: 0o400 });
+        return {
+            containerSpec: {
+                image: args.images.postgres,
+                commands: ["/usr/local/bin/swarm-ha-patroni"],
+                env: {
+                    PATRONI_NAME: n.name,
+                    PATRONI_SCOPE: args.namePrefix,
+                    ETCD3_HOST: etcd3Host,
+                    CONNECT_SUBNET: subnet,
+                    SUPERUSER_PASSWORD_FILE: "/run/secrets/postgres-password",
+                    REPLICATION_PASSWORD_FILE: "/run/secrets/postgres-replication-password",
+                },
+                configs: [{ configId: patroni.id, configName: patroni.name, fileName: PATRONI_CONFIG_PATH, fileMode: 0o444 }],
+                secrets: [
+                    secret(args.secrets.superuser, "postgres-password"),
+                    secret(args.secrets.replication, "postgres-replication-password"),
+                ],
+                mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
+                // Patroni alive (a replica is healthy too: the proxy tells them apart).
+                healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PATRONI_PORT}/liveness`], { intervalSeconds: 3, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 120 }),
+                // Patroni stops Postgres cleanly and gives up its leader key first.
+                stopSignal: "SIGTERM",
+                stopGracePeriod: stopGrace(60),
+            },
+            resources: { limits: { memoryBytes: 512 * 1024 * 1024 } },
+            restartPolicy: restartAlways(2),
+            placement: { constraints: [`node.labels.swarm-ha.name == ${n.name}`] },
+            networksAdvanceds: [{ id: args.network.id }],
+        };
+    }
+
+    private member(name: string, n: NodeSpec, args: PostgresClusterArgs, taskSpec: docker.types.input.ServiceTaskSpec, dependsOn: pulumi.Resource[]): docker.Service {
         return new docker.Service(
             `${name}-${n.name}-pg`,
             {
-                name: serviceName,
+                name: pgServiceName(args.namePrefix, n.name),
                 // Patroni's REST API serves /metrics.
                 labels: tierLabels(args, { "swarm-ha.node": n.name, ...metricsLabels({ job: "patroni", port: PATRONI_PORT, network: "data" }) }),
                 mode: { replicated: { replicas: 1 } },
-                taskSpec: {
-                    containerSpec: {
-                        image: args.images.postgres,
-                        commands: ["/usr/local/bin/swarm-ha-patroni"],
-                        env: {
-                            PATRONI_NAME: n.name,
-                            PATRONI_SCOPE: args.namePrefix,
-                            ETCD3_HOST: etcd3Host,
-                            CONNECT_SUBNET: subnet,
-                            SUPERUSER_PASSWORD_FILE: "/run/secrets/postgres-password",
-                            REPLICATION_PASSWORD_FILE: "/run/secrets/postgres-replication-password",
-                        },
-                        configs: [{ configId: patroni.id, configName: patroni.name, fileName: PATRONI_CONFIG_PATH, fileMode: 0o444 }],
-                        secrets: [
-                            secret(args.secrets.superuser, "postgres-password"),
-                            secret(args.secrets.replication, "postgres-replication-password"),
-                        ],
-                        mounts: [{ type: "volume", source: `${serviceName}-data`, target: "/data" }],
-                        // Patroni alive (a replica is healthy too: the proxy tells them apart).
-                        healthcheck: healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", `http://127.0.0.1:${PATRONI_PORT}/liveness`], { intervalSeconds: 3, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 120 }),
-                        // Patroni stops Postgres cleanly and gives up its leader key first.
-                        stopSignal: "SIGTERM",
-                        stopGracePeriod: stopGrace(60),
-                    },
-                    resources: { limits: { memoryBytes: 512 * 1024 * 1024 } },
-                    restartPolicy: restartAlways(2),
-                    placement: { constraints: [`node.labels.swarm-ha.name == ${n.name}`] },
-                    networksAdvanceds: [{ id: args.network.id }],
-                },
+                taskSpec,
                 endpointSpec: { mode: "dnsrr" },
                 ...STOP_FIRST,
                 convergeConfig: converge(10, 600),
             },
             { parent: this, dependsOn, ...NAMED_SERVICE },
+        );
+    }
+
+    /**
+     * The step before a member's restart: when the member's task changes, the step's `update`
+     * (whose text carries a digest of the task) runs first and moves the leader off the member
+     * (patroni-handover.sh/.py). Its `create`, on a new stack or the first run of this step on
+     * an old one, changes nothing: no member restarts then. Not a secret: the task holds the
+     * IDs and names of the secrets, never their values.
+     */
+    private handover(name: string, n: NodeSpec, args: PostgresClusterArgs, taskSpec: docker.types.input.ServiceTaskSpec, dependsOn: pulumi.Resource[]): command.remote.Command {
+        const service = pgServiceName(args.namePrefix, n.name);
+        const digest = pulumi.output(taskSpec).apply((spec) => crypto.createHash("sha256").update(JSON.stringify(spec)).digest("hex"));
+        return new command.remote.Command(
+            `${name}-${n.name}-handover`,
+            {
+                connection: sshConnection(n.address, args.ssh, n.hostKey),
+                addPreviousOutputInEnv: false,
+                create: `echo 'patroni-handover: the first run of this step: ${service} does not restart, nothing to hand over'`,
+                update: digest.apply((taskDigest) =>
+                    renderScript("patroni-handover", {
+                        NODE_NAME: n.name,
+                        SERVICE: service,
+                        MEMBER: n.name,
+                        DECLARED: args.nodes.map((x) => x.name).join("\n"),
+                        WAIT_SECONDS: String(PATRONI_HANDOVER_WAIT_SECONDS),
+                        TASK_DIGEST: taskDigest,
+                        PROGRAM: fs.readFileSync(PATRONI_HANDOVER_PROGRAM, "utf8"),
+                    }),
+                ),
+            },
+            { parent: this, dependsOn, customTimeouts: COMMAND_TIMEOUTS },
         );
     }
 
