@@ -81,7 +81,8 @@ function imageBump(image: ImageName, key: string, what: string): Change {
         what: `${what}: the ${image} image under a second tag and back (${key})`,
         config: { [`swarm-ha:${key}`]: bumped },
         prepare: () => {
-            for (const n of baseNodes) onNode(n.name, `docker tag ${builtImageTag(image)} ${bumped}`);
+            // Only where the image is: lab:up loads each image on the nodes that run it.
+            for (const n of baseNodes) onNode(n.name, `if docker image inspect ${builtImageTag(image)} >/dev/null 2>&1; then docker tag ${builtImageTag(image)} ${bumped}; fi`);
         },
     };
 }

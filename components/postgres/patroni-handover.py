@@ -109,12 +109,9 @@ def main(argv):
         time.sleep(1)
         cluster = members() or cluster
 
-    print(
-        f"patroni-handover: {member} leads and could not hand over to another member within {wait_seconds:.0f} s "
-        f"({last}; cluster: {describe(cluster)}). Its restart would stop writes, so the update stops here and "
-        f"{member} keeps running as it was: see that a replica streams (patronictl list in a member), then run the update again.",
-        file=sys.stderr,
-    )
+    # One line, as docs/troubleshooting.md quotes it.
+    message = f"patroni-handover: {member} leads and could not hand over to another member within {wait_seconds:.0f} s ({last}; cluster: {describe(cluster)}). Its restart would stop writes, so the update stops here and {member} keeps running as it was: see that a replica streams (patronictl list in a member), then run the update again."
+    print(message, file=sys.stderr)
     return 1
 
 
