@@ -239,6 +239,7 @@ const edge = new EdgeProxies(
         statsPassword: secrets.secrets.haproxyStatsPassword.secret,
         tlsCertificate: secrets.given["tls-certificate"]?.secret,
         vip: config.vip,
+        ssh: config.ssh,
         monitoring:
             monitoringConfig && monitoring
                 ? {

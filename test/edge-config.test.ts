@@ -15,7 +15,7 @@ import { startTestDns, type TestDns } from "./support/dns";
 import { freePorts } from "./support/ports";
 import { MAX_APP_REPLICAS } from "../components/config";
 import { ADMIN_SOCKET, appServerSlots, CLIENT_KEEP_ALIVE_SECONDS, HARD_STOP_AFTER_SECONDS, renderHaproxyConfig, STOP_DRAIN_SECONDS, type HaproxyConfigInput } from "../components/edge/haproxy-cfg";
-import { KEEPALIVED_SCRIPT_USER, renderKeepalivedConfig, type KeepalivedConfigInput } from "../components/edge/keepalived-conf";
+import { KEEPALIVED_SCRIPT_USER, renderKeepalivedConfig, renderKeepalivedPeers, type KeepalivedConfigInput } from "../components/edge/keepalived-conf";
 
 let work: string;
 beforeAll(() => {
@@ -223,13 +223,10 @@ vrrp_instance edge {
     nopreempt
     interface eth0
     virtual_router_id 42
-    priority 150
     advert_int 0.5
-    # Unicast adverts: no multicast needed on the nodes' network. No authentication: VRRPv3 has none.
-    unicast_src_ip 192.0.2.11
-    unicast_peer {
-        192.0.2.12
-    }
+    # This node's priority and its peers: they change with the edge nodes, so they live in a
+    # file of the node's that an update rewrites, then reloads keepalived (SIGHUP) with no restart.
+    include /etc/keepalived/swarm-ha/peers.conf
     virtual_ipaddress {
         192.0.2.100/24 dev eth0
     }
@@ -239,10 +236,21 @@ vrrp_instance edge {
 }
 `;
 
+const EXPECTED_KEEPALIVED_PEERS = `# The edge nodes of manager-1's keepalived.conf, rendered by swarm-ha (components/edge/keepalived-conf.ts): change it there.
+# Rewritten when edge nodes come or go; keepalived reloads it on SIGHUP, keeping the VIP where it is.
+priority 150
+# Unicast adverts: no multicast needed on the nodes' network. No authentication: VRRPv3 has none.
+unicast_src_ip 192.0.2.11
+unicast_peer {
+    192.0.2.12
+}
+`;
+
 describe("exact output", () => {
     test.each([
         ["haproxy.cfg (dev stack, manager-1, TLS)", () => renderHaproxyConfig(haproxyInput()), EXPECTED_HAPROXY],
         ["keepalived.conf (dev stack, manager-1)", () => renderKeepalivedConfig(keepalivedInput()), EXPECTED_KEEPALIVED],
+        ["keepalived's peers file (dev stack, manager-1)", () => renderKeepalivedPeers(keepalivedInput()), EXPECTED_KEEPALIVED_PEERS],
     ])("%s", (_name, render, expected) => {
         expect(render()).toBe(expected);
     });
@@ -261,10 +269,9 @@ describe("exact output", () => {
     });
 
     test("addresses are written in one canonical form, and every peer gets a line", () => {
-        const text = renderKeepalivedConfig(
-            keepalivedInput({ vip: "2001:DB8::100", vipPrefixLength: 64, selfAddress: "2001:db8:0::11", peerAddresses: ["2001:db8::12", "2001:db8::13"], advertIntervalSeconds: 1, healthUrl: "http://[2001:db8::11]:8405/healthz" }),
-        );
-        expect(text).toContain("    unicast_src_ip 2001:db8::11\n    unicast_peer {\n        2001:db8::12\n        2001:db8::13\n    }\n");
+        const input = keepalivedInput({ vip: "2001:DB8::100", vipPrefixLength: 64, selfAddress: "2001:db8:0::11", peerAddresses: ["2001:db8::12", "2001:db8::13"], advertIntervalSeconds: 1, healthUrl: "http://[2001:db8::11]:8405/healthz" });
+        const text = renderKeepalivedConfig(input);
+        expect(renderKeepalivedPeers(input)).toContain("\nunicast_src_ip 2001:db8::11\nunicast_peer {\n    2001:db8::12\n    2001:db8::13\n}\n");
         expect(text).toContain("        2001:db8::100/64 dev eth0\n");
         expect(text).toContain("    advert_int 1\n");
     });
@@ -353,19 +360,22 @@ describe("the real checkers accept what swarm-ha renders", () => {
         expect(() => renderHaproxyConfig(haproxyInput({ maxAppServers: 2 * (MAX_APP_REPLICAS + 1) }))).toThrow(/maxAppServers: must be an integer from 1 to 1000/);
     });
 
-    test.each(EDGE_NODES)("$stack stack, $self.name: keepalived -t", ({ stack, vip, self, peers, priority }) => {
-        const text = renderKeepalivedConfig(
-            keepalivedInput({ routerId: self.name, vip, selfAddress: self.ip, peerAddresses: peers, priority, healthUrl: `http://${self.ip}:8405/healthz` }),
-        );
-        const file = write(`keepalived-${stack}-${self.name}.conf`, text);
+    test.each(EDGE_NODES)("$stack stack, $self.name: keepalived -t, with its peers file included", ({ stack, vip, self, peers, priority }) => {
+        const input = keepalivedInput({ routerId: self.name, vip, selfAddress: self.ip, peerAddresses: peers, priority, healthUrl: `http://${self.ip}:8405/healthz` });
+        const peersFile = write(`keepalived-${stack}-${self.name}-peers.conf`, renderKeepalivedPeers(input));
+        const file = write(`keepalived-${stack}-${self.name}.conf`, renderKeepalivedConfig(input, peersFile));
         expect(`${path.basename(file)}: ${keepalivedCheck(file, "eth0")}`).toBe(`${path.basename(file)}: exit 0\n`);
+        // The include is read: a typo in the peers file fails the check.
+        write(`keepalived-${stack}-${self.name}-peers.conf`, renderKeepalivedPeers(input).replace("unicast_peer {", "unicast_peers {"));
+        expect(keepalivedCheck(file, "eth0")).toMatch(/^exit 5\n.*Unknown keyword 'unicast_peers'/);
     });
 
     test("a single edge node (a test cluster): keepalived -t, and no unicast block without peers", () => {
-        const text = renderKeepalivedConfig(keepalivedInput({ peerAddresses: [] }));
-        expect(text).not.toMatch(/unicast_src_ip|unicast_peer/);
-        expect(text).toContain("    # The only edge node (a test cluster, allowNonHa): it holds the VIP alone");
-        const file = write("keepalived-single.conf", text);
+        const input = keepalivedInput({ peerAddresses: [] });
+        const peers = renderKeepalivedPeers(input);
+        expect(peers).not.toMatch(/unicast_src_ip|unicast_peer/);
+        expect(peers).toContain("# The only edge node (a test cluster, allowNonHa): it holds the VIP alone");
+        const file = write("keepalived-single.conf", renderKeepalivedConfig(input, write("keepalived-single-peers.conf", peers)));
         expect(keepalivedCheck(file, "eth0")).toBe("exit 0\n");
     });
 
@@ -381,7 +391,9 @@ describe("the real checkers accept what swarm-ha renders", () => {
         const { STATS_PASSWORD: _unused, ...noPassword } = process.env;
         expect(haproxyCheck(plain, noPassword)).toMatch(/^exit 1\n[\s\S]*\[ALERT\].*'the environment variable STATS_PASSWORD \(the stats password\) is unset or empty'/);
 
-        const conf = renderKeepalivedConfig(keepalivedInput());
+        const conf = renderKeepalivedConfig(keepalivedInput(), write("keepalived-checked-peers.conf", renderKeepalivedPeers(keepalivedInput())));
+        // An include that is not there: one line and exit 0, which a pass (exit 0, no output) is not.
+        expect(keepalivedCheck(write("keepalived-no-peers.conf", renderKeepalivedConfig(keepalivedInput(), "/nonexistent/peers.conf")), "eth0")).toMatch(/^exit 0\n\(Line \d+\) Config files missing '\/nonexistent\/peers\.conf'\.\n$/);
         expect(keepalivedCheck(write("keepalived-typo.conf", conf.replace("    nopreempt\n", "    nopreemt\n")), "eth0")).toMatch(/^exit 5\n.*Line \d+\) Unknown keyword 'nopreemt'/);
         expect(keepalivedCheck(write("keepalived-eth0.conf", conf), "ens3")).toMatch(/interface eth0 for vrrp_instance edge doesn't exist/);
     });
@@ -715,4 +727,109 @@ describe("swarm-ha-vip-check (images/keepalived/vip-check.sh): exactly one edge 
     test("an interface that is not there is an error that names it, not a pass", () => {
         expect(spawnSync("ip", ["netns", "exec", nodes[0].ns, CHECK, VIP, "eth9"], { encoding: "utf8" }).stdout).toMatch(/^vip: cannot list the addresses of eth9 on this node: /);
     });
+});
+
+describe("keepalived 2.2.7 with swarm-ha's files: a change of edge nodes is a reload, and the VIP stays where it is", () => {
+    // Three edge nodes in network namespaces, their switch a bridge in a namespace of its own
+    // (this machine's firewall, which drops bridged traffic, stays out of it), each with an HTTP
+    // server that answers /healthz as HAProxy would.
+    const tag = `kr${process.pid % 10000}`;
+    const VIP = "10.79.0.100";
+    const nodes = [1, 2, 3].map((i) => ({ name: `edge-${i}`, ns: `${tag}-n${i}`, ip: `10.79.0.${i}` }));
+    const sw = `${tag}-sw`;
+    const running: ChildProcess[] = [];
+    const keepalived: Record<string, ChildProcess> = {};
+    const sh = (command: string) => {
+        const r = spawnSync("sh", ["-c", command], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`${command}: ${r.stderr}`);
+    };
+    const dir = (i: number) => path.join(work, `reload-${nodes[i].name}`);
+    const log = (i: number) => fs.readFileSync(path.join(dir(i), "keepalived.log"), "utf8");
+    /** What the keepalived-peers step writes on node i when the edge nodes are `edges` (indexes). */
+    const writePeers = (i: number, edges: number[]) => {
+        const byName = edges.map((e) => nodes[e]);
+        const input = keepalivedInput({
+            routerId: nodes[i].name,
+            vip: VIP,
+            selfAddress: nodes[i].ip,
+            peerAddresses: byName.filter((n) => n !== nodes[i]).map((n) => n.ip),
+            priority: 150 - 10 * byName.indexOf(nodes[i]),
+            healthUrl: `http://${nodes[i].ip}:8405/healthz`,
+        });
+        fs.writeFileSync(path.join(dir(i), "peers.conf.new"), renderKeepalivedPeers(input));
+        fs.renameSync(path.join(dir(i), "peers.conf.new"), path.join(dir(i), "peers.conf"));
+        return input;
+    };
+    const start = (i: number, edges: number[]) => {
+        const input = writePeers(i, edges);
+        const conf = path.join(dir(i), "keepalived.conf");
+        fs.writeFileSync(conf, renderKeepalivedConfig(input, path.join(dir(i), "peers.conf")));
+        const out = fs.openSync(path.join(dir(i), "keepalived.log"), "a");
+        // `ip netns exec` execs keepalived: the child's PID is keepalived's own.
+        keepalived[nodes[i].name] = spawn(
+            "ip",
+            ["netns", "exec", nodes[i].ns, "keepalived", "--dont-fork", "--log-console", "--vrrp", "-P", "-n", "-f", conf, "-p", path.join(dir(i), "k.pid"), "-r", path.join(dir(i), "v.pid")],
+            { stdio: ["ignore", out, out] },
+        );
+        running.push(keepalived[nodes[i].name]);
+    };
+    const holders = () => nodes.filter((n) => spawnSync("ip", ["-n", n.ns, "-4", "address", "show", "eth0"], { encoding: "utf8" }).stdout.includes(` ${VIP}/`)).map((n) => n.name);
+    const settle = async (what: string, ok: (h: string[]) => boolean, ms = 15_000) => {
+        const end = Date.now() + ms;
+        while (!ok(holders())) {
+            if (Date.now() > end) throw new Error(`${what}: the VIP is on [${holders()}] after ${ms} ms\n${nodes.map((_, i) => (fs.existsSync(path.join(dir(i), "keepalived.log")) ? log(i) : "")).join("\n")}`);
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        return holders();
+    };
+
+    beforeAll(() => {
+        if (process.getuid?.() !== 0) throw new Error("keepalived's reload test makes network namespaces: run it as root (CI does)");
+        sh(`ip netns add ${sw} && ip -n ${sw} link add br0 type bridge && ip -n ${sw} link set br0 up`);
+        nodes.forEach((n, i) => {
+            fs.mkdirSync(path.join(dir(i), "www"), { recursive: true });
+            fs.writeFileSync(path.join(dir(i), "www", "healthz"), "ok\n");
+            sh(`ip netns add ${n.ns} && ip -n ${sw} link add v${i} type veth peer name eth0 netns ${n.ns}`);
+            sh(`ip -n ${sw} link set v${i} master br0 up && ip -n ${n.ns} address add ${n.ip}/24 dev eth0 && ip -n ${n.ns} link set eth0 up && ip -n ${n.ns} link set lo up`);
+            running.push(spawn("ip", ["netns", "exec", n.ns, "python3", "-m", "http.server", "8405", "--bind", n.ip, "--directory", path.join(dir(i), "www")], { stdio: "ignore" }));
+        });
+    });
+    afterAll(() => {
+        for (const p of running) p.kill("SIGKILL");
+        for (const n of nodes) spawnSync("ip", ["netns", "del", n.ns]);
+        spawnSync("ip", ["netns", "del", sw]);
+    });
+
+    test("edge-2 replaced by edge-3: the holder's peers file rewritten and keepalived sent SIGHUP keeps the VIP without a single gap; the new node follows it, and takes over when the holder stops", async () => {
+        // edge-1 first, so that it holds the VIP (nopreempt keeps it there when edge-2 starts).
+        start(0, [0, 1]);
+        await settle("edge-1 takes the VIP", (h) => h.join() === "edge-1");
+        start(1, [0, 1]);
+        await new Promise((r) => setTimeout(r, 2000));
+        expect(holders()).toEqual(["edge-1"]);
+        expect(log(1)).toContain("(edge) Entering BACKUP STATE");
+
+        // The update, in the order the program makes it: the remaining node's peers file
+        // rewritten and keepalived reloaded, then the new node's keepalived, then the old one's
+        // stopped (its step is deleted: nothing runs on a removed node).
+        const reloadedAt = log(0).length;
+        writePeers(0, [0, 2]);
+        keepalived["edge-1"].kill("SIGHUP");
+        start(2, [0, 2]);
+        keepalived["edge-2"].kill("SIGTERM");
+        const seen = new Set<string>();
+        for (let t = 0; t < 50; t++) {
+            seen.add(holders().join());
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        expect([...seen]).toEqual(["edge-1"]);
+        expect(log(0).slice(reloadedAt)).toContain("Reload complete");
+        expect(log(0).slice(reloadedAt)).not.toContain("Entering");
+        expect(log(2)).toContain("(edge) Entering BACKUP STATE");
+        expect(log(2)).not.toContain("Entering MASTER STATE");
+
+        // edge-3 is a real peer of edge-1 now: when edge-1 stops, it takes the VIP.
+        keepalived["edge-1"].kill("SIGTERM");
+        expect(await settle("edge-1 stopped: edge-3 takes over", (h) => h.join() === "edge-3")).toEqual(["edge-3"]);
+    }, 60_000);
 });

@@ -119,7 +119,7 @@ describe("the dev stack's monitoring", () => {
         expect(cfg).toContain("server-template alertmanager 1-2 tasks.swarm-ha-alertmanager:9093 check");
         expect(cfg).toContain("server-template grafana 1-1 tasks.swarm-ha-grafana:3000 check");
         const keepalived = run.byName("edge-manager-1-keepalived").inputs.taskSpec.containerSpec;
-        expect(keepalived.mounts).toEqual([{ type: "volume", source: "swarm-ha-textfile", target: "/textfile" }]);
+        expect(keepalived.mounts).toContainEqual({ type: "volume", source: "swarm-ha-textfile", target: "/textfile" });
         expect(decoded(run.byName("edge-manager-1-keepalived-config"))).toContain("notify /usr/local/bin/swarm-ha-vrrp-state root");
     });
 

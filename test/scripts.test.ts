@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SCRIPT_DIR, declaredParams, renderScript, shellQuote, type ScriptName } from "../components/cluster/scripts";
 
-const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "patroni-settings", "patroni-handover", "postgres-roles", "departure", "host-keys"];
+const SCRIPTS: ScriptName[] = ["preflight", "guard", "removals", "registration", "init", "join", "settings", "health", "stack-health", "tier-health", "spread", "etcd-members", "patroni-settings", "patroni-handover", "keepalived-peers", "postgres-roles", "departure", "host-keys"];
 const HOSTILE = [
     `it's "quoted"`,
     "$(touch PWNED)",
@@ -584,6 +584,34 @@ describe("patroni-settings.sh: Patroni's settings from config, applied to the ru
         const r = runWithFakes("patroni-settings", params({ WAIT_SECONDS: "1" }), { FAKE_TASKS: "" });
         expect(`${r.status} ${r.stderr}`).toBe("1 swarm-ha: node w1: gave up after 1s waiting for a running task of sh-pg-w1 on this node\n");
         expect(r.calls.some((c) => c.startsWith("exec"))).toBe(false);
+    });
+});
+
+describe("keepalived-peers.sh: this edge node's priority and peers written to its file, and keepalived reloaded (no restart)", () => {
+    const PEERS = "priority 150\nunicast_src_ip 10.0.0.1\nunicast_peer {\n    10.0.0.2\n}\n";
+    const dir = () => path.join(work, "keepalived");
+    const params = (over: Record<string, string> = {}) => ({ NODE_NAME: "m1", DIR: dir(), SERVICE: "sh-keepalived-m1", PEERS_CONF: PEERS, ...over });
+    beforeEach(() => fs.rmSync(dir(), { recursive: true, force: true }));
+
+    test("a new edge node: the file written before its keepalived runs, nothing to reload", () => {
+        const r = runWithFakes("keepalived-peers", params(), { FAKE_TASKS: "" });
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe(`0 keepalived-peers: ${dir()}/peers.conf written; no keepalived runs here yet (it reads the file when it starts)\n`);
+        expect(fs.readFileSync(path.join(dir(), "peers.conf"), "utf8")).toBe(PEERS);
+        expect((fs.statSync(path.join(dir(), "peers.conf")).mode & 0o777).toString(8)).toBe("644");
+        expect(fs.readdirSync(dir())).toEqual(["peers.conf"]);
+    });
+
+    test("the peers changed: the file replaced, the running keepalived sent SIGHUP; the same peers again: nothing", () => {
+        runWithFakes("keepalived-peers", params(), { FAKE_TASKS: "" });
+        const changed = PEERS.replace("10.0.0.2", "10.0.0.3");
+        const r = runWithFakes("keepalived-peers", params({ PEERS_CONF: changed }), { FAKE_TASKS: "sh-keepalived-m1" });
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe(`0 keepalived-peers: ${dir()}/peers.conf written; keepalived (task-of-sh-keepalived-m1) reloaded it\n`);
+        expect(r.calls.filter((c) => c.startsWith("kill"))).toEqual(["kill --signal HUP task-of-sh-keepalived-m1"]);
+        expect(fs.readFileSync(path.join(dir(), "peers.conf"), "utf8")).toBe(changed);
+        const again = runWithFakes("keepalived-peers", params({ PEERS_CONF: changed }), { FAKE_TASKS: "sh-keepalived-m1" });
+        expect(`${again.status} ${again.stdout}`).toBe(`0 keepalived-peers: ${dir()}/peers.conf unchanged\n`);
+        expect(again.calls.some((c) => c.startsWith("kill"))).toBe(false);
+        expect(fs.readdirSync(dir())).toEqual(["peers.conf"]);
     });
 });
 

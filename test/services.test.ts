@@ -338,11 +338,31 @@ describe("the dev stack's services", () => {
         expect(k1.ignoreChanges).toEqual(["taskSpec.networksAdvanceds"]);
         const conf = decoded(run.byName("edge-manager-1-keepalived-config"));
         expect(conf).toContain("192.0.2.100/24 dev eth0");
-        expect(conf).toContain("unicast_src_ip 192.0.2.11");
-        expect(conf).toMatch(/unicast_peer \{\s+192\.0\.2\.12\s+\}/);
         expect(conf).toContain("http://192.0.2.11:8405/healthz");
-        expect(conf).toContain("priority 150");
-        expect(decoded(run.byName("edge-manager-2-keepalived-config"))).toContain("priority 140");
+        // Its priority and peers: in a file of the node's, written by a step over SSH before the service starts.
+        expect(conf).toContain("    include /etc/keepalived/swarm-ha/peers.conf\n");
+        expect(k1.inputs.taskSpec.containerSpec.mounts).toContainEqual({ type: "bind", source: "/var/lib/swarm-ha/swarm-ha-keepalived", target: "/etc/keepalived/swarm-ha", readOnly: true });
+        const peers = (r: typeof run, node: string) => r.byName(`edge-${node}-keepalived-peers`);
+        expect(peers(run, "manager-1").inputs.connection.host).toBe(run.byName("swarm-manager-1-member").inputs.connection.host);
+        expect(peers(run, "manager-1").inputs.create).toContain("# swarm-ha keepalived-peers.sh");
+        expect(peers(run, "manager-1").inputs.create).toMatch(/priority 150\n[^]*unicast_src_ip 192\.0\.2\.11\nunicast_peer \{\n {4}192\.0\.2\.12\n\}/);
+        expect(peers(run, "manager-2").inputs.create).toContain("priority 140\n");
+        for (const node of ["manager-1", "manager-2"]) {
+            expect(peers(run, node).inputs.delete).toBeUndefined();
+            for (const k of ["manager-1", "manager-2"]) expect(run.byName(`edge-${k}-keepalived`).dependencies).toContain(peers(run, node).urn);
+        }
+    });
+
+    test("a change of edge nodes rewrites the peers files and leaves every keepalived's service and config as it was (no restart, the VIP stays)", async () => {
+        const nodes = JSON.parse(devConfig()["swarm-ha:nodes"]) as { name: string; roles?: string[] }[];
+        const third = nodes.find((n) => n.name === "worker-1")!;
+        const more = await runProgram(dev({ "swarm-ha:nodes": JSON.stringify(nodes.map((n) => (n === third ? { ...n, roles: [...(n.roles ?? []), "edge"] } : n))) }));
+        for (const node of ["manager-1", "manager-2"]) {
+            expect(more.byName(`edge-${node}-keepalived-config`).inputs).toEqual(run.byName(`edge-${node}-keepalived-config`).inputs);
+            expect(JSON.stringify(more.byName(`edge-${node}-keepalived`).inputs)).toBe(JSON.stringify(run.byName(`edge-${node}-keepalived`).inputs));
+            expect(more.byName(`edge-${node}-keepalived-peers`).inputs.create).not.toBe(run.byName(`edge-${node}-keepalived-peers`).inputs.create);
+        }
+        expect(more.byName("edge-manager-1-keepalived-peers").inputs.create).toMatch(/unicast_peer \{\n {4}192\.0\.2\.12\n {4}192\.0\.2\.\d+\n\}/);
     });
 
     test("keepalived's configs do not depend on the nodes' order in config (moving the first manager rewrites none)", async () => {

@@ -24,6 +24,7 @@ export type ScriptName =
     | "etcd-members"
     | "patroni-settings"
     | "patroni-handover"
+    | "keepalived-peers"
     | "postgres-roles"
     | "departure"
     | "host-keys";

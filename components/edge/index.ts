@@ -14,7 +14,10 @@
  * node needs nothing from its host (the manager deletes the service). One catch: swarm stores
  * a `host` attachment under its own internal ID of that network, which no API returns, and the
  * Docker provider reads that ID back and would replace the service on every run; the
- * attachment is fixed for keepalived, so the program ignores changes to it.
+ * attachment is fixed for keepalived, so the program ignores changes to it. What depends on the
+ * other edge nodes (its priority, its unicast peers) is not in that config but in a file on the
+ * node that a step over SSH writes, then reloads keepalived with (SIGHUP): adding, removing or
+ * replacing an edge node restarts no keepalived, so the VIP stays where it is.
  */
 import * as crypto from "node:crypto";
 import * as net from "node:net";
@@ -26,7 +29,10 @@ import { configName, HASH_LENGTH, haproxyServiceName, keepalivedServiceName } fr
 import { NAMED_SERVICE, requireDockerProvider } from "../common/providers";
 import { metricsLabels } from "../monitoring/prometheus-yml";
 import { type AdminRoute, appServerSlots, HARD_STOP_AFTER_SECONDS, renderHaproxyConfig, STOP_DRAIN_SECONDS } from "./haproxy-cfg";
-import { renderKeepalivedConfig } from "./keepalived-conf";
+import * as command from "@pulumi/command";
+import { KEEPALIVED_PEERS_DIR, renderKeepalivedConfig, renderKeepalivedPeers, type KeepalivedConfigInput } from "./keepalived-conf";
+import { renderScript } from "../cluster/scripts";
+import { COMMAND_TIMEOUTS, type SshSettings, sshConnection } from "../common/ssh";
 import { converge, healthcheck, labelList, restartAlways, rollingPolicies, stopGrace } from "../common/service-spec";
 
 const CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg";
@@ -77,6 +83,8 @@ export interface EdgeProxiesArgs {
     tlsCertificate?: docker.Secret;
     /** The virtual IP; without it there is no keepalived and clients use the edge nodes' addresses. */
     vip?: VipSettings;
+    /** How to reach the edge nodes over SSH (the keepalived-peers steps). */
+    ssh: SshSettings;
     /**
      * With the monitoring tier: HAProxy also joins its network, to serve its UIs (`routes`, each
      * on its own port), and keepalived writes the node's VIP state into `textfileVolume`, which
@@ -120,7 +128,13 @@ export class EdgeProxies extends pulumi.ComponentResource {
             previous = this.proxy(name, node, args, previous);
             this.proxies[node.name] = previous;
         }
-        if (args.vip) args.edgeNodes.forEach((node) => (this.keepaliveds[node.name] = this.keepalived(name, node, args, args.vip!)));
+        if (args.vip) {
+            const vip = args.vip;
+            // Every node's peers file first (the nodes already there reload theirs), then any new
+            // keepalived: a holder knows its new peer before that peer can hold an election.
+            const peersSteps = args.edgeNodes.map((node) => this.keepalivedPeers(name, node, args, this.keepalivedInput(node, args, vip)));
+            args.edgeNodes.forEach((node) => (this.keepaliveds[node.name] = this.keepalived(name, node, args, this.keepalivedInput(node, args, vip), peersSteps)));
+        }
         if (args.vip && net.isIPv4(args.vip.address)) {
             const first = args.edgeNodes[0];
             this.tierCheck = { tier: "vip", node: first, service: keepalivedServiceName(args.namePrefix, first.name), command: [VIP_CHECK, args.vip.address, args.vip.interface] };
@@ -205,14 +219,13 @@ export class EdgeProxies extends pulumi.ComponentResource {
         );
     }
 
-    /** keepalived on one edge node: its configuration as a Docker config, and its service on the host's network. */
-    private keepalived(name: string, node: NodeSpec, args: EdgeProxiesArgs, vip: VipSettings): docker.Service {
+    /** What one edge node's keepalived.conf and peers file are rendered from. */
+    private keepalivedInput(node: NodeSpec, args: EdgeProxiesArgs, vip: VipSettings): KeepalivedConfigInput {
         // By name, not by config order: reordering the nodes in config (to move the first
         // manager, say) must not rewrite every keepalived's configuration.
         const byName = [...args.edgeNodes].sort((a, b) => a.name.localeCompare(b.name));
-        const peers = byName.filter((n) => n !== node).map((n) => n.advertiseAddress);
         const self = node.advertiseAddress.includes(":") ? `[${node.advertiseAddress}]` : node.advertiseAddress;
-        const text = renderKeepalivedConfig({
+        return {
             routerId: node.name,
             virtualRouterId: vip.routerId,
             interface: vip.interface,
@@ -221,11 +234,38 @@ export class EdgeProxies extends pulumi.ComponentResource {
             // Only the first election uses priorities (nopreempt): the edge node first by name starts it.
             priority: Math.max(1, 150 - 10 * byName.indexOf(node)),
             selfAddress: node.advertiseAddress,
-            peerAddresses: peers,
+            peerAddresses: byName.filter((n) => n !== node).map((n) => n.advertiseAddress),
             advertIntervalSeconds: 0.5,
             healthUrl: `http://${self}:${args.ports.health}/healthz`,
             notifyScript: args.monitoring ? VRRP_STATE_SCRIPT : undefined,
-        });
+        };
+    }
+
+    /**
+     * The node's priority and peers written to its peers file, and its keepalived reloaded
+     * (keepalived-peers.sh); again whenever they change. No `delete`: a removed edge node's host
+     * may be dead, and its leftover file (a few lines) is read by nothing.
+     */
+    private keepalivedPeers(name: string, node: NodeSpec, args: EdgeProxiesArgs, input: KeepalivedConfigInput): command.remote.Command {
+        return new command.remote.Command(
+            `${name}-${node.name}-keepalived-peers`,
+            {
+                connection: sshConnection(node.address, args.ssh, node.hostKey),
+                addPreviousOutputInEnv: false,
+                create: renderScript("keepalived-peers", {
+                    NODE_NAME: node.name,
+                    DIR: keepalivedPeersHostDir(args.namePrefix),
+                    SERVICE: keepalivedServiceName(args.namePrefix, node.name),
+                    PEERS_CONF: renderKeepalivedPeers(input),
+                }),
+            },
+            { parent: this, customTimeouts: COMMAND_TIMEOUTS },
+        );
+    }
+
+    /** keepalived on one edge node: its configuration as a Docker config, and its service on the host's network. */
+    private keepalived(name: string, node: NodeSpec, args: EdgeProxiesArgs, input: KeepalivedConfigInput, peersSteps: command.remote.Command[]): docker.Service {
+        const text = renderKeepalivedConfig(input);
         const config = this.config(name, node, "keepalived", text, args);
         return new docker.Service(
             `${name}-${node.name}-keepalived`,
@@ -238,12 +278,12 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         image: args.keepalivedImage,
                         configs: [{ configId: config.id, configName: config.name, fileName: "/etc/keepalived/keepalived.conf", fileMode: 0o444 }],
                         capAdds: ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"],
-                        ...(args.monitoring
-                            ? {
-                                  env: { TEXTFILE_DIR: args.monitoring.textfileDir },
-                                  mounts: [{ type: "volume", source: args.monitoring.textfileVolume, target: args.monitoring.textfileDir }],
-                              }
-                            : {}),
+                        ...(args.monitoring ? { env: { TEXTFILE_DIR: args.monitoring.textfileDir } } : {}),
+                        mounts: [
+                            // The directory, not the file: the step replaces the file by a rename.
+                            { type: "bind", source: keepalivedPeersHostDir(args.namePrefix), target: KEEPALIVED_PEERS_DIR, readOnly: true },
+                            ...(args.monitoring ? [{ type: "volume", source: args.monitoring.textfileVolume, target: args.monitoring.textfileDir }] : []),
+                        ],
                         // SIGTERM: keepalived gives the VIP up at once (a priority-0 advert), so the
                         // peer takes it without waiting out the advert timer.
                         stopSignal: "SIGTERM",
@@ -259,7 +299,12 @@ export class EdgeProxies extends pulumi.ComponentResource {
                 convergeConfig: converge(3, 180),
             },
             // See the top of this file: the provider reads the host attachment back under another ID.
-            { parent: this, ignoreChanges: ["taskSpec.networksAdvanceds"], ...NAMED_SERVICE },
+            { parent: this, dependsOn: peersSteps, ignoreChanges: ["taskSpec.networksAdvanceds"], ...NAMED_SERVICE },
         );
     }
+}
+
+/** Where each edge node keeps its keepalived peers file (the directory is bind-mounted). */
+export function keepalivedPeersHostDir(namePrefix: string): string {
+    return `/var/lib/swarm-ha/${namePrefix}-keepalived`;
 }

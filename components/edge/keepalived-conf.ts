@@ -77,6 +77,15 @@ export interface KeepalivedConfigInput {
 }
 
 /**
+ * Where keepalived.conf includes the edge nodes' part from (`renderKeepalivedPeers`): a file on
+ * the node, bind-mounted (its directory, read-only) into the container. The Docker config, and
+ * with it the service, stays the same when edge nodes come and go; the file is rewritten and
+ * keepalived reloads it on SIGHUP, keeping its state (a holder keeps the VIP).
+ */
+export const KEEPALIVED_PEERS_DIR = "/etc/keepalived/swarm-ha";
+export const KEEPALIVED_PEERS_FILE = `${KEEPALIVED_PEERS_DIR}/peers.conf`;
+
+/**
  * The user keepalived runs the health check as: curl needs no privilege, and the container has
  * NET_ADMIN on the host's network. `nobody` exists in every Debian image (base-passwd), and
  * keepalived refuses a `script_user` that does not exist.
@@ -94,15 +103,16 @@ const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
 const SAFE_URL = /^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._~/-]*)?$/;
 
 /**
- * Renders keepalived.conf for one edge node.
+ * Renders keepalived.conf for one edge node: everything but what depends on the other edge
+ * nodes, which it includes from `peersFile` (`renderKeepalivedPeers`'s text).
  *
  * Throws when an input would make a broken or unsafe file, naming every field at fault: ids and
  * priorities out of range, the VIP equal to a node's address, names keepalived would
  * split or parse as syntax.
  */
-export function renderKeepalivedConfig(input: KeepalivedConfigInput): string {
-    const { vip, self, peers, advert } = validate(input);
-    const { routerId, virtualRouterId, interface: dev, vipPrefixLength, priority, healthUrl } = input;
+export function renderKeepalivedConfig(input: KeepalivedConfigInput, peersFile: string = KEEPALIVED_PEERS_FILE): string {
+    const { vip, advert } = validate(input);
+    const { routerId, virtualRouterId, interface: dev, vipPrefixLength, healthUrl } = input;
     const lines = [
         `# keepalived.conf of edge node ${routerId}, rendered by swarm-ha (components/edge/keepalived-conf.ts): change it there.`,
         ``,
@@ -135,21 +145,10 @@ export function renderKeepalivedConfig(input: KeepalivedConfigInput): string {
         `    nopreempt`,
         `    interface ${dev}`,
         `    virtual_router_id ${virtualRouterId}`,
-        `    priority ${priority}`,
         `    advert_int ${advert}`,
-        ...(peers.length > 0
-            ? [
-                  `    # Unicast adverts: no multicast needed on the nodes' network. No authentication: VRRPv3 has none.`,
-                  `    unicast_src_ip ${self.ip.toString()}`,
-                  `    unicast_peer {`,
-                  ...peers.map((p) => `        ${p.ip.toString()}`),
-                  `    }`,
-              ]
-            : [
-                  // keepalived treats a unicast block without peers as multicast (deprecated), or as a fault.
-                  `    # The only edge node (a test cluster, allowNonHa): it holds the VIP alone, nothing to fail over to.`,
-                  `    # No unicast peers, so keepalived sends multicast adverts, which nobody answers.`,
-              ]),
+        `    # This node's priority and its peers: they change with the edge nodes, so they live in a`,
+        `    # file of the node's that an update rewrites, then reloads keepalived (SIGHUP) with no restart.`,
+        `    include ${peersFile}`,
         `    virtual_ipaddress {`,
         `        ${vip.ip.toString()}/${vipPrefixLength} dev ${dev}`,
         `    }`,
@@ -160,6 +159,33 @@ export function renderKeepalivedConfig(input: KeepalivedConfigInput): string {
             ? [`    # Every state change (MASTER, BACKUP, FAULT, STOP) is written for monitoring: who holds the VIP.`, `    notify ${input.notifyScript} root`]
             : []),
         `}`,
+    ];
+    return lines.join("\n") + "\n";
+}
+
+/**
+ * The part of one edge node's keepalived.conf that depends on the other edge nodes, included
+ * inside its `vrrp_instance`: its priority, and its unicast peers. Validated as the whole file.
+ */
+export function renderKeepalivedPeers(input: KeepalivedConfigInput): string {
+    const { self, peers } = validate(input);
+    const lines = [
+        `# The edge nodes of ${input.routerId}'s keepalived.conf, rendered by swarm-ha (components/edge/keepalived-conf.ts): change it there.`,
+        `# Rewritten when edge nodes come or go; keepalived reloads it on SIGHUP, keeping the VIP where it is.`,
+        `priority ${input.priority}`,
+        ...(peers.length > 0
+            ? [
+                  `# Unicast adverts: no multicast needed on the nodes' network. No authentication: VRRPv3 has none.`,
+                  `unicast_src_ip ${self.ip.toString()}`,
+                  `unicast_peer {`,
+                  ...peers.map((p) => `    ${p.ip.toString()}`),
+                  `}`,
+              ]
+            : [
+                  // keepalived treats a unicast block without peers as multicast (deprecated), or as a fault.
+                  `# The only edge node (a test cluster, allowNonHa): it holds the VIP alone, nothing to fail over to.`,
+                  `# No unicast peers, so keepalived sends multicast adverts, which nobody answers.`,
+              ]),
     ];
     return lines.join("\n") + "\n";
 }

@@ -224,6 +224,7 @@ case "$*" in
     echo "[]"
     ;;
 "node update "* | "node demote "* | "node rm "* | "node ps "* | "swarm leave"*) ;;
+"kill --signal HUP task-of-"*) ;;
 *)
     echo "fake docker: unexpected call: $*" >&2
     exit 99
