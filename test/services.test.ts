@@ -351,6 +351,8 @@ describe("the dev stack's services", () => {
             expect(peers(run, node).inputs.delete).toBeUndefined();
             for (const k of ["manager-1", "manager-2"]) expect(run.byName(`edge-${k}-keepalived`).dependencies).toContain(peers(run, node).urn);
         }
+        // One keepalived at a time: a change of its own config never stops both.
+        expect(run.byName("edge-manager-2-keepalived").dependencies).toContain(k1.urn);
     });
 
     test("a change of edge nodes rewrites the peers files and leaves every keepalived's service and config as it was (no restart, the VIP stays)", async () => {

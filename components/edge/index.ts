@@ -133,7 +133,13 @@ export class EdgeProxies extends pulumi.ComponentResource {
             // Every node's peers file first (the nodes already there reload theirs), then any new
             // keepalived: a holder knows its new peer before that peer can hold an election.
             const peersSteps = args.edgeNodes.map((node) => this.keepalivedPeers(name, node, args, this.keepalivedInput(node, args, vip)));
-            args.edgeNodes.forEach((node) => (this.keepaliveds[node.name] = this.keepalived(name, node, args, this.keepalivedInput(node, args, vip), peersSteps)));
+            // One node at a time, as the proxies: a change of keepalived's own config (its image,
+            // the VIP's settings) restarts one keepalived, and the VIP moves to another, not away.
+            let previousKeepalived: pulumi.Resource[] = [];
+            for (const node of args.edgeNodes) {
+                this.keepaliveds[node.name] = this.keepalived(name, node, args, this.keepalivedInput(node, args, vip), [...peersSteps, ...previousKeepalived]);
+                previousKeepalived = [this.keepaliveds[node.name]];
+            }
         }
         if (args.vip && net.isIPv4(args.vip.address)) {
             const first = args.edgeNodes[0];
@@ -264,7 +270,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
     }
 
     /** keepalived on one edge node: its configuration as a Docker config, and its service on the host's network. */
-    private keepalived(name: string, node: NodeSpec, args: EdgeProxiesArgs, input: KeepalivedConfigInput, peersSteps: command.remote.Command[]): docker.Service {
+    private keepalived(name: string, node: NodeSpec, args: EdgeProxiesArgs, input: KeepalivedConfigInput, dependsOn: pulumi.Resource[]): docker.Service {
         const text = renderKeepalivedConfig(input);
         const config = this.config(name, node, "keepalived", text, args);
         return new docker.Service(
@@ -299,7 +305,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
                 convergeConfig: converge(3, 180),
             },
             // See the top of this file: the provider reads the host attachment back under another ID.
-            { parent: this, dependsOn: peersSteps, ignoreChanges: ["taskSpec.networksAdvanceds"], ...NAMED_SERVICE },
+            { parent: this, dependsOn, ignoreChanges: ["taskSpec.networksAdvanceds"], ...NAMED_SERVICE },
         );
     }
 }
