@@ -587,31 +587,35 @@ describe("patroni-settings.sh: Patroni's settings from config, applied to the ru
     });
 });
 
-describe("keepalived-peers.sh: this edge node's priority and peers written to its file, and keepalived reloaded (no restart)", () => {
+describe("keepalived-peers.sh: this edge node's priority and peers written to its volume, and keepalived reloaded (no restart)", () => {
     const PEERS = "priority 150\nunicast_src_ip 10.0.0.1\nunicast_peer {\n    10.0.0.2\n}\n";
-    const dir = () => path.join(work, "keepalived");
-    const params = (over: Record<string, string> = {}) => ({ NODE_NAME: "m1", DIR: dir(), SERVICE: "sh-keepalived-m1", PEERS_CONF: PEERS, ...over });
-    beforeEach(() => fs.rmSync(dir(), { recursive: true, force: true }));
+    const volumes = () => path.join(work, "volumes");
+    const file = () => path.join(volumes(), "sh-keepalived-peers", "peers.conf");
+    const params = (over: Record<string, string> = {}) => ({ NODE_NAME: "m1", VOLUME: "sh-keepalived-peers", IMAGE: "swarm-ha/keepalived:abc", SERVICE: "sh-keepalived-m1", PEERS_CONF: PEERS, ...over });
+    const run = (over: Record<string, string>, tasks: string) => runWithFakes("keepalived-peers", params(over), { FAKE_TASKS: tasks, FAKE_VOLUMES: volumes() });
+    beforeEach(() => fs.rmSync(volumes(), { recursive: true, force: true }));
 
-    test("a new edge node: the file written before its keepalived runs, nothing to reload", () => {
-        const r = runWithFakes("keepalived-peers", params(), { FAKE_TASKS: "" });
-        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe(`0 keepalived-peers: ${dir()}/peers.conf written; no keepalived runs here yet (it reads the file when it starts)\n`);
-        expect(fs.readFileSync(path.join(dir(), "peers.conf"), "utf8")).toBe(PEERS);
-        expect((fs.statSync(path.join(dir(), "peers.conf")).mode & 0o777).toString(8)).toBe("644");
-        expect(fs.readdirSync(dir())).toEqual(["peers.conf"]);
+    test("a new edge node: the file written through keepalived's image, with no network, before its keepalived runs; nothing to reload", () => {
+        const r = run({}, "");
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 keepalived-peers: sh-keepalived-peers written; no keepalived runs here yet (it reads the file when it starts)\n");
+        expect(fs.readFileSync(file(), "utf8")).toBe(PEERS);
+        expect((fs.statSync(file()).mode & 0o777).toString(8)).toBe("644");
+        expect(fs.readdirSync(path.dirname(file()))).toEqual(["peers.conf"]);
+        expect(r.calls.filter((c) => c.startsWith("run")).map((c) => c.split(" -c ")[0])).toEqual(
+            Array(2).fill("run --rm -i --network none --volume sh-keepalived-peers:/peers --entrypoint /bin/sh swarm-ha/keepalived:abc"),
+        );
     });
 
     test("the peers changed: the file replaced, the running keepalived sent SIGHUP; the same peers again: nothing", () => {
-        runWithFakes("keepalived-peers", params(), { FAKE_TASKS: "" });
+        run({}, "");
         const changed = PEERS.replace("10.0.0.2", "10.0.0.3");
-        const r = runWithFakes("keepalived-peers", params({ PEERS_CONF: changed }), { FAKE_TASKS: "sh-keepalived-m1" });
-        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe(`0 keepalived-peers: ${dir()}/peers.conf written; keepalived (task-of-sh-keepalived-m1) reloaded it\n`);
+        const r = run({ PEERS_CONF: changed }, "sh-keepalived-m1");
+        expect(`${r.status} ${r.stderr}${r.stdout}`).toBe("0 keepalived-peers: sh-keepalived-peers written; keepalived (task-of-sh-keepalived-m1) reloaded it\n");
         expect(r.calls.filter((c) => c.startsWith("kill"))).toEqual(["kill --signal HUP task-of-sh-keepalived-m1"]);
-        expect(fs.readFileSync(path.join(dir(), "peers.conf"), "utf8")).toBe(changed);
-        const again = runWithFakes("keepalived-peers", params({ PEERS_CONF: changed }), { FAKE_TASKS: "sh-keepalived-m1" });
-        expect(`${again.status} ${again.stdout}`).toBe(`0 keepalived-peers: ${dir()}/peers.conf unchanged\n`);
+        expect(fs.readFileSync(file(), "utf8")).toBe(changed);
+        const again = run({ PEERS_CONF: changed }, "sh-keepalived-m1");
+        expect(`${again.status} ${again.stdout}`).toBe("0 keepalived-peers: sh-keepalived-peers unchanged\n");
         expect(again.calls.some((c) => c.startsWith("kill"))).toBe(false);
-        expect(fs.readdirSync(dir())).toEqual(["peers.conf"]);
     });
 });
 

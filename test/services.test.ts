@@ -341,10 +341,12 @@ describe("the dev stack's services", () => {
         expect(conf).toContain("http://192.0.2.11:8405/healthz");
         // Its priority and peers: in a file of the node's, written by a step over SSH before the service starts.
         expect(conf).toContain("    include /etc/keepalived/swarm-ha/peers.conf\n");
-        expect(k1.inputs.taskSpec.containerSpec.mounts).toContainEqual({ type: "bind", source: "/var/lib/swarm-ha/swarm-ha-keepalived", target: "/etc/keepalived/swarm-ha", readOnly: true });
+        expect(k1.inputs.taskSpec.containerSpec.mounts).toContainEqual({ type: "volume", source: "swarm-ha-keepalived-peers", target: "/etc/keepalived/swarm-ha", readOnly: true });
         const peers = (r: typeof run, node: string) => r.byName(`edge-${node}-keepalived-peers`);
         expect(peers(run, "manager-1").inputs.connection.host).toBe(run.byName("swarm-manager-1-member").inputs.connection.host);
         expect(peers(run, "manager-1").inputs.create).toContain("# swarm-ha keepalived-peers.sh");
+        // Written through keepalived's own image, the one its service runs.
+        expect(peers(run, "manager-1").inputs.create).toMatch(new RegExp(`^IMAGE='${k1.inputs.taskSpec.containerSpec.image.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}'$`, "m"));
         expect(peers(run, "manager-1").inputs.create).toMatch(/priority 150\n[^]*unicast_src_ip 192\.0\.2\.11\nunicast_peer \{\n {4}192\.0\.2\.12\n\}/);
         expect(peers(run, "manager-2").inputs.create).toContain("priority 140\n");
         for (const node of ["manager-1", "manager-2"]) {

@@ -15,9 +15,9 @@
  * a `host` attachment under its own internal ID of that network, which no API returns, and the
  * Docker provider reads that ID back and would replace the service on every run; the
  * attachment is fixed for keepalived, so the program ignores changes to it. What depends on the
- * other edge nodes (its priority, its unicast peers) is not in that config but in a file on the
- * node that a step over SSH writes, then reloads keepalived with (SIGHUP): adding, removing or
- * replacing an edge node restarts no keepalived, so the VIP stays where it is.
+ * other edge nodes (its priority, its unicast peers) is not in that config but in a file in a
+ * Docker volume of the node that a step over SSH writes, then reloads keepalived with (SIGHUP):
+ * adding, removing or replacing an edge node restarts no keepalived, so the VIP stays put.
  */
 import * as crypto from "node:crypto";
 import * as net from "node:net";
@@ -250,7 +250,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
     /**
      * The node's priority and peers written to its peers file, and its keepalived reloaded
      * (keepalived-peers.sh); again whenever they change. No `delete`: a removed edge node's host
-     * may be dead, and its leftover file (a few lines) is read by nothing.
+     * may be dead, and its leftover volume (one small file) is read by nothing.
      */
     private keepalivedPeers(name: string, node: NodeSpec, args: EdgeProxiesArgs, input: KeepalivedConfigInput): command.remote.Command {
         return new command.remote.Command(
@@ -258,12 +258,15 @@ export class EdgeProxies extends pulumi.ComponentResource {
             {
                 connection: sshConnection(node.address, args.ssh, node.hostKey),
                 addPreviousOutputInEnv: false,
-                create: renderScript("keepalived-peers", {
-                    NODE_NAME: node.name,
-                    DIR: keepalivedPeersHostDir(args.namePrefix),
-                    SERVICE: keepalivedServiceName(args.namePrefix, node.name),
-                    PEERS_CONF: renderKeepalivedPeers(input),
-                }),
+                create: pulumi.output(args.keepalivedImage).apply((image) =>
+                    renderScript("keepalived-peers", {
+                        NODE_NAME: node.name,
+                        VOLUME: keepalivedPeersVolume(args.namePrefix),
+                        IMAGE: image,
+                        SERVICE: keepalivedServiceName(args.namePrefix, node.name),
+                        PEERS_CONF: renderKeepalivedPeers(input),
+                    }),
+                ),
             },
             { parent: this, customTimeouts: COMMAND_TIMEOUTS },
         );
@@ -286,8 +289,8 @@ export class EdgeProxies extends pulumi.ComponentResource {
                         capAdds: ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"],
                         ...(args.monitoring ? { env: { TEXTFILE_DIR: args.monitoring.textfileDir } } : {}),
                         mounts: [
-                            // The directory, not the file: the step replaces the file by a rename.
-                            { type: "bind", source: keepalivedPeersHostDir(args.namePrefix), target: KEEPALIVED_PEERS_DIR, readOnly: true },
+                            // The peers file's volume (the step replaces the file by a rename).
+                            { type: "volume", source: keepalivedPeersVolume(args.namePrefix), target: KEEPALIVED_PEERS_DIR, readOnly: true },
                             ...(args.monitoring ? [{ type: "volume", source: args.monitoring.textfileVolume, target: args.monitoring.textfileDir }] : []),
                         ],
                         // SIGTERM: keepalived gives the VIP up at once (a priority-0 advert), so the
@@ -310,7 +313,7 @@ export class EdgeProxies extends pulumi.ComponentResource {
     }
 }
 
-/** Where each edge node keeps its keepalived peers file (the directory is bind-mounted). */
-export function keepalivedPeersHostDir(namePrefix: string): string {
-    return `/var/lib/swarm-ha/${namePrefix}-keepalived`;
+/** The Docker volume on each edge node that holds its keepalived peers file. */
+export function keepalivedPeersVolume(namePrefix: string): string {
+    return `${namePrefix}-keepalived-peers`;
 }

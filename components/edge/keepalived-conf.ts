@@ -77,8 +77,8 @@ export interface KeepalivedConfigInput {
 }
 
 /**
- * Where keepalived.conf includes the edge nodes' part from (`renderKeepalivedPeers`): a file on
- * the node, bind-mounted (its directory, read-only) into the container. The Docker config, and
+ * Where keepalived.conf includes the edge nodes' part from (`renderKeepalivedPeers`): a file in a
+ * Docker volume of the node, mounted read-only into the container. The Docker config, and
  * with it the service, stays the same when edge nodes come and go; the file is rewritten and
  * keepalived reloads it on SIGHUP, keeping its state (a holder keeps the VIP).
  */

@@ -225,6 +225,14 @@ case "$*" in
     ;;
 "node update "* | "node demote "* | "node rm "* | "node ps "* | "swarm leave"*) ;;
 "kill --signal HUP task-of-"*) ;;
+"run --rm -i --network none --volume "*)
+    # A throwaway container with a named volume at /peers: the script runs here, on a directory
+    # of FAKE_VOLUMES standing in for the volume.
+    _dir="${FAKE_VOLUMES:?}/${7%%:*}"
+    mkdir -p "$_dir"
+    _script=$(printf '%s' "${12}" | sed "s|/peers/|$_dir/|g")
+    exec sh -c "$_script"
+    ;;
 *)
     echo "fake docker: unexpected call: $*" >&2
     exit 99
