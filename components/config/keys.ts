@@ -119,7 +119,7 @@ export const CONFIG_KEYS = {
         type: "string",
         default: "",
         secret: "never",
-        description: "The keepalived image the edge nodes run. Empty: swarm-ha builds its own (images/keepalived) on the edge nodes.",
+        description: "The keepalived image the edge nodes run (with /bin/sh: swarm-ha writes each node's peers file through it). Empty: swarm-ha builds its own (images/keepalived) on the edge nodes.",
     },
     httpPort: {
         type: "integer",

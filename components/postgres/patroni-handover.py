@@ -73,7 +73,8 @@ def main(argv):
     if len(argv) < 3:
         print("usage: patroni-handover MEMBER WAIT_SECONDS [DECLARED_MEMBER ...]", file=sys.stderr)
         return 2
-    member, wait_seconds, declared = argv[1], float(argv[2]), argv[3:]
+    # Each DECLARED argument may hold several names, one per line (as the step passes them).
+    member, wait_seconds, declared = argv[1], float(argv[2]), [name for arg in argv[3:] for name in arg.split()]
     others = [name for name in declared if name != member]
 
     started = time.monotonic()

@@ -197,7 +197,7 @@ let rotatedSecrets: string[] = [];
 
 // After the backup test, before the last one: the file's earlier tests run on the stack as the
 // other files leave it, and its two extra leader moves touch none of them.
-test("Postgres' passwords rotated under writes: the roles change on the running cluster before the members restart, the app moves to its other login, and no write fails", async () => {
+test("Postgres' passwords rotated under writes: the roles change on the running cluster before the members restart, each member restarts after a switchover moved the leader off it, the app moves to its other login, and no write fails", async () => {
     const rotated = Object.fromEntries(
         ["postgresPassword", "postgresReplicationPassword", "postgresAppPassword"].map((k) => [`swarm-ha:${k}`, `rotated-${crypto.randomBytes(12).toString("hex")}`]),
     );
@@ -222,6 +222,10 @@ test("Postgres' passwords rotated under writes: the roles change on the running 
     expect(at(`~ docker:index/service:Service postgres-${chain[0]}-pg `)).toBeGreaterThan(at("done postgres-passwords"));
     expect(at("done postgres-app-role")).toBeGreaterThan(at(`done postgres-${chain[chain.length - 1]}-pg `));
     expect(at("done postgres-app-logins")).toBeGreaterThan(at("done app-service"));
+    // Each member restarted after its handover step, and the leader was moved off by a switchover
+    // first (whichever member led): no member restarted as the primary.
+    for (const node of chain) expect(at(`~ docker:index/service:Service postgres-${node}-pg `)).toBeGreaterThan(at(`done postgres-${node}-handover`));
+    expect(run.output).toMatch(/postgres-lab-\w+-handover: patroni-handover: lab-\w+ led; lab-\w+ leads now \(Patroni: HTTP 200 Successfully switched over/);
     const stored = await storedSeqs(base);
     const acked = load.writes.filter((w) => w.ok).map((w) => w.seq);
     expect({ acked: acked.length > 0, lost: acked.filter((s) => !stored.has(s)) }).toEqual({ acked: true, lost: [] });
@@ -233,7 +237,7 @@ test("Postgres' passwords rotated under writes: the roles change on the running 
     await waitFor("writes through the VIP with the new password", () => works("after the rotation"), 30_000, 1000);
 }, 10 * 60_000);
 
-test("a dead manager replaced with the data tier on: etcd swaps its member, no etcd or Postgres member restarts, and one more manager lost costs no acknowledged write", async () => {
+test("a dead manager replaced with the data tier on: etcd swaps its member, no etcd, Postgres or keepalived task restarts, and one more manager lost costs no acknowledged write", async () => {
     // Last in this file: it leaves lab-m2 out of the swarm (the next file starts from bare hosts).
     // lab-m2, not the first manager: the worker joined through lab-m1, and a worker whose join
     // manager is dead must rejoin to be promoted (join.sh), which restarts its tasks once.
@@ -263,6 +267,10 @@ test("a dead manager replaced with the data tier on: etcd swaps its member, no e
         // the members of both ran on untouched.
         const restarted = restartedServices(before, taskContainers(live));
         expect(restarted.filter((svc) => PG.some((n) => svc === pgService(n)) || /-etcd-/.test(svc))).toEqual([]);
+        // The edge nodes changed too (lab-m2 out, lab-w1 in): lab-m1's keepalived reloaded its new
+        // peers and was not restarted, so the VIP did not move for the update.
+        expect(restarted.filter((svc) => /-keepalived-/.test(svc))).toEqual([]);
+        expect(run.output).toMatch(/edge-lab-m1-keepalived-peers: keepalived-peers: \S+ written; keepalived \(\w+\) reloaded it/);
 
         // One more manager dies; the swarm and etcd keep their quorum (two of three), and so
         // does Postgres: it keeps taking writes through the VIP.

@@ -14,14 +14,8 @@ if [ -z "$task" ]; then
     printf 'patroni-handover: no running task of %s on this node: its restart moves no leader\n' "$SERVICE"
     exit 0
 fi
-# The declared members, one per line, as arguments.
-set --
-while IFS= read -r name; do
-    [ -z "$name" ] || set -- "$@" "$name"
-done <<EOF
-$DECLARED
-EOF
-out=$(printf '%s\n' "$PROGRAM" | docker exec -i "$task" python3 - "$MEMBER" "$WAIT_SECONDS" "$@" 2>&1) ||
+# DECLARED as one argument: the program splits it (a member's name has no space or newline).
+out=$(printf '%s\n' "$PROGRAM" | docker exec -i "$task" python3 - "$MEMBER" "$WAIT_SECONDS" "$DECLARED" 2>&1) ||
     die "the Postgres leader could not be moved off $MEMBER before its restart (asked in $SERVICE):
 $out"
 printf '%s\n' "$out"
