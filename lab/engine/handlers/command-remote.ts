@@ -77,6 +77,7 @@ export const remoteCommand: Handler = {
         return { id, outputs: await runRemote(inputs, inputs.create, ctx, "create") };
     },
     async update(inputs, previous, ctx) {
+        // commandController.go:76-79 (pulumi-command 1.x): `update` when set, else `create`.
         const script = inputs.update ?? inputs.create;
         if (script === undefined) return { id: previous.id, outputs: { stdout: previous.outputs.stdout ?? "", stderr: previous.outputs.stderr ?? "" } };
         return { id: previous.id, outputs: await runRemote(inputs, script, ctx, "update") };
