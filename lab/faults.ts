@@ -141,3 +141,39 @@ export async function vipAnswers(timeoutMs = 2000): Promise<string | undefined> 
         return undefined;
     }
 }
+
+/**
+ * One line per service for a failed check, short enough for the head of a CI log: where its
+ * task runs, its state and Docker health (with the health check's last words), and what each
+ * of `resolveFrom`'s nodes' Docker DNS answers for its name (asked inside a task of these
+ * services there, as the tiers' own checks ask). So a task that is not healthy reads apart from a healthy one whose
+ * name a node's DNS has lost. Never throws: it runs on a failure path.
+ */
+export function describeServices(services: string[], resolveFrom: string[] = []): string {
+    let manager: string;
+    try {
+        manager = someManager();
+    } catch {
+        return "no manager answers: nothing to describe";
+    }
+    // Asked from a task of one of these services on each node: it is on their networks.
+    const askers = resolveFrom.map((node) => ({
+        node,
+        task: (tryOnNode(node, `for s in ${services.join(" ")}; do docker ps -q --filter label=com.docker.swarm.service.name=$s; done | head -1`) ?? "").trim(),
+    }));
+    return services
+        .map((service) => {
+            const task = (tryOnNode(manager, `docker service ps --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' ${service} 2>&1 | head -1`) ?? "").trim() || "no task";
+            const node = task.split(" ")[0];
+            const container = (tryOnNode(node, `docker ps -q --filter label=com.docker.swarm.service.name=${service} | head -1`) ?? "").trim();
+            const inspect = (format: string) => (tryOnNode(node, `docker inspect --format '${format}' ${container} 2>&1`) ?? "").replace(/\s+/g, " ").trim();
+            const health = container
+                ? `${inspect("{{if .State.Health}}{{.State.Health.Status}}{{else}}no health check{{end}}")} (${inspect("{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}").slice(-100)})`
+                : "no container";
+            const names = askers
+                .map(({ node: from, task: t }) => `${from}: ${t ? (tryOnNode(from, `docker exec ${t} getent hosts ${service} | cut -d' ' -f1 | paste -sd,`) ?? "").trim() || "no" : "no task to ask from"}`)
+                .join(", ");
+            return `${service}: ${task}; ${health}; resolves on ${names}`;
+        })
+        .join("\n");
+}
