@@ -146,8 +146,8 @@ export async function vipAnswers(timeoutMs = 2000): Promise<string | undefined> 
  * One line per service for a failed check, short enough for the head of a CI log: where its
  * task runs, its state and Docker health (with the health check's last words), and what each
  * of `resolveFrom`'s nodes' Docker DNS answers for its name (asked inside a task of these
- * services there, as the tiers' own checks ask). So a task that is not healthy reads apart from a healthy one whose
- * name a node's DNS has lost. Never throws: it runs on a failure path.
+ * services there, as the tiers' own checks ask). So a task that is not healthy reads apart
+ * from a healthy one whose name a node's DNS has lost. Never throws: it runs on a failure path.
  */
 export function describeServices(services: string[], resolveFrom: string[] = []): string {
     let manager: string;

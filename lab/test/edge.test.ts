@@ -112,8 +112,8 @@ test("the VIP holder dies: the other edge node answers on the VIP; once back, th
     await recovered();
     const healed = deploy(baseNodes);
     // Twice in CI this deploy found lab-m3's Redis and Sentinel unreachable from lab-m2, and it
-    // did not happen in 15 runs here: on failure, say what the swarm and each Redis node's DNS
-    // say of the Redis tier, in the failure's own message (the head of a CI log keeps it).
+    // did not happen in 14 tries on this machine: on failure, say what the swarm and each Redis
+    // node's DNS say of the Redis tier, in the failure's own message (a CI log's head keeps it).
     const redis = baseNodes.filter((n) => n.roles.includes("redis")).map((n) => n.name);
     const tier = () => describeServices(redis.flatMap((n) => [`${PREFIX}-redis-${n}`, `${PREFIX}-sentinel-${n}`]), redis);
     expect(healed.summary.error ? `${holder} died and came back, then: ${healed.summary.error}\n${tier()}` : undefined).toBeUndefined();
